@@ -1,0 +1,10 @@
+DROP TABLE IF EXISTS edit_locks;
+DROP TABLE IF EXISTS activity_feed;
+DROP TABLE IF EXISTS push_subscriptions;
+DROP TABLE IF EXISTS notification_settings;
+DROP TABLE IF EXISTS realtime_notifications;
+DROP TABLE IF EXISTS yjs_updates;
+DROP TABLE IF EXISTS document_snapshots;
+DROP TABLE IF EXISTS collaboration_events;
+DROP TABLE IF EXISTS collaboration_sessions;
+DROP TABLE IF EXISTS user_presence_log;

@@ -1,0 +1,256 @@
+//! One actor per (tenant, user): all of the user's devices, status, last
+//! activity and location. A thin shell over [`UserPresence`]: it applies each
+//! change, tells the tenant's roster what others should see, and appends a
+//! row to user_presence_log through the log writer.
+
+use super::log_writer::PresenceLogRow;
+use super::registry::PresenceIdle;
+use super::roster::{RosterActor, UserChanged, UserOffline};
+use super::Services;
+use crate::actors::connection::DeviceInfo;
+use crate::auth::Principal;
+use crate::ids::{ConnectionId, TenantId, UserId};
+use crate::presence_state::{Change, Device, UserPresence};
+use crate::protocol::client::ChosenStatus;
+use crate::protocol::server::LocationView;
+use actix::prelude::*;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A connection of this user opened.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Attach {
+    /// The connection.
+    pub connection: ConnectionId,
+    /// Its device.
+    pub device: DeviceInfo,
+}
+
+/// A connection of this user closed.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Detach {
+    /// The connection.
+    pub connection: ConnectionId,
+}
+
+/// The user did something (sent a message).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Activity;
+
+/// The user chose a status.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetStatus(pub ChosenStatus);
+
+/// A connection reported where it is in the app.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetLocation {
+    /// The connection.
+    pub connection: ConnectionId,
+    /// Where.
+    pub location: LocationView,
+}
+
+/// The registry retired this actor.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StopPresence;
+
+/// A user's presence on this node.
+pub struct PresenceActor {
+    tenant: TenantId,
+    user: UserId,
+    name: Arc<str>,
+    state: UserPresence,
+    roster: Addr<RosterActor>,
+    services: Arc<Services>,
+    /// Attaches processed, for race-free reaping.
+    attaches_seen: u64,
+    /// Per connection: when it connected and its ip, for the log.
+    connected:
+        std::collections::HashMap<ConnectionId, (chrono::DateTime<chrono::Utc>, Option<String>)>,
+}
+
+impl PresenceActor {
+    /// A presence actor for the principal's user.
+    pub fn new(principal: &Principal, roster: Addr<RosterActor>, services: Arc<Services>) -> Self {
+        PresenceActor {
+            tenant: principal.tenant.clone(),
+            user: principal.user.clone(),
+            name: principal.name.clone(),
+            state: UserPresence::new(Instant::now()),
+            roster,
+            services,
+            attaches_seen: 0,
+            connected: Default::default(),
+        }
+    }
+
+    /// Tells the roster what changed.
+    fn publish(&self, change: Change) {
+        match change {
+            Change::None | Change::LastDeviceGone => {}
+            Change::CameOnline | Change::Updated => self.roster.do_send(UserChanged {
+                view: self.state.view(self.user.as_str(), &self.name),
+                joined: change == Change::CameOnline,
+            }),
+            Change::WentOffline => self.roster.do_send(UserOffline(self.user.clone())),
+        }
+    }
+
+    /// Appends a presence log row (written off this mailbox by the log writer).
+    fn log(&self, event: &'static str, connection: ConnectionId, disconnected: bool) {
+        let (connected_at, ip) = self
+            .connected
+            .get(&connection)
+            .cloned()
+            .unwrap_or((chrono::Utc::now(), None));
+        let device = self.state.device(connection);
+        let location = device.and_then(|d| d.location.clone()).unwrap_or_default();
+        self.services.log_writer.do_send(PresenceLogRow {
+            tenant_id: self.tenant.to_string(),
+            user_id: self.user.to_string(),
+            connection_id: connection.to_string(),
+            event,
+            status: if disconnected && self.state.device_count() == 0 {
+                "offline"
+            } else {
+                self.state.status().as_str()
+            },
+            current_page: location.page,
+            current_entity_type: location.entity_type,
+            current_entity_id: location.entity_id,
+            device_type: device.map(|d| d.device_type.clone()),
+            browser: device.and_then(|d| d.browser.clone()),
+            ip_address: ip,
+            connected_at: Some(connected_at),
+            disconnected_at: disconnected.then(chrono::Utc::now),
+            last_activity_at: Some(self.state.last_activity_at()),
+            created_at: chrono::Utc::now(),
+        });
+    }
+}
+
+impl Actor for PresenceActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let away_after = Duration::from_secs(self.services.settings.presence.away_after_secs);
+        // Check idleness often enough to be within ~1/10 of the away time.
+        let every = (away_after / 10).clamp(Duration::from_millis(100), Duration::from_secs(10));
+        ctx.run_interval(every, move |act, _| {
+            let change = act.state.tick(Instant::now(), away_after);
+            if change != Change::None {
+                if let Some(&id) = act.connected.keys().next() {
+                    act.log("status", id, false);
+                }
+            }
+            act.publish(change);
+        });
+    }
+}
+
+impl Handler<Attach> for PresenceActor {
+    type Result = ();
+
+    /// Adds the device; a returning user within the grace period shows no offline.
+    fn handle(&mut self, msg: Attach, _: &mut Context<Self>) {
+        self.attaches_seen += 1;
+        self.connected
+            .insert(msg.connection, (chrono::Utc::now(), msg.device.ip.clone()));
+        let change = self.state.attach(
+            msg.connection,
+            Device {
+                device_type: msg.device.device_type,
+                browser: msg.device.browser,
+                location: None,
+                location_seq: 0,
+            },
+            Instant::now(),
+        );
+        self.log("connect", msg.connection, false);
+        self.publish(change);
+    }
+}
+
+impl Handler<Detach> for PresenceActor {
+    type Result = ();
+
+    /// Removes the device; with none left, waits out the grace period.
+    fn handle(&mut self, msg: Detach, ctx: &mut Context<Self>) {
+        if self.state.device(msg.connection).is_some() {
+            self.log("disconnect", msg.connection, true);
+        }
+        let change = self.state.detach(msg.connection, Instant::now());
+        self.connected.remove(&msg.connection);
+        if change == Change::LastDeviceGone {
+            let grace = Duration::from_millis(self.services.settings.presence.offline_grace_ms);
+            ctx.run_later(grace, move |act, _| {
+                let change = act.state.grace_elapsed(Instant::now(), grace);
+                act.publish(change);
+                if act.state.is_gone() {
+                    act.services.registry.do_send(PresenceIdle {
+                        tenant: act.tenant.clone(),
+                        user: act.user.clone(),
+                        attaches_seen: act.attaches_seen,
+                    });
+                }
+            });
+        }
+        self.publish(change);
+    }
+}
+
+impl Handler<Activity> for PresenceActor {
+    type Result = ();
+
+    /// Resets the idle clock; away from idleness becomes online.
+    fn handle(&mut self, _: Activity, _: &mut Context<Self>) {
+        let change = self.state.activity(Instant::now());
+        if change != Change::None {
+            if let Some(&id) = self.connected.keys().next() {
+                self.log("status", id, false);
+            }
+        }
+        self.publish(change);
+    }
+}
+
+impl Handler<SetStatus> for PresenceActor {
+    type Result = ();
+
+    /// Applies a chosen status.
+    fn handle(&mut self, SetStatus(status): SetStatus, _: &mut Context<Self>) {
+        let change = self.state.set_status(status, Instant::now());
+        if change != Change::None {
+            if let Some(&id) = self.connected.keys().next() {
+                self.log("status", id, false);
+            }
+        }
+        self.publish(change);
+    }
+}
+
+impl Handler<SetLocation> for PresenceActor {
+    type Result = ();
+
+    /// Records where a device is.
+    fn handle(&mut self, msg: SetLocation, _: &mut Context<Self>) {
+        let change = self.state.set_location(msg.connection, msg.location);
+        self.publish(change);
+    }
+}
+
+impl Handler<StopPresence> for PresenceActor {
+    type Result = ();
+
+    /// Stops, unless a device came back meanwhile (the registry never sends
+    /// this then, but stay safe).
+    fn handle(&mut self, _: StopPresence, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}

@@ -1,0 +1,545 @@
+//! The registry: one per node. It admits connections (per-user cap),
+//! creates, finds and reaps presence, roster and room actors, and is told
+//! when each of them stops. It is never on the fan-out path: rooms and
+//! rosters deliver through the broker.
+//!
+//! Reaping without races: the registry counts what it forwarded to an actor
+//! (joins, attaches). An idle actor reports how many it has seen; the
+//! registry retires it only when the counts match, so a message already on
+//! its way is never sent to an actor that is stopping.
+
+use super::connection::{DeviceInfo, RoomJoined};
+use super::presence::{Activity, Attach, Detach, PresenceActor, SetLocation, SetStatus};
+use super::room::{Join, RoomActor, StopRoom};
+use super::roster::{GetUser, ListUsers, ListViewersOf, RosterActor};
+use super::Services;
+use crate::auth::Principal;
+use crate::broker::ConnectionHandle;
+use crate::ids::{ConnectionId, RoomId, TenantId, UserId};
+use crate::protocol::close_code;
+use crate::protocol::server::PresenceView;
+use crate::protocol::Ref;
+use actix::prelude::*;
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+/// Reserve a connection slot for a user before the upgrade.
+#[derive(Message)]
+#[rtype(result = "Result<ConnectionId, AdmitError>")]
+pub struct AdmitConnection {
+    /// Tenant.
+    pub tenant: TenantId,
+    /// User.
+    pub user: UserId,
+}
+
+/// A socket's actor started.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ConnectionOpened {
+    /// How to reach it.
+    pub handle: ConnectionHandle,
+    /// Who it is.
+    pub principal: Principal,
+    /// Its device.
+    pub device: DeviceInfo,
+}
+
+/// A socket's actor stopped (or its upgrade failed after admission).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ConnectionClosed {
+    /// Which.
+    pub id: ConnectionId,
+    /// Tenant.
+    pub tenant: TenantId,
+    /// User.
+    pub user: UserId,
+}
+
+/// A presence change to hand to a user's presence actor.
+pub enum PresenceMsg {
+    /// The user did something.
+    Activity(Activity),
+    /// The user chose a status.
+    SetStatus(SetStatus),
+    /// A connection moved in the app.
+    SetLocation(SetLocation),
+}
+
+/// Forward a presence change to the user's presence actor.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ForwardPresence {
+    /// Tenant.
+    pub tenant: TenantId,
+    /// User.
+    pub user: UserId,
+    /// What changed.
+    pub msg: PresenceMsg,
+}
+
+/// A connection asks to join a room.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct JoinRoom {
+    /// The room (tenant from the token).
+    pub room: RoomId,
+    /// The joiner.
+    pub handle: ConnectionHandle,
+    /// Who.
+    pub principal: Principal,
+    /// Device.
+    pub device: DeviceInfo,
+    /// Echoed in `room:users`.
+    pub r#ref: Option<Ref>,
+    /// Told the room's address.
+    pub reply_to: Recipient<RoomJoined>,
+}
+
+/// An empty room wants to stop.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RoomIdle {
+    /// Which.
+    pub room: RoomId,
+    /// Joins it has processed.
+    pub joins_seen: u64,
+}
+
+/// A user with no connections went offline and wants to stop.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct PresenceIdle {
+    /// Tenant.
+    pub tenant: TenantId,
+    /// User.
+    pub user: UserId,
+    /// Attaches it has processed.
+    pub attaches_seen: u64,
+}
+
+/// Online users of a tenant.
+#[derive(Message)]
+#[rtype(result = "Vec<PresenceView>")]
+pub struct ListPresence(pub TenantId);
+
+/// One user's presence.
+#[derive(Message)]
+#[rtype(result = "Option<PresenceView>")]
+pub struct GetPresence {
+    /// Tenant.
+    pub tenant: TenantId,
+    /// User.
+    pub user: UserId,
+}
+
+/// Who is viewing an entity.
+#[derive(Message)]
+#[rtype(result = "Vec<PresenceView>")]
+pub struct ListViewers {
+    /// Tenant.
+    pub tenant: TenantId,
+    /// Entity type.
+    pub entity_type: String,
+    /// Entity id.
+    pub entity_id: String,
+}
+
+/// Set a user's status from REST (the presence actor must exist: the user is connected).
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct SetStatusFor {
+    /// Tenant.
+    pub tenant: TenantId,
+    /// User.
+    pub user: UserId,
+    /// Status.
+    pub status: SetStatus,
+}
+
+/// Close every socket with 1012 and refuse new ones.
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct Shutdown;
+
+/// Counts of live actors (admin, tests).
+#[derive(Message)]
+#[rtype(result = "RegistryStats")]
+pub struct GetStats;
+
+/// What [`GetStats`] returns.
+#[derive(Debug, Clone, Copy, serde::Serialize, actix::MessageResponse)]
+pub struct RegistryStats {
+    /// Open sockets.
+    pub connections: usize,
+    /// Presence actors (users online or in their offline grace).
+    pub users: usize,
+    /// Tenant rosters.
+    pub tenants: usize,
+    /// Room actors.
+    pub rooms: usize,
+}
+
+/// Why a connection was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AdmitError {
+    /// The user is at `websocket.max_connections_per_user`.
+    #[error("too many connections for this user")]
+    TooManyConnections,
+    /// The server is shutting down.
+    #[error("server is shutting down")]
+    ShuttingDown,
+}
+
+struct ConnectionEntry {
+    handle: ConnectionHandle,
+}
+
+struct RoomEntry {
+    addr: Addr<RoomActor>,
+    joins_forwarded: u64,
+}
+
+struct PresenceEntry {
+    addr: Addr<PresenceActor>,
+    attaches_forwarded: u64,
+}
+
+/// The node's registry.
+pub struct RegistryActor {
+    /// Shared services; weak because `Services` holds this actor's address.
+    services: Weak<Services>,
+    next_id: u64,
+    shutting_down: bool,
+    /// Admitted sockets per user (counted from admission, before the actor starts).
+    per_user: HashMap<(TenantId, UserId), usize>,
+    connections: HashMap<ConnectionId, ConnectionEntry>,
+    presence: HashMap<(TenantId, UserId), PresenceEntry>,
+    rosters: HashMap<TenantId, (Addr<RosterActor>, usize)>,
+    rooms: HashMap<RoomId, RoomEntry>,
+    max_per_user: usize,
+    stall_limit_ms: i64,
+}
+
+impl RegistryActor {
+    /// A registry; `services` is filled in once the services exist.
+    pub fn new(services: Weak<Services>, max_per_user: usize, stall_limit: Duration) -> Self {
+        RegistryActor {
+            services,
+            next_id: 1,
+            shutting_down: false,
+            per_user: HashMap::new(),
+            connections: HashMap::new(),
+            presence: HashMap::new(),
+            rosters: HashMap::new(),
+            rooms: HashMap::new(),
+            max_per_user,
+            stall_limit_ms: i64::try_from(stall_limit.as_millis()).unwrap_or(i64::MAX),
+        }
+    }
+
+    fn services(&self) -> Option<Arc<Services>> {
+        self.services.upgrade()
+    }
+
+    fn roster(&mut self, tenant: &TenantId) -> Option<Addr<RosterActor>> {
+        if let Some((addr, _)) = self.rosters.get(tenant) {
+            return Some(addr.clone());
+        }
+        let services = self.services()?;
+        let addr = RosterActor::new(tenant.clone(), services).start();
+        self.rosters.insert(tenant.clone(), (addr.clone(), 0));
+        Some(addr)
+    }
+
+    fn presence_actor(&mut self, principal: &Principal) -> Option<&mut PresenceEntry> {
+        let key = (principal.tenant.clone(), principal.user.clone());
+        if !self.presence.contains_key(&key) {
+            let roster = self.roster(&principal.tenant)?;
+            let services = self.services()?;
+            let addr = PresenceActor::new(principal, roster, services).start();
+            if let Some((_, users)) = self.rosters.get_mut(&principal.tenant) {
+                *users += 1;
+            }
+            self.presence.insert(
+                key.clone(),
+                PresenceEntry {
+                    addr,
+                    attaches_forwarded: 0,
+                },
+            );
+        }
+        self.presence.get_mut(&key)
+    }
+
+    /// Cuts connections whose actor has not run for too long: their peer
+    /// stopped reading, so the actor is blocked behind a full socket.
+    fn reap_stalled(&mut self) {
+        for entry in self.connections.values() {
+            if !entry.handle.is_closing() && entry.handle.stalled_for_ms() > self.stall_limit_ms {
+                entry.handle.cut(
+                    close_code::SLOW_CONSUMER,
+                    "connection stalled: peer not reading",
+                );
+            }
+        }
+    }
+}
+
+impl Actor for RegistryActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(usize::MAX);
+        ctx.run_interval(Duration::from_secs(1), |act, _| act.reap_stalled());
+    }
+}
+
+impl Handler<AdmitConnection> for RegistryActor {
+    type Result = Result<ConnectionId, AdmitError>;
+
+    /// Checks the per-user cap and hands out a connection id.
+    fn handle(&mut self, msg: AdmitConnection, _: &mut Context<Self>) -> Self::Result {
+        if self.shutting_down {
+            return Err(AdmitError::ShuttingDown);
+        }
+        let count = self.per_user.entry((msg.tenant, msg.user)).or_insert(0);
+        if *count >= self.max_per_user {
+            return Err(AdmitError::TooManyConnections);
+        }
+        *count += 1;
+        let id = ConnectionId(self.next_id);
+        self.next_id += 1;
+        Ok(id)
+    }
+}
+
+impl Handler<ConnectionOpened> for RegistryActor {
+    type Result = ();
+
+    /// Records the socket and attaches it to the user's presence.
+    fn handle(&mut self, msg: ConnectionOpened, _: &mut Context<Self>) {
+        let id = msg.handle.id;
+        if self.shutting_down {
+            msg.handle
+                .cut(close_code::SERVICE_RESTART, "server shutting down");
+        }
+        self.connections
+            .insert(id, ConnectionEntry { handle: msg.handle });
+        if let Some(entry) = self.presence_actor(&msg.principal) {
+            entry.attaches_forwarded += 1;
+            entry.addr.do_send(Attach {
+                connection: id,
+                device: msg.device,
+            });
+        }
+    }
+}
+
+impl Handler<ConnectionClosed> for RegistryActor {
+    type Result = ();
+
+    /// Frees the slot and detaches the socket from presence.
+    fn handle(&mut self, msg: ConnectionClosed, _: &mut Context<Self>) {
+        let key = (msg.tenant, msg.user);
+        if let Some(count) = self.per_user.get_mut(&key) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                self.per_user.remove(&key);
+            }
+        }
+        if self.connections.remove(&msg.id).is_some() {
+            if let Some(entry) = self.presence.get(&key) {
+                entry.addr.do_send(Detach { connection: msg.id });
+            }
+        }
+    }
+}
+
+impl Handler<ForwardPresence> for RegistryActor {
+    type Result = ();
+
+    /// Routes a presence change to the user's actor, if the user is connected.
+    fn handle(&mut self, msg: ForwardPresence, _: &mut Context<Self>) {
+        if let Some(entry) = self.presence.get(&(msg.tenant, msg.user)) {
+            match msg.msg {
+                PresenceMsg::Activity(m) => entry.addr.do_send(m),
+                PresenceMsg::SetStatus(m) => entry.addr.do_send(m),
+                PresenceMsg::SetLocation(m) => entry.addr.do_send(m),
+            }
+        }
+    }
+}
+
+impl Handler<SetStatusFor> for RegistryActor {
+    type Result = bool;
+
+    /// REST status change; false when the user has no presence here.
+    fn handle(&mut self, msg: SetStatusFor, _: &mut Context<Self>) -> bool {
+        match self.presence.get(&(msg.tenant, msg.user)) {
+            Some(entry) => {
+                entry.addr.do_send(msg.status);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl Handler<JoinRoom> for RegistryActor {
+    type Result = ();
+
+    /// Finds or creates the room and forwards the join to it.
+    fn handle(&mut self, msg: JoinRoom, ctx: &mut Context<Self>) {
+        let Some(services) = self.services() else {
+            return;
+        };
+        let entry = self
+            .rooms
+            .entry(msg.room.clone())
+            .or_insert_with(|| RoomEntry {
+                addr: RoomActor::new(msg.room.clone(), ctx.address(), services).start(),
+                joins_forwarded: 0,
+            });
+        entry.joins_forwarded += 1;
+        entry.addr.do_send(Join {
+            handle: msg.handle,
+            principal: msg.principal,
+            device: msg.device,
+            r#ref: msg.r#ref,
+            reply_to: msg.reply_to,
+        });
+    }
+}
+
+impl Handler<RoomIdle> for RegistryActor {
+    type Result = ();
+
+    /// Retires an empty room unless a join is on its way to it.
+    fn handle(&mut self, msg: RoomIdle, _: &mut Context<Self>) {
+        if let Some(entry) = self.rooms.get(&msg.room) {
+            if entry.joins_forwarded == msg.joins_seen {
+                if let Some(entry) = self.rooms.remove(&msg.room) {
+                    entry.addr.do_send(StopRoom);
+                }
+            }
+        }
+    }
+}
+
+impl Handler<PresenceIdle> for RegistryActor {
+    type Result = ();
+
+    /// Retires an offline user's actor, and the tenant's roster with its last user.
+    fn handle(&mut self, msg: PresenceIdle, _: &mut Context<Self>) {
+        let key = (msg.tenant.clone(), msg.user);
+        let matches = self
+            .presence
+            .get(&key)
+            .is_some_and(|e| e.attaches_forwarded == msg.attaches_seen);
+        if !matches {
+            return;
+        }
+        if let Some(entry) = self.presence.remove(&key) {
+            entry.addr.do_send(super::presence::StopPresence);
+        }
+        let empty = match self.rosters.get_mut(&msg.tenant) {
+            Some((_, users)) => {
+                *users = users.saturating_sub(1);
+                *users == 0
+            }
+            None => false,
+        };
+        if empty {
+            if let Some((addr, _)) = self.rosters.remove(&msg.tenant) {
+                addr.do_send(super::roster::StopRoster);
+            }
+        }
+    }
+}
+
+impl Handler<ListPresence> for RegistryActor {
+    type Result = ResponseFuture<Vec<PresenceView>>;
+
+    /// Asks the tenant's roster (no roster: nobody is online).
+    fn handle(
+        &mut self,
+        ListPresence(tenant): ListPresence,
+        _: &mut Context<Self>,
+    ) -> Self::Result {
+        let roster = self.rosters.get(&tenant).map(|(a, _)| a.clone());
+        Box::pin(async move {
+            match roster {
+                Some(r) => r.send(ListUsers).await.unwrap_or_default(),
+                None => Vec::new(),
+            }
+        })
+    }
+}
+
+impl Handler<GetPresence> for RegistryActor {
+    type Result = ResponseFuture<Option<PresenceView>>;
+
+    /// One user's presence from the tenant's roster.
+    fn handle(&mut self, msg: GetPresence, _: &mut Context<Self>) -> Self::Result {
+        let roster = self.rosters.get(&msg.tenant).map(|(a, _)| a.clone());
+        Box::pin(async move {
+            match roster {
+                Some(r) => r.send(GetUser(msg.user)).await.ok().flatten(),
+                None => None,
+            }
+        })
+    }
+}
+
+impl Handler<ListViewers> for RegistryActor {
+    type Result = ResponseFuture<Vec<PresenceView>>;
+
+    /// Users whose location is the given entity.
+    fn handle(&mut self, msg: ListViewers, _: &mut Context<Self>) -> Self::Result {
+        let roster = self.rosters.get(&msg.tenant).map(|(a, _)| a.clone());
+        Box::pin(async move {
+            match roster {
+                Some(r) => r
+                    .send(ListViewersOf {
+                        entity_type: msg.entity_type,
+                        entity_id: msg.entity_id,
+                    })
+                    .await
+                    .unwrap_or_default(),
+                None => Vec::new(),
+            }
+        })
+    }
+}
+
+impl Handler<Shutdown> for RegistryActor {
+    type Result = usize;
+
+    /// Closes every socket with 1012 (service restart).
+    fn handle(&mut self, _: Shutdown, _: &mut Context<Self>) -> usize {
+        self.shutting_down = true;
+        for entry in self.connections.values() {
+            entry
+                .handle
+                .cut(close_code::SERVICE_RESTART, "server shutting down");
+        }
+        self.connections.len()
+    }
+}
+
+impl Handler<GetStats> for RegistryActor {
+    type Result = RegistryStats;
+
+    /// Current counts.
+    fn handle(&mut self, _: GetStats, _: &mut Context<Self>) -> RegistryStats {
+        RegistryStats {
+            connections: self.connections.len(),
+            users: self.presence.len(),
+            tenants: self.rosters.len(),
+            rooms: self.rooms.len(),
+        }
+    }
+}

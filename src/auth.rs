@@ -1,0 +1,427 @@
+//! JWT verification and issuing, token extraction from requests, and the
+//! [`Principal`] extractor for REST handlers.
+//!
+//! Tokens are accepted from `Authorization: Bearer <t>`, from
+//! `Sec-WebSocket-Protocol: bearer, <t>` (WebSocket upgrades only; the server
+//! then answers with the `bearer` subprotocol) and from `?token=<t>`.
+//! A token is never logged: the access log prints the path without the query.
+
+use crate::config::{AuthSettings, JwtAlgorithm};
+use crate::http::error::ApiError;
+use crate::ids::{TenantId, UserId};
+use actix_web::dev::Payload;
+use actix_web::{web, FromRequest, HttpRequest};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use std::future::{ready, Ready};
+use std::sync::Arc;
+
+/// The claims Tandem reads from a token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    /// User id in the host application.
+    pub sub: String,
+    /// Tenant id in the host application.
+    pub tenant_id: String,
+    /// Display name shown to other users.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Role: `user` (default), `admin` or `service`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// Expiry, seconds since the epoch (required).
+    pub exp: i64,
+    /// Issued at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    /// Issuer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    /// Audience.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
+}
+
+/// Who is calling, after verification.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// The user.
+    pub user: UserId,
+    /// The user's tenant; every query and room is scoped to it.
+    pub tenant: TenantId,
+    /// Display name (falls back to the user id).
+    pub name: Arc<str>,
+    /// Role from the token.
+    pub role: Role,
+    /// Token expiry, seconds since the epoch.
+    pub expires_at: i64,
+}
+
+/// A caller's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// An end user of the host app.
+    User,
+    /// A tenant administrator.
+    Admin,
+    /// A backend service publishing notifications and activity.
+    Service,
+}
+
+/// Why a token was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AuthError {
+    /// No token anywhere in the request.
+    #[error("no token: send Authorization: Bearer <token>, Sec-WebSocket-Protocol: bearer, <token>, or ?token=")]
+    Missing,
+    /// The token expired.
+    #[error("token expired")]
+    Expired,
+    /// Anything else: bad signature, algorithm, audience, issuer, missing claim.
+    #[error("invalid token: {0}")]
+    Invalid(String),
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Missing => ApiError::Unauthorized("missing_token", e.to_string()),
+            AuthError::Expired => ApiError::Unauthorized("token_expired", e.to_string()),
+            AuthError::Invalid(_) => ApiError::Unauthorized("invalid_token", e.to_string()),
+        }
+    }
+}
+
+/// Verifies (and for `tandem token`, signs) JWTs with the configured key.
+pub struct Authenticator {
+    decoding: DecodingKey,
+    validation: Validation,
+    algorithm: Algorithm,
+    api_keys: Vec<String>,
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("algorithm", &self.algorithm)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Maps the config enum to jsonwebtoken's.
+fn algorithm_of(a: JwtAlgorithm) -> Algorithm {
+    match a {
+        JwtAlgorithm::HS256 => Algorithm::HS256,
+        JwtAlgorithm::RS256 => Algorithm::RS256,
+        JwtAlgorithm::ES256 => Algorithm::ES256,
+    }
+}
+
+/// Reads a PEM file named by a config key.
+fn read_pem(key: &str, path: &std::path::Path) -> Result<Vec<u8>, String> {
+    std::fs::read(path)
+        .map_err(|e| format!("config key `{key}`: cannot read {}: {e}", path.display()))
+}
+
+impl Authenticator {
+    /// Builds the verifier; fails with a message naming the config key.
+    pub fn new(settings: &AuthSettings) -> Result<Self, String> {
+        let algorithm = algorithm_of(settings.algorithm);
+        let decoding = match settings.algorithm {
+            JwtAlgorithm::HS256 => DecodingKey::from_secret(settings.secret.expose().as_bytes()),
+            JwtAlgorithm::RS256 | JwtAlgorithm::ES256 => {
+                let path = settings
+                    .public_key_path
+                    .as_deref()
+                    .ok_or("config key `auth.public_key_path`: required for RS256/ES256")?;
+                let pem = read_pem("auth.public_key_path", path)?;
+                let key = if settings.algorithm == JwtAlgorithm::RS256 {
+                    DecodingKey::from_rsa_pem(&pem)
+                } else {
+                    DecodingKey::from_ec_pem(&pem)
+                };
+                key.map_err(|e| {
+                    format!("config key `auth.public_key_path`: not a usable PEM key: {e}")
+                })?
+            }
+        };
+        let mut validation = Validation::new(algorithm);
+        validation.leeway = settings.leeway_secs;
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        let mut required = vec!["exp", "sub"];
+        match &settings.issuer {
+            Some(iss) => {
+                validation.set_issuer(&[iss]);
+                required.push("iss");
+            }
+            None => validation.iss = None,
+        }
+        match &settings.audience {
+            Some(aud) => {
+                validation.set_audience(&[aud]);
+                required.push("aud");
+            }
+            None => validation.validate_aud = false,
+        }
+        validation.set_required_spec_claims(&required);
+        Ok(Authenticator {
+            decoding,
+            validation,
+            algorithm,
+            api_keys: settings
+                .api_keys
+                .iter()
+                .map(|k| k.expose().to_owned())
+                .collect(),
+        })
+    }
+
+    /// Verifies a token and returns who it names.
+    pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        use jsonwebtoken::errors::ErrorKind;
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|e| match e.kind() {
+                ErrorKind::ExpiredSignature => AuthError::Expired,
+                ErrorKind::MissingRequiredClaim(c) => {
+                    AuthError::Invalid(format!("missing required claim `{c}`"))
+                }
+                ErrorKind::InvalidAudience => AuthError::Invalid("wrong audience".into()),
+                ErrorKind::InvalidIssuer => AuthError::Invalid("wrong issuer".into()),
+                ErrorKind::InvalidSignature => AuthError::Invalid("bad signature".into()),
+                ErrorKind::InvalidAlgorithm => AuthError::Invalid("algorithm not accepted".into()),
+                ErrorKind::ImmatureSignature => AuthError::Invalid("token not yet valid".into()),
+                _ => AuthError::Invalid("malformed token".into()),
+            })?;
+        principal_from(data.claims)
+    }
+
+    /// True when `key` is one of the configured service API keys
+    /// (compared in constant time).
+    pub fn is_api_key(&self, key: &str) -> bool {
+        self.api_keys
+            .iter()
+            .any(|k| constant_time_eq(k.as_bytes(), key.as_bytes()))
+    }
+
+    /// Signs claims with the configured key (the `tandem token` command).
+    pub fn issue(settings: &AuthSettings, claims: &Claims) -> Result<String, String> {
+        let algorithm = algorithm_of(settings.algorithm);
+        let key = match settings.algorithm {
+            JwtAlgorithm::HS256 => EncodingKey::from_secret(settings.secret.expose().as_bytes()),
+            JwtAlgorithm::RS256 | JwtAlgorithm::ES256 => {
+                let path = settings.private_key_path.as_deref().ok_or(
+                    "config key `auth.private_key_path`: required to sign RS256/ES256 tokens",
+                )?;
+                let pem = read_pem("auth.private_key_path", path)?;
+                let key = if settings.algorithm == JwtAlgorithm::RS256 {
+                    EncodingKey::from_rsa_pem(&pem)
+                } else {
+                    EncodingKey::from_ec_pem(&pem)
+                };
+                key.map_err(|e| format!("config key `auth.private_key_path`: {e}"))?
+            }
+        };
+        jsonwebtoken::encode(&Header::new(algorithm), claims, &key).map_err(|e| e.to_string())
+    }
+}
+
+/// Compares two byte strings without an early exit on the first difference.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Validates the application claims (non-empty ids, known role).
+fn principal_from(claims: Claims) -> Result<Principal, AuthError> {
+    if claims.sub.is_empty() || claims.sub.len() > 256 {
+        return Err(AuthError::Invalid("`sub` must be 1 to 256 bytes".into()));
+    }
+    if claims.tenant_id.is_empty() || claims.tenant_id.len() > 256 {
+        return Err(AuthError::Invalid(
+            "`tenant_id` must be 1 to 256 bytes".into(),
+        ));
+    }
+    let role = match claims.role.as_deref() {
+        None | Some("user") => Role::User,
+        Some("admin") => Role::Admin,
+        Some("service") => Role::Service,
+        Some(other) => return Err(AuthError::Invalid(format!("unknown role `{other}`"))),
+    };
+    let name = claims.name.unwrap_or_else(|| claims.sub.clone());
+    Ok(Principal {
+        user: UserId::new(claims.sub),
+        tenant: TenantId::new(claims.tenant_id),
+        name: name.into(),
+        role,
+        expires_at: claims.exp,
+    })
+}
+
+/// Where a token came from; the WebSocket upgrade must echo `bearer`
+/// as the subprotocol when it came from `Sec-WebSocket-Protocol`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenSource {
+    /// `Authorization: Bearer`.
+    Header,
+    /// `Sec-WebSocket-Protocol: bearer, <token>`.
+    Subprotocol,
+    /// `?token=`.
+    Query,
+}
+
+#[derive(Deserialize)]
+struct TokenQuery {
+    token: Option<String>,
+}
+
+/// Finds the token in a request, or `None`.
+pub fn extract_token(req: &HttpRequest, allow_subprotocol: bool) -> Option<(String, TokenSource)> {
+    if let Some(value) = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        if let Some(token) = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+        {
+            return Some((token.trim().to_owned(), TokenSource::Header));
+        }
+    }
+    if allow_subprotocol {
+        if let Some(value) = req
+            .headers()
+            .get(actix_web::http::header::SEC_WEBSOCKET_PROTOCOL)
+            .and_then(|v| v.to_str().ok())
+        {
+            let mut parts = value.split(',').map(str::trim);
+            if parts.next() == Some("bearer") {
+                if let Some(token) = parts.next().filter(|t| !t.is_empty()) {
+                    return Some((token.to_owned(), TokenSource::Subprotocol));
+                }
+            }
+        }
+    }
+    web::Query::<TokenQuery>::from_query(req.query_string())
+        .ok()
+        .and_then(|q| q.into_inner().token)
+        .filter(|t| !t.is_empty())
+        .map(|t| (t, TokenSource::Query))
+}
+
+/// Authenticates a REST request: a bearer token, `?token=`, or for services
+/// an `X-Api-Key` with `X-Tenant-Id`.
+pub fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
+    let auth = req
+        .app_data::<web::Data<Authenticator>>()
+        .ok_or_else(|| ApiError::Internal("authenticator not configured".into()))?;
+    if let Some(key) = req.headers().get("x-api-key").and_then(|v| v.to_str().ok()) {
+        if !auth.is_api_key(key) {
+            return Err(ApiError::Unauthorized(
+                "invalid_api_key",
+                "X-Api-Key is not a configured key".into(),
+            ));
+        }
+        let tenant = req
+            .headers()
+            .get("x-tenant-id")
+            .and_then(|v| v.to_str().ok())
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                ApiError::BadRequest("missing_tenant", "X-Api-Key requires X-Tenant-Id".into())
+            })?;
+        return Ok(Principal {
+            user: UserId::new("service"),
+            tenant: TenantId::new(tenant),
+            name: "service".into(),
+            role: Role::Service,
+            expires_at: i64::MAX,
+        });
+    }
+    let (token, _) = extract_token(req, false).ok_or(AuthError::Missing)?;
+    Ok(auth.verify(&token)?)
+}
+
+impl FromRequest for Principal {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(authenticate(req))
+    }
+}
+
+/// Seconds since the epoch, now.
+pub fn now_secs() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::config::Secret;
+
+    fn settings() -> AuthSettings {
+        AuthSettings {
+            secret: Secret::new("0123456789abcdef0123456789abcdef"),
+            audience: Some("tandem".into()),
+            leeway_secs: 0,
+            ..AuthSettings::default()
+        }
+    }
+
+    fn claims(exp_in: i64) -> Claims {
+        Claims {
+            sub: "u1".into(),
+            tenant_id: "t1".into(),
+            name: None,
+            role: None,
+            exp: now_secs() + exp_in,
+            iat: None,
+            iss: None,
+            aud: Some("tandem".into()),
+        }
+    }
+
+    #[test]
+    fn accepts_valid_and_rejects_expired_and_wrong_audience() {
+        let s = settings();
+        let auth = Authenticator::new(&s).unwrap();
+        let ok = Authenticator::issue(&s, &claims(60)).unwrap();
+        assert_eq!(auth.verify(&ok).unwrap().user.as_str(), "u1");
+        let expired = Authenticator::issue(&s, &claims(-10)).unwrap();
+        assert_eq!(auth.verify(&expired).unwrap_err(), AuthError::Expired);
+        let mut c = claims(60);
+        c.aud = Some("other".into());
+        let wrong = Authenticator::issue(&s, &c).unwrap();
+        assert!(matches!(auth.verify(&wrong), Err(AuthError::Invalid(_))));
+        c.aud = None;
+        let missing = Authenticator::issue(&s, &c).unwrap();
+        assert!(matches!(auth.verify(&missing), Err(AuthError::Invalid(_))));
+    }
+
+    #[test]
+    fn unknown_role_is_refused() {
+        let s = settings();
+        let auth = Authenticator::new(&s).unwrap();
+        let mut c = claims(60);
+        c.role = Some("root".into());
+        let t = Authenticator::issue(&s, &c).unwrap();
+        assert!(matches!(auth.verify(&t), Err(AuthError::Invalid(_))));
+    }
+
+    #[test]
+    fn api_keys_compare_exactly() {
+        let mut s = settings();
+        s.api_keys = vec![Secret::new("k-123")];
+        let auth = Authenticator::new(&s).unwrap();
+        assert!(auth.is_api_key("k-123"));
+        assert!(!auth.is_api_key("k-124"));
+        assert!(!auth.is_api_key("k-12"));
+    }
+}

@@ -1,0 +1,161 @@
+//! In-process broker: one actor holding topic subscriptions.
+
+use super::{Broker, ConnectionHandle, Frame, Topic};
+use crate::ids::ConnectionId;
+use actix::{Actor, Addr, Context, Handler, Message};
+use std::collections::HashMap;
+
+/// Subscribe a connection to a topic.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Subscribe(pub Topic, pub ConnectionHandle);
+
+/// Unsubscribe a connection from a topic.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Unsubscribe(pub Topic, pub ConnectionId);
+
+/// Unsubscribe a connection from everything.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct UnsubscribeAll(pub ConnectionId);
+
+/// Deliver a frame to a topic's subscribers.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Publish {
+    /// Target.
+    pub topic: Topic,
+    /// Serialized once.
+    pub frame: Frame,
+    /// A connection to skip (usually the sender).
+    pub except: Option<ConnectionId>,
+}
+
+/// Count subscribers of a topic (tests and admin).
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct CountSubscribers(pub Topic);
+
+/// Holds the subscriptions of this node.
+#[derive(Default)]
+pub struct BrokerActor {
+    topics: HashMap<Topic, HashMap<ConnectionId, ConnectionHandle>>,
+    by_connection: HashMap<ConnectionId, Vec<Topic>>,
+}
+
+impl Actor for BrokerActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        // Publishers never wait on the broker; let its mailbox absorb bursts.
+        ctx.set_mailbox_capacity(usize::MAX);
+    }
+}
+
+impl Handler<Subscribe> for BrokerActor {
+    type Result = ();
+    fn handle(&mut self, Subscribe(topic, handle): Subscribe, _: &mut Context<Self>) {
+        let id = handle.id;
+        let subs = self.topics.entry(topic.clone()).or_default();
+        if subs.insert(id, handle).is_none() {
+            self.by_connection.entry(id).or_default().push(topic);
+        }
+    }
+}
+
+impl Handler<Unsubscribe> for BrokerActor {
+    type Result = ();
+    fn handle(&mut self, Unsubscribe(topic, id): Unsubscribe, _: &mut Context<Self>) {
+        self.remove(&topic, id);
+        if let Some(topics) = self.by_connection.get_mut(&id) {
+            topics.retain(|t| t != &topic);
+            if topics.is_empty() {
+                self.by_connection.remove(&id);
+            }
+        }
+    }
+}
+
+impl Handler<UnsubscribeAll> for BrokerActor {
+    type Result = ();
+    fn handle(&mut self, UnsubscribeAll(id): UnsubscribeAll, _: &mut Context<Self>) {
+        for topic in self.by_connection.remove(&id).unwrap_or_default() {
+            self.remove(&topic, id);
+        }
+    }
+}
+
+impl Handler<Publish> for BrokerActor {
+    type Result = ();
+    fn handle(&mut self, msg: Publish, _: &mut Context<Self>) {
+        if let Some(subs) = self.topics.get(&msg.topic) {
+            for (id, handle) in subs {
+                if Some(*id) != msg.except {
+                    handle.deliver(msg.frame.clone());
+                }
+            }
+        }
+    }
+}
+
+impl Handler<CountSubscribers> for BrokerActor {
+    type Result = usize;
+    fn handle(
+        &mut self,
+        CountSubscribers(topic): CountSubscribers,
+        _: &mut Context<Self>,
+    ) -> usize {
+        self.topics.get(&topic).map_or(0, HashMap::len)
+    }
+}
+
+impl BrokerActor {
+    fn remove(&mut self, topic: &Topic, id: ConnectionId) {
+        if let Some(subs) = self.topics.get_mut(topic) {
+            subs.remove(&id);
+            if subs.is_empty() {
+                self.topics.remove(topic);
+            }
+        }
+    }
+}
+
+/// The in-process [`Broker`].
+#[derive(Clone)]
+pub struct LocalBroker {
+    addr: Addr<BrokerActor>,
+}
+
+impl LocalBroker {
+    /// Starts the broker actor on the current arbiter.
+    pub fn start() -> Self {
+        LocalBroker {
+            addr: BrokerActor::default().start(),
+        }
+    }
+
+    /// The actor, for queries.
+    pub fn addr(&self) -> &Addr<BrokerActor> {
+        &self.addr
+    }
+}
+
+impl Broker for LocalBroker {
+    fn subscribe(&self, topic: Topic, handle: ConnectionHandle) {
+        self.addr.do_send(Subscribe(topic, handle));
+    }
+    fn unsubscribe(&self, topic: Topic, connection: ConnectionId) {
+        self.addr.do_send(Unsubscribe(topic, connection));
+    }
+    fn unsubscribe_all(&self, connection: ConnectionId) {
+        self.addr.do_send(UnsubscribeAll(connection));
+    }
+    fn publish(&self, topic: Topic, frame: Frame, except: Option<ConnectionId>) {
+        self.addr.do_send(Publish {
+            topic,
+            frame,
+            except,
+        });
+    }
+}

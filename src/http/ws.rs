@@ -1,0 +1,123 @@
+//! `GET /ws`: checks Origin, the token and the per-user cap, then upgrades.
+//! Every rejection happens before the upgrade, as a JSON error with 401, 403,
+//! 429 or 503. After the upgrade the socket belongs to the connection actor.
+
+use super::error::ApiError;
+use crate::actors::connection::{ConnectionActor, DeviceInfo};
+use crate::actors::registry::{AdmitConnection, AdmitError, ConnectionClosed};
+use crate::actors::Services;
+use crate::auth::{extract_token, AuthError, TokenSource};
+use actix_web::{http::header, web, HttpRequest, HttpResponse};
+use actix_web_actors::ws;
+use serde::Deserialize;
+use std::sync::Arc;
+
+/// A duplicate of the accepted TCP socket, stored per connection by the
+/// server's `on_connect` hook, so a stalled WebSocket can be cut.
+#[derive(Clone)]
+pub struct SocketDup(pub Arc<std::net::TcpStream>);
+
+/// Optional device details in the upgrade's query string.
+#[derive(Deserialize)]
+struct DeviceQuery {
+    device: Option<String>,
+    browser: Option<String>,
+}
+
+/// True when the request's Origin may open a socket. No Origin header means
+/// a non-browser client, which cookies cannot be abused through.
+pub fn origin_allowed(req: &HttpRequest, allowed: &[String]) -> bool {
+    match req.headers().get(header::ORIGIN) {
+        None => true,
+        Some(origin) => match origin.to_str() {
+            Ok(origin) => allowed
+                .iter()
+                .any(|a| a == "*" || a.eq_ignore_ascii_case(origin)),
+            Err(_) => false,
+        },
+    }
+}
+
+/// Guesses the browser from User-Agent when the client did not say.
+fn browser_from_user_agent(req: &HttpRequest) -> Option<String> {
+    let ua = req.headers().get(header::USER_AGENT)?.to_str().ok()?;
+    ["Edg/", "Firefox/", "Chrome/", "Safari/"]
+        .iter()
+        .find(|b| ua.contains(*b))
+        .map(|b| {
+            match *b {
+                "Edg/" => "edge",
+                "Firefox/" => "firefox",
+                "Chrome/" => "chrome",
+                _ => "safari",
+            }
+            .to_owned()
+        })
+}
+
+/// The upgrade handler.
+pub async fn upgrade(
+    req: HttpRequest,
+    stream: web::Payload,
+    services: web::Data<Arc<Services>>,
+) -> Result<HttpResponse, ApiError> {
+    let settings = &services.settings;
+    if !origin_allowed(&req, &settings.server.allowed_origins) {
+        return Err(ApiError::Forbidden(
+            "origin_not_allowed",
+            "this Origin may not open a WebSocket (server.allowed_origins)".into(),
+        ));
+    }
+    let (token, source) = extract_token(&req, true).ok_or(AuthError::Missing)?;
+    let principal = services.auth.verify(&token)?;
+    if let Err(e) = ws::handshake(&req) {
+        return Err(ApiError::BadRequest("not_a_websocket", e.to_string()));
+    }
+    let query = web::Query::<DeviceQuery>::from_query(req.query_string())
+        .map(|q| q.into_inner())
+        .unwrap_or(DeviceQuery {
+            device: None,
+            browser: None,
+        });
+    let clip = |s: Option<String>| {
+        s.filter(|s| !s.is_empty())
+            .map(|s| s.chars().take(32).collect::<String>())
+    };
+    let device = DeviceInfo {
+        device_type: clip(query.device).unwrap_or_else(|| "desktop".into()),
+        browser: clip(query.browser).or_else(|| browser_from_user_agent(&req)),
+        ip: req.peer_addr().map(|a| a.ip().to_string()),
+    };
+    let id = services
+        .registry
+        .send(AdmitConnection {
+            tenant: principal.tenant.clone(),
+            user: principal.user.clone(),
+        })
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| match e {
+            AdmitError::TooManyConnections => ApiError::TooManyRequests(
+                "too_many_connections",
+                format!(
+                    "at most {} connections per user (websocket.max_connections_per_user)",
+                    settings.websocket.max_connections_per_user
+                ),
+            ),
+            AdmitError::ShuttingDown => ApiError::Unavailable("shutting_down", e.to_string()),
+        })?;
+    let socket = req.conn_data::<SocketDup>().map(|s| s.0.clone());
+    let (tenant, user) = (principal.tenant.clone(), principal.user.clone());
+    let actor = ConnectionActor::new(id, principal, device, services.get_ref().clone(), socket);
+    let mut builder = ws::WsResponseBuilder::new(actor, &req, stream)
+        .frame_size(settings.websocket.max_frame_bytes);
+    if source == TokenSource::Subprotocol {
+        builder = builder.protocols(&["bearer"]);
+    }
+    builder.start().map_err(|e| {
+        services
+            .registry
+            .do_send(ConnectionClosed { id, tenant, user });
+        ApiError::BadRequest("not_a_websocket", e.to_string())
+    })
+}

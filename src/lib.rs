@@ -1,0 +1,37 @@
+//! Tandem: a real-time collaboration server on Actix actors.
+//!
+//! Web apps connect over WebSocket (a JSON protocol, `docs/protocol.md`) for
+//! presence, rooms, live cursors, typing and editing indicators; services
+//! and admins use the REST API under `/api/v1`.
+//!
+//! # Layout
+//! - [`config`]: typed settings from `config.toml` plus `TANDEM__SECTION__KEY` overrides.
+//! - [`startup`]: `Application::build` binds the listener, starts the node's actors, runs
+//!   until SIGTERM/SIGINT, then shuts down gracefully (sockets closed with 1012).
+//! - [`auth`]: JWT verification and issuing, token extraction, the REST [`auth::Principal`].
+//! - [`ids`]: newtype ids (`UserId`, `TenantId`, `RoomId`, `ConnectionId`).
+//! - [`protocol`]: wire types only: `ClientMessage`, `ServerMessage`, error and close codes.
+//! - [`actors`]: the actor tree (registry, connection, presence, roster, room, log writer);
+//!   `actors/mod.rs` draws it.
+//! - [`broker`]: every delivery to other connections; the in-process broker and the
+//!   per-connection outbound bound (slow consumers).
+//! - [`limits`]: the token bucket and flood detector (pure).
+//! - [`presence_state`]: the presence state machine (pure).
+//! - [`collab`]: the OT text type and revision log (pure).
+//! - [`db`]: the pool, embedded migrations, readiness, generated `schema.rs`.
+//! - [`http`]: REST handlers by resource, health checks, the WebSocket upgrade.
+//! - [`clock`]: monotonic milliseconds and wire timestamps.
+
+pub mod actors;
+pub mod auth;
+pub mod broker;
+pub mod clock;
+pub mod collab;
+pub mod config;
+pub mod db;
+pub mod http;
+pub mod ids;
+pub mod limits;
+pub mod presence_state;
+pub mod protocol;
+pub mod startup;

@@ -1,0 +1,109 @@
+//! The `tandem` binary: `tandem serve` (the default) and `tandem token`.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use tandem::auth::{Authenticator, Claims};
+use tandem::config::Settings;
+
+#[derive(Parser)]
+#[command(name = "tandem", version, about = "Real-time collaboration server")]
+struct Cli {
+    /// Config file (also TANDEM_CONFIG); default ./config.toml.
+    #[arg(
+        long,
+        global = true,
+        env = "TANDEM_CONFIG",
+        default_value = "config.toml"
+    )]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Print a JWT signed with the configured key, for trying things out.
+    Token {
+        /// User id (`sub`).
+        #[arg(long)]
+        user: String,
+        /// Tenant id (`tenant_id`).
+        #[arg(long)]
+        tenant: String,
+        /// Display name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Role: user, admin or service.
+        #[arg(long, default_value = "user")]
+        role: String,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl: i64,
+    },
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let cli = Cli::parse();
+    let settings = match Settings::load(&cli.config) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("tandem: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(settings),
+        Command::Token {
+            user,
+            tenant,
+            name,
+            role,
+            ttl,
+        } => {
+            let now = tandem::auth::now_secs();
+            let claims = Claims {
+                sub: user,
+                tenant_id: tenant,
+                name,
+                role: Some(role),
+                exp: now + ttl,
+                iat: Some(now),
+                iss: settings.auth.issuer.clone(),
+                aud: settings.auth.audience.clone(),
+            };
+            match Authenticator::issue(&settings.auth, &claims) {
+                Ok(token) => {
+                    println!("{token}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("tandem: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+    }
+}
+
+fn serve(settings: Settings) -> ExitCode {
+    let result = actix_web::rt::System::new().block_on(async move {
+        let app = tandem::startup::Application::build(settings).await?;
+        log::info!("tandem listening on port {}", app.port());
+        app.run_until_stopped().await?;
+        Ok::<(), Box<dyn std::error::Error>>(())
+    });
+    match result {
+        Ok(()) => {
+            log::info!("tandem stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("tandem: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

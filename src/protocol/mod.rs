@@ -1,0 +1,176 @@
+//! Wire types of the WebSocket JSON protocol, and nothing else: no actor
+//! messages live here. `docs/protocol.md` describes the same protocol for
+//! client authors.
+//!
+//! Every client message is a JSON object `{"type": ..., "ref": ..., ...}`.
+//! [`parse_client_message`] turns a text frame into a [`ClientMessage`] or a
+//! [`ProtocolError`] that still carries the request's `ref`, so every error
+//! can be answered with the same `ref` the client sent.
+
+pub mod client;
+pub mod server;
+
+pub use client::ClientMessage;
+pub use server::{ErrorCode, ServerMessage};
+
+use serde::{Deserialize, Serialize};
+
+/// A client-chosen request id, echoed in the `ack` or `error`.
+/// A string or a number, at most 128 bytes as a string.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Ref {
+    /// `"ref": "r1"`
+    Str(String),
+    /// `"ref": 17`
+    Num(serde_json::Number),
+}
+
+/// WebSocket close codes Tandem uses. See docs/protocol.md.
+pub mod close_code {
+    /// Normal closure (the client asked, or the server is done).
+    pub const NORMAL: u16 = 1000;
+    /// A protocol violation the codec caught (bad frame, unmasked frame...).
+    pub const PROTOCOL_ERROR: u16 = 1002;
+    /// A frame larger than `websocket.max_frame_bytes`.
+    pub const MESSAGE_TOO_BIG: u16 = 1009;
+    /// The server is shutting down or restarting; reconnect later.
+    pub const SERVICE_RESTART: u16 = 1012;
+    /// No frame of any kind within `websocket.client_timeout_secs`.
+    pub const HEARTBEAT_TIMEOUT: u16 = 4000;
+    /// The token expired and no `auth:refresh` replaced it.
+    pub const TOKEN_EXPIRED: u16 = 4001;
+    /// The outbound queue passed `websocket.outbound_queue_limit`.
+    pub const SLOW_CONSUMER: u16 = 4008;
+    /// Sustained flooding past the rate limit.
+    pub const RATE_LIMIT_ABUSE: u16 = 4029;
+}
+
+/// A text frame that is not a valid client message. It keeps the `ref`
+/// when one could be read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProtocolError {
+    /// The request's `ref`, if the frame had a readable one.
+    pub r#ref: Option<Ref>,
+    /// Stable error code.
+    pub code: ErrorCode,
+    /// Human-readable detail.
+    pub message: String,
+}
+
+/// Just the envelope: read first, so `ref` survives a bad body.
+#[derive(Deserialize)]
+struct Envelope {
+    #[serde(rename = "type")]
+    kind: Option<serde_json::Value>,
+    #[serde(rename = "ref")]
+    r#ref: Option<serde_json::Value>,
+}
+
+/// Parses one text frame into a client message and its `ref`.
+pub fn parse_client_message(text: &str) -> Result<(Option<Ref>, ClientMessage), ProtocolError> {
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| ProtocolError {
+        r#ref: None,
+        code: ErrorCode::InvalidJson,
+        message: format!("not valid JSON: {e}"),
+    })?;
+    if !value.is_object() {
+        return Err(ProtocolError {
+            r#ref: None,
+            code: ErrorCode::InvalidMessage,
+            message: "a message must be a JSON object".into(),
+        });
+    }
+    let envelope: Envelope = serde_json::from_value(value.clone()).map_err(|e| ProtocolError {
+        r#ref: None,
+        code: ErrorCode::InvalidMessage,
+        message: e.to_string(),
+    })?;
+    let r#ref = match envelope.r#ref {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(s)) if s.len() <= 128 => Some(Ref::Str(s)),
+        Some(serde_json::Value::Number(n)) => Some(Ref::Num(n)),
+        Some(_) => {
+            return Err(ProtocolError {
+                r#ref: None,
+                code: ErrorCode::InvalidField,
+                message: "`ref` must be a string of at most 128 bytes or a number".into(),
+            })
+        }
+    };
+    let kind = match envelope.kind {
+        Some(serde_json::Value::String(s)) => s,
+        Some(_) => {
+            return Err(ProtocolError {
+                r#ref,
+                code: ErrorCode::InvalidField,
+                message: "`type` must be a string".into(),
+            })
+        }
+        None => {
+            return Err(ProtocolError {
+                r#ref,
+                code: ErrorCode::InvalidMessage,
+                message: "missing `type`".into(),
+            })
+        }
+    };
+    if !ClientMessage::TYPES.contains(&kind.as_str()) {
+        return Err(ProtocolError {
+            r#ref,
+            code: ErrorCode::UnknownType,
+            message: format!("unknown message type `{kind}`"),
+        });
+    }
+    match serde_json::from_value::<ClientMessage>(value) {
+        Ok(msg) => Ok((r#ref, msg)),
+        Err(e) => Err(ProtocolError {
+            r#ref,
+            code: ErrorCode::InvalidField,
+            message: format!("`{kind}`: {e}"),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn every_listed_type_is_parseable_or_reports_fields() {
+        for kind in ClientMessage::TYPES {
+            let text = format!(r#"{{"type":"{kind}","ref":1}}"#);
+            match parse_client_message(&text) {
+                Ok(_) => {}
+                Err(e) => assert_eq!(e.code, ErrorCode::InvalidField, "{kind}: {e:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn bad_input_keeps_the_ref() {
+        let e = parse_client_message(r#"{"type":"nope","ref":"a"}"#).unwrap_err();
+        assert_eq!(e.code, ErrorCode::UnknownType);
+        assert_eq!(e.r#ref, Some(Ref::Str("a".into())));
+        let e = parse_client_message(r#"{"type":"auth:refresh","ref":"b"}"#).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidField);
+        assert_eq!(e.r#ref, Some(Ref::Str("b".into())));
+        let e = parse_client_message(r#"{"type":"auth:refresh","ref":"c","token":5}"#).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidField);
+        let e = parse_client_message("{nope").unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidJson);
+        let e = parse_client_message("[1]").unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidMessage);
+        let e = parse_client_message(r#"{"ref":"d"}"#).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidMessage);
+        assert_eq!(e.r#ref, Some(Ref::Str("d".into())));
+    }
+
+    #[test]
+    fn heartbeat_parses() {
+        let (r, m) = parse_client_message(r#"{"type":"heartbeat","ref":7}"#).unwrap();
+        assert_eq!(r, Some(Ref::Num(7.into())));
+        assert!(matches!(m, ClientMessage::Heartbeat {}));
+    }
+}

@@ -1,0 +1,361 @@
+//! Messages the server sends. Each is serialized once per event and the
+//! same bytes are shared by every recipient.
+
+use super::Ref;
+use serde::Serialize;
+
+/// Stable error codes carried by `error` messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The frame is not JSON.
+    InvalidJson,
+    /// JSON, but not an object with a string `type`.
+    InvalidMessage,
+    /// The `type` is not one the server knows.
+    UnknownType,
+    /// A field is missing, unknown, ill-typed or out of range.
+    InvalidField,
+    /// The message is larger than `websocket.max_message_bytes`.
+    MessageTooLarge,
+    /// Binary frames are not part of the JSON protocol.
+    BinaryNotSupported,
+    /// Too many messages; `retry_after_ms` says when to try again.
+    RateLimited,
+    /// `auth:refresh` with an invalid or expired token.
+    InvalidToken,
+    /// `auth:refresh` with a token for another user or tenant.
+    AuthMismatch,
+    /// The request needs the connection to be in that room first.
+    NotInRoom,
+    /// The connection is already in `rooms.max_rooms_per_connection` rooms.
+    TooManyRooms,
+    /// The server failed; the request may be retried.
+    Internal,
+    /// The server is shutting down.
+    Unavailable,
+}
+
+/// A user's presence as other users see it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PresenceView {
+    /// User id.
+    pub user_id: String,
+    /// Display name.
+    pub name: String,
+    /// `online`, `away`, `busy` or `offline`.
+    pub status: &'static str,
+    /// Stable colour for cursors (`#rrggbb`).
+    pub color: String,
+    /// When the user last did something, RFC 3339.
+    pub last_activity_at: String,
+    /// Where the user is (most recent location of any device).
+    pub location: Option<LocationView>,
+    /// One entry per connected device.
+    pub devices: Vec<DeviceView>,
+}
+
+/// Where a user is in the app.
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct LocationView {
+    /// Current page.
+    pub page: Option<String>,
+    /// Entity type viewed.
+    pub entity_type: Option<String>,
+    /// Entity id viewed.
+    pub entity_id: Option<String>,
+}
+
+/// One of a user's connections.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DeviceView {
+    /// Connection id (`c17`).
+    pub connection_id: String,
+    /// `desktop`, `mobile`, `tablet` or what the client said.
+    pub device_type: String,
+    /// Browser name, if known.
+    pub browser: Option<String>,
+}
+
+/// A room member as sent in `room:users` and `room:user_joined`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct MemberView {
+    /// User id.
+    pub user_id: String,
+    /// Display name.
+    pub name: String,
+    /// Stable colour.
+    pub color: String,
+    /// The member's connections in this room.
+    pub devices: Vec<DeviceView>,
+}
+
+/// A cursor as sent in `cursor:update` and `cursor:sync`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CursorView {
+    /// User id.
+    pub user_id: String,
+    /// Connection the cursor belongs to.
+    pub connection_id: String,
+    /// Display name.
+    pub name: String,
+    /// Stable colour.
+    pub color: String,
+    /// App-defined position.
+    pub position: serde_json::Value,
+    /// App-defined selection.
+    pub selection: Option<serde_json::Value>,
+    /// Field, for multi-field forms.
+    pub field: Option<String>,
+}
+
+/// Someone who is typing.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TypingView {
+    /// User id.
+    pub user_id: String,
+    /// Display name.
+    pub name: String,
+    /// Field, if given.
+    pub field: Option<String>,
+}
+
+/// Someone editing a field.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct EditorView {
+    /// User id.
+    pub user_id: String,
+    /// Display name.
+    pub name: String,
+    /// Field being edited.
+    pub field: String,
+}
+
+/// Every message the server sends.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type")]
+pub enum ServerMessage {
+    /// First message on every socket.
+    #[serde(rename = "welcome")]
+    Welcome {
+        /// This connection's id.
+        connection_id: String,
+        /// The user, from the token.
+        user_id: String,
+        /// The tenant, from the token.
+        tenant_id: String,
+        /// Server time, RFC 3339.
+        server_time: String,
+        /// Token expiry, seconds since the epoch.
+        token_expires_at: i64,
+        /// Seconds between server pings.
+        ping_interval_secs: u64,
+        /// Largest accepted message in bytes.
+        max_message_bytes: usize,
+    },
+    /// Success reply to a request that carried a `ref`.
+    #[serde(rename = "ack")]
+    Ack {
+        /// The request's `ref`.
+        #[serde(rename = "ref")]
+        r#ref: Ref,
+        /// Request-specific result, if any.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        data: Option<serde_json::Value>,
+    },
+    /// Failure reply; carries the request's `ref` when it had one.
+    #[serde(rename = "error")]
+    Error {
+        /// The request's `ref`, or null.
+        #[serde(rename = "ref")]
+        r#ref: Option<Ref>,
+        /// Stable code.
+        code: ErrorCode,
+        /// Human-readable detail.
+        message: String,
+        /// For `rate_limited`: milliseconds until a message will be accepted.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        retry_after_ms: Option<u64>,
+    },
+    /// Reply to `heartbeat`.
+    #[serde(rename = "heartbeat_ack")]
+    HeartbeatAck {
+        /// The request's `ref`, if any.
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        r#ref: Option<Ref>,
+        /// Server time, RFC 3339.
+        server_time: String,
+    },
+    /// Online users of the tenant (on connect and on `presence:list`).
+    #[serde(rename = "presence:list")]
+    PresenceList {
+        /// The request's `ref`, if any.
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        r#ref: Option<Ref>,
+        /// Every user not offline.
+        users: Vec<PresenceView>,
+    },
+    /// A user of the tenant came online.
+    #[serde(rename = "presence:user_joined")]
+    PresenceUserJoined {
+        /// Their presence.
+        user: PresenceView,
+    },
+    /// A user of the tenant went offline.
+    #[serde(rename = "presence:user_left")]
+    PresenceUserLeft {
+        /// User id.
+        user_id: String,
+    },
+    /// A user's status, devices or location changed.
+    #[serde(rename = "presence:update")]
+    PresenceUpdate {
+        /// Their presence now.
+        user: PresenceView,
+    },
+    /// Who is viewing an entity (reply to `presence:viewers`).
+    #[serde(rename = "presence:viewers")]
+    PresenceViewers {
+        /// The request's `ref`, if any.
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        r#ref: Option<Ref>,
+        /// Entity type.
+        entity_type: String,
+        /// Entity id.
+        entity_id: String,
+        /// Users whose location is that entity.
+        users: Vec<PresenceView>,
+    },
+    /// Sent to a joiner: everyone in the room, the joiner included.
+    #[serde(rename = "room:users")]
+    RoomUsers {
+        /// The `room:join`'s `ref`, if any.
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        r#ref: Option<Ref>,
+        /// Entity type.
+        entity_type: String,
+        /// Entity id.
+        entity_id: String,
+        /// Members.
+        users: Vec<MemberView>,
+        /// Who is editing which field.
+        editors: Vec<EditorView>,
+        /// Who is typing.
+        typing: Vec<TypingView>,
+    },
+    /// A user joined the room (first device) or added a device.
+    #[serde(rename = "room:user_joined")]
+    RoomUserJoined {
+        /// Entity type.
+        entity_type: String,
+        /// Entity id.
+        entity_id: String,
+        /// The member now.
+        user: MemberView,
+    },
+    /// A connection left the room; `user_left` is true when it was the user's last.
+    #[serde(rename = "room:user_left")]
+    RoomUserLeft {
+        /// Entity type.
+        entity_type: String,
+        /// Entity id.
+        entity_id: String,
+        /// User id.
+        user_id: String,
+        /// The connection that left.
+        connection_id: String,
+        /// True when the user has no connection left in the room.
+        user_left: bool,
+    },
+    /// Every current cursor, sent to a joiner.
+    #[serde(rename = "cursor:sync")]
+    CursorSync {
+        /// Entity type.
+        entity_type: String,
+        /// Entity id.
+        entity_id: String,
+        /// Cursors.
+        cursors: Vec<CursorView>,
+    },
+    /// A member's cursor moved.
+    #[serde(rename = "cursor:update")]
+    CursorUpdate {
+        /// Entity type.
+        entity_type: String,
+        /// Entity id.
+        entity_id: String,
+        /// The cursor.
+        cursor: CursorView,
+    },
+    /// A member's cursor is gone (they left).
+    #[serde(rename = "cursor:remove")]
+    CursorRemove {
+        /// Entity type.
+        entity_type: String,
+        /// Entity id.
+        entity_id: String,
+        /// User id.
+        user_id: String,
+        /// Connection.
+        connection_id: String,
+    },
+    /// Who is typing in the room now.
+    #[serde(rename = "typing:users")]
+    TypingUsers {
+        /// Entity type.
+        entity_type: String,
+        /// Entity id.
+        entity_id: String,
+        /// Typers.
+        users: Vec<TypingView>,
+    },
+    /// Who is editing which field now.
+    #[serde(rename = "editing:users")]
+    EditingUsers {
+        /// Entity type.
+        entity_type: String,
+        /// Entity id.
+        entity_id: String,
+        /// Editors.
+        editors: Vec<EditorView>,
+    },
+    /// An app event from another member or a backend service.
+    #[serde(rename = "room:broadcast")]
+    RoomBroadcast {
+        /// Entity type.
+        entity_type: String,
+        /// Entity id.
+        entity_id: String,
+        /// Sender's user id (`service` for backend broadcasts).
+        from_user_id: String,
+        /// App-defined event name.
+        event: String,
+        /// App-defined payload.
+        payload: serde_json::Value,
+    },
+}
+
+impl ServerMessage {
+    /// Serializes to the frame sent on the wire.
+    pub fn to_frame(&self) -> bytestring::ByteString {
+        match serde_json::to_string(self) {
+            Ok(s) => s.into(),
+            // Serialization of these types cannot fail (string keys only);
+            // still, never panic on the send path.
+            Err(e) => format!(
+                r#"{{"type":"error","ref":null,"code":"internal","message":"serialization failed: {e}"}}"#
+            )
+            .into(),
+        }
+    }
+
+    /// An `error` reply.
+    pub fn error(r#ref: Option<Ref>, code: ErrorCode, message: impl Into<String>) -> Self {
+        ServerMessage::Error {
+            r#ref,
+            code,
+            message: message.into(),
+            retry_after_ms: None,
+        }
+    }
+}

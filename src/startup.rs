@@ -1,0 +1,230 @@
+//! Builds and runs the server. [`Application::build`] binds the listener
+//! first, so `server.port = 0` gives a free port that tests can read back.
+
+use crate::actors::log_writer::{Flush, LogWriterActor};
+use crate::actors::registry::{GetStats, RegistryActor, Shutdown};
+use crate::actors::Services;
+use crate::auth::Authenticator;
+use crate::broker::local::LocalBroker;
+use crate::config::Settings;
+use crate::db::Db;
+use crate::http::ws::SocketDup;
+use actix::Actor;
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::{middleware, web, App, HttpServer};
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// Bad configuration (the message names the key).
+    #[error("{0}")]
+    Config(String),
+    /// Database unreachable or migrations failed.
+    #[error("database: {0}")]
+    Database(#[from] crate::db::DbError),
+    /// The listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// Address tried.
+        addr: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+}
+
+/// A built, bound, not yet running server.
+pub struct Application {
+    port: u16,
+    server: Server,
+    services: Arc<Services>,
+    db: Db,
+}
+
+impl Application {
+    /// Connects to PostgreSQL, applies migrations, starts the node's actors
+    /// and binds the listener.
+    pub async fn build(settings: Settings) -> Result<Application, StartupError> {
+        let settings = Arc::new(settings);
+        let auth =
+            web::Data::new(Authenticator::new(&settings.auth).map_err(StartupError::Config)?);
+        let db = Db::new(
+            &settings.database.url,
+            settings.database.pool_size,
+            Duration::from_secs(settings.database.connect_timeout_secs),
+        )?;
+        if settings.database.run_migrations {
+            let applied = db.run_migrations().await?;
+            if !applied.is_empty() {
+                log::info!("applied migrations: {}", applied.join(", "));
+            }
+        }
+        let broker = Arc::new(LocalBroker::start());
+        let log_writer = LogWriterActor::new(db.clone()).start();
+        let stall_limit = settings.client_timeout() + settings.ping_interval();
+        let services = Arc::new_cyclic(|weak| Services {
+            settings: settings.clone(),
+            broker,
+            registry: RegistryActor::new(
+                weak.clone(),
+                settings.websocket.max_connections_per_user,
+                stall_limit,
+            )
+            .start(),
+            auth: auth.clone(),
+            log_writer,
+        });
+
+        let addr = format!("{}:{}", settings.server.host, settings.server.port);
+        let listener = TcpListener::bind(&addr).map_err(|source| StartupError::Bind {
+            addr: addr.clone(),
+            source,
+        })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind { addr, source })?
+            .port();
+
+        let services_data = web::Data::new(services.clone());
+        let db_data = web::Data::new(db.clone());
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(
+                    // The query string may hold a token: log the path only.
+                    middleware::Logger::new(r#"%a "%{method}xi %U" %s %b %Dms"#)
+                        .custom_request_replace("method", |req| req.method().to_string()),
+                )
+                .app_data(services_data.clone())
+                .app_data(db_data.clone())
+                .app_data(auth.clone())
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(256 * 1024)
+                        .error_handler(crate::http::error::json_error_handler),
+                )
+                .app_data(
+                    web::QueryConfig::default()
+                        .error_handler(crate::http::error::query_error_handler),
+                )
+                .app_data(
+                    web::PathConfig::default()
+                        .error_handler(crate::http::error::path_error_handler),
+                )
+                .configure(crate::http::routes)
+        })
+        .on_connect(|conn, ext| {
+            if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+                // Real-time latency matters more than packet count.
+                let _ = tcp.set_nodelay(true);
+                use std::os::fd::AsFd;
+                if let Ok(fd) = tcp.as_fd().try_clone_to_owned() {
+                    ext.insert(SocketDup(Arc::new(std::net::TcpStream::from(fd))));
+                }
+            }
+        })
+        .disable_signals()
+        .shutdown_timeout(settings.server.shutdown_grace_secs);
+        if settings.server.workers > 0 {
+            server = server.workers(settings.server.workers);
+        }
+        let server = server
+            .listen(listener)
+            .map_err(|source| StartupError::Bind {
+                addr: format!("port {port}"),
+                source,
+            })?
+            .run();
+        Ok(Application {
+            port,
+            server,
+            services,
+            db,
+        })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Node services (tests use the registry for statistics).
+    pub fn services(&self) -> Arc<Services> {
+        self.services.clone()
+    }
+
+    /// The database pool.
+    pub fn db(&self) -> Db {
+        self.db.clone()
+    }
+
+    /// A handle that shuts the server down the way SIGTERM does.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle {
+            services: self.services.clone(),
+            server: self.server.handle(),
+        }
+    }
+
+    /// Runs until SIGTERM/SIGINT (or a [`ShutdownHandle`]) has shut it down.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let handle = self.shutdown_handle();
+        actix_rt::spawn(async move {
+            wait_for_signal().await;
+            handle.shutdown().await;
+        });
+        self.server.await
+    }
+}
+
+/// Triggers the graceful shutdown.
+#[derive(Clone)]
+pub struct ShutdownHandle {
+    services: Arc<Services>,
+    server: ServerHandle,
+}
+
+impl ShutdownHandle {
+    /// Closes every socket with 1012, stops accepting, lets in-flight
+    /// requests finish and flushes pending database writes, all within
+    /// `server.shutdown_grace_secs`.
+    pub async fn shutdown(&self) {
+        let grace = Duration::from_secs(self.services.settings.server.shutdown_grace_secs);
+        let deadline = tokio::time::Instant::now() + grace;
+        let closing = self.services.registry.send(Shutdown).await.unwrap_or(0);
+        log::info!("shutting down: closing {closing} sockets");
+        // Wait for the sockets to finish closing (or the grace period).
+        while tokio::time::Instant::now() < deadline {
+            match self.services.registry.send(GetStats).await {
+                Ok(stats) if stats.connections > 0 => {
+                    tokio::time::sleep(Duration::from_millis(50)).await
+                }
+                _ => break,
+            }
+        }
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let _ = tokio::time::timeout(left, self.services.log_writer.send(Flush)).await;
+        self.server.stop(true).await;
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => log::info!("SIGTERM received"),
+                _ = int.recv() => log::info!("SIGINT received"),
+            }
+        }
+        _ => {
+            log::error!("cannot install signal handlers; use Ctrl-C");
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
