@@ -29,8 +29,10 @@ pub struct Claims {
     /// Role: `user` (default), `admin` or `service`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
-    /// Expiry, seconds since the epoch (required).
-    pub exp: i64,
+    /// Expiry, seconds since the epoch. Required: optional here only so a
+    /// token without it is reported as "missing required claim `exp`".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exp: Option<i64>,
     /// Issued at.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iat: Option<i64>,
@@ -257,7 +259,9 @@ fn principal_from(claims: Claims) -> Result<Principal, AuthError> {
         tenant: TenantId::new(claims.tenant_id),
         name: name.into(),
         role,
-        expires_at: claims.exp,
+        expires_at: claims
+            .exp
+            .ok_or_else(|| AuthError::Invalid("missing required claim `exp`".into()))?,
     })
 }
 
@@ -335,7 +339,8 @@ pub fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
                 ApiError::BadRequest("missing_tenant", "X-Api-Key requires X-Tenant-Id".into())
             })?;
         return Ok(Principal {
-            user: UserId::new("service"),
+            // Not a user id a host app would issue: services never pose as users.
+            user: UserId::new("service:api-key"),
             tenant: TenantId::new(tenant),
             name: "service".into(),
             role: Role::Service,
@@ -381,7 +386,7 @@ mod tests {
             tenant_id: "t1".into(),
             name: None,
             role: None,
-            exp: now_secs() + exp_in,
+            exp: Some(now_secs() + exp_in),
             iat: None,
             iss: None,
             aud: Some("tandem".into()),

@@ -185,7 +185,7 @@ pub struct DatabaseSettings {
 impl Default for DatabaseSettings {
     fn default() -> Self {
         DatabaseSettings {
-            url: Secret::new("postgres://postgres@127.0.0.1:5432/tandem"),
+            url: Secret::new("postgres://tandem:tandem@127.0.0.1:5432/tandem"),
             pool_size: 16,
             connect_timeout_secs: 5,
             run_migrations: true,

@@ -70,7 +70,7 @@ fn main() -> ExitCode {
                 tenant_id: tenant,
                 name,
                 role: Some(role),
-                exp: now + ttl,
+                exp: Some(now + ttl),
                 iat: Some(now),
                 iss: settings.auth.issuer.clone(),
                 aud: settings.auth.audience.clone(),

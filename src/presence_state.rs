@@ -236,16 +236,6 @@ impl UserPresence {
         }
     }
 
-    /// True when a device's location is the given entity.
-    pub fn is_viewing(&self, entity_type: &str, entity_id: &str) -> bool {
-        self.devices.values().any(|d| {
-            d.location.as_ref().is_some_and(|l| {
-                l.entity_type.as_deref() == Some(entity_type)
-                    && l.entity_id.as_deref() == Some(entity_id)
-            })
-        })
-    }
-
     /// The view other users get.
     pub fn view(&self, user_id: &str, name: &str) -> PresenceView {
         let location = self
@@ -270,6 +260,7 @@ impl UserPresence {
                     connection_id: id.to_string(),
                     device_type: d.device_type.clone(),
                     browser: d.browser.clone(),
+                    location: d.location.clone(),
                 })
                 .collect(),
         }

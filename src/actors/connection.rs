@@ -93,8 +93,9 @@ pub struct ConnectionActor {
     rooms: HashMap<RoomId, Addr<RoomActor>>,
     /// Rooms asked for but not confirmed yet.
     joining: usize,
-    /// Text of a fragmented message being reassembled.
-    fragment: Option<Vec<u8>>,
+    /// Text of a fragmented message being reassembled, and its full length
+    /// (bytes past `max_message_bytes` are counted, not kept).
+    fragment: Option<(Vec<u8>, usize)>,
     /// The token-expiry timer, replaced on refresh.
     expiry_timer: Option<SpawnHandle>,
 }
@@ -227,10 +228,11 @@ impl ConnectionActor {
     fn on_text(&mut self, text: &str, ctx: &mut ws::WebsocketContext<Self>) {
         let max = self.services.settings.websocket.max_message_bytes;
         if text.len() > max {
-            if self.admit(ctx, None) {
+            let r#ref = crate::protocol::peek_ref(text);
+            if self.admit(ctx, r#ref.clone()) {
                 self.send_error(
                     ctx,
-                    None,
+                    r#ref,
                     ErrorCode::MessageTooLarge,
                     format!("message is {} bytes; the limit is {max}", text.len()),
                 );
@@ -240,7 +242,16 @@ impl ConnectionActor {
         match parse_client_message(text) {
             Ok((r#ref, msg)) => {
                 if self.admit(ctx, r#ref.clone()) {
-                    self.report_activity();
+                    // Keep-alives and queries are not user activity.
+                    if !matches!(
+                        msg,
+                        ClientMessage::Heartbeat {}
+                            | ClientMessage::AuthRefresh { .. }
+                            | ClientMessage::PresenceList {}
+                            | ClientMessage::PresenceViewers { .. }
+                    ) {
+                        self.report_activity();
+                    }
                     self.dispatch(r#ref, msg, ctx);
                 }
             }
@@ -574,9 +585,6 @@ impl Actor for ConnectionActor {
     type Context = ws::WebsocketContext<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        // Frames come from the broker through the handle's own bound;
-        // the mailbox itself must never make a sender wait.
-        ctx.set_mailbox_capacity(usize::MAX);
         let ws = &self.services.settings.websocket;
         let handle = ConnectionHandle::new(
             self.id,
@@ -652,7 +660,9 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for ConnectionActor {
                     _ => ItemKind::Other,
                 };
                 match item {
-                    actix_http::ws::Item::FirstText(bytes) => self.fragment = Some(bytes.to_vec()),
+                    actix_http::ws::Item::FirstText(bytes) => {
+                        self.fragment = Some((bytes.to_vec(), bytes.len()))
+                    }
                     actix_http::ws::Item::FirstBinary(_) => {
                         self.fragment = None;
                         if self.admit(ctx, None) {
@@ -668,15 +678,26 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for ConnectionActor {
                         if self.fragment.is_some() =>
                     {
                         let last = matches!(item_kind, ItemKind::Last);
-                        let Some(buf) = self.fragment.as_mut() else {
+                        let Some((buf, total)) = self.fragment.as_mut() else {
                             return;
                         };
-                        // Cap reassembly: past the limit keep only the length.
-                        if buf.len() <= max {
+                        *total += bytes.len();
+                        if *total <= max {
                             buf.extend_from_slice(&bytes);
                         }
                         if last {
-                            let buf = self.fragment.take().unwrap_or_default();
+                            let (buf, total) = self.fragment.take().unwrap_or_default();
+                            if total > max {
+                                if self.admit(ctx, None) {
+                                    self.send_error(
+                                        ctx,
+                                        None,
+                                        ErrorCode::MessageTooLarge,
+                                        format!("message is {total} bytes; the limit is {max}"),
+                                    );
+                                }
+                                return;
+                            }
                             match String::from_utf8(buf) {
                                 Ok(text) => self.on_text(&text, ctx),
                                 Err(_) => {

@@ -107,7 +107,6 @@ impl Actor for LogWriterActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.set_mailbox_capacity(usize::MAX);
         ctx.run_interval(EVERY, |act, ctx| act.write_batch(ctx));
     }
 }

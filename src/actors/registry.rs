@@ -292,7 +292,6 @@ impl Actor for RegistryActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.set_mailbox_capacity(usize::MAX);
         ctx.run_interval(Duration::from_secs(1), |act, _| act.reap_stalled());
     }
 }

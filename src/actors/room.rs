@@ -104,6 +104,9 @@ pub struct GetMembers;
 #[rtype(result = "()")]
 pub struct StopRoom;
 
+/// How often members whose connection is gone are dropped.
+const MEMBER_SWEEP: Duration = Duration::from_secs(5);
+
 /// A member connection.
 struct Member {
     handle: ConnectionHandle,
@@ -169,6 +172,7 @@ impl RoomActor {
                 connection_id: id.to_string(),
                 device_type: m.device.device_type.clone(),
                 browser: m.device.browser.clone(),
+                location: None,
             });
         }
         Some(MemberView {
@@ -291,7 +295,19 @@ impl Actor for RoomActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.set_mailbox_capacity(usize::MAX);
+        // A connection that stopped between its join and our reply never
+        // sends LeaveRoom: drop members whose connection is gone.
+        ctx.run_interval(MEMBER_SWEEP, |act, ctx| {
+            let dead: Vec<ConnectionId> = act
+                .members
+                .iter()
+                .filter(|(_, m)| !m.handle.is_alive())
+                .map(|(id, _)| *id)
+                .collect();
+            for connection in dead {
+                ctx.notify(LeaveRoom { connection });
+            }
+        });
     }
 }
 
@@ -333,7 +349,12 @@ impl Handler<Join> for RoomActor {
                 );
             }
         }
-        let _ = msg.reply_to.do_send(RoomJoined {
+        if !msg.reply_to.connected() {
+            // The connection closed while its join was on the way.
+            ctx.notify(LeaveRoom { connection: id });
+            return;
+        }
+        msg.reply_to.do_send(RoomJoined {
             room: self.id.clone(),
             addr: ctx.address(),
         });

@@ -46,11 +46,6 @@ pub struct BrokerActor {
 
 impl Actor for BrokerActor {
     type Context = Context<Self>;
-
-    fn started(&mut self, ctx: &mut Context<Self>) {
-        // Publishers never wait on the broker; let its mailbox absorb bursts.
-        ctx.set_mailbox_capacity(usize::MAX);
-    }
 }
 
 impl Handler<Subscribe> for BrokerActor {

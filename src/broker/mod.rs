@@ -122,6 +122,11 @@ impl ConnectionHandle {
         true
     }
 
+    /// False once the connection actor has stopped.
+    pub fn is_alive(&self) -> bool {
+        self.deliver.connected()
+    }
+
     /// Called by the connection actor when it took a frame off its queue.
     pub fn dequeued(&self) {
         self.outbound.queued.fetch_sub(1, Ordering::AcqRel);

@@ -67,6 +67,20 @@ struct Envelope {
     r#ref: Option<serde_json::Value>,
 }
 
+/// Reads only the `ref` of a message (for replies to messages that are
+/// refused before parsing, such as oversized ones).
+pub fn peek_ref(text: &str) -> Option<Ref> {
+    #[derive(Deserialize)]
+    struct RefOnly {
+        #[serde(rename = "ref")]
+        r#ref: Option<Ref>,
+    }
+    serde_json::from_str::<RefOnly>(text)
+        .ok()
+        .and_then(|r| r.r#ref)
+        .filter(|r| !matches!(r, Ref::Str(s) if s.len() > 128))
+}
+
 /// Parses one text frame into a client message and its `ref`.
 pub fn parse_client_message(text: &str) -> Result<(Option<Ref>, ClientMessage), ProtocolError> {
     let value: serde_json::Value = serde_json::from_str(text).map_err(|e| ProtocolError {
@@ -121,6 +135,11 @@ pub fn parse_client_message(text: &str) -> Result<(Option<Ref>, ClientMessage), 
             code: ErrorCode::UnknownType,
             message: format!("unknown message type `{kind}`"),
         });
+    }
+    // `ref` belongs to the envelope, not to any message's fields.
+    let mut value = value;
+    if let Some(obj) = value.as_object_mut() {
+        obj.remove("ref");
     }
     match serde_json::from_value::<ClientMessage>(value) {
         Ok(msg) => Ok((r#ref, msg)),

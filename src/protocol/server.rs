@@ -32,8 +32,6 @@ pub enum ErrorCode {
     TooManyRooms,
     /// The server failed; the request may be retried.
     Internal,
-    /// The server is shutting down.
-    Unavailable,
 }
 
 /// A user's presence as other users see it.
@@ -75,6 +73,9 @@ pub struct DeviceView {
     pub device_type: String,
     /// Browser name, if known.
     pub browser: Option<String>,
+    /// Where this device is in the app (presence only; omitted in rooms).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<LocationView>,
 }
 
 /// A room member as sent in `room:users` and `room:user_joined`.

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Runs every check and test, the way CI does (.ci/run calls this):
+# services, diesel_cli, schema drift, rustfmt, clippy, then the unit and
+# integration tests against the real PostgreSQL and Redis.
+#
+# The integration tests read TANDEM_TEST_DATABASE_URL (a role that may
+# CREATE DATABASE; each test gets its own database cloned from a migrated
+# template) and TANDEM_TEST_REDIS_URL; both default to the local services
+# that scripts/services.sh sets up.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+if ! command -v cargo >/dev/null 2>&1 && [ -f "$HOME/.cargo/env" ]; then
+    # shellcheck disable=SC1091
+    . "$HOME/.cargo/env"
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+    cat >&2 <<'MSG'
+test: cargo not found. Install Rust with rustup, then open a new shell (or run
+`. "$HOME/.cargo/env"`) and try again:
+  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y
+MSG
+    exit 1
+fi
+
+export TANDEM_TEST_DATABASE_URL=${TANDEM_TEST_DATABASE_URL:-postgres://tandem:tandem@127.0.0.1:5432/postgres}
+export TANDEM_TEST_REDIS_URL=${TANDEM_TEST_REDIS_URL:-redis://127.0.0.1:6379}
+
+step "services"
+scripts/services.sh
+
+if ! command -v diesel >/dev/null 2>&1; then
+    step "installing diesel_cli"
+    cargo install diesel_cli --version 2.3.14 --no-default-features --features postgres --locked
+fi
+
+if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+    if command -v rustup >/dev/null 2>&1; then
+        step "installing rustfmt and clippy"
+        rustup component add rustfmt clippy
+    fi
+fi
+
+step "schema: src/db/schema.rs against migrations/"
+scripts/check-schema.sh
+
+step "cargo fmt --all -- --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets -- -D warnings
+
+if [ -f tests/js/package.json ]; then
+    if ! command -v npm >/dev/null 2>&1; then
+        if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+            step "installing nodejs and npm (tests/js)"
+            DEBIAN_FRONTEND=noninteractive apt-get update -qq
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+        else
+            echo "test: tests/js needs Node.js and npm (Debian: apt-get install -y nodejs npm)" >&2
+            exit 1
+        fi
+    fi
+    if [ -f tests/js/package-lock.json ]; then
+        step "npm ci --prefix tests/js"
+        npm ci --prefix tests/js
+    else
+        step "npm install --prefix tests/js"
+        npm install --prefix tests/js
+    fi
+fi
+
+step "cargo test --all-targets"
+cargo test --all-targets
+
+step "all checks and tests passed"

@@ -1,0 +1,570 @@
+//! Test harness: the real server on port 0 against a fresh PostgreSQL
+//! database per test (cloned from a migrated template), and real WebSocket
+//! and HTTP clients.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use actix_codec::Framed;
+use awc::ws::{Codec, Frame, Message};
+use awc::BoxedSocket;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+use tandem::actors::registry::{GetStats, RegistryStats};
+use tandem::actors::Services;
+use tandem::auth::{Authenticator, Claims};
+use tandem::config::{Secret, Settings};
+use tandem::startup::{Application, ShutdownHandle};
+use tokio::sync::OnceCell;
+
+/// The HS256 secret every test server uses.
+pub const SECRET: &str = "test-secret-0123456789abcdef0123456789";
+
+/// Admin URL for creating databases (role with CREATEDB).
+pub fn admin_url() -> String {
+    std::env::var("TANDEM_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://tandem:tandem@127.0.0.1:5432/postgres".into())
+}
+
+/// The URL of database `name` on the same server as [`admin_url`].
+pub fn db_url(name: &str) -> String {
+    let admin = admin_url();
+    let base = admin
+        .rsplit_once('/')
+        .map(|(b, _)| b.to_owned())
+        .unwrap_or(admin);
+    format!("{base}/{name}")
+}
+
+/// Runs one statement on the admin database.
+pub async fn admin_exec(sql: &str) -> Result<(), diesel::result::Error> {
+    let mut conn = AsyncPgConnection::establish(&admin_url())
+        .await
+        .expect("connect to the admin database (is PostgreSQL running? see scripts/services.sh)");
+    diesel::sql_query(sql).execute(&mut conn).await.map(|_| ())
+}
+
+static TEMPLATE: OnceCell<String> = OnceCell::const_new();
+
+/// A migrated template database, created once per test process and reused
+/// by later runs while the migrations are unchanged.
+async fn template() -> String {
+    TEMPLATE
+        .get_or_init(|| async {
+            let mut hash: u64 = 0xcbf29ce484222325;
+            let mut dirs: Vec<_> =
+                std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
+                    .unwrap()
+                    .map(|e| e.unwrap().path())
+                    .collect();
+            dirs.sort();
+            for dir in dirs {
+                for byte in std::fs::read(dir.join("up.sql")).unwrap_or_default() {
+                    hash = (hash ^ u64::from(byte)).wrapping_mul(0x100000001b3);
+                }
+            }
+            let name = format!("tandem_tpl_{hash:016x}");
+            let mut conn = AsyncPgConnection::establish(&admin_url())
+                .await
+                .expect("admin connection");
+            #[derive(diesel::QueryableByName)]
+            struct Exists {
+                #[diesel(sql_type = diesel::sql_types::Bool)]
+                exists: bool,
+            }
+            let found: Exists = diesel::sql_query(format!(
+                "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = '{name}') AS exists"
+            ))
+            .get_result(&mut conn)
+            .await
+            .unwrap();
+            if !found.exists {
+                let tmp = format!("{name}_build_{}", std::process::id());
+                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {tmp}"))
+                    .execute(&mut conn)
+                    .await;
+                diesel::sql_query(format!("CREATE DATABASE {tmp}"))
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                let db =
+                    tandem::db::Db::new(&Secret::new(db_url(&tmp)), 1, Duration::from_secs(10))
+                        .unwrap();
+                db.run_migrations().await.unwrap();
+                drop(db);
+                // Another process may have won the race; then use theirs.
+                let renamed = retry(
+                    || diesel::sql_query(format!("ALTER DATABASE {tmp} RENAME TO {name}")),
+                    &mut conn,
+                )
+                .await;
+                if renamed.is_err() {
+                    let _ =
+                        diesel::sql_query(format!("DROP DATABASE IF EXISTS {tmp} WITH (FORCE)"))
+                            .execute(&mut conn)
+                            .await;
+                }
+            }
+            name
+        })
+        .await
+        .clone()
+}
+
+/// Runs a statement, retrying while the source database still has sessions.
+async fn retry<F>(make: F, conn: &mut AsyncPgConnection) -> Result<(), diesel::result::Error>
+where
+    F: Fn() -> diesel::query_builder::SqlQuery,
+{
+    let mut last = None;
+    for _ in 0..50 {
+        match make().execute(conn).await {
+            Ok(_) => return Ok(()),
+            Err(e) if e.to_string().contains("being accessed by other users") => {
+                last = Some(e);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or(diesel::result::Error::NotFound))
+}
+
+/// A fresh database cloned from the template; dropped when the guard drops.
+pub struct TestDb {
+    /// Database name.
+    pub name: String,
+    /// Its URL.
+    pub url: String,
+}
+
+impl TestDb {
+    /// Creates the database.
+    pub async fn create() -> TestDb {
+        let template = template().await;
+        let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = AsyncPgConnection::establish(&admin_url()).await.unwrap();
+        let sql = format!("CREATE DATABASE {name} TEMPLATE {template}");
+        retry(|| diesel::sql_query(sql.clone()), &mut conn)
+            .await
+            .unwrap();
+        TestDb {
+            url: db_url(&name),
+            name,
+        }
+    }
+
+    /// A connection to it.
+    pub async fn conn(&self) -> AsyncPgConnection {
+        AsyncPgConnection::establish(&self.url).await.unwrap()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop on a separate thread: Drop cannot await on the test's runtime.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let _ = admin_exec(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+            });
+        })
+        .join();
+    }
+}
+
+/// Settings for a test server: port 0, one worker, short timeouts.
+pub fn test_settings(db: &TestDb) -> Settings {
+    let mut s = Settings::default();
+    s.server.port = 0;
+    s.server.workers = 1;
+    s.server.allowed_origins = vec!["http://allowed.example".into()];
+    s.server.shutdown_grace_secs = 5;
+    s.database.url = Secret::new(db.url.clone());
+    s.database.pool_size = 4;
+    s.auth.secret = Secret::new(SECRET);
+    s.auth.leeway_secs = 0;
+    s.presence.offline_grace_ms = 300;
+    s.rooms.idle_stop_secs = 1;
+    s
+}
+
+/// A running server.
+pub struct TestApp {
+    /// Bound port.
+    pub port: u16,
+    /// Its settings.
+    pub settings: Settings,
+    /// Node services (registry statistics).
+    pub services: Arc<Services>,
+    /// Triggers a graceful shutdown.
+    pub shutdown: ShutdownHandle,
+    /// Its database (dropped last).
+    pub db: TestDb,
+}
+
+/// Starts a server with the default test settings.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts a server after `tweak` adjusts the settings.
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    let _ = env_logger::builder().is_test(true).try_init();
+    let db = TestDb::create().await;
+    let mut settings = test_settings(&db);
+    tweak(&mut settings);
+    settings.validate().expect("test settings valid");
+    let app = Application::build(settings.clone())
+        .await
+        .expect("server builds");
+    let port = app.port();
+    let services = app.services();
+    let shutdown = app.shutdown_handle();
+    actix_rt::spawn(app.run_until_stopped());
+    TestApp {
+        port,
+        settings,
+        services,
+        shutdown,
+        db,
+    }
+}
+
+impl TestApp {
+    /// `http://127.0.0.1:port{path}`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.port, path)
+    }
+
+    /// `ws://127.0.0.1:port/ws`.
+    pub fn ws_url(&self) -> String {
+        format!("ws://127.0.0.1:{}/ws", self.port)
+    }
+
+    /// A token for a user of a tenant, valid `ttl` seconds.
+    pub fn token(&self, user: &str, tenant: &str) -> String {
+        token_with(&self.settings, user, tenant, None, 3600)
+    }
+
+    /// Connects a user with a token in the Authorization header.
+    pub async fn connect(&self, user: &str, tenant: &str) -> WsClient {
+        let token = self.token(user, tenant);
+        WsClient::connect(
+            &self.ws_url(),
+            &[("Authorization", format!("Bearer {token}"))],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("connect failed: {e}"))
+    }
+
+    /// Connects and reads `welcome` and the initial `presence:list`.
+    pub async fn connect_ready(&self, user: &str, tenant: &str) -> WsClient {
+        let mut c = self.connect(user, tenant).await;
+        c.recv_type("welcome").await;
+        c.recv_type("presence:list").await;
+        c
+    }
+
+    /// Registry counts.
+    pub async fn stats(&self) -> RegistryStats {
+        self.services.registry.send(GetStats).await.unwrap()
+    }
+
+    /// Polls `check` on the registry stats until it holds (at most 10 s).
+    pub async fn wait_stats(&self, check: impl Fn(&RegistryStats) -> bool) -> RegistryStats {
+        for _ in 0..200 {
+            let s = self.stats().await;
+            if check(&s) {
+                return s;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("stats never matched: {:?}", self.stats().await);
+    }
+
+    /// A GET with an optional bearer token; returns status and JSON body.
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        let mut req = awc::Client::new().get(self.url(path));
+        if let Some(t) = token {
+            req = req.insert_header(("Authorization", format!("Bearer {t}")));
+        }
+        let mut resp = req.send().await.unwrap();
+        let body = resp.body().await.unwrap();
+        (
+            resp.status().as_u16(),
+            serde_json::from_slice(&body).unwrap_or(Value::Null),
+        )
+    }
+
+    /// A request with a JSON body.
+    pub async fn send_json(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: &Value,
+    ) -> (u16, Value) {
+        let method = awc::http::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = awc::Client::new().request(method, self.url(path));
+        if let Some(t) = token {
+            req = req.insert_header(("Authorization", format!("Bearer {t}")));
+        }
+        let mut resp = req.send_json(body).await.unwrap();
+        let body = resp.body().await.unwrap();
+        (
+            resp.status().as_u16(),
+            serde_json::from_slice(&body).unwrap_or(Value::Null),
+        )
+    }
+
+    /// An upgrade attempt over a raw TCP socket (so no client rewrites the
+    /// headers): the status, and the JSON body when it was refused.
+    pub async fn refused_upgrade(
+        &self,
+        path_and_query: &str,
+        headers: &[(&str, String)],
+    ) -> (u16, Value) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .unwrap();
+        let mut req = format!(
+            "GET {path_and_query} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: Upgrade\r\n\
+             Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n",
+            self.port
+        );
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str("\r\n");
+        stream.write_all(req.as_bytes()).await.unwrap();
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        let head_end = loop {
+            let n = tokio::time::timeout(RECV_TIMEOUT, stream.read(&mut chunk))
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(n > 0, "connection closed before a response");
+            buf.extend_from_slice(&chunk[..n]);
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+        };
+        let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+        let status: u16 = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+        let length = head
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-length:")
+                    .map(|v| v.trim().parse::<usize>().unwrap())
+            })
+            .unwrap_or(0);
+        while buf.len() < head_end + length {
+            let n = tokio::time::timeout(RECV_TIMEOUT, stream.read(&mut chunk))
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(n > 0, "connection closed inside the body");
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        let body = serde_json::from_slice(&buf[head_end..head_end + length]).unwrap_or(Value::Null);
+        (status, body)
+    }
+}
+
+/// Signs a token for the test secret.
+pub fn token_with(
+    settings: &Settings,
+    user: &str,
+    tenant: &str,
+    role: Option<&str>,
+    ttl: i64,
+) -> String {
+    let claims = Claims {
+        sub: user.into(),
+        tenant_id: tenant.into(),
+        name: Some(format!("{user} name")),
+        role: role.map(Into::into),
+        exp: Some(tandem::auth::now_secs() + ttl),
+        iat: None,
+        iss: settings.auth.issuer.clone(),
+        aud: settings.auth.audience.clone(),
+    };
+    Authenticator::issue(&settings.auth, &claims).unwrap()
+}
+
+/// How long a receive waits before the test fails.
+pub const RECV_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A WebSocket client speaking the JSON protocol.
+pub struct WsClient {
+    framed: Framed<BoxedSocket, Codec>,
+    /// Response headers of the upgrade.
+    pub headers: awc::http::header::HeaderMap,
+}
+
+/// How a socket ended.
+#[derive(Debug, PartialEq)]
+pub enum Ended {
+    /// A close frame with this code.
+    Close(Option<u16>),
+    /// The stream ended or failed without a close frame.
+    Eof,
+}
+
+impl WsClient {
+    /// Opens a socket with extra headers.
+    pub async fn connect(
+        url: &str,
+        headers: &[(&str, String)],
+    ) -> Result<WsClient, awc::error::WsClientError> {
+        let mut req = awc::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .finish()
+            .ws(url)
+            .max_frame_size(4 * 1024 * 1024);
+        for (k, v) in headers {
+            req = req.set_header(*k, v.as_str());
+        }
+        let (resp, framed) = req.connect().await?;
+        Ok(WsClient {
+            framed,
+            headers: resp.headers().clone(),
+        })
+    }
+
+    /// Sends a JSON value as a text frame.
+    pub async fn send(&mut self, value: Value) {
+        self.send_text(&value.to_string()).await;
+    }
+
+    /// Sends raw text.
+    pub async fn send_text(&mut self, text: &str) {
+        self.framed
+            .send(Message::Text(text.to_owned().into()))
+            .await
+            .unwrap();
+    }
+
+    /// Sends a binary frame.
+    pub async fn send_binary(&mut self, bytes: &[u8]) {
+        self.framed
+            .send(Message::Binary(bytes.to_vec().into()))
+            .await
+            .unwrap();
+    }
+
+    /// Next JSON message (answering pings), or panics after the timeout.
+    pub async fn recv(&mut self) -> Value {
+        self.try_recv(RECV_TIMEOUT)
+            .await
+            .unwrap_or_else(|| panic!("no message within {RECV_TIMEOUT:?}"))
+    }
+
+    /// Next JSON message within `wait`, or None.
+    pub async fn try_recv(&mut self, wait: Duration) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let frame = tokio::time::timeout_at(deadline, self.framed.next())
+                .await
+                .ok()??;
+            match frame {
+                Ok(Frame::Text(bytes)) => return Some(serde_json::from_slice(&bytes).unwrap()),
+                Ok(Frame::Ping(p)) => {
+                    let _ = self.framed.send(Message::Pong(p)).await;
+                }
+                Ok(Frame::Close(reason)) => panic!("socket closed: {reason:?}"),
+                Ok(_) => {}
+                Err(e) => panic!("socket error: {e}"),
+            }
+        }
+    }
+
+    /// Reads until a message of `kind` arrives (others are skipped).
+    pub async fn recv_type(&mut self, kind: &str) -> Value {
+        let deadline = tokio::time::Instant::now() + RECV_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.try_recv(left).await {
+                Some(v) if v["type"] == kind => return v,
+                Some(_) => {}
+                None => panic!("no `{kind}` within {RECV_TIMEOUT:?}"),
+            }
+        }
+    }
+
+    /// Reads until a message matching `pred` arrives.
+    pub async fn recv_where(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + RECV_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.try_recv(left).await {
+                Some(v) if pred(&v) => return v,
+                Some(_) => {}
+                None => panic!("no message matching {what} within {RECV_TIMEOUT:?}"),
+            }
+        }
+    }
+
+    /// Collects every message of `kind` arriving within `wait`.
+    pub async fn collect_type(&mut self, kind: &str, wait: Duration) -> Vec<Value> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut out = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return out;
+            }
+            match self.try_recv(left).await {
+                Some(v) if v["type"] == kind => out.push(v),
+                Some(_) => {}
+                None => return out,
+            }
+        }
+    }
+
+    /// A request with a `ref`; returns the reply carrying that ref.
+    pub async fn request(&mut self, mut msg: Value, r#ref: &str) -> Value {
+        msg["ref"] = json!(r#ref);
+        self.send(msg).await;
+        self.recv_where(&format!("ref {ref}"), |v| v["ref"] == r#ref)
+            .await
+    }
+
+    /// Reads (discarding messages, answering nothing) until the socket ends.
+    pub async fn ended(&mut self, wait: Duration) -> Ended {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, self.framed.next()).await {
+                Err(_) => panic!("socket still open after {wait:?}"),
+                Ok(None) | Ok(Some(Err(_))) => return Ended::Eof,
+                Ok(Some(Ok(Frame::Close(reason)))) => {
+                    return Ended::Close(reason.map(|r| u16::from(r.code)))
+                }
+                Ok(Some(Ok(_))) => {}
+            }
+        }
+    }
+
+    /// Closes normally.
+    pub async fn close(mut self) {
+        let _ = self.framed.send(Message::Close(None)).await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            while let Some(Ok(f)) = self.framed.next().await {
+                if matches!(f, Frame::Close(_)) {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+}
