@@ -116,7 +116,8 @@ impl PresenceActor {
             user_id: self.user.to_string(),
             connection_id: connection.to_string(),
             event,
-            status: if disconnected && self.state.device_count() == 0 {
+            // A disconnect of the last device is logged as offline.
+            status: if disconnected && self.state.device_count() <= 1 {
                 "offline"
             } else {
                 self.state.status().as_str()

@@ -1,0 +1,346 @@
+//! Rooms: join and leave, cursors (sync, throttle, remove), typing with
+//! expiry, editing status, ephemeral broadcasts, and idle clean-up.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+fn room(kind: &str) -> Value {
+    json!({"type": kind, "entity_type": "doc", "entity_id": "42"})
+}
+
+fn with(mut base: Value, extra: Value) -> Value {
+    for (k, v) in extra.as_object().unwrap() {
+        base[k] = v.clone();
+    }
+    base
+}
+
+#[actix_web::test]
+async fn join_and_leave_are_announced_with_members_and_devices() {
+    let app = spawn_app().await;
+    let mut alice = app.connect_ready("alice", "acme").await;
+    let mut bob = app.connect_ready("bob", "acme").await;
+    let users = alice.request(room("room:join"), "j1").await;
+    assert_eq!(users["type"], "room:users");
+    assert_eq!(users["users"][0]["user_id"], "alice");
+    assert_eq!(alice.recv_type("cursor:sync").await["cursors"], json!([]));
+
+    let users = bob.request(room("room:join"), "j2").await;
+    let ids: Vec<&str> = users["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["user_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec!["alice", "bob"]);
+    let joined = alice.recv_type("room:user_joined").await;
+    assert_eq!(joined["user"]["user_id"], "bob");
+    assert_eq!(joined["user"]["devices"].as_array().unwrap().len(), 1);
+    assert_eq!(joined["entity_id"], "42");
+
+    let ack = bob.request(room("room:leave"), "l").await;
+    assert_eq!(ack["type"], "ack");
+    let left = alice.recv_type("room:user_left").await;
+    assert_eq!(
+        (left["user_id"].as_str(), left["user_left"].as_bool()),
+        (Some("bob"), Some(true))
+    );
+    let e = bob.request(room("room:leave"), "l2").await;
+    assert_eq!(e["code"], "not_in_room");
+}
+
+#[actix_web::test]
+async fn a_closed_socket_leaves_its_rooms() {
+    let app = spawn_app().await;
+    let mut alice = app.connect_ready("alice", "acme").await;
+    let mut bob = app.connect_ready("bob", "acme").await;
+    alice.request(room("room:join"), "j").await;
+    bob.request(room("room:join"), "j").await;
+    bob.request(with(room("cursor:move"), json!({"position": 3})), "c")
+        .await;
+    alice.recv_type("cursor:update").await;
+    bob.close().await;
+    let removed = alice.recv_type("cursor:remove").await;
+    assert_eq!(removed["user_id"], "bob");
+    let left = alice.recv_type("room:user_left").await;
+    assert_eq!(left["user_id"], "bob");
+}
+
+#[actix_web::test]
+async fn requests_for_a_room_not_joined_are_refused() {
+    let app = spawn_app().await;
+    let mut alice = app.connect_ready("alice", "acme").await;
+    for msg in [
+        with(room("cursor:move"), json!({"position": 1})),
+        room("typing:start"),
+        with(room("editing:start"), json!({"field": "title"})),
+        with(room("room:broadcast"), json!({"event": "x"})),
+    ] {
+        let e = alice.request(msg, "r").await;
+        assert_eq!(e["code"], "not_in_room");
+    }
+}
+
+#[actix_web::test]
+async fn joiner_gets_every_current_cursor_and_moves_are_relayed() {
+    let app = spawn_app().await;
+    let mut alice = app.connect_ready("alice", "acme").await;
+    let mut bob = app.connect_ready("bob", "acme").await;
+    alice.request(room("room:join"), "j").await;
+    let sel = json!({"start": {"line": 1, "column": 2}, "end": {"line": 1, "column": 9}});
+    alice
+        .request(
+            with(
+                room("cursor:move"),
+                json!({"position": {"line": 1, "column": 9}, "selection": sel, "field": "body"}),
+            ),
+            "c",
+        )
+        .await;
+    // Cursor state is applied by the room asynchronously to the ack.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let users = bob.request(room("room:join"), "j").await;
+    let alice_color = users["users"][0]["color"].clone();
+    let sync = bob.recv_type("cursor:sync").await;
+    let cursor = &sync["cursors"][0];
+    assert_eq!(cursor["user_id"], "alice");
+    assert_eq!(cursor["position"], json!({"line": 1, "column": 9}));
+    assert_eq!(cursor["selection"], sel);
+    assert_eq!(cursor["field"], "body");
+    assert_eq!(
+        cursor["color"], alice_color,
+        "a user's colour is the same everywhere"
+    );
+
+    alice
+        .request(
+            with(
+                room("cursor:move"),
+                json!({"position": {"line": 2, "column": 0}}),
+            ),
+            "c2",
+        )
+        .await;
+    let update = bob.recv_type("cursor:update").await;
+    assert_eq!(
+        update["cursor"]["position"],
+        json!({"line": 2, "column": 0})
+    );
+    // The mover does not get its own cursor back.
+    let own = alice
+        .collect_type("cursor:update", Duration::from_millis(300))
+        .await;
+    assert!(own.is_empty(), "{own:?}");
+}
+
+#[actix_web::test]
+async fn cursor_moves_are_throttled_and_the_latest_position_wins() {
+    let app = spawn_app_with(|s| s.rooms.cursor_rate_per_second = 5).await;
+    let mut alice = app.connect_ready("alice", "acme").await;
+    let mut bob = app.connect_ready("bob", "acme").await;
+    alice.request(room("room:join"), "j").await;
+    bob.request(room("room:join"), "j").await;
+    let started = std::time::Instant::now();
+    for i in 0..50 {
+        alice
+            .send(with(room("cursor:move"), json!({"position": i})))
+            .await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let sent_for = started.elapsed();
+    let updates = bob
+        .collect_type("cursor:update", Duration::from_millis(800))
+        .await;
+    let positions: Vec<i64> = updates
+        .iter()
+        .map(|u| u["cursor"]["position"].as_i64().unwrap())
+        .collect();
+    // 5 per second over the sending time, plus the first and the final flush.
+    let allowed = (sent_for.as_secs_f64() * 5.0).ceil() as usize + 2;
+    assert!(
+        positions.len() <= allowed,
+        "{} updates for {sent_for:?}: {positions:?}",
+        positions.len()
+    );
+    assert!(positions.len() >= 3, "{positions:?}");
+    assert_eq!(
+        *positions.last().unwrap(),
+        49,
+        "the final position is always delivered"
+    );
+    assert!(
+        positions.windows(2).all(|w| w[0] < w[1]),
+        "in order: {positions:?}"
+    );
+}
+
+#[actix_web::test]
+async fn typing_expires_without_renewal_and_stops_explicitly() {
+    let app = spawn_app_with(|s| s.rooms.typing_timeout_secs = 1).await;
+    let mut alice = app.connect_ready("alice", "acme").await;
+    let mut bob = app.connect_ready("bob", "acme").await;
+    alice.request(room("room:join"), "j").await;
+    bob.request(room("room:join"), "j").await;
+
+    alice
+        .request(with(room("typing:start"), json!({"field": "comment"})), "t")
+        .await;
+    let typing = bob.recv_type("typing:users").await;
+    assert_eq!(
+        typing["users"],
+        json!([{"user_id": "alice", "name": "alice name", "field": "comment"}])
+    );
+    let started = std::time::Instant::now();
+    let expired = bob.recv_type("typing:users").await;
+    assert_eq!(expired["users"], json!([]));
+    assert!(
+        started.elapsed() >= Duration::from_millis(700),
+        "expired too early: {:?}",
+        started.elapsed()
+    );
+
+    alice.request(room("typing:start"), "t2").await;
+    assert_eq!(
+        bob.recv_type("typing:users").await["users"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    alice.request(room("typing:stop"), "t3").await;
+    assert_eq!(bob.recv_type("typing:users").await["users"], json!([]));
+}
+
+#[actix_web::test]
+async fn renewed_typing_does_not_expire() {
+    let app = spawn_app_with(|s| s.rooms.typing_timeout_secs = 1).await;
+    let mut alice = app.connect_ready("alice", "acme").await;
+    let mut bob = app.connect_ready("bob", "acme").await;
+    alice.request(room("room:join"), "j").await;
+    bob.request(room("room:join"), "j").await;
+    alice.request(room("typing:start"), "t").await;
+    bob.recv_type("typing:users").await;
+    for i in 0..5 {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        alice.request(room("typing:start"), &format!("r{i}")).await;
+    }
+    let changes = bob
+        .collect_type("typing:users", Duration::from_millis(300))
+        .await;
+    assert!(
+        changes.is_empty(),
+        "renewal keeps typing on without churn: {changes:?}"
+    );
+}
+
+#[actix_web::test]
+async fn editing_status_names_the_field() {
+    let app = spawn_app().await;
+    let mut alice = app.connect_ready("alice", "acme").await;
+    let mut bob = app.connect_ready("bob", "acme").await;
+    alice.request(room("room:join"), "j").await;
+    bob.request(room("room:join"), "j").await;
+    alice
+        .request(with(room("editing:start"), json!({"field": "amount"})), "e")
+        .await;
+    let editing = bob.recv_type("editing:users").await;
+    assert_eq!(
+        editing["editors"],
+        json!([{"user_id": "alice", "name": "alice name", "field": "amount"}])
+    );
+    // A late joiner sees the editors in room:users.
+    let mut carol = app.connect_ready("carol", "acme").await;
+    let users = carol.request(room("room:join"), "j").await;
+    assert_eq!(users["editors"][0]["field"], "amount");
+    alice
+        .request(with(room("editing:stop"), json!({"field": "amount"})), "e2")
+        .await;
+    assert_eq!(bob.recv_type("editing:users").await["editors"], json!([]));
+}
+
+#[actix_web::test]
+async fn broadcast_reaches_only_the_other_members() {
+    let app = spawn_app().await;
+    let mut alice = app.connect_ready("alice", "acme").await;
+    let mut bob = app.connect_ready("bob", "acme").await;
+    let mut outsider = app.connect_ready("carol", "acme").await;
+    alice.request(room("room:join"), "j").await;
+    bob.request(room("room:join"), "j").await;
+    outsider
+        .request(
+            json!({"type": "room:join", "entity_type": "doc", "entity_id": "43"}),
+            "j",
+        )
+        .await;
+    let ack = alice
+        .request(
+            with(
+                room("room:broadcast"),
+                json!({"event": "confetti", "payload": {"n": 1}}),
+            ),
+            "b",
+        )
+        .await;
+    assert_eq!(ack["type"], "ack");
+    let got = bob.recv_type("room:broadcast").await;
+    assert_eq!(
+        (got["event"].as_str(), got["from_user_id"].as_str()),
+        (Some("confetti"), Some("alice"))
+    );
+    assert_eq!(got["payload"], json!({"n": 1}));
+    assert!(alice
+        .collect_type("room:broadcast", Duration::from_millis(300))
+        .await
+        .is_empty());
+    assert!(outsider
+        .collect_type("room:broadcast", Duration::from_millis(300))
+        .await
+        .is_empty());
+}
+
+#[actix_web::test]
+async fn empty_rooms_are_cleaned_up() {
+    let app = spawn_app().await;
+    let mut alice = app.connect_ready("alice", "acme").await;
+    alice.request(room("room:join"), "j").await;
+    alice
+        .request(
+            json!({"type": "room:join", "entity_type": "doc", "entity_id": "other"}),
+            "j2",
+        )
+        .await;
+    assert_eq!(app.stats().await.rooms, 2);
+    alice.request(room("room:leave"), "l").await;
+    app.wait_stats(|s| s.rooms == 1).await;
+    // Rejoining after clean-up creates a fresh room that works.
+    let users = alice.request(room("room:join"), "j3").await;
+    assert_eq!(users["users"][0]["user_id"], "alice");
+    alice.close().await;
+    app.wait_stats(|s| s.rooms == 0 && s.connections == 0).await;
+}
+
+#[actix_web::test]
+async fn rooms_per_connection_are_capped() {
+    let app = spawn_app_with(|s| s.rooms.max_rooms_per_connection = 2).await;
+    let mut alice = app.connect_ready("alice", "acme").await;
+    for i in 0..2 {
+        let r = alice
+            .request(
+                json!({"type": "room:join", "entity_type": "doc", "entity_id": i.to_string()}),
+                "j",
+            )
+            .await;
+        assert_eq!(r["type"], "room:users");
+    }
+    let e = alice
+        .request(
+            json!({"type": "room:join", "entity_type": "doc", "entity_id": "3"}),
+            "j",
+        )
+        .await;
+    assert_eq!(e["code"], "too_many_rooms");
+}
