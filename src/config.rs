@@ -59,7 +59,7 @@ impl fmt::Debug for Secret {
 }
 
 /// The whole configuration.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
     /// Listener, origins and shutdown.
@@ -76,20 +76,6 @@ pub struct Settings {
     pub presence: PresenceSettings,
     /// Rooms, cursors and typing.
     pub rooms: RoomSettings,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            server: ServerSettings::default(),
-            websocket: WebSocketSettings::default(),
-            database: DatabaseSettings::default(),
-            redis: RedisSettings::default(),
-            auth: AuthSettings::default(),
-            presence: PresenceSettings::default(),
-            rooms: RoomSettings::default(),
-        }
-    }
 }
 
 /// `[server]`
