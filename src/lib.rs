@@ -20,6 +20,7 @@
 //! - [`collab`]: the OT text type and revision log (pure).
 //! - [`db`]: the pool, embedded migrations, readiness, generated `schema.rs`.
 //! - [`http`]: REST handlers by resource, health checks, the WebSocket upgrade.
+//! - [`push`]: Web Push, FCM and email delivery behind one dispatcher.
 //! - [`clock`]: monotonic milliseconds and wire timestamps.
 
 pub mod actors;
@@ -34,4 +35,5 @@ pub mod ids;
 pub mod limits;
 pub mod presence_state;
 pub mod protocol;
+pub mod push;
 pub mod startup;

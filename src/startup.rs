@@ -75,6 +75,10 @@ impl Application {
             .start(),
             auth: auth.clone(),
             log_writer,
+            push: crate::push::dispatcher::PushDispatcherActor::default()
+                .start()
+                .recipient(),
+            db: db.clone(),
         });
 
         let addr = format!("{}:{}", settings.server.host, settings.server.port);

@@ -38,4 +38,8 @@ pub struct Services {
     pub auth: actix_web::web::Data<Authenticator>,
     /// Presence log writer.
     pub log_writer: Addr<log_writer::LogWriterActor>,
+    /// Push, FCM and email delivery.
+    pub push: actix::Recipient<crate::push::PushJob>,
+    /// The database pool (REST handlers and services that write).
+    pub db: crate::db::Db,
 }

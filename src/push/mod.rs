@@ -1,0 +1,70 @@
+//! Push delivery: Web Push, FCM (HTTP v1) and email, behind one trait.
+//! The notification service stores a notification, decides its channels,
+//! and hands a [`PushJob`] to the [`PushDispatcherActor`]; the dispatcher does
+//! all push and email I/O off every WebSocket delivery path.
+
+use crate::ids::{TenantId, UserId};
+use actix::prelude::*;
+
+/// Notification priority (drives channels, Web Push urgency and TTL).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Priority {
+    /// Low.
+    Low,
+    /// Normal (the default).
+    Normal,
+    /// High.
+    High,
+    /// Urgent.
+    Urgent,
+}
+
+impl Priority {
+    /// Database and wire spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::Low => "low",
+            Priority::Normal => "normal",
+            Priority::High => "high",
+            Priority::Urgent => "urgent",
+        }
+    }
+}
+
+/// Which out-of-band channels a notification goes to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Channels {
+    /// Browser Web Push subscriptions.
+    pub web_push: bool,
+    /// FCM registration tokens.
+    pub fcm: bool,
+    /// Email.
+    pub email: bool,
+}
+
+/// Deliver one stored notification over push channels.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct PushJob {
+    /// realtime_notifications.id (for the delivered_* flags).
+    pub notification_id: i64,
+    /// Tenant.
+    pub tenant: TenantId,
+    /// Recipient.
+    pub user: UserId,
+    /// Notification type (`payment_received`, ...).
+    pub notification_type: String,
+    /// Title.
+    pub title: String,
+    /// Body text.
+    pub message: Option<String>,
+    /// Link to open.
+    pub action_url: Option<String>,
+    /// Priority.
+    pub priority: Priority,
+    /// Channels to use.
+    pub channels: Channels,
+}
+
+pub mod dispatcher;
