@@ -64,7 +64,11 @@ if [ -f tests/js/package.json ]; then
             exit 1
         fi
     fi
-    if [ -f tests/js/package-lock.json ]; then
+    hidden=tests/js/node_modules/.package-lock.json   # written by npm on install
+    if [ -f "$hidden" ] && ! [ tests/js/package.json -nt "$hidden" ] &&
+        ! [ tests/js/package-lock.json -nt "$hidden" ]; then
+        step "tests/js/node_modules is up to date"
+    elif [ -f tests/js/package-lock.json ]; then
         step "npm ci --prefix tests/js"
         npm ci --prefix tests/js
     else
