@@ -74,8 +74,16 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// Presence timing.
     pub presence: PresenceSettings,
+    /// Web Push, FCM and delivery limits.
+    pub push: PushSettings,
+    /// Notification email over SMTP.
+    pub email: EmailSettings,
     /// Rooms, cursors and typing.
     pub rooms: RoomSettings,
+    /// Collaborative documents and edit locks.
+    pub documents: DocumentSettings,
+    /// Server-Sent Events (`GET /api/v1/stream`).
+    pub sse: SseSettings,
 }
 
 /// `[server]`
@@ -279,6 +287,163 @@ impl Default for RoomSettings {
     }
 }
 
+/// `[documents]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DocumentSettings {
+    /// Ops kept per text field for transforming late edits; older bases must resync.
+    pub max_history: usize,
+    /// A snapshot is written every this many changes (and when the session closes).
+    pub snapshot_every: u64,
+    /// Default lock lifetime in seconds (holders renew with `doc:lock`).
+    pub lock_ttl_secs: u64,
+    /// Longest lock lifetime a client may ask for.
+    pub max_lock_ttl_secs: u64,
+    /// Largest text field, in code points.
+    pub max_field_chars: usize,
+}
+
+impl Default for DocumentSettings {
+    fn default() -> Self {
+        DocumentSettings {
+            max_history: 1000,
+            snapshot_every: 100,
+            lock_ttl_secs: 30,
+            max_lock_ttl_secs: 600,
+            max_field_chars: 1_000_000,
+        }
+    }
+}
+
+/// `[push]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PushSettings {
+    /// VAPID private key: the raw 32-byte P-256 private key, base64url
+    /// (what `web-push generate-vapid-keys` and most generators print).
+    /// Empty turns Web Push off.
+    pub vapid_private_key: Secret,
+    /// VAPID public key (base64url, 65-byte uncompressed point) served to
+    /// clients. Derived from the private key when empty; must match it when set.
+    pub vapid_public_key: String,
+    /// VAPID `sub` claim: a `mailto:` or `https:` contact for push services.
+    pub vapid_subject: String,
+    /// Firebase service-account JSON key; unset turns FCM off.
+    pub fcm_service_account_path: Option<PathBuf>,
+    /// FCM HTTP v1 API base URL.
+    pub fcm_base_url: String,
+    /// OAuth2 token endpoint for the service account's JWT-bearer grant.
+    pub fcm_token_url: String,
+    /// Retries after a 429, a 5xx or a network error (0 = one attempt).
+    pub max_retries: u32,
+    /// Backoff before the first retry, doubling for each further one.
+    pub retry_base_delay_ms: u64,
+    /// Longest wait between attempts; a longer `Retry-After` gives up.
+    pub max_retry_delay_secs: u64,
+    /// Timeout of one push, token or SMTP request.
+    pub request_timeout_secs: u64,
+    /// Outbound push requests in flight at once.
+    pub max_concurrent_requests: usize,
+    /// Jobs in progress at once; more are dropped with a warning.
+    pub max_queued_jobs: usize,
+    /// Hosts whose plain `http://` Web Push endpoints are accepted (local
+    /// test fakes only); every other endpoint must be `https://`.
+    pub insecure_endpoint_hosts: Vec<String>,
+}
+
+impl Default for PushSettings {
+    fn default() -> Self {
+        PushSettings {
+            vapid_private_key: Secret::default(),
+            vapid_public_key: String::new(),
+            vapid_subject: String::new(),
+            fcm_service_account_path: None,
+            fcm_base_url: "https://fcm.googleapis.com".into(),
+            fcm_token_url: "https://oauth2.googleapis.com/token".into(),
+            max_retries: 3,
+            retry_base_delay_ms: 1000,
+            max_retry_delay_secs: 300,
+            request_timeout_secs: 10,
+            max_concurrent_requests: 16,
+            max_queued_jobs: 10_000,
+            insecure_endpoint_hosts: Vec::new(),
+        }
+    }
+}
+
+/// How the SMTP connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain text (a local relay or a test sink only).
+    None,
+    /// STARTTLS, required (port 587).
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+}
+
+/// `[email]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmailSettings {
+    /// Send notification email at all.
+    pub enabled: bool,
+    /// SMTP server.
+    pub smtp_host: String,
+    /// SMTP port.
+    pub smtp_port: u16,
+    /// `none`, `starttls` or `tls`.
+    pub tls: SmtpTls,
+    /// SMTP user; empty means no authentication.
+    pub username: String,
+    /// SMTP password.
+    pub password: Secret,
+    /// The From mailbox, e.g. `Tandem <noreply@example.com>`.
+    pub from: String,
+    /// Seconds for each SMTP command.
+    pub timeout_secs: u64,
+}
+
+impl Default for EmailSettings {
+    fn default() -> Self {
+        EmailSettings {
+            enabled: false,
+            smtp_host: "127.0.0.1".into(),
+            smtp_port: 587,
+            tls: SmtpTls::Starttls,
+            username: String::new(),
+            password: Secret::default(),
+            from: "Tandem <noreply@localhost>".into(),
+            timeout_secs: 10,
+        }
+    }
+}
+
+/// `[sse]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SseSettings {
+    /// Seconds between `: keep-alive` comments on an idle event stream.
+    pub keepalive_secs: u64,
+    /// Events queued for one stream before it counts as a slow consumer and is closed.
+    pub queue_limit: usize,
+    /// Missed notifications (and, separately, activity entries) replayed per
+    /// connect; past it the stream ends after the replay and the client's
+    /// automatic reconnect (with the new Last-Event-ID) fetches the rest.
+    pub replay_limit: i64,
+}
+
+impl Default for SseSettings {
+    fn default() -> Self {
+        SseSettings {
+            keepalive_secs: 15,
+            queue_limit: 256,
+            replay_limit: 1000,
+        }
+    }
+}
+
 impl Settings {
     /// Loads `path`, applies environment overrides from the process
     /// environment, and validates the result.
@@ -341,10 +506,22 @@ impl Settings {
                 ws.outbound_queue_limit as u64,
             ),
             ("database.pool_size", self.database.pool_size as u64),
+            ("documents.max_history", self.documents.max_history as u64),
+            ("documents.snapshot_every", self.documents.snapshot_every),
+            ("documents.lock_ttl_secs", self.documents.lock_ttl_secs),
             (
                 "rooms.cursor_rate_per_second",
                 u64::from(self.rooms.cursor_rate_per_second),
             ),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::invalid(key, "must be greater than 0"));
+            }
+        }
+        for (key, value) in [
+            ("sse.keepalive_secs", self.sse.keepalive_secs),
+            ("sse.queue_limit", self.sse.queue_limit as u64),
+            ("sse.replay_limit", self.sse.replay_limit.max(0) as u64),
         ] {
             if value == 0 {
                 return Err(ConfigError::invalid(key, "must be greater than 0"));
@@ -395,6 +572,58 @@ impl Settings {
             return Err(ConfigError::invalid(
                 "server.allowed_origins",
                 format!("`{bad}` must be \"*\" or start with http:// or https://"),
+            ));
+        }
+        self.validate_push()?;
+        Ok(())
+    }
+
+    /// `[push]` and `[email]` checks (keys themselves are read at start).
+    fn validate_push(&self) -> Result<(), ConfigError> {
+        let push = &self.push;
+        for (key, url) in [
+            ("push.fcm_base_url", &push.fcm_base_url),
+            ("push.fcm_token_url", &push.fcm_token_url),
+        ] {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(ConfigError::invalid(
+                    key,
+                    "must start with https:// (or http:// for a local fake)",
+                ));
+            }
+        }
+        if push.max_retries > 10 {
+            return Err(ConfigError::invalid(
+                "push.max_retries",
+                "must be at most 10",
+            ));
+        }
+        for (key, value) in [
+            ("push.request_timeout_secs", push.request_timeout_secs),
+            (
+                "push.max_concurrent_requests",
+                push.max_concurrent_requests as u64,
+            ),
+            ("push.max_queued_jobs", push.max_queued_jobs as u64),
+            ("email.timeout_secs", self.email.timeout_secs),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::invalid(key, "must be greater than 0"));
+            }
+        }
+        if !push.vapid_private_key.expose().is_empty()
+            && !(push.vapid_subject.starts_with("mailto:")
+                || push.vapid_subject.starts_with("https://"))
+        {
+            return Err(ConfigError::invalid(
+                "push.vapid_subject",
+                "is required with push.vapid_private_key and must start with mailto: or https://",
+            ));
+        }
+        if self.email.enabled && self.email.smtp_host.trim().is_empty() {
+            return Err(ConfigError::invalid(
+                "email.smtp_host",
+                "is required when email.enabled",
             ));
         }
         Ok(())
@@ -501,6 +730,21 @@ mod tests {
         assert!(err.to_string().contains("bogus"), "{err}");
         let err = load(&format!("{SECRET}leeway_secs = 60\n"), &[]).unwrap_err();
         assert!(err.to_string().contains("auth.leeway_secs"), "{err}");
+    }
+
+    #[test]
+    fn push_and_email_keys_are_checked() {
+        let s = load(SECRET, &[("TANDEM__PUSH__MAX_RETRIES", "5")]).unwrap();
+        assert_eq!(s.push.max_retries, 5);
+        assert!(!s.email.enabled);
+        let err = load(&format!("{SECRET}[push]\nmax_retries = 11\n"), &[]).unwrap_err();
+        assert!(err.to_string().contains("push.max_retries"), "{err}");
+        let err = load(&format!("{SECRET}[push]\nvapid_private_key = \"k\"\n"), &[]).unwrap_err();
+        assert!(err.to_string().contains("push.vapid_subject"), "{err}");
+        let err = load(&format!("{SECRET}[push]\nfcm_base_url = \"fcm\"\n"), &[]).unwrap_err();
+        assert!(err.to_string().contains("push.fcm_base_url"), "{err}");
+        let err = load(&format!("{SECRET}[email]\ntls = \"ssl\"\n"), &[]).unwrap_err();
+        assert!(err.to_string().contains("email.tls"), "{err}");
     }
 
     #[test]

@@ -504,6 +504,18 @@ fn write_config(db_url: &str, grace: u64) -> tempfile_path::TempConfig {
     tempfile_path::TempConfig(path)
 }
 
+/// Kills a child process when dropped; forget it once the child is reaped.
+struct KillOnDrop(u32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &self.0.to_string()])
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
 mod tempfile_path {
     /// A config file removed on drop.
     pub struct TempConfig(pub std::path::PathBuf);
@@ -527,6 +539,9 @@ async fn sigterm_closes_sockets_with_1012_and_exits_zero() {
         .spawn()
         .unwrap();
     let stderr = child.stderr.take().unwrap();
+    // Never leave a server behind if an assertion fails.
+    let pid = child.id();
+    let reaper = KillOnDrop(pid);
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -561,6 +576,8 @@ async fn sigterm_closes_sockets_with_1012_and_exits_zero() {
     let exit = tokio::task::spawn_blocking(move || child.wait().unwrap())
         .await
         .unwrap();
+    // Reaped: its pid may be reused now, so never kill it again.
+    std::mem::forget(reaper);
     assert_eq!(exit.code(), Some(0));
     assert!(
         started.elapsed() < Duration::from_secs(5),

@@ -4,9 +4,12 @@
 //! and room actors. Frames from others arrive as [`Deliver`] through its
 //! [`ConnectionHandle`].
 
+use super::document::{DocCommand, DocRequest};
 use super::presence::{Activity, SetLocation, SetStatus};
 use super::registry::{ConnectionClosed, ConnectionOpened, JoinRoom, ListPresence, ListViewers};
-use super::room::{Broadcast, EditingChanged, LeaveRoom, MoveCursor, RoomActor, TypingChanged};
+use super::room::{
+    Broadcast, EditingChanged, ForDocument, LeaveRoom, MoveCursor, RoomActor, TypingChanged,
+};
 use super::Services;
 use crate::auth::{now_secs, Principal};
 use crate::broker::{ConnectionHandle, Frame, Topic};
@@ -249,6 +252,7 @@ impl ConnectionActor {
                             | ClientMessage::AuthRefresh { .. }
                             | ClientMessage::PresenceList {}
                             | ClientMessage::PresenceViewers { .. }
+                            | ClientMessage::NotificationSync { .. }
                     ) {
                         self.report_activity();
                     }
@@ -446,6 +450,120 @@ impl ConnectionActor {
                     },
                 )
             }
+            ClientMessage::DocSync { .. } => self.doc(ctx, r#ref, room, DocCommand::Sync),
+            ClientMessage::DocEdit {
+                field,
+                revision,
+                op,
+                client_id,
+                seq,
+                ..
+            } => self.doc(
+                ctx,
+                r#ref,
+                room,
+                DocCommand::Edit {
+                    field,
+                    revision,
+                    op,
+                    client_id,
+                    seq,
+                },
+            ),
+            ClientMessage::DocSet {
+                field,
+                value,
+                version,
+                ..
+            } => self.doc(
+                ctx,
+                r#ref,
+                room,
+                DocCommand::Set {
+                    field,
+                    value,
+                    version,
+                },
+            ),
+            ClientMessage::DocUndo { field, .. } => {
+                self.doc(ctx, r#ref, room, DocCommand::Undo { field })
+            }
+            ClientMessage::DocRedo { field, .. } => {
+                self.doc(ctx, r#ref, room, DocCommand::Redo { field })
+            }
+            ClientMessage::DocLock {
+                field,
+                mode,
+                ttl_secs,
+                reason,
+                ..
+            } => self.doc(
+                ctx,
+                r#ref,
+                room,
+                DocCommand::Lock {
+                    field,
+                    mode,
+                    ttl_secs,
+                    reason,
+                },
+            ),
+            ClientMessage::DocUnlock { field, .. } => {
+                self.doc(ctx, r#ref, room, DocCommand::Unlock { field })
+            }
+            ClientMessage::NotificationRead { id, all } => {
+                self.notification_read(r#ref, id, all, ctx)
+            }
+            ClientMessage::NotificationSync { after_id } => {
+                self.notification_sync(r#ref, after_id, ctx)
+            }
+        }
+    }
+
+    /// Hands a document request to the room (which owns the document
+    /// session); the session replies with an ack, an error or a typed reply.
+    fn doc(
+        &self,
+        ctx: &mut ws::WebsocketContext<Self>,
+        r#ref: Option<Ref>,
+        room: Option<RoomId>,
+        command: DocCommand,
+    ) {
+        let field = match &command {
+            DocCommand::Edit { field, .. }
+            | DocCommand::Set { field, .. }
+            | DocCommand::Undo { field }
+            | DocCommand::Redo { field } => Some(field),
+            DocCommand::Lock { field, .. } | DocCommand::Unlock { field } => field.as_ref(),
+            DocCommand::Sync => None,
+        };
+        if field.is_some_and(|f| f.is_empty() || f.len() > 128) {
+            return self.send_error(
+                ctx,
+                r#ref,
+                ErrorCode::InvalidField,
+                "`field` must be 1 to 128 bytes",
+            );
+        }
+        if let DocCommand::Edit { client_id, .. } = &command {
+            if client_id.is_empty() || client_id.len() > 128 {
+                return self.send_error(
+                    ctx,
+                    r#ref,
+                    ErrorCode::InvalidField,
+                    "`client_id` must be 1 to 128 bytes",
+                );
+            }
+        }
+        match (room.as_ref().and_then(|r| self.rooms.get(r)), &self.handle) {
+            (Some(addr), Some(handle)) => addr.do_send(ForDocument(DocRequest {
+                reply: Some(handle.clone()),
+                user: self.principal.user.clone(),
+                name: self.principal.name.clone(),
+                r#ref,
+                command,
+            })),
+            _ => self.not_in_room(ctx, r#ref),
         }
     }
 
@@ -618,7 +736,7 @@ impl Actor for ConnectionActor {
                 max_message_bytes: self.services.settings.websocket.max_message_bytes,
             },
         );
-        self.presence_list(None, ctx);
+        self.initial_lists(ctx);
         self.start_liveness(ctx);
         self.schedule_expiry(ctx);
     }
@@ -761,5 +879,203 @@ impl Handler<RoomJoined> for ConnectionActor {
     fn handle(&mut self, msg: RoomJoined, _: &mut Self::Context) {
         self.joining = self.joining.saturating_sub(1);
         self.rooms.insert(msg.room, msg.addr);
+    }
+}
+
+/// How long the connect-time `notification:count` may hold back
+/// `presence:list` (the count then follows the list).
+const INITIAL_COUNT_WAIT: Duration = Duration::from_millis(500);
+
+/// The unread-count query of a connect, finished or still running.
+enum InitialCount {
+    Done(Result<i64, crate::notify::NotifyError>),
+    Pending(
+        std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<i64, crate::notify::NotifyError>>>,
+        >,
+    ),
+}
+
+/// Notifications over the socket. Database work runs in spawned futures,
+/// never in the mailbox turn; replies are sent when they finish.
+impl ConnectionActor {
+    /// On connect: `notification:count`, then `presence:list`. The count's
+    /// query runs alongside the presence request; when it is more than
+    /// [`INITIAL_COUNT_WAIT`] slower, the list goes first and the count follows.
+    fn initial_lists(&self, ctx: &mut ws::WebsocketContext<Self>) {
+        use futures_util::future::{select, Either};
+        let services = self.services.clone();
+        let (tenant, user) = (self.principal.tenant.clone(), self.principal.user.clone());
+        let mut count: std::pin::Pin<Box<dyn std::future::Future<Output = _>>> =
+            Box::pin(async move {
+                crate::notify::notifications::unread_count(&services.db, &tenant, &user).await
+            });
+        let presence = Box::pin(
+            self.services
+                .registry
+                .send(ListPresence(self.principal.tenant.clone())),
+        );
+        let both = async move {
+            match select(presence, &mut count).await {
+                Either::Left((users, _)) => {
+                    match tokio::time::timeout(INITIAL_COUNT_WAIT, &mut count).await {
+                        Ok(n) => (users, InitialCount::Done(n)),
+                        Err(_) => (users, InitialCount::Pending(count)),
+                    }
+                }
+                Either::Right((n, presence)) => (presence.await, InitialCount::Done(n)),
+            }
+        };
+        ctx.spawn(both.into_actor(self).map(|(users, count), act, ctx| {
+            match count {
+                InitialCount::Done(n) => act.send_count(ctx, n),
+                InitialCount::Pending(fut) => {
+                    ctx.spawn(
+                        fut.into_actor(act)
+                            .map(|n, act, ctx| act.send_count(ctx, n)),
+                    );
+                }
+            }
+            match users {
+                Ok(users) => act.send(ctx, &ServerMessage::PresenceList { r#ref: None, users }),
+                Err(_) => act.send_error(ctx, None, ErrorCode::Internal, "presence unavailable"),
+            }
+        }));
+    }
+
+    /// Sends the connect-time count (a failure is logged, not sent).
+    fn send_count(
+        &self,
+        ctx: &mut ws::WebsocketContext<Self>,
+        unread: Result<i64, crate::notify::NotifyError>,
+    ) {
+        match unread {
+            Ok(unread) => self.send(
+                ctx,
+                &ServerMessage::NotificationCount {
+                    r#ref: None,
+                    unread,
+                },
+            ),
+            Err(e) => log::warn!("connection {}: unread count unavailable: {e}", self.id),
+        }
+    }
+
+    /// `notification:read`: `{id}` or `{all: true}`; acks with the new
+    /// count, which also goes to every connection of the user.
+    fn notification_read(
+        &self,
+        r#ref: Option<Ref>,
+        id: Option<i64>,
+        all: Option<bool>,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) {
+        use crate::notify::{notifications, NotifyError};
+        let target = match (id, all) {
+            (Some(id), None | Some(false)) => Some(id),
+            (None, Some(true)) => None,
+            _ => {
+                return self.send_error(
+                    ctx,
+                    r#ref,
+                    ErrorCode::InvalidField,
+                    "send either `id` or `all: true`",
+                )
+            }
+        };
+        let services = self.services.clone();
+        let (tenant, user) = (self.principal.tenant.clone(), self.principal.user.clone());
+        let work = async move {
+            match target {
+                Some(id) => notifications::mark_read(&services.db, &tenant, &user, id).await?,
+                None => {
+                    notifications::mark_all_read(&services.db, &tenant, &user).await?;
+                }
+            }
+            notifications::refresh_count(&services, &tenant, &user).await
+        };
+        ctx.spawn(work.into_actor(self).map(move |res, act, ctx| match res {
+            Ok(unread) => {
+                if let Some(r#ref) = r#ref {
+                    act.send(
+                        ctx,
+                        &ServerMessage::Ack {
+                            r#ref,
+                            data: Some(serde_json::json!({ "unread": unread })),
+                        },
+                    );
+                }
+            }
+            Err(NotifyError::NotFound(m)) => act.send_error(ctx, r#ref, ErrorCode::NotFound, m),
+            Err(e) => {
+                log::warn!("connection {}: notification:read failed: {e}", act.id);
+                act.send_error(ctx, r#ref, ErrorCode::Internal, "notifications unavailable")
+            }
+        }));
+    }
+
+    /// `notification:sync`: every notification after `after_id` in id order
+    /// (at most `SYNC_LIMIT`), then the count, then the ack.
+    fn notification_sync(
+        &self,
+        r#ref: Option<Ref>,
+        after_id: i64,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) {
+        use crate::notify::notifications;
+        if after_id < 0 {
+            return self.send_error(
+                ctx,
+                r#ref,
+                ErrorCode::InvalidField,
+                "`after_id` must be 0 or more",
+            );
+        }
+        let services = self.services.clone();
+        let (tenant, user) = (self.principal.tenant.clone(), self.principal.user.clone());
+        let work = async move {
+            let (rows, more) = notifications::after(
+                &services.db,
+                &tenant,
+                &user,
+                after_id,
+                notifications::SYNC_LIMIT,
+            )
+            .await?;
+            let unread = notifications::unread_count(&services.db, &tenant, &user).await?;
+            Ok::<_, crate::notify::NotifyError>((rows, more, unread))
+        };
+        ctx.spawn(work.into_actor(self).map(move |res, act, ctx| match res {
+            Ok((rows, more, unread)) => {
+                for row in &rows {
+                    act.send(ctx, &notifications::sync_message(row, r#ref.clone()));
+                }
+                act.send(
+                    ctx,
+                    &ServerMessage::NotificationCount {
+                        r#ref: r#ref.clone(),
+                        unread,
+                    },
+                );
+                if let Some(r#ref) = r#ref {
+                    let last_id = rows.last().map_or(after_id, |r| r.id);
+                    act.send(
+                        ctx,
+                        &ServerMessage::Ack {
+                            r#ref,
+                            data: Some(serde_json::json!({
+                                "count": rows.len(),
+                                "last_id": last_id,
+                                "has_more": more,
+                            })),
+                        },
+                    );
+                }
+            }
+            Err(e) => {
+                log::warn!("connection {}: notification:sync failed: {e}", act.id);
+                act.send_error(ctx, r#ref, ErrorCode::Internal, "notifications unavailable")
+            }
+        }));
     }
 }

@@ -3,22 +3,30 @@
 //! ```text
 //! RegistryActor (one per node: admits, creates, finds, reaps)
 //! ├── ConnectionActor  one per WebSocket (the only actor that touches the socket)
+//! ├── SseConnectionActor  one per Server-Sent Events stream (notifications, activity)
 //! ├── PresenceActor    one per (tenant, user): devices, status, activity, location
 //! ├── RosterActor      one per tenant: who is online; publishes presence diffs
 //! └── RoomActor        one per (tenant, entity_type, entity_id): members, cursors, typing
+//!     └── DocumentActor  the room's document session: OT fields, values, locks, persistence
 //! BrokerActor          topic subscriptions; every delivery to other connections
 //! LogWriterActor       batches user_presence_log rows off the hot path
+//! YjsRegistryActor     y-websocket: a YjsDocActor per (tenant, document), a YjsConnectionActor per socket
 //! ```
 //!
 //! Connections reach rooms directly once joined (the registry only routes the
 //! join); rooms and rosters reach connections through the broker.
 
 pub mod connection;
+pub mod document;
 pub mod log_writer;
 pub mod presence;
 pub mod registry;
 pub mod room;
 pub mod roster;
+pub mod sse;
+pub mod yjs_connection;
+pub mod yjs_doc;
+pub mod yjs_registry;
 
 use crate::auth::Authenticator;
 use crate::broker::Broker;
@@ -38,6 +46,8 @@ pub struct Services {
     pub auth: actix_web::web::Data<Authenticator>,
     /// Presence log writer.
     pub log_writer: Addr<log_writer::LogWriterActor>,
+    /// Yjs documents (y-websocket): admits sockets, finds and reaps documents.
+    pub yjs: Addr<yjs_registry::YjsRegistryActor>,
     /// Push, FCM and email delivery.
     pub push: actix::Recipient<crate::push::PushJob>,
     /// The database pool (REST handlers and services that write).

@@ -98,6 +98,21 @@ pub struct JoinRoom {
     pub reply_to: Recipient<RoomJoined>,
 }
 
+/// A REST lock request for a room's document (the room is created if needed).
+#[derive(Message)]
+#[rtype(result = "Result<Option<crate::protocol::server::LockView>, super::document::LockRefused>")]
+pub struct LockDocument {
+    /// The room (tenant from the credential).
+    pub room: RoomId,
+    /// The request.
+    pub request: super::document::RestLock,
+}
+
+/// The address of a live room, if any.
+#[derive(Message)]
+#[rtype(result = "Option<Addr<RoomActor>>")]
+pub struct FindRoom(pub RoomId);
+
 /// An empty room wants to stop.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -157,6 +172,19 @@ pub struct SetStatusFor {
     pub user: UserId,
     /// Status.
     pub status: SetStatus,
+}
+
+/// A backend service's ephemeral event for a room's members (REST);
+/// true when the room exists on this node and was handed the event.
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct BroadcastToRoom {
+    /// The room (tenant from the credential).
+    pub room: RoomId,
+    /// Event name.
+    pub event: String,
+    /// Payload.
+    pub payload: serde_json::Value,
 }
 
 /// Close every socket with 1012 and refuse new ones.
@@ -413,6 +441,46 @@ impl Handler<JoinRoom> for RegistryActor {
     }
 }
 
+impl Handler<LockDocument> for RegistryActor {
+    type Result = ResponseFuture<
+        Result<Option<crate::protocol::server::LockView>, super::document::LockRefused>,
+    >;
+
+    /// Finds or creates the room and forwards the lock request to it.
+    fn handle(&mut self, msg: LockDocument, ctx: &mut Context<Self>) -> Self::Result {
+        let Some(services) = self.services() else {
+            return Box::pin(async {
+                Err(super::document::LockRefused::Unavailable(
+                    "shutting down".into(),
+                ))
+            });
+        };
+        let entry = self
+            .rooms
+            .entry(msg.room.clone())
+            .or_insert_with(|| RoomEntry {
+                addr: RoomActor::new(msg.room.clone(), ctx.address(), services).start(),
+                joins_forwarded: 0,
+            });
+        entry.joins_forwarded += 1;
+        let addr = entry.addr.clone();
+        Box::pin(async move {
+            addr.send(super::room::ForDocumentLock(msg.request))
+                .await
+                .unwrap_or_else(|e| Err(super::document::LockRefused::Unavailable(e.to_string())))
+        })
+    }
+}
+
+impl Handler<FindRoom> for RegistryActor {
+    type Result = Option<Addr<RoomActor>>;
+
+    /// A live room's address.
+    fn handle(&mut self, FindRoom(room): FindRoom, _: &mut Context<Self>) -> Self::Result {
+        self.rooms.get(&room).map(|e| e.addr.clone())
+    }
+}
+
 impl Handler<RoomIdle> for RegistryActor {
     type Result = ();
 
@@ -539,6 +607,27 @@ impl Handler<GetStats> for RegistryActor {
             users: self.presence.len(),
             tenants: self.rosters.len(),
             rooms: self.rooms.len(),
+        }
+    }
+}
+
+impl Handler<BroadcastToRoom> for RegistryActor {
+    type Result = bool;
+
+    /// Forwards the event to the room (as from user `service`), if it exists;
+    /// a room is never created for it.
+    fn handle(&mut self, msg: BroadcastToRoom, _: &mut Context<Self>) -> bool {
+        match self.rooms.get(&msg.room) {
+            Some(entry) => {
+                entry.addr.do_send(super::room::Broadcast {
+                    from: None,
+                    from_user: UserId::new("service"),
+                    event: msg.event,
+                    payload: msg.payload,
+                });
+                true
+            }
+            None => false,
         }
     }
 }

@@ -5,12 +5,18 @@
 //! An empty room asks the registry to retire it after `rooms.idle_stop_secs`.
 
 use super::connection::{DeviceInfo, RoomJoined};
+use super::document::{
+    CloseDocument, DocRequest, DocumentActor, DocumentInfo, GetDocInfo, LockRefused,
+    MembersChanged, RestLock, UserLeft,
+};
 use super::registry::{RegistryActor, RoomIdle};
 use super::Services;
 use crate::auth::Principal;
 use crate::broker::{ConnectionHandle, Topic};
+use crate::collab::ot::TextOperation;
 use crate::ids::{ConnectionId, RoomId, UserId};
 use crate::presence_state::color_for;
+use crate::protocol::server::LockView;
 use crate::protocol::server::{CursorView, DeviceView, EditorView, MemberView, TypingView};
 use crate::protocol::{Ref, ServerMessage};
 use actix::prelude::*;
@@ -94,6 +100,31 @@ pub struct Broadcast {
     pub payload: serde_json::Value,
 }
 
+/// A document request for this room's session (created on first use).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ForDocument(pub DocRequest);
+
+/// A REST lock request, forwarded by the registry.
+#[derive(Message)]
+#[rtype(result = "Result<Option<LockView>, LockRefused>")]
+pub struct ForDocumentLock(pub RestLock);
+
+/// The document session's live facts, if a session is open.
+#[derive(Message)]
+#[rtype(result = "Option<DocumentInfo>")]
+pub struct GetDocumentInfo;
+
+/// A text op was applied: move stored cursors in that field with it.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct TransformCursors {
+    /// Field the op changed.
+    pub field: String,
+    /// The op.
+    pub op: TextOperation,
+}
+
 /// Members of the room (REST and tests).
 #[derive(Message)]
 #[rtype(result = "Vec<MemberView>")]
@@ -129,6 +160,8 @@ pub struct RoomActor {
     services: Arc<Services>,
     members: BTreeMap<ConnectionId, Member>,
     joins_seen: u64,
+    /// The document session, started on the first document request.
+    document: Option<Addr<DocumentActor>>,
     cursor_interval: Duration,
     typing_timeout: Duration,
 }
@@ -145,6 +178,7 @@ impl RoomActor {
             services,
             members: BTreeMap::new(),
             joins_seen: 0,
+            document: None,
         }
     }
 
@@ -278,6 +312,28 @@ impl RoomActor {
         changed
     }
 
+    /// The document session, started (and restarted after a failure) on demand.
+    fn document(&mut self, ctx: &mut Context<Self>) -> Addr<DocumentActor> {
+        match &self.document {
+            Some(addr) if addr.connected() => addr.clone(),
+            _ => {
+                let addr =
+                    DocumentActor::new(self.id.clone(), ctx.address(), self.services.clone())
+                        .start();
+                addr.do_send(MembersChanged(self.user_ids()));
+                self.document = Some(addr.clone());
+                addr
+            }
+        }
+    }
+
+    fn user_ids(&self) -> Vec<String> {
+        let mut users: Vec<String> = self.members.values().map(|m| m.user.to_string()).collect();
+        users.sort();
+        users.dedup();
+        users
+    }
+
     fn schedule_idle_check(&self, ctx: &mut Context<Self>) {
         let idle = Duration::from_secs(self.services.settings.rooms.idle_stop_secs);
         ctx.run_later(idle, |act, _| {
@@ -295,6 +351,8 @@ impl Actor for RoomActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        // A room opened by REST may never get a member.
+        self.schedule_idle_check(ctx);
         // A connection that stopped between its join and our reply never
         // sends LeaveRoom: drop members whose connection is gone.
         ctx.run_interval(MEMBER_SWEEP, |act, ctx| {
@@ -308,6 +366,12 @@ impl Actor for RoomActor {
                 ctx.notify(LeaveRoom { connection });
             }
         });
+    }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        if let Some(doc) = self.document.take() {
+            doc.do_send(CloseDocument);
+        }
     }
 }
 
@@ -338,6 +402,9 @@ impl Handler<Join> for RoomActor {
                     editing: Vec::new(),
                 },
             );
+            if let Some(doc) = &self.document {
+                doc.do_send(MembersChanged(self.user_ids()));
+            }
             if let Some(view) = self.member_view(&user) {
                 self.publish(
                     &ServerMessage::RoomUserJoined {
@@ -361,7 +428,10 @@ impl Handler<Join> for RoomActor {
         let Some(joiner) = self.members.get(&id) else {
             return;
         };
-        joiner.handle.deliver(
+        // Through the broker: after every broadcast published before it.
+        let broker = &self.services.broker;
+        broker.send_to(
+            &joiner.handle,
             ServerMessage::RoomUsers {
                 r#ref: msg.r#ref,
                 entity_type: self.entity_type(),
@@ -372,7 +442,8 @@ impl Handler<Join> for RoomActor {
             }
             .to_frame(),
         );
-        joiner.handle.deliver(
+        broker.send_to(
+            &joiner.handle,
             ServerMessage::CursorSync {
                 entity_type: self.entity_type(),
                 entity_id: self.entity_id(),
@@ -417,6 +488,12 @@ impl Handler<LeaveRoom> for RoomActor {
             self.publish_editors();
         }
         let user_left = !self.members.values().any(|m| m.user == member.user);
+        if let Some(doc) = &self.document {
+            if user_left {
+                doc.do_send(UserLeft(member.user.clone()));
+            }
+            doc.do_send(MembersChanged(self.user_ids()));
+        }
         self.publish(
             &ServerMessage::RoomUserLeft {
                 entity_type: self.entity_type(),
@@ -540,6 +617,82 @@ impl Handler<Broadcast> for RoomActor {
             },
             msg.from,
         );
+    }
+}
+
+impl Handler<ForDocument> for RoomActor {
+    type Result = ();
+
+    /// Hands a member's document request to the session.
+    fn handle(&mut self, ForDocument(req): ForDocument, ctx: &mut Context<Self>) {
+        self.document(ctx).do_send(req);
+    }
+}
+
+impl Handler<ForDocumentLock> for RoomActor {
+    type Result = ResponseFuture<Result<Option<LockView>, LockRefused>>;
+
+    /// A REST lock request (forwarded by the registry, counted like a join).
+    fn handle(
+        &mut self,
+        ForDocumentLock(req): ForDocumentLock,
+        ctx: &mut Context<Self>,
+    ) -> Self::Result {
+        self.joins_seen += 1;
+        if self.members.is_empty() {
+            self.schedule_idle_check(ctx);
+        }
+        let doc = self.document(ctx);
+        Box::pin(async move {
+            doc.send(req)
+                .await
+                .unwrap_or_else(|e| Err(LockRefused::Unavailable(e.to_string())))
+        })
+    }
+}
+
+impl Handler<GetDocumentInfo> for RoomActor {
+    type Result = ResponseFuture<Option<DocumentInfo>>;
+
+    /// The session's facts, if one is open.
+    fn handle(&mut self, _: GetDocumentInfo, _: &mut Context<Self>) -> Self::Result {
+        let doc = self.document.clone().filter(|d| d.connected());
+        Box::pin(async move {
+            match doc {
+                Some(d) => d.send(GetDocInfo).await.ok(),
+                None => None,
+            }
+        })
+    }
+}
+
+impl Handler<TransformCursors> for RoomActor {
+    type Result = ();
+
+    /// Moves cursors whose position (or selection ends) are code point
+    /// indexes in the edited field, so joiners get them on the right character.
+    fn handle(&mut self, msg: TransformCursors, _: &mut Context<Self>) {
+        let shift = |v: &mut serde_json::Value| {
+            if let Some(i) = v.as_u64() {
+                *v = serde_json::Value::from(msg.op.transform_index(i as usize) as u64);
+            }
+        };
+        for m in self.members.values_mut() {
+            let Some(cursor) = m.cursor.as_mut() else {
+                continue;
+            };
+            if cursor.field.as_deref() != Some(msg.field.as_str()) {
+                continue;
+            }
+            shift(&mut cursor.position);
+            if let Some(sel) = cursor.selection.as_mut().and_then(|s| s.as_object_mut()) {
+                for key in ["start", "end", "anchor", "head"] {
+                    if let Some(v) = sel.get_mut(key) {
+                        shift(v);
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -32,6 +32,11 @@ pub struct Publish {
     pub except: Option<ConnectionId>,
 }
 
+/// Deliver a frame to one connection, after everything queued before it.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SendTo(pub ConnectionHandle, pub Frame);
+
 /// Count subscribers of a topic (tests and admin).
 #[derive(Message)]
 #[rtype(result = "usize")]
@@ -94,6 +99,13 @@ impl Handler<Publish> for BrokerActor {
     }
 }
 
+impl Handler<SendTo> for BrokerActor {
+    type Result = ();
+    fn handle(&mut self, SendTo(handle, frame): SendTo, _: &mut Context<Self>) {
+        handle.deliver(frame);
+    }
+}
+
 impl Handler<CountSubscribers> for BrokerActor {
     type Result = usize;
     fn handle(
@@ -152,5 +164,8 @@ impl Broker for LocalBroker {
             frame,
             except,
         });
+    }
+    fn send_to(&self, handle: &ConnectionHandle, frame: Frame) {
+        self.addr.do_send(SendTo(handle.clone(), frame));
     }
 }

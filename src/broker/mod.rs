@@ -43,6 +43,9 @@ pub trait Broker: Send + Sync + 'static {
     fn unsubscribe_all(&self, connection: ConnectionId);
     /// Sends a frame to every subscriber of `topic`, except `except`.
     fn publish(&self, topic: Topic, frame: Frame, except: Option<ConnectionId>);
+    /// Sends a frame to one connection, in order with everything the same
+    /// caller published before (a reply must not overtake an earlier broadcast).
+    fn send_to(&self, handle: &ConnectionHandle, frame: Frame);
 }
 
 /// Shared between a connection actor and everyone holding its handle.

@@ -19,6 +19,9 @@ pub enum ApiError {
     /// 404.
     #[error("{1}")]
     NotFound(&'static str, String),
+    /// 409.
+    #[error("{1}")]
+    Conflict(&'static str, String),
     /// 429.
     #[error("{1}")]
     TooManyRequests(&'static str, String),
@@ -38,6 +41,7 @@ impl ApiError {
             | ApiError::Unauthorized(c, _)
             | ApiError::Forbidden(c, _)
             | ApiError::NotFound(c, _)
+            | ApiError::Conflict(c, _)
             | ApiError::TooManyRequests(c, _)
             | ApiError::Unavailable(c, _) => c,
             ApiError::Internal(_) => "internal",
@@ -61,6 +65,7 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized(..) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(..) => StatusCode::FORBIDDEN,
             ApiError::NotFound(..) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(..) => StatusCode::CONFLICT,
             ApiError::TooManyRequests(..) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(..) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(..) => StatusCode::INTERNAL_SERVER_ERROR,

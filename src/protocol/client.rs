@@ -143,6 +143,117 @@ pub enum ClientMessage {
         #[serde(default)]
         payload: serde_json::Value,
     },
+    /// Ask for a document's current state (`doc:state`).
+    #[serde(rename = "doc:sync")]
+    DocSync {
+        /// Entity type.
+        entity_type: String,
+        /// Entity id.
+        entity_id: String,
+    },
+    /// An OT edit of a text field, based on the field revision the client has seen.
+    #[serde(rename = "doc:edit")]
+    DocEdit {
+        /// Entity type.
+        entity_type: String,
+        /// Entity id.
+        entity_id: String,
+        /// Text field name, 1 to 128 bytes.
+        field: String,
+        /// The field revision the op is based on.
+        revision: u64,
+        /// The op in ot.js JSON form; positions count Unicode code points.
+        op: crate::collab::ot::TextOperation,
+        /// Client id (stable per editor session), 1 to 128 bytes.
+        client_id: String,
+        /// Sequence number per client id; a resend with the same one is applied once.
+        seq: u64,
+    },
+    /// Set a structured field, given the field version the client last saw.
+    #[serde(rename = "doc:set")]
+    DocSet {
+        /// Entity type.
+        entity_type: String,
+        /// Entity id.
+        entity_id: String,
+        /// Field name.
+        field: String,
+        /// New value (any JSON).
+        value: serde_json::Value,
+        /// Field version last seen (0 for a new field).
+        version: u64,
+    },
+    /// Undo this user's latest edit of a text field.
+    #[serde(rename = "doc:undo")]
+    DocUndo {
+        /// Entity type.
+        entity_type: String,
+        /// Entity id.
+        entity_id: String,
+        /// Text field.
+        field: String,
+    },
+    /// Redo this user's latest undone edit of a text field.
+    #[serde(rename = "doc:redo")]
+    DocRedo {
+        /// Entity type.
+        entity_type: String,
+        /// Entity id.
+        entity_id: String,
+        /// Text field.
+        field: String,
+    },
+    /// Take or renew an edit lock on the entity (no `field`) or one field.
+    #[serde(rename = "doc:lock")]
+    DocLock {
+        /// Entity type.
+        entity_type: String,
+        /// Entity id.
+        entity_id: String,
+        /// Field; omitted locks the whole entity.
+        #[serde(default)]
+        field: Option<String>,
+        /// `soft` (default) or `hard`.
+        #[serde(default)]
+        mode: Option<crate::collab::locks::LockMode>,
+        /// Lifetime; default `documents.lock_ttl_secs`, at most `documents.max_lock_ttl_secs`.
+        #[serde(default)]
+        ttl_secs: Option<u64>,
+        /// Shown to others.
+        #[serde(default)]
+        reason: Option<String>,
+    },
+    /// Release an edit lock.
+    #[serde(rename = "doc:unlock")]
+    DocUnlock {
+        /// Entity type.
+        entity_type: String,
+        /// Entity id.
+        entity_id: String,
+        /// Field; omitted releases the entity lock.
+        #[serde(default)]
+        field: Option<String>,
+    },
+    /// Mark one notification (`{"id": 17}`) or all of them
+    /// (`{"all": true}`) read; every connection of the user gets the new
+    /// `notification:count`.
+    #[serde(rename = "notification:read")]
+    NotificationRead {
+        /// The notification to mark.
+        #[serde(default)]
+        id: Option<i64>,
+        /// `true` marks every unread notification.
+        #[serde(default)]
+        all: Option<bool>,
+    },
+    /// Ask for every notification with an id above `after_id`, oldest first
+    /// (the reconnect path): `notification` messages, then
+    /// `notification:count`, then the `ack`.
+    #[serde(rename = "notification:sync")]
+    NotificationSync {
+        /// The last notification id the client has seen (0 for all).
+        after_id: i64,
+    },
 }
 
 impl ClientMessage {
@@ -162,6 +273,15 @@ impl ClientMessage {
         "editing:start",
         "editing:stop",
         "room:broadcast",
+        "doc:sync",
+        "doc:edit",
+        "doc:set",
+        "doc:undo",
+        "doc:redo",
+        "doc:lock",
+        "doc:unlock",
+        "notification:read",
+        "notification:sync",
     ];
 
     /// The room this message addresses, if any.
@@ -201,6 +321,40 @@ impl ClientMessage {
                 ..
             }
             | RoomBroadcast {
+                entity_type,
+                entity_id,
+                ..
+            }
+            | DocSync {
+                entity_type,
+                entity_id,
+            }
+            | DocEdit {
+                entity_type,
+                entity_id,
+                ..
+            }
+            | DocSet {
+                entity_type,
+                entity_id,
+                ..
+            }
+            | DocUndo {
+                entity_type,
+                entity_id,
+                ..
+            }
+            | DocRedo {
+                entity_type,
+                entity_id,
+                ..
+            }
+            | DocLock {
+                entity_type,
+                entity_id,
+                ..
+            }
+            | DocUnlock {
                 entity_type,
                 entity_id,
                 ..

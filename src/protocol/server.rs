@@ -32,6 +32,23 @@ pub enum ErrorCode {
     TooManyRooms,
     /// The server failed; the request may be retried.
     Internal,
+    /// `doc:edit` based on a revision the server does not have (too new or
+    /// older than the kept history): fetch `doc:state` and rebase.
+    ResyncRequired,
+    /// The op does not fit the field's text (length mismatch).
+    InvalidOp,
+    /// Another user holds a hard lock on that field or the entity.
+    Locked,
+    /// Another user holds an overlapping lock.
+    LockConflict,
+    /// `doc:unlock` of a lock this user does not hold.
+    NotLocked,
+    /// Nothing to undo or redo (or it is older than the kept history).
+    NothingToUndo,
+    /// The field exists with the other kind (text vs structured).
+    WrongFieldKind,
+    /// No such item for this user (`notification:read` of an unknown id).
+    NotFound,
 }
 
 /// A user's presence as other users see it.
@@ -130,6 +147,25 @@ pub struct EditorView {
     pub name: String,
     /// Field being edited.
     pub field: String,
+}
+
+/// An edit lock as clients see it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LockView {
+    /// Locked field, or null for the whole entity.
+    pub field: Option<String>,
+    /// Holder.
+    pub user_id: String,
+    /// Holder's name.
+    pub name: String,
+    /// `soft` or `hard`.
+    pub mode: crate::collab::locks::LockMode,
+    /// Why.
+    pub reason: Option<String>,
+    /// RFC 3339.
+    pub acquired_at: String,
+    /// RFC 3339; renew before this.
+    pub expires_at: String,
 }
 
 /// Every message the server sends.
@@ -334,6 +370,125 @@ pub enum ServerMessage {
         /// App-defined payload.
         payload: serde_json::Value,
     },
+    /// A document's current state (reply to `doc:sync`).
+    #[serde(rename = "doc:state")]
+    DocState {
+        /// The request's `ref`, if any.
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        r#ref: Option<Ref>,
+        /// Entity type.
+        entity_type: String,
+        /// Entity id.
+        entity_id: String,
+        /// Document version (counts every change).
+        version: u64,
+        /// Text fields: `{name: {text, revision}}`.
+        fields: std::collections::BTreeMap<String, crate::collab::document::TextField>,
+        /// Structured fields: `{name: {value, version, updated_by}}`.
+        values: std::collections::BTreeMap<String, crate::collab::document::ValueField>,
+        /// Current locks.
+        locks: Vec<LockView>,
+    },
+    /// A text op applied by the server (another member's edit, or anyone's undo/redo).
+    #[serde(rename = "doc:op")]
+    DocOp {
+        /// Entity type.
+        entity_type: String,
+        /// Entity id.
+        entity_id: String,
+        /// Field.
+        field: String,
+        /// The field revision this op produced (apply it on top of revision - 1).
+        revision: u64,
+        /// Document version after it.
+        version: u64,
+        /// The op.
+        op: crate::collab::ot::TextOperation,
+        /// Author.
+        user_id: String,
+        /// Author's client id.
+        client_id: String,
+        /// Author's sequence number.
+        seq: u64,
+        /// `edit`, `undo` or `redo`.
+        kind: &'static str,
+    },
+    /// A structured field changed.
+    #[serde(rename = "doc:field")]
+    DocField {
+        /// Entity type.
+        entity_type: String,
+        /// Entity id.
+        entity_id: String,
+        /// Field.
+        field: String,
+        /// New value.
+        value: serde_json::Value,
+        /// New field version.
+        field_version: u64,
+        /// Document version.
+        version: u64,
+        /// Who changed it.
+        user_id: String,
+    },
+    /// Reply to a `doc:set` whose field changed since the client's version.
+    /// Resolve by sending `doc:set` again with `current_version`.
+    #[serde(rename = "doc:conflict")]
+    DocConflict {
+        /// The request's `ref`, if any.
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        r#ref: Option<Ref>,
+        /// Entity type.
+        entity_type: String,
+        /// Entity id.
+        entity_id: String,
+        /// Field.
+        field: String,
+        /// What the client tried to set.
+        your_value: serde_json::Value,
+        /// The value now.
+        current_value: serde_json::Value,
+        /// The field version now.
+        current_version: u64,
+        /// Who changed it last.
+        changed_by: String,
+    },
+    /// The document's locks changed.
+    #[serde(rename = "doc:lock_status")]
+    DocLockStatus {
+        /// Entity type.
+        entity_type: String,
+        /// Entity id.
+        entity_id: String,
+        /// Every current lock.
+        locks: Vec<LockView>,
+    },
+    /// A notification for this user: live, or part of a `notification:sync`
+    /// reply (then it carries the sync's `ref`).
+    #[serde(rename = "notification")]
+    Notification {
+        /// The `notification:sync`'s `ref`; absent on live delivery.
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        r#ref: Option<Ref>,
+        /// The stored notification.
+        notification: NotificationView,
+    },
+    /// This user's unread notification count (on connect, after each new
+    /// notification, read mark or deletion, and in a sync reply).
+    #[serde(rename = "notification:count")]
+    NotificationCount {
+        /// The `notification:sync`'s `ref`, if any.
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        r#ref: Option<Ref>,
+        /// Unread, unexpired notifications.
+        unread: i64,
+    },
+    /// An activity-feed entry this user may see.
+    #[serde(rename = "activity")]
+    Activity {
+        /// The stored entry.
+        activity: ActivityView,
+    },
 }
 
 impl ServerMessage {
@@ -359,4 +514,76 @@ impl ServerMessage {
             retry_after_ms: None,
         }
     }
+}
+
+/// What a notification is about.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct NotificationSource {
+    /// Source type (`invoice`, ...).
+    #[serde(rename = "type")]
+    pub source_type: Option<String>,
+    /// Source id.
+    pub id: Option<String>,
+}
+
+/// A notification's link.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct NotificationAction {
+    /// URL or app path.
+    pub url: String,
+    /// Link text.
+    pub label: Option<String>,
+}
+
+/// A stored notification as clients see it (WebSocket, SSE and REST).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct NotificationView {
+    /// Monotonic id; resume with "everything after id N".
+    pub id: i64,
+    /// Notification type (`payment_received`, ...).
+    #[serde(rename = "type")]
+    pub notification_type: String,
+    /// Title.
+    pub title: String,
+    /// Body text.
+    pub message: Option<String>,
+    /// `low`, `normal`, `high` or `urgent`.
+    pub priority: String,
+    /// What it is about, if given.
+    pub source: Option<NotificationSource>,
+    /// Link, if given.
+    pub action: Option<NotificationAction>,
+    /// Read by the user.
+    pub is_read: bool,
+    /// When it was read, RFC 3339.
+    pub read_at: Option<String>,
+    /// Created, RFC 3339.
+    pub created_at: String,
+    /// Hidden after this, RFC 3339.
+    pub expires_at: Option<String>,
+}
+
+/// An activity-feed entry as clients see it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ActivityView {
+    /// Monotonic id.
+    pub id: i64,
+    /// Actor, if a user did it.
+    pub user_id: Option<String>,
+    /// Actor's name.
+    pub user_name: Option<String>,
+    /// What happened.
+    pub action: String,
+    /// Entity type.
+    pub entity_type: String,
+    /// Entity id.
+    pub entity_id: String,
+    /// Entity name.
+    pub entity_name: Option<String>,
+    /// App-defined details.
+    pub details: Option<serde_json::Value>,
+    /// `private`, `team` or `public`.
+    pub visibility: String,
+    /// Created, RFC 3339.
+    pub created_at: String,
 }

@@ -204,8 +204,8 @@ pub struct TestApp {
     pub services: Arc<Services>,
     /// Triggers a graceful shutdown.
     pub shutdown: ShutdownHandle,
-    /// Its database (dropped last).
-    pub db: TestDb,
+    /// Its database (dropped with the last app using it).
+    pub db: Arc<TestDb>,
 }
 
 /// Starts a server with the default test settings.
@@ -215,10 +215,15 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts a server after `tweak` adjusts the settings.
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
-    let _ = env_logger::builder().is_test(true).try_init();
-    let db = TestDb::create().await;
+    let db = Arc::new(TestDb::create().await);
     let mut settings = test_settings(&db);
     tweak(&mut settings);
+    spawn_app_on(settings, db).await
+}
+
+/// Starts a server on an existing database (a restart keeps the data).
+pub async fn spawn_app_on(settings: Settings, db: Arc<TestDb>) -> TestApp {
+    let _ = env_logger::builder().is_test(true).try_init();
     settings.validate().expect("test settings valid");
     let app = Application::build(settings.clone())
         .await
@@ -463,6 +468,27 @@ impl WsClient {
             .unwrap();
     }
 
+    /// Next binary frame (answering pings; text frames are skipped), or
+    /// panics when the socket closes or after the timeout.
+    pub async fn recv_binary(&mut self) -> Vec<u8> {
+        let deadline = tokio::time::Instant::now() + RECV_TIMEOUT;
+        loop {
+            let frame = tokio::time::timeout_at(deadline, self.framed.next())
+                .await
+                .unwrap_or_else(|_| panic!("no binary frame within {RECV_TIMEOUT:?}"))
+                .expect("socket ended");
+            match frame {
+                Ok(Frame::Binary(bytes)) => return bytes.to_vec(),
+                Ok(Frame::Ping(p)) => {
+                    let _ = self.framed.send(Message::Pong(p)).await;
+                }
+                Ok(Frame::Close(reason)) => panic!("socket closed: {reason:?}"),
+                Ok(_) => {}
+                Err(e) => panic!("socket error: {e}"),
+            }
+        }
+    }
+
     /// Next JSON message (answering pings), or panics after the timeout.
     pub async fn recv(&mut self) -> Value {
         self.try_recv(RECV_TIMEOUT)
@@ -566,5 +592,236 @@ impl WsClient {
             }
         })
         .await;
+    }
+}
+
+// ---- Notifications, activity, SSE and service calls ----
+
+/// The API key [`spawn_app_with_api_key`] configures.
+pub const API_KEY: &str = "test-api-key-0123456789";
+
+/// Starts a server that also accepts [`API_KEY`] as a service API key.
+pub async fn spawn_app_with_api_key(tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_with(|s| {
+        s.auth.api_keys = vec![Secret::new(API_KEY)];
+        tweak(s);
+    })
+    .await
+}
+
+impl TestApp {
+    /// A token with role `service` for a tenant.
+    pub fn service_token(&self, tenant: &str) -> String {
+        token_with(
+            &self.settings,
+            "billing-service",
+            tenant,
+            Some("service"),
+            3600,
+        )
+    }
+
+    /// Any request with extra headers and an optional JSON body; returns
+    /// the status and the JSON body (Null when empty or not JSON).
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let method = awc::http::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = awc::Client::new().request(method, self.url(path));
+        for (k, v) in headers {
+            req = req.insert_header((*k, v.as_str()));
+        }
+        let mut resp = match body {
+            Some(b) => req.send_json(b).await.unwrap(),
+            None => req.send().await.unwrap(),
+        };
+        let bytes = resp.body().limit(16 * 1024 * 1024).await.unwrap();
+        (
+            resp.status().as_u16(),
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    /// `POST /api/v1/notifications` as a service of `tenant`.
+    pub async fn post_notification(&self, tenant: &str, body: Value) -> (u16, Value) {
+        let token = self.service_token(tenant);
+        self.send_json("POST", "/api/v1/notifications", Some(&token), &body)
+            .await
+    }
+
+    /// Creates a notification for one user and returns its id (asserts 201).
+    pub async fn notify(&self, tenant: &str, user: &str, title: &str) -> i64 {
+        let (status, body) = self
+            .post_notification(
+                tenant,
+                json!({"user_ids": [user], "type": "mention", "title": title}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body["ids"][0].as_i64().unwrap()
+    }
+
+    /// `POST /api/v1/activity` as a service of `tenant`.
+    pub async fn post_activity(&self, tenant: &str, body: Value) -> (u16, Value) {
+        let token = self.service_token(tenant);
+        self.send_json("POST", "/api/v1/activity", Some(&token), &body)
+            .await
+    }
+
+    /// Opens `GET /api/v1/stream{query}` with extra headers.
+    pub async fn sse(&self, query: &str, headers: &[(&str, String)]) -> SseClient {
+        SseClient::connect(&self.url(&format!("/api/v1/stream{query}")), headers)
+            .await
+            .unwrap_or_else(|(status, body)| panic!("stream refused: {status} {body}"))
+    }
+}
+
+/// One item of an event stream.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SseItem {
+    /// An event.
+    Event {
+        /// `id:` field, if any.
+        id: Option<String>,
+        /// `event:` field (`message` when absent).
+        event: String,
+        /// `data:` lines joined with `\n`.
+        data: String,
+    },
+    /// A comment line (`: keep-alive`).
+    Comment(String),
+}
+
+/// A Server-Sent Events reader over awc's streaming body.
+pub struct SseClient {
+    resp: awc::ClientResponse,
+    buf: Vec<u8>,
+    /// Response headers.
+    pub headers: awc::http::header::HeaderMap,
+    items: std::collections::VecDeque<SseItem>,
+}
+
+impl SseClient {
+    /// Connects; `Err((status, json))` when the server refused.
+    pub async fn connect(url: &str, headers: &[(&str, String)]) -> Result<SseClient, (u16, Value)> {
+        let client = awc::Client::builder().disable_timeout().finish();
+        let mut req = client
+            .get(url)
+            .insert_header(("Accept", "text/event-stream"));
+        for (k, v) in headers {
+            req = req.insert_header((*k, v.as_str()));
+        }
+        let mut resp = req.send().await.unwrap();
+        if resp.status().as_u16() != 200 {
+            let body = resp.body().await.unwrap_or_default();
+            return Err((
+                resp.status().as_u16(),
+                serde_json::from_slice(&body).unwrap_or(Value::Null),
+            ));
+        }
+        Ok(SseClient {
+            headers: resp.headers().clone(),
+            resp,
+            buf: Vec::new(),
+            items: Default::default(),
+        })
+    }
+
+    fn parse_blocks(&mut self) {
+        while let Some(end) = self.buf.windows(2).position(|w| w == b"\n\n") {
+            let block: Vec<u8> = self.buf.drain(..end + 2).collect();
+            let text = String::from_utf8(block).unwrap();
+            let (mut id, mut event, mut data): (Option<String>, Option<String>, Vec<String>) =
+                (None, None, Vec::new());
+            for line in text.lines() {
+                if let Some(c) = line.strip_prefix(':') {
+                    self.items.push_back(SseItem::Comment(c.trim().to_owned()));
+                } else if let Some(v) = line.strip_prefix("id:") {
+                    id = Some(v.trim_start().to_owned());
+                } else if let Some(v) = line.strip_prefix("event:") {
+                    event = Some(v.trim_start().to_owned());
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    data.push(v.trim_start().to_owned());
+                }
+            }
+            if !data.is_empty() {
+                self.items.push_back(SseItem::Event {
+                    id,
+                    event: event.unwrap_or_else(|| "message".into()),
+                    data: data.join("\n"),
+                });
+            }
+        }
+    }
+
+    /// The next item within `wait`; None on timeout or end of stream.
+    pub async fn next_item(&mut self, wait: Duration) -> Option<SseItem> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            if let Some(item) = self.items.pop_front() {
+                return Some(item);
+            }
+            match tokio::time::timeout_at(deadline, self.resp.next()).await {
+                Ok(Some(Ok(chunk))) => {
+                    self.buf.extend_from_slice(&chunk);
+                    self.parse_blocks();
+                }
+                Ok(Some(Err(_))) | Ok(None) | Err(_) => return None,
+            }
+        }
+    }
+
+    /// The next event (comments skipped) as (id, event, JSON data); panics
+    /// after [`RECV_TIMEOUT`].
+    pub async fn next_event(&mut self) -> (Option<String>, String, Value) {
+        self.try_next_event(RECV_TIMEOUT)
+            .await
+            .unwrap_or_else(|| panic!("no SSE event within {RECV_TIMEOUT:?}"))
+    }
+
+    /// The next event within `wait`, comments skipped.
+    pub async fn try_next_event(
+        &mut self,
+        wait: Duration,
+    ) -> Option<(Option<String>, String, Value)> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.next_item(left).await? {
+                SseItem::Event { id, event, data } => {
+                    return Some((id, event, serde_json::from_str(&data).unwrap()))
+                }
+                SseItem::Comment(_) => {}
+            }
+        }
+    }
+
+    /// Reads events until one named `event` arrives (others skipped).
+    pub async fn next_named(&mut self, event: &str) -> (Option<String>, Value) {
+        loop {
+            let (id, name, data) = self.next_event().await;
+            if name == event {
+                return (id, data);
+            }
+        }
+    }
+
+    /// True when the stream ends (EOF) within `wait`.
+    pub async fn ended(&mut self, wait: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, self.resp.next()).await {
+                Ok(Some(Ok(chunk))) => {
+                    self.buf.extend_from_slice(&chunk);
+                    self.parse_blocks();
+                }
+                Ok(Some(Err(_))) | Ok(None) => return true,
+                Err(_) => return false,
+            }
+        }
     }
 }

@@ -1,0 +1,276 @@
+//! Collaborative documents over REST: edit locks, live sessions, session
+//! facts and the document as of a version. Scoped to the caller's tenant.
+
+use super::error::ApiError;
+use crate::actors::document::{LockRefused, RestLock};
+use crate::actors::registry::{FindRoom, LockDocument};
+use crate::actors::room::GetDocumentInfo;
+use crate::actors::Services;
+use crate::auth::Principal;
+use crate::collab::document::Document;
+use crate::collab::locks::LockMode;
+use crate::db::documents::{self as q, DocKey};
+use crate::ids::RoomId;
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use std::sync::Arc;
+
+/// Path `{entity_type}/{entity_id}`.
+#[derive(Deserialize)]
+pub struct EntityPath {
+    entity_type: String,
+    entity_id: String,
+}
+
+impl EntityPath {
+    fn room(&self, principal: &Principal) -> Result<RoomId, ApiError> {
+        if self.entity_type.is_empty() || self.entity_type.len() > 64 {
+            return Err(ApiError::BadRequest(
+                "invalid_path",
+                "entity type must be 1 to 64 bytes".into(),
+            ));
+        }
+        if self.entity_id.is_empty() || self.entity_id.len() > 256 {
+            return Err(ApiError::BadRequest(
+                "invalid_path",
+                "entity id must be 1 to 256 bytes".into(),
+            ));
+        }
+        Ok(RoomId::new(
+            principal.tenant.clone(),
+            &self.entity_type,
+            &self.entity_id,
+        ))
+    }
+
+    fn key(&self, principal: &Principal) -> DocKey {
+        DocKey {
+            tenant_id: principal.tenant.to_string(),
+            entity_type: self.entity_type.clone(),
+            entity_id: self.entity_id.clone(),
+        }
+    }
+}
+
+/// Body of `POST .../lock`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LockBody {
+    /// Field; omitted locks the whole entity.
+    #[serde(default)]
+    field: Option<String>,
+    /// `soft` (default) or `hard`.
+    #[serde(default)]
+    mode: Option<LockMode>,
+    /// Lifetime in seconds.
+    #[serde(default)]
+    ttl_secs: Option<u64>,
+    /// Why.
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// Query of `DELETE .../lock`.
+#[derive(Deserialize)]
+pub struct UnlockQuery {
+    #[serde(default)]
+    field: Option<String>,
+}
+
+fn refused(e: LockRefused) -> ApiError {
+    match e {
+        LockRefused::Held(_) => ApiError::Conflict("lock_conflict", e.to_string()),
+        LockRefused::NotHeld => ApiError::NotFound("not_locked", e.to_string()),
+        LockRefused::Unavailable(m) => ApiError::Unavailable("document_unavailable", m),
+    }
+}
+
+async fn lock_request(
+    services: &Services,
+    room: RoomId,
+    request: RestLock,
+) -> Result<Option<crate::protocol::server::LockView>, ApiError> {
+    services
+        .registry
+        .send(LockDocument { room, request })
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(refused)
+}
+
+/// `POST /api/v1/collaboration/{entity_type}/{entity_id}/lock`: take or renew a lock.
+pub async fn lock(
+    principal: Principal,
+    path: web::Path<EntityPath>,
+    body: Option<web::Json<LockBody>>,
+    services: web::Data<Arc<Services>>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.map(|b| b.into_inner()).unwrap_or_default();
+    if body
+        .field
+        .as_ref()
+        .is_some_and(|f| f.is_empty() || f.len() > 128)
+    {
+        return Err(ApiError::BadRequest(
+            "invalid_field",
+            "`field` must be 1 to 128 bytes".into(),
+        ));
+    }
+    let room = path.room(&principal)?;
+    let view = lock_request(
+        &services,
+        room,
+        RestLock {
+            user: principal.user.clone(),
+            name: principal.name.clone(),
+            field: body.field,
+            acquire: Some((
+                body.mode.unwrap_or(LockMode::Soft),
+                body.ttl_secs,
+                body.reason,
+            )),
+        },
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(view))
+}
+
+/// `DELETE /api/v1/collaboration/{entity_type}/{entity_id}/lock?field=`: release my lock.
+pub async fn unlock(
+    principal: Principal,
+    path: web::Path<EntityPath>,
+    query: web::Query<UnlockQuery>,
+    services: web::Data<Arc<Services>>,
+) -> Result<HttpResponse, ApiError> {
+    let room = path.room(&principal)?;
+    lock_request(
+        &services,
+        room,
+        RestLock {
+            user: principal.user.clone(),
+            name: principal.name.clone(),
+            field: query.into_inner().field,
+            acquire: None,
+        },
+    )
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `GET /api/v1/collaboration/sessions`: open document sessions of my tenant.
+pub async fn sessions(
+    principal: Principal,
+    services: web::Data<Arc<Services>>,
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = services.db.conn().await?;
+    let rows = q::open_sessions(&mut conn, principal.tenant.as_str()).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "sessions": rows })))
+}
+
+/// `GET /api/v1/collaboration/{entity_type}/{entity_id}`: active users,
+/// version, locks, and the counts of edits and conflicts resolved.
+pub async fn info(
+    principal: Principal,
+    path: web::Path<EntityPath>,
+    services: web::Data<Arc<Services>>,
+) -> Result<HttpResponse, ApiError> {
+    let room = path.room(&principal)?;
+    let key = path.key(&principal);
+    let live = match services.registry.send(FindRoom(room)).await {
+        Ok(Some(addr)) => addr.send(GetDocumentInfo).await.ok().flatten(),
+        _ => None,
+    };
+    let mut conn = services.db.conn().await?;
+    let (edits, conflicts) = q::session_totals(&mut conn, &key).await?;
+    let body = match live {
+        Some(info) => serde_json::json!({
+            "entity_type": key.entity_type,
+            "entity_id": key.entity_id,
+            "live": true,
+            "version": info.version,
+            "active_users": info.active_users,
+            "locks": info.locks,
+            "total_edits": edits.max(info.session_edits),
+            "total_conflicts_resolved": conflicts.max(info.session_conflicts_resolved),
+        }),
+        None => {
+            let (snapshot, changes) = q::load(&mut conn, &key, None).await?;
+            let version = snapshot.map_or(0, |s| s.version) + changes.len() as u64;
+            let locks: Vec<serde_json::Value> = q::load_locks(&mut conn, &key)
+                .await?
+                .into_iter()
+                .map(|l| {
+                    serde_json::json!({
+                        "field": (!l.field_name.is_empty()).then_some(l.field_name),
+                        "user_id": l.user_id,
+                        "mode": l.lock_type,
+                        "reason": l.reason,
+                        "acquired_at": l.acquired_at,
+                        "expires_at": l.expires_at,
+                    })
+                })
+                .collect();
+            serde_json::json!({
+                "entity_type": key.entity_type,
+                "entity_id": key.entity_id,
+                "live": false,
+                "version": version,
+                "active_users": [],
+                "locks": locks,
+                "total_edits": edits,
+                "total_conflicts_resolved": conflicts,
+            })
+        }
+    };
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// Path `{entity_type}/{entity_id}/versions/{version}`.
+#[derive(Deserialize)]
+pub struct VersionPath {
+    entity_type: String,
+    entity_id: String,
+    version: u64,
+}
+
+/// `GET /api/v1/collaboration/{entity_type}/{entity_id}/versions/{version}`:
+/// the stored document as of that version.
+pub async fn as_of(
+    principal: Principal,
+    path: web::Path<VersionPath>,
+    services: web::Data<Arc<Services>>,
+) -> Result<HttpResponse, ApiError> {
+    let path = path.into_inner();
+    let key = DocKey {
+        tenant_id: principal.tenant.to_string(),
+        entity_type: path.entity_type,
+        entity_id: path.entity_id,
+    };
+    let wanted = i64::try_from(path.version)
+        .map_err(|_| ApiError::BadRequest("invalid_path", "version out of range".into()))?;
+    let mut conn = services.db.conn().await?;
+    let (snapshot, changes) = q::load(&mut conn, &key, Some(wanted)).await?;
+    let max_history = services.settings.documents.max_history;
+    let mut doc = match snapshot {
+        Some(s) => Document::restore(s, max_history),
+        None => Document::new(max_history),
+    };
+    for (change, author) in &changes {
+        doc.replay(change, author)
+            .map_err(|e| ApiError::Internal(format!("stored change does not replay: {e}")))?;
+    }
+    if doc.version() < path.version {
+        return Err(ApiError::NotFound(
+            "no_such_version",
+            format!("the document is stored up to version {}", doc.version()),
+        ));
+    }
+    let snapshot = doc.snapshot();
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "entity_type": key.entity_type,
+        "entity_id": key.entity_id,
+        "version": snapshot.version,
+        "fields": snapshot.texts,
+        "values": snapshot.values,
+    })))
+}
