@@ -21,6 +21,8 @@
 //! - [`db`]: the pool, embedded migrations, readiness, generated `schema.rs`.
 //! - [`http`]: REST handlers by resource, health checks, the WebSocket upgrade.
 //! - [`push`]: Web Push, FCM and email delivery behind one dispatcher.
+//! - [`notify`]: notifications (store, deliver, read marks, channel settings) and the
+//!   activity feed; SSE stream positions.
 //! - [`clock`]: monotonic milliseconds and wire timestamps.
 
 pub mod actors;
@@ -33,6 +35,7 @@ pub mod db;
 pub mod http;
 pub mod ids;
 pub mod limits;
+pub mod notify;
 pub mod presence_state;
 pub mod protocol;
 pub mod push;

@@ -1,0 +1,78 @@
+//! `GET /api/v1/stream`: Server-Sent Events carrying the caller's
+//! notifications (`event: notification`) and the activity they may see
+//! (`event: activity`), with `: keep-alive` comments every
+//! `sse.keepalive_secs`. The token comes from `Authorization: Bearer` or
+//! `?token=` (EventSource cannot set headers); the resume point from
+//! `Last-Event-ID` or `?last_event_id=`. The stream itself belongs to an
+//! [`SseConnectionActor`].
+
+use super::error::ApiError;
+use crate::actors::registry::{AdmitConnection, AdmitError};
+use crate::actors::sse::SseConnectionActor;
+use crate::actors::Services;
+use crate::auth::authenticate;
+use crate::notify::position::StreamPosition;
+use actix::Actor;
+use actix_web::web::Bytes;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use std::sync::Arc;
+
+#[derive(Deserialize)]
+struct StreamQuery {
+    last_event_id: Option<String>,
+}
+
+/// The handler.
+pub async fn stream(
+    req: HttpRequest,
+    services: web::Data<Arc<Services>>,
+) -> Result<HttpResponse, ApiError> {
+    let principal = authenticate(&req)?;
+    let header = req
+        .headers()
+        .get("last-event-id")
+        .map(|v| {
+            v.to_str().map(str::to_owned).map_err(|_| {
+                ApiError::BadRequest("invalid_last_event_id", "Last-Event-ID is not text".into())
+            })
+        })
+        .transpose()?;
+    let query = web::Query::<StreamQuery>::from_query(req.query_string())
+        .ok()
+        .and_then(|q| q.into_inner().last_event_id);
+    let start = StreamPosition::parse(header.or(query).as_deref().unwrap_or(""))
+        .map_err(|e| ApiError::BadRequest("invalid_last_event_id", e))?;
+    let settings = &services.settings;
+    let id = services
+        .registry
+        .send(AdmitConnection {
+            tenant: principal.tenant.clone(),
+            user: principal.user.clone(),
+        })
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| match e {
+            AdmitError::TooManyConnections => ApiError::TooManyRequests(
+                "too_many_connections",
+                format!(
+                    "at most {} connections (WebSocket and SSE) per user \
+                     (websocket.max_connections_per_user)",
+                    settings.websocket.max_connections_per_user
+                ),
+            ),
+            AdmitError::ShuttingDown => ApiError::Unavailable("shutting_down", e.to_string()),
+        })?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(settings.sse.queue_limit.max(1));
+    SseConnectionActor::new(id, principal, start, tx, services.get_ref().clone()).start();
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|chunk| (Ok::<_, std::convert::Infallible>(chunk), rx))
+    });
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(("Cache-Control", "no-cache"))
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(body))
+}

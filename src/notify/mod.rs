@@ -1,0 +1,176 @@
+//! Notifications and the activity feed: validation, storage and delivery.
+//!
+//! - [`notifications`]: store a notification for up to 1000 users (one
+//!   statement), then deliver it: a `notification` and the new
+//!   `notification:count` to each user's connections, and a
+//!   [`crate::push::PushJob`] to the push dispatcher when a push or email
+//!   channel is on. Listing, counts, read marks, deletion and settings.
+//! - [`activity`]: record an activity (stored, then published to the
+//!   tenant, or for `private` rows only to the users allowed to see it),
+//!   and list it with the same visibility rule.
+//! - [`channels`]: the pure channel decision (settings, defaults by
+//!   type and priority, busy users).
+//! - [`position`]: the pure `n-<id>.a-<id>` stream position of SSE event ids.
+//!
+//! Everything here is plain async code run from REST handlers or spawned by
+//! actors; nothing here runs inside an actor's mailbox turn. Every query is
+//! scoped by the tenant the caller's credential names.
+
+pub mod activity;
+pub mod channels;
+pub mod notifications;
+pub mod position;
+
+use crate::db::DbError;
+use crate::http::error::ApiError;
+
+/// Failures of the notification and activity services.
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    /// The input is unusable; the code is `invalid_body` or `invalid_field`
+    /// and the message names the field.
+    #[error("{1}")]
+    Invalid(&'static str, String),
+    /// No such row for this user in this tenant.
+    #[error("{0}")]
+    NotFound(String),
+    /// The database failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<diesel::result::Error> for NotifyError {
+    fn from(e: diesel::result::Error) -> Self {
+        NotifyError::Db(DbError::Query(e))
+    }
+}
+
+impl From<NotifyError> for ApiError {
+    fn from(e: NotifyError) -> Self {
+        match e {
+            NotifyError::Invalid(code, m) => ApiError::BadRequest(code, m),
+            NotifyError::NotFound(m) => ApiError::NotFound("not_found", m),
+            NotifyError::Db(e) => e.into(),
+        }
+    }
+}
+
+/// `invalid_field` naming the field.
+pub(crate) fn invalid(field: &str, what: impl std::fmt::Display) -> NotifyError {
+    NotifyError::Invalid("invalid_field", format!("`{field}` {what}"))
+}
+
+/// A required text of `min..=max` characters.
+pub(crate) fn check_chars(
+    field: &str,
+    value: &str,
+    min: usize,
+    max: usize,
+) -> Result<(), NotifyError> {
+    let n = value.chars().count();
+    if n < min || n > max {
+        return Err(invalid(
+            field,
+            format_args!("must be {min} to {max} characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// An id of `1..=max` bytes (user ids, entity ids).
+pub(crate) fn check_id(field: &str, value: &str, max: usize) -> Result<(), NotifyError> {
+    if value.is_empty() || value.len() > max {
+        return Err(invalid(field, format_args!("must be 1 to {max} bytes")));
+    }
+    Ok(())
+}
+
+/// A name such as a notification type or an action: 1 to 64 bytes of
+/// ASCII letters, digits and `_ . : -`.
+pub(crate) fn check_name(field: &str, value: &str) -> Result<(), NotifyError> {
+    if value.is_empty()
+        || value.len() > 64
+        || !value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'))
+    {
+        return Err(invalid(
+            field,
+            "must be 1 to 64 characters of letters, digits, `_`, `.`, `:` and `-`",
+        ));
+    }
+    Ok(())
+}
+
+/// Turns `Some("")` into `None` (an empty optional text means "not given").
+pub(crate) fn non_empty(value: Option<String>) -> Option<String> {
+    value.filter(|s| !s.is_empty())
+}
+
+/// Deserializes a JSON body, naming the offending field on failure
+/// (`invalid_body`).
+pub fn from_json<T: serde::de::DeserializeOwned>(
+    value: serde_json::Value,
+) -> Result<T, NotifyError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." {
+            NotifyError::Invalid("invalid_body", inner.to_string())
+        } else {
+            NotifyError::Invalid("invalid_body", format!("`{path}`: {inner}"))
+        }
+    })
+}
+
+/// RFC 3339 with milliseconds, as every timestamp on the wire.
+pub(crate) fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Page size of a listing query: default 50, between 1 and 200
+/// (`invalid_query` otherwise).
+pub fn page_limit(limit: Option<i64>) -> Result<i64, NotifyError> {
+    match limit {
+        None => Ok(50),
+        Some(n) if (1..=200).contains(&n) => Ok(n),
+        Some(_) => Err(NotifyError::Invalid(
+            "invalid_query",
+            "`limit` must be 1 to 200".into(),
+        )),
+    }
+}
+
+/// [`check_name`] for a query parameter (`invalid_query`).
+pub fn check_name_query(field: &str, value: &str) -> Result<(), NotifyError> {
+    check_name(field, value).map_err(|e| match e {
+        NotifyError::Invalid(_, m) => NotifyError::Invalid("invalid_query", m),
+        other => other,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn names_are_restricted() {
+        assert!(check_name("type", "payment_received").is_ok());
+        assert!(check_name("type", "a.b:c-d").is_ok());
+        assert!(check_name("type", "").is_err());
+        assert!(check_name("type", "has space").is_err());
+        assert!(check_name("type", &"x".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn json_errors_name_the_field() {
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct B {
+            user_ids: Vec<String>,
+        }
+        let e = from_json::<B>(serde_json::json!({"user_ids": ["a", 3]})).unwrap_err();
+        assert!(e.to_string().contains("user_ids[1]"), "{e}");
+    }
+}
