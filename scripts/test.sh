@@ -32,6 +32,17 @@ export TANDEM_TEST_REDIS_URL=${TANDEM_TEST_REDIS_URL:-redis://127.0.0.1:6379}
 step "services"
 scripts/services.sh
 
+# web-push encrypts with the `ece` crate, which links OpenSSL (openssl-sys).
+if command -v dpkg >/dev/null 2>&1 && ! dpkg -s libssl-dev >/dev/null 2>&1; then
+    step "installing libssl-dev (openssl-sys, for web-push)"
+    if [ "$(id -u)" -eq 0 ]; then
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libssl-dev >/dev/null
+    else
+        sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libssl-dev >/dev/null
+    fi
+fi
+
 if ! command -v diesel >/dev/null 2>&1; then
     step "installing diesel_cli"
     cargo install diesel_cli --version 2.3.14 --no-default-features --features postgres --locked
@@ -76,6 +87,24 @@ if [ -f tests/js/package.json ]; then
         npm install --prefix tests/js
     fi
 fi
+
+# tests/push.rs runs fakes of the Web Push service, FCM and an SMTP sink
+# in Python (tests/fakes/push_fake.py); they verify VAPID, decrypt payloads
+# and check OAuth2 assertions with these packages.
+step "python packages for the push fakes (tests/fakes/requirements.txt)"
+if ! python3 -m pip --version >/dev/null 2>&1; then
+    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pip >/dev/null
+    else
+        echo "test: tests/fakes needs Python 3 with pip (Debian: apt-get install -y python3-pip)" >&2
+        exit 1
+    fi
+fi
+python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore \
+    -r tests/fakes/requirements.txt ||
+    python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore \
+        --break-system-packages -r tests/fakes/requirements.txt
 
 step "cargo test --all-targets"
 cargo test --all-targets

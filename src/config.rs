@@ -611,10 +611,10 @@ impl Settings {
                 return Err(ConfigError::invalid(key, "must be greater than 0"));
             }
         }
-        if !push.vapid_private_key.expose().is_empty()
-            && !(push.vapid_subject.starts_with("mailto:")
-                || push.vapid_subject.starts_with("https://"))
-        {
+        let has_key = !push.vapid_private_key.expose().is_empty();
+        let subject_ok =
+            push.vapid_subject.starts_with("mailto:") || push.vapid_subject.starts_with("https://");
+        if has_key && !subject_ok {
             return Err(ConfigError::invalid(
                 "push.vapid_subject",
                 "is required with push.vapid_private_key and must start with mailto: or https://",

@@ -20,7 +20,8 @@
 //! - [`collab`]: the OT text type and revision log (pure).
 //! - [`db`]: the pool, embedded migrations, readiness, generated `schema.rs`.
 //! - [`http`]: REST handlers by resource, health checks, the WebSocket upgrade.
-//! - [`push`]: Web Push, FCM and email delivery behind one dispatcher.
+//! - [`push`]: Web Push, FCM and email delivery behind one dispatcher (its own arbiter);
+//!   subscriptions and notification email addresses (REST in `http::push`).
 //! - [`notify`]: notifications (store, deliver, read marks, channel settings) and the
 //!   activity feed; SSE stream positions.
 //! - [`clock`]: monotonic milliseconds and wire timestamps.

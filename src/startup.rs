@@ -64,6 +64,8 @@ impl Application {
         let broker = Arc::new(LocalBroker::start());
         let log_writer = LogWriterActor::new(db.clone()).start();
         let stall_limit = settings.client_timeout() + settings.ping_interval();
+        let push =
+            crate::push::dispatcher::start(&settings, db.clone()).map_err(StartupError::Config)?;
         let services = Arc::new_cyclic(|weak| Services {
             settings: settings.clone(),
             broker,
@@ -75,9 +77,7 @@ impl Application {
             .start(),
             auth: auth.clone(),
             log_writer,
-            push: crate::push::dispatcher::PushDispatcherActor::default()
-                .start()
-                .recipient(),
+            push: push.addr.clone().recipient(),
             db: db.clone(),
         });
 
@@ -93,6 +93,7 @@ impl Application {
 
         let services_data = web::Data::new(services.clone());
         let db_data = web::Data::new(db.clone());
+        let push_data = web::Data::new(push);
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(
@@ -102,6 +103,7 @@ impl Application {
                 )
                 .app_data(services_data.clone())
                 .app_data(db_data.clone())
+                .app_data(push_data.clone())
                 .app_data(auth.clone())
                 .app_data(
                     web::JsonConfig::default()

@@ -136,6 +136,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    user_contacts (tenant_id, user_id) {
+        tenant_id -> Text,
+        user_id -> Text,
+        email -> Text,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     user_presence_log (id) {
         id -> Int8,
         tenant_id -> Text,
@@ -176,6 +185,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     notification_settings,
     push_subscriptions,
     realtime_notifications,
+    user_contacts,
     user_presence_log,
     yjs_updates,
 );

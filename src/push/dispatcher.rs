@@ -1,21 +1,567 @@
 //! The push dispatcher actor: receives [`PushJob`]s and delivers them.
+//!
+//! It runs on an arbiter (thread) of its own, so signing, encryption and
+//! push I/O never share a thread with connection or room actors. Each job is
+//! spawned into the actor's context and its handler returns at once, so the
+//! mailbox never waits on the network. Outbound requests are bounded by a
+//! semaphore (`push.max_concurrent_requests`, held per attempt, not while
+//! waiting to retry), and jobs in progress by `push.max_queued_jobs` (more
+//! are dropped with a warning).
+//!
+//! Per job: load the user's active subscriptions of the job's channels
+//! (tenant-scoped), deliver to each concurrently with the retry policy,
+//! delete subscriptions the push service calls gone, stamp `last_used_at`,
+//! and set `delivered_push` / `delivered_email` on the notification.
 
-use super::PushJob;
+use super::email::EmailSender;
+use super::fcm::{FcmConfig, FcmSender};
+use super::retry::RetryPolicy;
+use super::sender::{Outcome, Payload, PushSender, Target};
+use super::store::{self, DeliveredFlag};
+use super::webpush::{redact, VapidKeys, WebPushSender};
+use super::{Channels, Priority, PushJob};
+use crate::config::Settings;
+use crate::db::Db;
+use crate::ids::{TenantId, UserId};
 use actix::prelude::*;
+use serde::Serialize;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::Duration;
+
+/// Send a test notification to one user's subscriptions (and email) now;
+/// answers with one report per delivery.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "Result<Vec<DeliveryReport>, DispatchError>")]
+pub struct SendTest {
+    /// Tenant.
+    pub tenant: TenantId,
+    /// The user.
+    pub user: UserId,
+}
+
+/// Counters since start.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "PushStats")]
+pub struct GetPushStats;
+
+/// What the dispatcher has done since it started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, MessageResponse)]
+pub struct PushStats {
+    /// Jobs received (test pushes included).
+    pub jobs: u64,
+    /// Jobs dropped because `push.max_queued_jobs` were in progress.
+    pub dropped: u64,
+    /// Jobs in progress now.
+    pub in_flight: u64,
+    /// Deliveries accepted.
+    pub delivered: u64,
+    /// Subscriptions removed because the push service said gone.
+    pub removed: u64,
+    /// Deliveries that failed for good.
+    pub failed: u64,
+    /// Retries made.
+    pub retries: u64,
+}
+
+/// Why a test push could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError {
+    /// Too many jobs in progress.
+    #[error("push dispatcher busy: {0} jobs in progress")]
+    Busy(u64),
+}
+
+/// How one delivery ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryResult {
+    /// Accepted.
+    Delivered,
+    /// The push service said the subscription is gone; it was deleted.
+    Removed,
+    /// Failed (after retries, or permanently).
+    Failed,
+}
+
+/// One delivery's report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeliveryReport {
+    /// `web_push`, `fcm` or `email`.
+    pub kind: &'static str,
+    /// The subscription (none for email).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subscription_id: Option<i64>,
+    /// Result.
+    pub result: DeliveryResult,
+    /// Attempts made.
+    pub attempts: u32,
+    /// Last HTTP (or SMTP) status seen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Why it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// What REST handlers need from the push module.
+#[derive(Clone)]
+pub struct PushHandle {
+    /// The dispatcher.
+    pub addr: Addr<PushDispatcherActor>,
+    /// The VAPID public key clients subscribe with (None: Web Push is off).
+    pub vapid_public_key: Option<String>,
+    /// Hosts whose `http://` endpoints are accepted.
+    pub insecure_endpoint_hosts: Vec<String>,
+    /// Whether email is configured.
+    pub email_enabled: bool,
+}
+
+/// Everything `Send` the dispatcher is built from (checked before start).
+struct Parts {
+    db: Db,
+    vapid: Option<VapidKeys>,
+    fcm: Option<FcmConfig>,
+    email: Option<EmailSender>,
+    policy: RetryPolicy,
+    request_timeout: Duration,
+    max_concurrent: usize,
+    max_queued: u64,
+}
+
+/// Loads keys and credentials from the settings (failing with a message
+/// that names the config key) and starts the dispatcher on its own arbiter.
+/// Must run inside an actix system.
+pub fn start(settings: &Settings, db: Db) -> Result<PushHandle, String> {
+    // awc and lettre use rustls; make ring the process-wide provider (an
+    // error only means one is installed already).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let push = &settings.push;
+    let vapid = VapidKeys::from_settings(push)?;
+    let fcm = FcmConfig::from_settings(push)?;
+    let email = EmailSender::from_settings(&settings.email)?;
+    let vapid_public_key = vapid.as_ref().map(|v| v.public_key().to_owned());
+    let (fcm_on, email_on) = (fcm.is_some(), email.is_some());
+    let parts = Parts {
+        db,
+        vapid,
+        fcm,
+        email,
+        policy: RetryPolicy {
+            max_retries: push.max_retries,
+            base_delay: Duration::from_millis(push.retry_base_delay_ms),
+            max_delay: Duration::from_secs(push.max_retry_delay_secs),
+        },
+        request_timeout: Duration::from_secs(push.request_timeout_secs),
+        max_concurrent: push.max_concurrent_requests,
+        max_queued: push.max_queued_jobs as u64,
+    };
+    let arbiter = Arbiter::try_with_tokio_rt(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    })
+    .map_err(|e| format!("cannot start the push arbiter: {e}"))?;
+    let addr = PushDispatcherActor::start_in_arbiter(&arbiter.handle(), move |_| {
+        PushDispatcherActor::new(parts)
+    });
+    log::info!(
+        "push: web push {}, fcm {}, email {}",
+        on_off(vapid_public_key.is_some()),
+        on_off(fcm_on),
+        on_off(email_on)
+    );
+    Ok(PushHandle {
+        addr,
+        vapid_public_key,
+        insecure_endpoint_hosts: push.insecure_endpoint_hosts.clone(),
+        email_enabled: email_on,
+    })
+}
+
+fn on_off(on: bool) -> &'static str {
+    if on {
+        "on"
+    } else {
+        "off"
+    }
+}
 
 /// Delivers push jobs without blocking any WebSocket path.
-#[derive(Default)]
-pub struct PushDispatcherActor;
+pub struct PushDispatcherActor {
+    engine: Rc<Engine>,
+}
+
+impl PushDispatcherActor {
+    fn new(parts: Parts) -> Self {
+        let client = awc::Client::builder()
+            .timeout(parts.request_timeout)
+            .disable_redirects()
+            .connector(awc::Connector::new().timeout(parts.request_timeout))
+            .finish();
+        let engine = Engine {
+            web_push: parts.vapid.map(|v| WebPushSender::new(v, client.clone())),
+            fcm: parts.fcm.map(|f| FcmSender::new(f, client.clone())),
+            email: parts.email,
+            db: parts.db,
+            policy: parts.policy,
+            permits: tokio::sync::Semaphore::new(parts.max_concurrent.max(1)),
+            max_queued: parts.max_queued.max(1),
+            stats: RefCell::new(PushStats::default()),
+            in_flight: Cell::new(0),
+        };
+        PushDispatcherActor {
+            engine: Rc::new(engine),
+        }
+    }
+}
 
 impl Actor for PushDispatcherActor {
     type Context = Context<Self>;
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        // Only `start` creates this actor, always on an arbiter of its own.
+        Arbiter::current().stop();
+    }
 }
 
 impl Handler<PushJob> for PushDispatcherActor {
     type Result = ();
 
     /// Delivers one job.
-    fn handle(&mut self, job: PushJob, _: &mut Context<Self>) {
-        log::debug!("push job for notification {} queued", job.notification_id);
+    fn handle(&mut self, job: PushJob, ctx: &mut Context<Self>) {
+        let Some(guard) = InFlight::enter(&self.engine) else {
+            log::warn!(
+                "push: dropping job for notification {} ({} jobs in progress)",
+                job.notification_id,
+                self.engine.max_queued
+            );
+            return;
+        };
+        let engine = self.engine.clone();
+        ctx.spawn(actix::fut::wrap_future(async move {
+            let _guard = guard;
+            engine.deliver(&job).await;
+        }));
     }
+}
+
+impl Handler<SendTest> for PushDispatcherActor {
+    type Result = ResponseFuture<Result<Vec<DeliveryReport>, DispatchError>>;
+
+    /// Sends a test notification and reports.
+    fn handle(&mut self, msg: SendTest, _: &mut Context<Self>) -> Self::Result {
+        let Some(guard) = InFlight::enter(&self.engine) else {
+            let busy = self.engine.in_flight.get();
+            return Box::pin(async move { Err(DispatchError::Busy(busy)) });
+        };
+        let engine = self.engine.clone();
+        Box::pin(async move {
+            let _guard = guard;
+            let job = PushJob {
+                notification_id: 0,
+                tenant: msg.tenant,
+                user: msg.user,
+                notification_type: "test".into(),
+                title: "Test notification".into(),
+                message: Some("Push notifications from Tandem reach this device.".into()),
+                action_url: None,
+                priority: Priority::High,
+                channels: Channels {
+                    web_push: true,
+                    fcm: true,
+                    email: true,
+                },
+            };
+            Ok(engine.deliver(&job).await)
+        })
+    }
+}
+
+impl Handler<GetPushStats> for PushDispatcherActor {
+    type Result = PushStats;
+
+    /// Reports the counters.
+    fn handle(&mut self, _: GetPushStats, _: &mut Context<Self>) -> PushStats {
+        let mut stats = *self.engine.stats.borrow();
+        stats.in_flight = self.engine.in_flight.get();
+        stats
+    }
+}
+
+/// Counts a job in progress for as long as it lives.
+struct InFlight(Rc<Engine>);
+
+impl InFlight {
+    fn enter(engine: &Rc<Engine>) -> Option<InFlight> {
+        engine.stats.borrow_mut().jobs += 1;
+        if engine.in_flight.get() >= engine.max_queued {
+            engine.stats.borrow_mut().dropped += 1;
+            return None;
+        }
+        engine.in_flight.set(engine.in_flight.get() + 1);
+        Some(InFlight(engine.clone()))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0
+            .in_flight
+            .set(self.0.in_flight.get().saturating_sub(1));
+    }
+}
+
+/// The dispatcher's state, shared by its spawned jobs (one thread).
+struct Engine {
+    db: Db,
+    web_push: Option<WebPushSender>,
+    fcm: Option<FcmSender>,
+    email: Option<EmailSender>,
+    policy: RetryPolicy,
+    permits: tokio::sync::Semaphore,
+    max_queued: u64,
+    stats: RefCell<PushStats>,
+    in_flight: Cell<u64>,
+}
+
+/// One delivery to make.
+struct Delivery {
+    subscription_id: Option<i64>,
+    target: Target,
+}
+
+impl Engine {
+    /// Delivers a job on every enabled channel; one report per delivery.
+    async fn deliver(&self, job: &PushJob) -> Vec<DeliveryReport> {
+        let payload = Payload::from_job(job);
+        let mut kinds = Vec::new();
+        if job.channels.web_push {
+            kinds.push("web_push");
+        }
+        if job.channels.fcm {
+            kinds.push("fcm");
+        }
+        let mut deliveries = Vec::new();
+        match store::active_targets(&self.db, &job.tenant, &job.user, &kinds).await {
+            Ok(subs) => {
+                for sub in subs {
+                    let target = match (sub.kind.as_str(), sub.p256dh_key, sub.auth_key) {
+                        ("web_push", Some(p256dh), Some(auth)) => Target::WebPush {
+                            endpoint: sub.endpoint,
+                            p256dh,
+                            auth,
+                        },
+                        ("fcm", _, _) => Target::Fcm {
+                            token: sub.endpoint,
+                        },
+                        _ => continue,
+                    };
+                    deliveries.push(Delivery {
+                        subscription_id: Some(sub.id),
+                        target,
+                    });
+                }
+            }
+            Err(e) => log::error!(
+                "push: cannot load subscriptions for notification {}: {e}",
+                job.notification_id
+            ),
+        }
+        if job.channels.email && self.email.is_some() {
+            match store::email_of(&self.db, &job.tenant, &job.user).await {
+                Ok(Some(address)) => deliveries.push(Delivery {
+                    subscription_id: None,
+                    target: Target::Email { address },
+                }),
+                Ok(None) => log::debug!(
+                    "push: no email address for {} in {}; email skipped",
+                    job.user,
+                    job.tenant
+                ),
+                Err(e) => log::error!("push: cannot load the email address: {e}"),
+            }
+        }
+        let reports = futures_util::future::join_all(
+            deliveries
+                .into_iter()
+                .map(|d| self.deliver_one(job, d, &payload)),
+        )
+        .await;
+        if job.notification_id > 0 {
+            let delivered = |kinds: &[&str]| {
+                reports
+                    .iter()
+                    .any(|r| r.result == DeliveryResult::Delivered && kinds.contains(&r.kind))
+            };
+            for (flag, kinds) in [
+                (DeliveredFlag::Push, &["web_push", "fcm"][..]),
+                (DeliveredFlag::Email, &["email"][..]),
+            ] {
+                if delivered(kinds) {
+                    if let Err(e) = store::mark_delivered(
+                        &self.db,
+                        &job.tenant,
+                        &job.user,
+                        job.notification_id,
+                        flag,
+                    )
+                    .await
+                    {
+                        log::error!(
+                            "push: cannot mark notification {} delivered: {e}",
+                            job.notification_id
+                        );
+                    }
+                }
+            }
+        }
+        reports
+    }
+
+    fn sender(&self, target: &Target) -> Option<&dyn PushSender> {
+        match target {
+            Target::WebPush { .. } => self.web_push.as_ref().map(|s| s as &dyn PushSender),
+            Target::Fcm { .. } => self.fcm.as_ref().map(|s| s as &dyn PushSender),
+            Target::Email { .. } => self.email.as_ref().map(|s| s as &dyn PushSender),
+        }
+    }
+
+    /// One delivery with retries.
+    async fn deliver_one(
+        &self,
+        job: &PushJob,
+        delivery: Delivery,
+        payload: &Payload,
+    ) -> DeliveryReport {
+        let target = &delivery.target;
+        let mut report = DeliveryReport {
+            kind: target.kind(),
+            subscription_id: delivery.subscription_id,
+            result: DeliveryResult::Failed,
+            attempts: 0,
+            status: None,
+            error: None,
+        };
+        let Some(sender) = self.sender(target) else {
+            report.error = Some(format!(
+                "{} is not configured on this server",
+                target.kind()
+            ));
+            self.stats.borrow_mut().failed += 1;
+            return report;
+        };
+        let mut retries = 0;
+        loop {
+            report.attempts += 1;
+            let outcome = {
+                // Closed never happens (the semaphore is never closed);
+                // without a permit the attempt still goes out.
+                let _permit = self.permits.acquire().await.ok();
+                sender.send(target, payload).await
+            };
+            match outcome {
+                Outcome::Delivered => {
+                    report.result = DeliveryResult::Delivered;
+                    report.status = None;
+                    report.error = None;
+                    self.stats.borrow_mut().delivered += 1;
+                    if let Some(id) = delivery.subscription_id {
+                        if let Err(e) = store::touch_subscription(&self.db, id).await {
+                            log::warn!("push: cannot stamp subscription {id}: {e}");
+                        }
+                    }
+                    return report;
+                }
+                Outcome::Gone { status } => {
+                    report.result = DeliveryResult::Removed;
+                    report.status = Some(status);
+                    self.stats.borrow_mut().removed += 1;
+                    if let (Some(id), Some(endpoint)) =
+                        (delivery.subscription_id, endpoint_of(target))
+                    {
+                        log::info!(
+                            "push: {} subscription {id} is gone ({status}); deleting it",
+                            target.kind()
+                        );
+                        if let Err(e) =
+                            store::delete_gone(&self.db, &job.tenant, &job.user, id, endpoint).await
+                        {
+                            log::warn!("push: cannot delete subscription {id}: {e}");
+                        }
+                    }
+                    return report;
+                }
+                Outcome::Retry {
+                    after,
+                    status,
+                    reason,
+                } => {
+                    report.status = status;
+                    report.error = Some(reason);
+                    match self.policy.delay(retries, after) {
+                        Some(wait) => {
+                            retries += 1;
+                            self.stats.borrow_mut().retries += 1;
+                            log::debug!(
+                                "push: {} to {} failed ({}); retry {retries} in {wait:?}",
+                                target.kind(),
+                                describe(target),
+                                report.error.as_deref().unwrap_or("")
+                            );
+                            actix_rt::time::sleep(wait).await;
+                        }
+                        None => {
+                            self.stats.borrow_mut().failed += 1;
+                            log::warn!(
+                                "push: {} to {} failed after {} attempts: {}",
+                                target.kind(),
+                                describe(target),
+                                report.attempts,
+                                report.error.as_deref().unwrap_or("")
+                            );
+                            return report;
+                        }
+                    }
+                }
+                Outcome::Failed { status, reason } => {
+                    report.status = status;
+                    self.stats.borrow_mut().failed += 1;
+                    log::warn!(
+                        "push: {} to {} failed: {reason}",
+                        target.kind(),
+                        describe(target)
+                    );
+                    report.error = Some(reason);
+                    return report;
+                }
+            }
+        }
+    }
+}
+
+/// The stored endpoint column of a subscription target.
+fn endpoint_of(target: &Target) -> Option<&str> {
+    match target {
+        Target::WebPush { endpoint, .. } => Some(endpoint),
+        Target::Fcm { token } => Some(token),
+        Target::Email { .. } => None,
+    }
+}
+
+/// A target for logs, without secrets or device identifiers.
+fn describe(target: &Target) -> String {
+    match target {
+        Target::WebPush { endpoint, .. } => redact(endpoint),
+        Target::Fcm { token } => format!("fcm token …{}", tail(token, 6)),
+        Target::Email { address } => {
+            let domain = address.rsplit_once('@').map(|(_, d)| d).unwrap_or("?");
+            format!("an address at {domain}")
+        }
+    }
+}
+
+fn tail(s: &str, n: usize) -> String {
+    let count = s.chars().count();
+    s.chars().skip(count.saturating_sub(n)).collect()
 }

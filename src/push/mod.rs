@@ -2,6 +2,18 @@
 //! The notification service stores a notification, decides its channels,
 //! and hands a [`PushJob`] to the [`PushDispatcherActor`]; the dispatcher does
 //! all push and email I/O off every WebSocket delivery path.
+//!
+//! - [`dispatcher`]: the actor (its own arbiter), bounded concurrency, retries,
+//!   the delivered flags, and the test push.
+//! - [`sender`]: the [`sender::PushSender`] trait, payload, targets and outcomes.
+//! - [`webpush`]: VAPID + aes128gcm via the `web-push` crate, sent through awc.
+//! - [`fcm`]: the HTTP v1 API with a cached OAuth2 token (JWT-bearer grant).
+//! - [`email`]: SMTP via lettre.
+//! - [`retry`]: the retry policy and `Retry-After` parsing (pure).
+//! - [`store`]: subscriptions, contact addresses and delivered flags in PostgreSQL.
+//! - [`validate`]: checks on subscription and email requests (pure).
+//!
+//! [`PushDispatcherActor`]: dispatcher::PushDispatcherActor
 
 use crate::ids::{TenantId, UserId};
 use actix::prelude::*;
@@ -68,3 +80,10 @@ pub struct PushJob {
 }
 
 pub mod dispatcher;
+pub mod email;
+pub mod fcm;
+pub mod retry;
+pub mod sender;
+pub mod store;
+pub mod validate;
+pub mod webpush;

@@ -1,0 +1,198 @@
+//! Push subscriptions, the test push and the notification email address
+//! over REST. Everything here is the caller's own, scoped to their tenant;
+//! services (API keys) hold no subscriptions and get 403.
+
+use super::error::ApiError;
+use crate::auth::{Principal, Role};
+use crate::db::Db;
+use crate::push::dispatcher::{DeliveryResult, DispatchError, PushHandle, SendTest};
+use crate::push::{store, validate};
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+
+/// Subscriptions one user may hold (devices and browsers).
+pub const MAX_SUBSCRIPTIONS_PER_USER: usize = 50;
+
+fn users_only(principal: &Principal) -> Result<(), ApiError> {
+    if principal.role == Role::Service {
+        return Err(ApiError::Forbidden(
+            "forbidden",
+            "push subscriptions belong to users; a service key cannot hold them".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn invalid((code, message): validate::Invalid) -> ApiError {
+    ApiError::BadRequest(code, message)
+}
+
+/// `GET /api/v1/push/vapid-public-key`: the key browsers pass to
+/// `pushManager.subscribe({applicationServerKey})`. No token needed.
+pub async fn vapid_public_key(push: web::Data<PushHandle>) -> Result<HttpResponse, ApiError> {
+    match &push.vapid_public_key {
+        Some(key) => Ok(HttpResponse::Ok().json(json!({ "public_key": key }))),
+        None => Err(ApiError::NotFound(
+            "web_push_disabled",
+            "Web Push is not configured on this server (push.vapid_private_key)".into(),
+        )),
+    }
+}
+
+/// `POST /api/v1/push/subscribe`: store (or refresh) a Web Push subscription
+/// or an FCM token of mine. 201 with its id.
+pub async fn subscribe(
+    principal: Principal,
+    body: web::Json<validate::SubscribeBody>,
+    push: web::Data<PushHandle>,
+    db: web::Data<Db>,
+) -> Result<HttpResponse, ApiError> {
+    users_only(&principal)?;
+    let sub = validate::subscription(body.into_inner(), &push.insecure_endpoint_hosts)
+        .map_err(invalid)?;
+    let existing = store::list_subscriptions(&db, &principal.tenant, &principal.user).await?;
+    if existing.len() >= MAX_SUBSCRIPTIONS_PER_USER
+        && !existing.iter().any(|s| s.endpoint == sub.endpoint)
+    {
+        return Err(ApiError::BadRequest(
+            "too_many_subscriptions",
+            format!(
+                "a user may hold at most {MAX_SUBSCRIPTIONS_PER_USER} subscriptions; unsubscribe old devices first"
+            ),
+        ));
+    }
+    let (id, created) =
+        store::upsert_subscription(&db, &principal.tenant, &principal.user, &sub).await?;
+    Ok(HttpResponse::Created().json(json!({ "id": id, "kind": sub.kind, "created": created })))
+}
+
+/// Body of `DELETE /api/v1/push/unsubscribe`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnsubscribeBody {
+    /// A Web Push endpoint.
+    pub endpoint: Option<String>,
+    /// An FCM token.
+    pub token: Option<String>,
+}
+
+/// `DELETE /api/v1/push/unsubscribe`: `{endpoint}` or `{token}`; 204, or 404
+/// when I hold no such subscription.
+pub async fn unsubscribe(
+    principal: Principal,
+    body: web::Json<UnsubscribeBody>,
+    db: web::Data<Db>,
+) -> Result<HttpResponse, ApiError> {
+    users_only(&principal)?;
+    let key = match body.into_inner() {
+        UnsubscribeBody {
+            endpoint: Some(e),
+            token: None,
+        } => e,
+        UnsubscribeBody {
+            endpoint: None,
+            token: Some(t),
+        } => t,
+        _ => {
+            return Err(ApiError::BadRequest(
+                "invalid_body",
+                "send exactly one of `endpoint` (Web Push) or `token` (FCM)".into(),
+            ))
+        }
+    };
+    if store::delete_subscription(&db, &principal.tenant, &principal.user, &key).await? {
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(ApiError::NotFound(
+            "subscription_not_found",
+            "no subscription of yours has that endpoint or token".into(),
+        ))
+    }
+}
+
+/// `GET /api/v1/push/subscriptions`: my subscriptions (keys left out).
+pub async fn list(principal: Principal, db: web::Data<Db>) -> Result<HttpResponse, ApiError> {
+    users_only(&principal)?;
+    let subscriptions = store::list_subscriptions(&db, &principal.tenant, &principal.user).await?;
+    Ok(HttpResponse::Ok().json(json!({ "subscriptions": subscriptions })))
+}
+
+/// `POST /api/v1/push/test`: send a test notification to all my active
+/// subscriptions (and my email address, when email is on) now; one result
+/// per delivery. Gone subscriptions are deleted as for any push.
+pub async fn test(
+    principal: Principal,
+    push: web::Data<PushHandle>,
+) -> Result<HttpResponse, ApiError> {
+    users_only(&principal)?;
+    let results = push
+        .addr
+        .send(SendTest {
+            tenant: principal.tenant,
+            user: principal.user,
+        })
+        .await
+        .map_err(|e| ApiError::Internal(format!("push dispatcher: {e}")))?
+        .map_err(|e| match e {
+            DispatchError::Busy(_) => ApiError::Unavailable("push_busy", e.to_string()),
+        })?;
+    let delivered = results
+        .iter()
+        .filter(|r| r.result == DeliveryResult::Delivered)
+        .count();
+    Ok(HttpResponse::Ok().json(json!({
+        "sent": results.len(),
+        "delivered": delivered,
+        "results": results,
+    })))
+}
+
+/// Body of `PUT /api/v1/push/email`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailBody {
+    /// The address.
+    pub email: String,
+}
+
+/// `GET /api/v1/push/email`: my notification email address, or 404.
+pub async fn get_email(principal: Principal, db: web::Data<Db>) -> Result<HttpResponse, ApiError> {
+    users_only(&principal)?;
+    match store::email_of(&db, &principal.tenant, &principal.user).await? {
+        Some(email) => Ok(HttpResponse::Ok().json(json!({ "email": email }))),
+        None => Err(ApiError::NotFound(
+            "email_not_set",
+            "no notification email address is set".into(),
+        )),
+    }
+}
+
+/// `PUT /api/v1/push/email`: set my notification email address.
+pub async fn set_email(
+    principal: Principal,
+    body: web::Json<EmailBody>,
+    push: web::Data<PushHandle>,
+    db: web::Data<Db>,
+) -> Result<HttpResponse, ApiError> {
+    users_only(&principal)?;
+    let email = validate::email(&body.email).map_err(invalid)?;
+    store::set_email(&db, &principal.tenant, &principal.user, &email).await?;
+    Ok(HttpResponse::Ok().json(json!({ "email": email, "email_enabled": push.email_enabled })))
+}
+
+/// `DELETE /api/v1/push/email`: forget my address; 204, or 404 when none was set.
+pub async fn delete_email(
+    principal: Principal,
+    db: web::Data<Db>,
+) -> Result<HttpResponse, ApiError> {
+    users_only(&principal)?;
+    if store::delete_email(&db, &principal.tenant, &principal.user).await? {
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(ApiError::NotFound(
+            "email_not_set",
+            "no notification email address is set".into(),
+        ))
+    }
+}
