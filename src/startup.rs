@@ -77,6 +77,12 @@ impl Application {
             .start(),
             auth: auth.clone(),
             log_writer,
+            yjs: crate::actors::yjs_registry::YjsRegistryActor::new(
+                db.clone(),
+                Duration::from_secs(settings.rooms.idle_stop_secs),
+                settings.websocket.max_connections_per_user,
+            )
+            .start(),
             push: push.addr.clone().recipient(),
             db: db.clone(),
         });
@@ -211,6 +217,9 @@ impl ShutdownHandle {
         }
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         let _ = tokio::time::timeout(left, self.services.log_writer.send(Flush)).await;
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let yjs_flush = self.services.yjs.send(crate::actors::yjs_registry::Flush);
+        let _ = tokio::time::timeout(left, yjs_flush).await;
         self.server.stop(true).await;
     }
 }

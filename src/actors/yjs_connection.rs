@@ -1,0 +1,589 @@
+//! One actor per y-websocket socket (`GET /yjs/{document}`). It is the only
+//! file that touches a Yjs socket: it decodes binary frames into
+//! [`Incoming`] messages for its document actor, writes the frames the
+//! document actor sends it, pings, and closes on expiry, silence, flooding or
+//! malformed input. Frames arrive through a [`YjsPeer`], which bounds the
+//! outbound queue like the JSON connection's handle does.
+//!
+//! Close codes: 1003 for text frames and malformed messages, 1002 for
+//! WebSocket protocol errors, 1009 for frames over `websocket.max_frame_bytes`,
+//! 1011 when the document cannot be loaded, 1012 on shutdown, 4000 heartbeat
+//! timeout, 4001 token expired, 4008 slow consumer, 4029 flooding.
+
+use super::yjs_doc::{Inbound, Incoming, YjsDocActor, YjsDocId};
+use super::yjs_registry::{ConnClosed, OpenDoc};
+use super::Services;
+use crate::auth::{now_secs, Principal};
+use crate::limits::{FloodDetector, TokenBucket};
+use crate::protocol::close_code;
+use actix::prelude::*;
+use actix_web::web::Bytes;
+use actix_web_actors::ws;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use yrs::encoding::read::{Cursor, Read};
+use yrs::sync::AwarenessUpdate;
+use yrs::updates::decoder::Decode;
+use yrs::{StateVector, Update};
+
+/// A binary frame from the document actor, to write to this socket.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct YjsFrame(pub Bytes);
+
+/// Close this socket with a code (malformed input, shutdown, slow consumer...).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct YjsClose {
+    /// WebSocket close code.
+    pub code: u16,
+    /// Short reason sent in the close frame.
+    pub reason: &'static str,
+}
+
+/// Close codes used on Yjs sockets beyond `protocol::close_code`.
+pub mod yjs_close_code {
+    /// A text frame, or a binary frame that is not a valid y-websocket message.
+    pub const UNSUPPORTED_DATA: u16 = 1003;
+    /// The document could not be loaded (database unavailable); reconnect later.
+    pub const INTERNAL_ERROR: u16 = 1011;
+}
+
+/// One Yjs socket, unique within this process (`y17` in logs).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub struct YjsConnId(pub u64);
+
+impl fmt::Display for YjsConnId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "y{}", self.0)
+    }
+}
+
+/// Shared between a socket actor and the document actor that writes to it.
+struct PeerShared {
+    /// Frames handed to the actor and not yet written.
+    queued: AtomicUsize,
+    /// Set once the socket is being closed.
+    closing: AtomicBool,
+    /// Queue bound (`websocket.outbound_queue_limit`).
+    limit: usize,
+    /// How long a close may take before the TCP stream is cut.
+    grace: Duration,
+    /// A duplicate of the TCP socket, to cut a socket whose actor cannot run.
+    socket: Option<Arc<std::net::TcpStream>>,
+}
+
+/// How a document actor reaches one socket.
+#[derive(Clone)]
+pub struct YjsPeer {
+    /// The socket.
+    pub id: YjsConnId,
+    frames: Recipient<YjsFrame>,
+    close: Recipient<YjsClose>,
+    shared: Arc<PeerShared>,
+}
+
+impl fmt::Debug for YjsPeer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "YjsPeer({})", self.id)
+    }
+}
+
+impl YjsPeer {
+    /// Queues a frame; false when the socket is gone, closing or too far
+    /// behind (it is then closed as a slow consumer).
+    pub fn send(&self, frame: Bytes) -> bool {
+        if self.shared.closing.load(Ordering::Relaxed) || !self.frames.connected() {
+            return false;
+        }
+        let queued = self.shared.queued.fetch_add(1, Ordering::AcqRel) + 1;
+        if queued > self.shared.limit {
+            self.shared.queued.fetch_sub(1, Ordering::AcqRel);
+            self.close(
+                close_code::SLOW_CONSUMER,
+                "slow consumer: outbound queue full",
+            );
+            return false;
+        }
+        self.frames.do_send(YjsFrame(frame));
+        true
+    }
+
+    /// Asks the socket to close with `code`; cuts the TCP connection after
+    /// the grace period in case the actor cannot run.
+    pub fn close(&self, code: u16, reason: &'static str) {
+        if self.shared.closing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        log::debug!("closing yjs socket {} with {code}: {reason}", self.id);
+        self.close.do_send(YjsClose { code, reason });
+        if let Some(socket) = self.shared.socket.clone() {
+            let grace = self.shared.grace;
+            let frames = self.frames.clone();
+            actix_rt::spawn(async move {
+                tokio::time::sleep(grace).await;
+                if frames.connected() {
+                    let _ = socket.shutdown(std::net::Shutdown::Both);
+                }
+            });
+        }
+    }
+
+    /// False once the socket's actor has stopped.
+    pub fn is_alive(&self) -> bool {
+        self.frames.connected()
+    }
+}
+
+/// Why a binary frame was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// An empty frame.
+    #[error("empty frame")]
+    Empty,
+    /// Bad varint, truncated buffer, bad state vector, update or awareness encoding.
+    #[error("malformed message: {0}")]
+    Malformed(String),
+    /// A message type this server does not speak.
+    #[error("unsupported message type {0}")]
+    UnsupportedType(u64),
+    /// A sync message sub-type other than step1, step2 or update.
+    #[error("unsupported sync message type {0}")]
+    UnsupportedSyncType(u64),
+}
+
+impl From<yrs::encoding::read::Error> for DecodeError {
+    fn from(e: yrs::encoding::read::Error) -> Self {
+        DecodeError::Malformed(e.to_string())
+    }
+}
+
+/// y-websocket message types.
+const MSG_SYNC: u64 = 0;
+const MSG_AWARENESS: u64 = 1;
+const MSG_AUTH: u64 = 2;
+const MSG_QUERY_AWARENESS: u64 = 3;
+/// Sync sub-types.
+const SYNC_STEP1: u64 = 0;
+const SYNC_STEP2: u64 = 1;
+const SYNC_UPDATE: u64 = 2;
+
+/// Decodes one binary frame: one or more y-websocket messages back to back.
+/// Every byte must belong to a complete, valid message; updates and
+/// awareness payloads are decoded here so the document actor only sees
+/// well-formed values.
+pub fn decode_frame(data: &[u8]) -> Result<Vec<Incoming>, DecodeError> {
+    if data.is_empty() {
+        return Err(DecodeError::Empty);
+    }
+    // yrs decoders return errors on bad input; the guard keeps a decoder bug
+    // from taking the actor down with it.
+    std::panic::catch_unwind(|| decode_messages(data))
+        .unwrap_or_else(|_| Err(DecodeError::Malformed("decoder panicked".into())))
+}
+
+fn decode_messages(data: &[u8]) -> Result<Vec<Incoming>, DecodeError> {
+    let mut cursor = Cursor::new(data);
+    let mut out = Vec::new();
+    while cursor.has_content() {
+        let kind: u64 = cursor.read_var()?;
+        match kind {
+            MSG_SYNC => {
+                let sub: u64 = cursor.read_var()?;
+                let buf = cursor.read_buf()?;
+                match sub {
+                    SYNC_STEP1 => out.push(Incoming::SyncStep1(StateVector::decode_v1(buf)?)),
+                    SYNC_STEP2 | SYNC_UPDATE => out.push(Incoming::Update(Update::decode_v1(buf)?)),
+                    other => return Err(DecodeError::UnsupportedSyncType(other)),
+                }
+            }
+            MSG_AWARENESS => {
+                let buf = cursor.read_buf()?;
+                let update = AwarenessUpdate::decode_v1(buf)?;
+                // Other clients JSON.parse every state: relay only valid JSON.
+                for entry in update.clients.values() {
+                    serde_json::from_str::<serde::de::IgnoredAny>(&entry.json).map_err(|e| {
+                        DecodeError::Malformed(format!("awareness state is not JSON: {e}"))
+                    })?;
+                }
+                out.push(Incoming::Awareness(update));
+            }
+            MSG_AUTH => {
+                // Clients never send auth; accept and ignore a well-formed one.
+                let permission: u64 = cursor.read_var()?;
+                if permission == 0 {
+                    let _reason = cursor.read_string()?;
+                }
+            }
+            MSG_QUERY_AWARENESS => out.push(Incoming::QueryAwareness),
+            other => return Err(DecodeError::UnsupportedType(other)),
+        }
+    }
+    Ok(out)
+}
+
+/// Rejected-message window used by the flood detector.
+const FLOOD_WINDOW: Duration = Duration::from_secs(10);
+/// The expiry timer re-checks at least daily (tokens may claim a far `exp`).
+const MAX_EXPIRY_WAIT_SECS: i64 = 86_400;
+
+/// The actor behind one Yjs socket.
+pub struct YjsConnectionActor {
+    id: YjsConnId,
+    principal: Principal,
+    doc_id: YjsDocId,
+    services: Arc<Services>,
+    socket: Option<Arc<std::net::TcpStream>>,
+    /// Built in `started`.
+    peer: Option<YjsPeer>,
+    /// The document actor, once the registry answered.
+    doc: Option<Addr<YjsDocActor>>,
+    last_heard: Instant,
+    /// A fragmented binary message being reassembled, and its full length
+    /// (bytes past `max_frame_bytes` are counted, not kept).
+    fragment: Option<(Vec<u8>, usize)>,
+    bucket: TokenBucket,
+    flood: FloodDetector,
+}
+
+impl YjsConnectionActor {
+    /// Builds the actor; it asks the registry for its document when started.
+    pub fn new(
+        id: YjsConnId,
+        principal: Principal,
+        doc_id: YjsDocId,
+        services: Arc<Services>,
+        socket: Option<Arc<std::net::TcpStream>>,
+    ) -> Self {
+        let now = Instant::now();
+        let ws = &services.settings.websocket;
+        let bucket = TokenBucket::new(ws.rate_limit_burst, ws.rate_limit_per_second, now);
+        let flood = FloodDetector::new(ws.rate_limit_close_after, FLOOD_WINDOW, now);
+        YjsConnectionActor {
+            id,
+            principal,
+            doc_id,
+            services,
+            socket,
+            peer: None,
+            doc: None,
+            last_heard: now,
+            fragment: None,
+            bucket,
+            flood,
+        }
+    }
+
+    /// Closes with `code` and stops.
+    fn close(&self, ctx: &mut ws::WebsocketContext<Self>, code: u16, reason: &str) {
+        ctx.close(Some(ws::CloseReason {
+            code: ws::CloseCode::from(code),
+            description: Some(reason.to_owned()),
+        }));
+        ctx.stop();
+    }
+
+    /// When the token stops being accepted (expiry plus leeway).
+    fn expires_at(&self) -> i64 {
+        let leeway = i64::try_from(self.services.settings.auth.leeway_secs).unwrap_or(i64::MAX);
+        self.principal.expires_at.saturating_add(leeway)
+    }
+
+    /// Closes when the token expires (checked again in case of clock skew).
+    fn schedule_expiry(&self, ctx: &mut ws::WebsocketContext<Self>) {
+        let secs = self
+            .expires_at()
+            .saturating_sub(now_secs())
+            .clamp(0, MAX_EXPIRY_WAIT_SECS);
+        ctx.run_later(Duration::from_secs(secs as u64), |act, ctx| {
+            if act.expires_at() <= now_secs() {
+                act.close(ctx, close_code::TOKEN_EXPIRED, "token expired");
+            } else {
+                act.schedule_expiry(ctx);
+            }
+        });
+    }
+
+    /// Pings, and closes the socket when the client has been silent too long.
+    fn start_liveness(&self, ctx: &mut ws::WebsocketContext<Self>) {
+        let interval = self.services.settings.ping_interval();
+        let timeout = self.services.settings.client_timeout();
+        let tick = interval.min(Duration::from_secs(1));
+        let mut last_ping = Instant::now();
+        ctx.run_interval(tick, move |act, ctx| {
+            if act.last_heard.elapsed() > timeout {
+                act.close(ctx, close_code::HEARTBEAT_TIMEOUT, "heartbeat timeout");
+                return;
+            }
+            if last_ping.elapsed() >= interval {
+                last_ping = Instant::now();
+                ctx.ping(b"");
+            }
+        });
+    }
+
+    /// Counts the frame against the rate limit. Yjs messages cannot be
+    /// dropped without desynchronising the client, so a frame over the limit
+    /// is still processed; sustained flooding closes the socket (4029) and the
+    /// client resynchronises when it reconnects. False when closed.
+    fn admit(&mut self, ctx: &mut ws::WebsocketContext<Self>) -> bool {
+        let now = Instant::now();
+        if self.bucket.try_take(now).is_err() && self.flood.record_rejection(now) {
+            self.close(ctx, close_code::RATE_LIMIT_ABUSE, "rate limit abuse");
+            return false;
+        }
+        true
+    }
+
+    /// Handles one complete binary message.
+    fn on_binary(&mut self, data: &[u8], ctx: &mut ws::WebsocketContext<Self>) {
+        if !self.admit(ctx) {
+            return;
+        }
+        match decode_frame(data) {
+            Ok(messages) => {
+                if let Some(doc) = &self.doc {
+                    doc.do_send(Inbound {
+                        conn: self.id,
+                        messages,
+                    });
+                }
+            }
+            Err(e) => {
+                log::debug!(
+                    "yjs socket {} ({}): refused frame: {e}",
+                    self.id,
+                    self.doc_id
+                );
+                self.close(
+                    ctx,
+                    yjs_close_code::UNSUPPORTED_DATA,
+                    "malformed y-websocket message",
+                );
+            }
+        }
+    }
+
+    /// Handles a fragment of a continuation message.
+    fn on_continuation(
+        &mut self,
+        item: actix_http::ws::Item,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) {
+        let max = self.services.settings.websocket.max_frame_bytes;
+        match item {
+            actix_http::ws::Item::FirstBinary(bytes) => {
+                self.fragment = Some((bytes.to_vec(), bytes.len()));
+            }
+            actix_http::ws::Item::FirstText(_) => self.close(
+                ctx,
+                yjs_close_code::UNSUPPORTED_DATA,
+                "text frames are not part of the y-websocket protocol",
+            ),
+            actix_http::ws::Item::Continue(bytes) => {
+                if let Some((buf, total)) = self.fragment.as_mut() {
+                    *total += bytes.len();
+                    if *total <= max {
+                        buf.extend_from_slice(&bytes);
+                    }
+                }
+            }
+            actix_http::ws::Item::Last(bytes) => {
+                let Some((mut buf, total)) = self.fragment.take() else {
+                    return;
+                };
+                let total = total + bytes.len();
+                if total > max {
+                    self.close(ctx, close_code::MESSAGE_TOO_BIG, "message too large");
+                    return;
+                }
+                buf.extend_from_slice(&bytes);
+                self.on_binary(&buf, ctx);
+            }
+        }
+    }
+}
+
+impl Actor for YjsConnectionActor {
+    type Context = ws::WebsocketContext<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        let ws = &self.services.settings.websocket;
+        let peer = YjsPeer {
+            id: self.id,
+            frames: ctx.address().recipient(),
+            close: ctx.address().recipient(),
+            shared: Arc::new(PeerShared {
+                queued: AtomicUsize::new(0),
+                closing: AtomicBool::new(false),
+                limit: ws.outbound_queue_limit,
+                grace: Duration::from_millis(ws.slow_consumer_grace_ms),
+                socket: self.socket.clone(),
+            }),
+        };
+        self.peer = Some(peer.clone());
+        let open = self.services.yjs.send(OpenDoc {
+            doc: self.doc_id.clone(),
+            peer,
+        });
+        // Frames wait until the document actor is known.
+        ctx.wait(open.into_actor(self).map(|res, act, ctx| match res {
+            Ok(Some(addr)) => act.doc = Some(addr),
+            Ok(None) => act.close(ctx, close_code::SERVICE_RESTART, "server shutting down"),
+            Err(_) => act.close(ctx, yjs_close_code::INTERNAL_ERROR, "document unavailable"),
+        }));
+        self.start_liveness(ctx);
+        self.schedule_expiry(ctx);
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        if let Some(doc) = self.doc.take() {
+            doc.do_send(super::yjs_doc::Leave { conn: self.id });
+        }
+        self.services.yjs.do_send(ConnClosed {
+            id: self.id,
+            tenant: self.principal.tenant.clone(),
+            user: self.principal.user.clone(),
+        });
+    }
+}
+
+impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for YjsConnectionActor {
+    fn handle(&mut self, item: Result<ws::Message, ws::ProtocolError>, ctx: &mut Self::Context) {
+        self.last_heard = Instant::now();
+        match item {
+            Ok(ws::Message::Binary(bytes)) => self.on_binary(&bytes, ctx),
+            Ok(ws::Message::Text(_)) => self.close(
+                ctx,
+                yjs_close_code::UNSUPPORTED_DATA,
+                "text frames are not part of the y-websocket protocol",
+            ),
+            Ok(ws::Message::Continuation(item)) => self.on_continuation(item, ctx),
+            Ok(ws::Message::Ping(bytes)) => ctx.pong(&bytes),
+            Ok(ws::Message::Pong(_)) | Ok(ws::Message::Nop) => {}
+            Ok(ws::Message::Close(_)) => {
+                ctx.close(Some(ws::CloseCode::Normal.into()));
+                ctx.stop();
+            }
+            Err(ws::ProtocolError::Overflow) => {
+                self.close(ctx, close_code::MESSAGE_TOO_BIG, "frame too large")
+            }
+            Err(e) => {
+                log::debug!("yjs socket {}: protocol error: {e}", self.id);
+                self.close(ctx, close_code::PROTOCOL_ERROR, "protocol error")
+            }
+        }
+    }
+
+    fn finished(&mut self, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}
+
+impl Handler<YjsFrame> for YjsConnectionActor {
+    type Result = ();
+
+    /// Writes a frame from the document actor, unless the socket is closing.
+    fn handle(&mut self, YjsFrame(frame): YjsFrame, ctx: &mut Self::Context) {
+        if let Some(peer) = &self.peer {
+            peer.shared.queued.fetch_sub(1, Ordering::AcqRel);
+            if peer.shared.closing.load(Ordering::Relaxed) {
+                return;
+            }
+        }
+        ctx.binary(frame);
+    }
+}
+
+impl Handler<YjsClose> for YjsConnectionActor {
+    type Result = ();
+
+    /// Closes with the given code.
+    fn handle(&mut self, msg: YjsClose, ctx: &mut Self::Context) {
+        self.close(ctx, msg.code, msg.reason);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use yrs::updates::encoder::Encode;
+    use yrs::{Doc, GetString, Text, Transact};
+
+    fn update_frame() -> Vec<u8> {
+        let doc = Doc::new();
+        let text = doc.get_or_insert_text("t");
+        let mut txn = doc.transact_mut();
+        text.insert(&mut txn, 0, "hi");
+        let update = txn.encode_update_v1();
+        let msg = yrs::sync::Message::Sync(yrs::sync::SyncMessage::Update(update));
+        msg.encode_v1()
+    }
+
+    #[test]
+    fn decodes_valid_messages_back_to_back() {
+        let step1 =
+            yrs::sync::Message::Sync(yrs::sync::SyncMessage::SyncStep1(StateVector::default()))
+                .encode_v1();
+        let mut frame = step1.clone();
+        frame.extend(update_frame());
+        frame.push(3);
+        // Awareness: client 1, clock 1, state `{}`.
+        frame.extend([1, 6, 1, 1, 1, 2, b'{', b'}']);
+        let msgs = decode_frame(&frame).unwrap();
+        assert!(matches!(msgs[0], Incoming::SyncStep1(_)));
+        assert!(matches!(msgs[1], Incoming::Update(_)));
+        assert!(matches!(msgs[2], Incoming::QueryAwareness));
+        assert!(matches!(&msgs[3], Incoming::Awareness(u) if u.clients.len() == 1));
+        // The decoded update applies.
+        let Incoming::Update(u) = decode_frame(&update_frame()).unwrap().remove(0) else {
+            panic!()
+        };
+        let doc = Doc::new();
+        let text = doc.get_or_insert_text("t");
+        doc.transact_mut().apply_update(u).unwrap();
+        assert_eq!(text.get_string(&doc.transact()), "hi");
+    }
+
+    #[test]
+    fn refuses_malformed_frames() {
+        for bad in [
+            &[][..],
+            &[0, 2, 0xff, 0xff],
+            &[0, 2, 5, 1, 2],
+            &[0, 9, 0],
+            &[
+                0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            ],
+            &[7, 0],
+            &[1, 3, 1, 2],
+            &[0, 0, 2, 0xff, 0xff],
+            // Awareness: one client (id 1, clock 1) whose state is not JSON.
+            &[1, 6, 1, 1, 1, 2, b'{', b'x'],
+        ] {
+            assert!(decode_frame(bad).is_err(), "{bad:?} accepted");
+        }
+        let mut truncated = update_frame();
+        truncated.pop();
+        assert!(decode_frame(&truncated).is_err());
+    }
+
+    #[test]
+    fn random_bytes_never_panic() {
+        let mut state: u64 = 0x9e3779b97f4a7c15;
+        for len in 0..2000usize {
+            let bytes: Vec<u8> = (0..(len % 64))
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    (state & 0xff) as u8
+                })
+                .collect();
+            let _ = decode_frame(&bytes);
+        }
+    }
+}
