@@ -120,9 +120,9 @@ impl SseConnectionActor {
     /// stream does not carry, duplicates of the replay, and old events.
     fn event_for(&mut self, frame: &Frame) -> Option<Bytes> {
         let text: &str = frame;
-        let (kind, key) = if text.starts_with(r#"{"type":"notification","#) {
+        let (kind, key) = if text.starts_with(NOTIFICATION_PREFIX) {
             ("notification", "notification")
-        } else if text.starts_with(r#"{"type":"activity","#) {
+        } else if text.starts_with(ACTIVITY_PREFIX) {
             ("activity", "activity")
         } else {
             return None;
@@ -295,6 +295,15 @@ impl SseConnectionActor {
     }
 }
 
+/// How the frames this stream carries begin (serde writes the tag first).
+const NOTIFICATION_PREFIX: &str = r#"{"type":"notification","#;
+const ACTIVITY_PREFIX: &str = r#"{"type":"activity","#;
+
+/// True for `notification` and `activity` frames.
+fn carried(frame: &Frame) -> bool {
+    frame.starts_with(NOTIFICATION_PREFIX) || frame.starts_with(ACTIVITY_PREFIX)
+}
+
 /// One SSE event; `data` must be a single line (compact JSON is).
 fn sse_event(id: Option<&str>, event: &str, data: &str) -> Bytes {
     let mut out = String::with_capacity(data.len() + 64);
@@ -378,6 +387,10 @@ impl Handler<Deliver> for SseConnectionActor {
         }
         match self.phase {
             Phase::Replaying => {
+                // Hold only what the stream carries (not the tenant's presence traffic).
+                if !carried(&frame) {
+                    return;
+                }
                 self.held.push(frame);
                 if self.held.len() > self.services.settings.sse.queue_limit * 4 {
                     log::info!("sse {}: slow consumer during replay; closing", self.id);
@@ -415,6 +428,55 @@ impl Handler<CloseSocket> for SseConnectionActor {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+
+    #[test]
+    fn only_notifications_and_activity_are_carried() {
+        use crate::protocol::ServerMessage;
+        let n = ServerMessage::NotificationCount {
+            r#ref: None,
+            unread: 1,
+        }
+        .to_frame();
+        assert!(!carried(&n));
+        let live = ServerMessage::Notification {
+            r#ref: None,
+            notification: crate::protocol::server::NotificationView {
+                id: 1,
+                notification_type: "mention".into(),
+                title: "t".into(),
+                message: None,
+                priority: "normal".into(),
+                source: None,
+                action: None,
+                is_read: false,
+                read_at: None,
+                created_at: "2026-01-01T00:00:00.000Z".into(),
+                expires_at: None,
+            },
+        };
+        assert!(carried(&live.to_frame()), "{}", live.to_frame());
+        let activity = ServerMessage::Activity {
+            activity: crate::protocol::server::ActivityView {
+                id: 1,
+                user_id: None,
+                user_name: None,
+                action: "created".into(),
+                entity_type: "doc".into(),
+                entity_id: "1".into(),
+                entity_name: None,
+                details: None,
+                visibility: "team".into(),
+                created_at: "2026-01-01T00:00:00.000Z".into(),
+            },
+        };
+        assert!(carried(&activity.to_frame()));
+        assert!(carried(&Frame::from(
+            r#"{"type":"activity","activity":{"id":1}}"#
+        )));
+        assert!(!carried(&Frame::from(
+            r#"{"type":"presence:update","user":{}}"#
+        )));
+    }
 
     #[test]
     fn events_are_framed() {
