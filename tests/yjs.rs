@@ -400,3 +400,44 @@ async fn a_document_yrs_fails_on_is_reloaded_without_losing_data() {
     let text = read["text"].as_str().unwrap();
     assert!(text.contains("safe text"), "{text}");
 }
+
+#[actix_web::test]
+async fn a_snapshot_only_replaces_rows_the_document_holds() {
+    let app = spawn_app().await;
+    // Keep the document open on this node.
+    let mut raw = raw_client(&app, "shared-writes", "bob", "acme").await;
+    raw.send_binary(&step1_empty()).await;
+    assert_eq!(text_from_step2(&mut raw).await, "");
+    // Another writer (say another node) stores a row this node never loaded.
+    let other = yrs::Doc::new();
+    let text = other.get_or_insert_text("content");
+    let foreign = {
+        let mut txn = other.transact_mut();
+        yrs::Text::insert(&text, &mut txn, 0, "zzz");
+        txn.encode_update_v1()
+    };
+    let mut conn = app.db.conn().await;
+    diesel::sql_query(
+        "INSERT INTO yjs_updates (tenant_id, document_name, payload) VALUES ('acme', 'shared-writes', $1)",
+    )
+    .bind::<diesel::sql_types::Bytea, _>(foreign)
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    for part in ["a", "b"] {
+        node(with(
+            client(&app, "write", "shared-writes", "alice", "acme"),
+            json!({"text": part}),
+        ))
+        .await;
+    }
+    raw.close().await;
+    wait_all_docs_stopped(&app).await;
+    // The idle snapshot replaced this node's two rows, not the foreign one.
+    let rows = stored_rows(&app, "shared-writes").await;
+    let snapshots = rows.iter().filter(|r| r.is_snapshot).count();
+    assert_eq!((rows.len(), snapshots), (2, 1), "{rows:?}");
+    let read = node(client(&app, "read", "shared-writes", "carol", "acme")).await;
+    let text = read["text"].as_str().unwrap();
+    assert!(text.contains("ab") && text.contains("zzz"), "{text}");
+}

@@ -16,8 +16,8 @@
 //! Persistence: every change a client sends that yrs integrates is written
 //! as one row (what the transaction changed, so duplicates and no-ops are not
 //! stored); every [`COMPACT_EVERY`] rows, and on stop, the full state is
-//! written as one `is_snapshot` row and the older rows deleted in the same
-//! transaction. Loading applies every row in id order.
+//! written as one `is_snapshot` row and the rows it holds are deleted in the
+//! same transaction. Loading applies every row in id order.
 
 use super::yjs_connection::{yjs_close_code, YjsConnId, YjsPeer};
 use super::yjs_registry::{DocFailed, DocIdle, DocRetired, YjsRegistryActor};
@@ -113,6 +113,8 @@ const SWEEP_EVERY: Duration = Duration::from_secs(5);
 
 /// A write for the document's writer task.
 enum WriteOp {
+    /// Rows the loaded document holds (a snapshot may delete them).
+    Loaded(Vec<i64>),
     /// One update row.
     Append(Vec<u8>),
     /// A snapshot row replacing every older row.
@@ -207,7 +209,7 @@ impl YjsDocActor {
     }
 
     /// Applies the rows loaded from the database and starts serving.
-    fn loaded(&mut self, rows: Result<Vec<Vec<u8>>, DbError>, ctx: &mut Context<Self>) {
+    fn loaded(&mut self, rows: Result<Vec<(i64, Vec<u8>)>, DbError>, ctx: &mut Context<Self>) {
         let rows = match rows {
             Ok(rows) => rows,
             Err(e) => {
@@ -217,34 +219,34 @@ impl YjsDocActor {
             }
         };
         let doc = self.awareness.doc().clone();
-        let mut skipped = 0;
-        for (i, payload) in rows.iter().enumerate() {
+        let mut applied_ids = Vec::with_capacity(rows.len());
+        for (row_id, payload) in &rows {
             let applied = std::panic::catch_unwind(AssertUnwindSafe(|| {
                 let update = Update::decode_v1(payload).map_err(|e| e.to_string())?;
                 let mut txn = doc.try_transact_mut().map_err(|e| e.to_string())?;
                 txn.apply_update(update).map_err(|e| e.to_string())
             }));
             match applied {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
-                    skipped += 1;
-                    log::warn!("yjs {}: stored row {i} skipped: {e}", self.id);
-                }
+                Ok(Ok(())) => applied_ids.push(*row_id),
+                // Kept in the table: a snapshot only replaces rows it holds.
+                Ok(Err(e)) => log::warn!("yjs {}: stored row {row_id} skipped: {e}", self.id),
                 Err(_) => {
-                    log::error!("yjs {}: yrs panicked on stored row {i}", self.id);
+                    log::error!("yjs {}: yrs panicked on stored row {row_id}", self.id);
                     self.fail(DocState::Poisoned);
                     return;
                 }
             }
         }
-        self.rows = rows.len();
-        self.state = DocState::Ready;
         log::debug!(
-            "yjs {}: loaded {} rows ({skipped} skipped)",
+            "yjs {}: loaded {} of {} rows",
             self.id,
+            applied_ids.len(),
             rows.len()
         );
-        if self.rows >= COMPACT_EVERY || skipped > 0 {
+        self.rows = applied_ids.len();
+        self.write(WriteOp::Loaded(applied_ids));
+        self.state = DocState::Ready;
+        if self.rows >= COMPACT_EVERY {
             self.compact();
         }
         if self.peers.is_empty() {
@@ -636,20 +638,24 @@ impl Handler<StopDoc> for YjsDocActor {
 }
 
 /// Every stored row of a document, oldest first.
-async fn load(db: &Db, id: &YjsDocId) -> Result<Vec<Vec<u8>>, DbError> {
+async fn load(db: &Db, id: &YjsDocId) -> Result<Vec<(i64, Vec<u8>)>, DbError> {
     let mut conn = db.conn().await?;
     let rows = yjs_updates::table
         .filter(yjs_updates::tenant_id.eq(id.tenant.as_str()))
         .filter(yjs_updates::document_name.eq(&*id.name))
         .order(yjs_updates::id.asc())
-        .select(yjs_updates::payload)
-        .load::<Vec<u8>>(&mut conn)
+        .select((yjs_updates::id, yjs_updates::payload))
+        .load::<(i64, Vec<u8>)>(&mut conn)
         .await?;
     Ok(rows)
 }
 
 /// Writes one document's rows in order, batching appends, until the actor
 /// drops its sender; then signals `done` and tells the registry.
+///
+/// It tracks which rows the document's state holds (loaded, then written
+/// here): a snapshot deletes exactly those, never a row someone else wrote
+/// meanwhile (another node, a row that could not be loaded).
 async fn run_writer(
     db: Db,
     id: YjsDocId,
@@ -658,9 +664,11 @@ async fn run_writer(
     mut ops: mpsc::UnboundedReceiver<WriteOp>,
     done: watch::Sender<bool>,
 ) {
+    let mut covered: Vec<i64> = Vec::new();
     let mut next = ops.recv().await;
     while let Some(op) = next.take() {
         match op {
+            WriteOp::Loaded(ids) => covered.extend(ids),
             WriteOp::Append(first) => {
                 let mut batch = vec![first];
                 while batch.len() < WRITE_BATCH {
@@ -673,14 +681,18 @@ async fn run_writer(
                         Err(_) => break,
                     }
                 }
-                if let Err(e) = with_retries(|| append(&db, &id, &batch)).await {
+                match with_retries(|| append(&db, &id, &batch)).await {
+                    Ok(ids) => covered.extend(ids),
                     // The next snapshot (at the latest on stop) holds these changes.
-                    log::error!("yjs {id}: {} update rows not written: {e}", batch.len());
+                    Err(e) => {
+                        log::error!("yjs {id}: {} update rows not written: {e}", batch.len())
+                    }
                 }
             }
             WriteOp::Compact(state) => {
-                if let Err(e) = with_retries(|| compact(&db, &id, &state)).await {
-                    log::error!("yjs {id}: snapshot not written: {e}");
+                match with_retries(|| compact(&db, &id, &state, &covered)).await {
+                    Ok(snapshot) => covered = vec![snapshot],
+                    Err(e) => log::error!("yjs {id}: snapshot not written: {e}"),
                 }
             }
         }
@@ -696,16 +708,16 @@ async fn run_writer(
 }
 
 /// Runs a write, retrying twice on failure.
-async fn with_retries<F, Fut>(mut write: F) -> Result<(), DbError>
+async fn with_retries<T, F, Fut>(mut write: F) -> Result<T, DbError>
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<(), DbError>>,
+    Fut: std::future::Future<Output = Result<T, DbError>>,
 {
     let mut delay = Duration::from_millis(100);
     let mut attempt = 0;
     loop {
         match write().await {
-            Ok(()) => return Ok(()),
+            Ok(value) => return Ok(value),
             Err(e) if attempt >= 2 => return Err(e),
             Err(e) => {
                 log::warn!("yjs write failed (retrying): {e}");
@@ -717,8 +729,8 @@ where
     }
 }
 
-/// Inserts update rows.
-async fn append(db: &Db, id: &YjsDocId, payloads: &[Vec<u8>]) -> Result<(), DbError> {
+/// Inserts update rows; returns their ids.
+async fn append(db: &Db, id: &YjsDocId, payloads: &[Vec<u8>]) -> Result<Vec<i64>, DbError> {
     let mut conn = db.conn().await?;
     let rows: Vec<_> = payloads
         .iter()
@@ -731,19 +743,22 @@ async fn append(db: &Db, id: &YjsDocId, payloads: &[Vec<u8>]) -> Result<(), DbEr
             )
         })
         .collect();
-    diesel::insert_into(yjs_updates::table)
+    let ids = diesel::insert_into(yjs_updates::table)
         .values(&rows)
-        .execute(&mut conn)
+        .returning(yjs_updates::id)
+        .get_results(&mut conn)
         .await?;
-    Ok(())
+    Ok(ids)
 }
 
-/// Inserts a snapshot row and deletes the document's older rows, in one transaction.
-async fn compact(db: &Db, id: &YjsDocId, state: &[u8]) -> Result<(), DbError> {
+/// Inserts a snapshot row and deletes the rows it replaces (`covered`), in
+/// one transaction; returns the snapshot's id.
+async fn compact(db: &Db, id: &YjsDocId, state: &[u8], covered: &[i64]) -> Result<i64, DbError> {
     let mut conn = db.conn().await?;
     let tenant = id.tenant.as_str().to_owned();
     let name = id.name.to_string();
     let state = state.to_vec();
+    let covered = covered.to_vec();
     conn.transaction::<_, diesel::result::Error, _>(async move |conn| {
         let snapshot: i64 = diesel::insert_into(yjs_updates::table)
             .values((
@@ -759,12 +774,12 @@ async fn compact(db: &Db, id: &YjsDocId, state: &[u8]) -> Result<(), DbError> {
             yjs_updates::table
                 .filter(yjs_updates::tenant_id.eq(&tenant))
                 .filter(yjs_updates::document_name.eq(&name))
-                .filter(yjs_updates::id.lt(snapshot)),
+                .filter(yjs_updates::id.eq_any(&covered)),
         )
         .execute(conn)
         .await?;
-        Ok(())
+        Ok(snapshot)
     })
-    .await?;
-    Ok(())
+    .await
+    .map_err(DbError::from)
 }
