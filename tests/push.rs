@@ -855,3 +855,34 @@ async fn the_fakes_refuse_wrong_keys_and_wrong_secrets() {
         got[0]
     );
 }
+
+#[actix_rt::test]
+async fn a_slow_push_service_does_not_hold_up_other_deliveries() {
+    let (fake, app) = start().await;
+    let ana = app.token("ana", "t1");
+    let slow = fake.web_push_subscription().await;
+    let fast = fake.web_push_subscription().await;
+    assert_eq!(subscribe_web(&app, &ana, &slow).await.0, 201);
+    assert_eq!(subscribe_web(&app, &ana, &fast).await.0, 201);
+    let slow_path = slow["path"].as_str().unwrap().to_owned();
+    let fast_path = fast["path"].as_str().unwrap().to_owned();
+    fake.script(&slow_path, json!([{"status": 201, "delay_ms": 3000}]))
+        .await;
+    let started = Instant::now();
+    app.services
+        .push
+        .do_send(job(0, "t1", "ana", all_channels()));
+    fake.wait_requests(1, |r| r["path"] == fast_path).await;
+    assert!(
+        started.elapsed() < Duration::from_millis(2500),
+        "the fast subscription waited for the slow one: {:?}",
+        started.elapsed()
+    );
+    // Meanwhile the REST API answers at once.
+    let t = Instant::now();
+    let (status, _) = app.get("/api/v1/push/subscriptions", Some(&ana)).await;
+    assert_eq!(status, 200);
+    assert!(t.elapsed() < Duration::from_millis(1000));
+    let got = fake.wait_requests(1, |r| r["path"] == slow_path).await;
+    assert_eq!(got[0]["errors"], json!([]));
+}

@@ -19,7 +19,8 @@ would, and records it for the test to inspect:
 Any verification failure is recorded in the request's `errors` and answered
 with 400 (401 for a bad bearer token), as the real services would.
 Scripted answers (POST /_control/script) let a test make the service answer
-404, 410, 429 with Retry-After, or FCM's UNREGISTERED, after verification.
+404, 410, 429 with Retry-After, or FCM's UNREGISTERED, after verification,
+optionally after `delay_ms`.
 
 The first line on stdout is JSON: ports, the VAPID key pair and the service
 account key. With PUSH_FAKE_LOG=1 every record is also printed to stderr.
@@ -124,6 +125,7 @@ class Handler(BaseHTTPRequestHandler):
         else:
             script = next_script(key)
             if script:
+                time.sleep(script.get("delay_ms", 0) / 1000)
                 status = script.get("status", default_status)
                 body = script.get("body")
                 headers = script.get("headers", {})
