@@ -207,7 +207,12 @@ pub struct DocumentActor {
     max_concurrent: usize,
     session_dirty: bool,
     last_activity: chrono::DateTime<chrono::Utc>,
+    /// When each user's editing was last recorded in the activity feed.
+    edit_recorded: std::collections::HashMap<String, Instant>,
 }
+
+/// A user's edits appear in the activity feed at most this often.
+const EDIT_ACTIVITY_EVERY: Duration = Duration::from_secs(300);
 
 fn lock_view(l: &Lock) -> LockView {
     LockView {
@@ -253,6 +258,43 @@ impl DocumentActor {
             max_concurrent: 0,
             session_dirty: false,
             last_activity: chrono::Utc::now(),
+            edit_recorded: std::collections::HashMap::new(),
+        }
+    }
+
+    /// Records Tandem's own activity (document edited, lock taken) in the
+    /// feed, off this mailbox.
+    fn record_activity(&self, user: &UserId, name: &str, action: &str, details: serde_json::Value) {
+        let input = crate::notify::activity::ActivityInput {
+            tenant: self.room.tenant.clone(),
+            user_id: Some(user.to_string()),
+            user_name: Some(name.to_owned()),
+            action: action.to_owned(),
+            entity_type: self.key.entity_type.clone(),
+            entity_id: self.key.entity_id.clone(),
+            entity_name: None,
+            details: Some(details),
+            visibility: crate::notify::activity::Visibility::Team,
+            visible_to: Vec::new(),
+        };
+        let services = self.services.clone();
+        actix::spawn(async move {
+            if let Err(e) = crate::notify::activity::record(&services, input).await {
+                log::warn!("could not record document activity: {e}");
+            }
+        });
+    }
+
+    /// Records `edited` for a user at most every [`EDIT_ACTIVITY_EVERY`].
+    fn note_edit(&mut self, user: &UserId, name: &str, field: &str) {
+        let now = Instant::now();
+        let due = self
+            .edit_recorded
+            .get(user.as_str())
+            .is_none_or(|t| now.duration_since(*t) >= EDIT_ACTIVITY_EVERY);
+        if due {
+            self.edit_recorded.insert(user.to_string(), now);
+            self.record_activity(user, name, "edited", serde_json::json!({ "field": field }));
         }
     }
 
@@ -473,11 +515,10 @@ impl DocumentActor {
         }
     }
 
+    /// Acks, broadcasts and stores an applied text change.
     fn text_applied(
         &mut self,
-        req_user: &UserId,
-        reply: &Option<ConnectionHandle>,
-        r#ref: Option<Ref>,
+        (req_user, reply, r#ref): (&UserId, &Option<ConnectionHandle>, Option<Ref>),
         applied: TextApplied,
         kind: &'static str,
         warning: Option<Box<Lock>>,
@@ -620,14 +661,17 @@ impl DocumentActor {
                     .edit(&field, revision, op, user.as_str(), &client_id, seq)
                 {
                     Ok(applied) => {
-                        self.text_applied(&user, &reply, r#ref, applied, "edit", warning, ctx)
+                        if !applied.duplicate {
+                            self.note_edit(&user, &name, &field);
+                        }
+                        self.text_applied((&user, &reply, r#ref), applied, "edit", warning, ctx)
                     }
                     Err(e) => self.doc_error(&reply, r#ref, e),
                 }
             }
             DocCommand::Undo { ref field } | DocCommand::Redo { ref field }
                 if matches!(
-                    self.locks.check_edit(user.as_str(), &field, now),
+                    self.locks.check_edit(user.as_str(), field, now),
                     EditCheck::Refuse(_)
                 ) =>
             {
@@ -639,11 +683,15 @@ impl DocumentActor {
                 );
             }
             DocCommand::Undo { field } => match self.doc.undo(user.as_str(), &field) {
-                Ok(applied) => self.text_applied(&user, &reply, r#ref, applied, "undo", None, ctx),
+                Ok(applied) => {
+                    self.text_applied((&user, &reply, r#ref), applied, "undo", None, ctx)
+                }
                 Err(e) => self.doc_error(&reply, r#ref, e),
             },
             DocCommand::Redo { field } => match self.doc.redo(user.as_str(), &field) {
-                Ok(applied) => self.text_applied(&user, &reply, r#ref, applied, "redo", None, ctx),
+                Ok(applied) => {
+                    self.text_applied((&user, &reply, r#ref), applied, "redo", None, ctx)
+                }
                 Err(e) => self.doc_error(&reply, r#ref, e),
             },
             DocCommand::Set {
@@ -685,6 +733,7 @@ impl DocumentActor {
                         if self.conflicted.remove(&(user.to_string(), field.clone())) {
                             self.session_conflicts_resolved += 1;
                         }
+                        self.note_edit(&user, &name, &field);
                         let (entity_type, entity_id) = self.entity();
                         let frame = ServerMessage::DocField {
                             entity_type,
@@ -718,41 +767,58 @@ impl DocumentActor {
                 mode,
                 ttl_secs,
                 reason,
-            } => match self.acquire(
-                &user,
-                &name,
-                field,
-                mode.unwrap_or(LockMode::Soft),
-                ttl_secs,
-                reason,
-                now,
-            ) {
-                Ok(lock) => {
-                    let mut after = Vec::new();
-                    if let (Some(h), Some(r#ref)) = (&reply, r#ref) {
-                        let ack = ServerMessage::Ack {
-                            r#ref,
-                            data: Some(serde_json::to_value(lock_view(&lock)).unwrap_or_default()),
-                        };
-                        after.push(After::Reply(h.clone(), ack.to_frame()));
+            } => {
+                let renewal = self
+                    .locks
+                    .locks()
+                    .iter()
+                    .any(|l| l.user_id == user.as_str() && l.field == field);
+                match self.acquire(
+                    &user,
+                    &name,
+                    field,
+                    mode.unwrap_or(LockMode::Soft),
+                    ttl_secs,
+                    reason,
+                    now,
+                ) {
+                    Ok(lock) => {
+                        if !renewal {
+                            self.record_activity(
+                                &user,
+                                &name,
+                                "locked",
+                                serde_json::json!({ "field": lock.field, "mode": lock.mode }),
+                            );
+                        }
+                        let mut after = Vec::new();
+                        if let (Some(h), Some(r#ref)) = (&reply, r#ref) {
+                            let ack = ServerMessage::Ack {
+                                r#ref,
+                                data: Some(
+                                    serde_json::to_value(lock_view(&lock)).unwrap_or_default(),
+                                ),
+                            };
+                            after.push(After::Reply(h.clone(), ack.to_frame()));
+                        }
+                        after.push(After::Publish(self.lock_status_frame(), None));
+                        self.enqueue(Write::Locks(self.lock_rows()), after, ctx);
                     }
-                    after.push(After::Publish(self.lock_status_frame(), None));
-                    self.enqueue(Write::Locks(self.lock_rows()), after, ctx);
-                }
-                Err(LockError::Held(other)) => self.error(
-                    &reply,
-                    r#ref,
-                    ErrorCode::LockConflict,
-                    format!(
-                        "locked by {} ({:?})",
-                        other.user_id,
-                        other.field.as_deref().unwrap_or("whole entity")
+                    Err(LockError::Held(other)) => self.error(
+                        &reply,
+                        r#ref,
+                        ErrorCode::LockConflict,
+                        format!(
+                            "locked by {} ({:?})",
+                            other.user_id,
+                            other.field.as_deref().unwrap_or("whole entity")
+                        ),
                     ),
-                ),
-                Err(LockError::NotHeld) => {
-                    self.error(&reply, r#ref, ErrorCode::NotLocked, "not locked")
+                    Err(LockError::NotHeld) => {
+                        self.error(&reply, r#ref, ErrorCode::NotLocked, "not locked")
+                    }
                 }
-            },
+            }
             DocCommand::Unlock { field } => match self
                 .locks
                 .release(user.as_str(), field.as_deref())

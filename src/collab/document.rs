@@ -343,10 +343,7 @@ impl Document {
         };
         self.undo_seq += 1;
         let seq = self.undo_seq;
-        let log = self
-            .texts
-            .get_mut(field)
-            .ok_or(DocError::NothingTo(what))?;
+        let log = self.texts.get_mut(field).ok_or(DocError::NothingTo(what))?;
         // Bring the inverse up to date with everything applied since.
         let mut op = entry.op;
         let since = log
@@ -459,7 +456,8 @@ mod tests {
         let a = d.edit("body", 0, op(r#"["hello"]"#), "a", "ca", 1).unwrap();
         assert_eq!((a.revision, a.version), (1, 1));
         // b edits based on revision 1 at the same time as a's second edit.
-        d.edit("body", 1, op(r#"[5, " world"]"#), "a", "ca", 2).unwrap();
+        d.edit("body", 1, op(r#"[5, " world"]"#), "a", "ca", 2)
+            .unwrap();
         let b = d.edit("body", 1, op(r#"["> ", 5]"#), "b", "cb", 1).unwrap();
         assert_eq!(d.text("body"), Some(("> hello world", 3)));
         assert_eq!(b.version, 3);
@@ -487,7 +485,13 @@ mod tests {
     #[test]
     fn set_detects_conflicts() {
         let mut d = Document::new(10);
-        assert!(matches!(d.set("amount", 5.into(), 0, "a").unwrap(), SetResult::Applied { field_version: 1, .. }));
+        assert!(matches!(
+            d.set("amount", 5.into(), 0, "a").unwrap(),
+            SetResult::Applied {
+                field_version: 1,
+                ..
+            }
+        ));
         match d.set("amount", 7.into(), 0, "b").unwrap() {
             SetResult::Conflict { current } => {
                 assert_eq!(current.value, serde_json::json!(5));
@@ -496,18 +500,35 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(d.set("amount", 7.into(), 1, "b").unwrap(), SetResult::Applied { field_version: 2, .. }));
-        assert!(matches!(d.edit("amount", 0, op(r#"["x"]"#), "a", "c", 1), Err(DocError::WrongKind(..))));
+        assert!(matches!(
+            d.set("amount", 7.into(), 1, "b").unwrap(),
+            SetResult::Applied {
+                field_version: 2,
+                ..
+            }
+        ));
+        assert!(matches!(
+            d.edit("amount", 0, op(r#"["x"]"#), "a", "c", 1),
+            Err(DocError::WrongKind(..))
+        ));
     }
 
     #[test]
     fn snapshot_plus_replay_restores_the_same_state() {
         let mut d = Document::new(100);
         let mut changes = Vec::new();
-        changes.push(d.edit("t", 0, op(r#"["héllo 🌍"]"#), "a", "ca", 1).unwrap().change);
+        changes.push(
+            d.edit("t", 0, op(r#"["héllo 🌍"]"#), "a", "ca", 1)
+                .unwrap()
+                .change,
+        );
         let snap = d.snapshot();
         changes.clear();
-        changes.push(d.edit("t", 1, op(r#"[7, "!"]"#), "a", "ca", 2).unwrap().change);
+        changes.push(
+            d.edit("t", 1, op(r#"[7, "!"]"#), "a", "ca", 2)
+                .unwrap()
+                .change,
+        );
         if let SetResult::Applied { change, .. } = d.set("n", 1.into(), 0, "a").unwrap() {
             changes.push(change);
         }
@@ -517,7 +538,9 @@ mod tests {
         }
         assert_eq!(restored.snapshot(), d.snapshot());
         // Dedupe survives: the same client op again is a duplicate.
-        let again = restored.edit("t", 1, op(r#"[7, "!"]"#), "a", "ca", 2).unwrap();
+        let again = restored
+            .edit("t", 1, op(r#"[7, "!"]"#), "a", "ca", 2)
+            .unwrap();
         assert!(again.duplicate);
         // Changes round-trip through JSON (they are stored as JSONB).
         for c in &changes {

@@ -195,12 +195,24 @@ mod tests {
     fn field_and_entity_locks_overlap() {
         let t = Instant::now();
         let mut table = LockTable::default();
-        table.acquire("a", "A", Some("title"), LockMode::Hard, None, TTL, t).unwrap();
-        assert!(table.acquire("b", "B", Some("body"), LockMode::Hard, None, TTL, t).is_ok());
-        assert!(matches!(table.acquire("b", "B", Some("title"), LockMode::Soft, None, TTL, t), Err(LockError::Held(_))));
-        assert!(matches!(table.acquire("c", "C", None, LockMode::Soft, None, TTL, t), Err(LockError::Held(_))));
+        table
+            .acquire("a", "A", Some("title"), LockMode::Hard, None, TTL, t)
+            .unwrap();
+        assert!(table
+            .acquire("b", "B", Some("body"), LockMode::Hard, None, TTL, t)
+            .is_ok());
+        assert!(matches!(
+            table.acquire("b", "B", Some("title"), LockMode::Soft, None, TTL, t),
+            Err(LockError::Held(_))
+        ));
+        assert!(matches!(
+            table.acquire("c", "C", None, LockMode::Soft, None, TTL, t),
+            Err(LockError::Held(_))
+        ));
         // The holder may renew and change mode.
-        let renewed = table.acquire("a", "A", Some("title"), LockMode::Soft, None, TTL * 2, t).unwrap();
+        let renewed = table
+            .acquire("a", "A", Some("title"), LockMode::Soft, None, TTL * 2, t)
+            .unwrap();
         assert_eq!(renewed.mode, LockMode::Soft);
         assert_eq!(table.locks().len(), 2);
     }
@@ -209,10 +221,20 @@ mod tests {
     fn hard_refuses_soft_warns_and_own_locks_are_free() {
         let t = Instant::now();
         let mut table = LockTable::default();
-        table.acquire("a", "A", Some("title"), LockMode::Hard, None, TTL, t).unwrap();
-        table.acquire("a", "A", Some("body"), LockMode::Soft, None, TTL, t).unwrap();
-        assert!(matches!(table.check_edit("b", "title", t), EditCheck::Refuse(_)));
-        assert!(matches!(table.check_edit("b", "body", t), EditCheck::Warn(_)));
+        table
+            .acquire("a", "A", Some("title"), LockMode::Hard, None, TTL, t)
+            .unwrap();
+        table
+            .acquire("a", "A", Some("body"), LockMode::Soft, None, TTL, t)
+            .unwrap();
+        assert!(matches!(
+            table.check_edit("b", "title", t),
+            EditCheck::Refuse(_)
+        ));
+        assert!(matches!(
+            table.check_edit("b", "body", t),
+            EditCheck::Warn(_)
+        ));
         assert_eq!(table.check_edit("b", "other", t), EditCheck::Free);
         assert_eq!(table.check_edit("a", "title", t), EditCheck::Free);
     }
@@ -221,11 +243,15 @@ mod tests {
     fn locks_expire_and_release() {
         let t = Instant::now();
         let mut table = LockTable::default();
-        table.acquire("a", "A", None, LockMode::Hard, None, TTL, t).unwrap();
+        table
+            .acquire("a", "A", None, LockMode::Hard, None, TTL, t)
+            .unwrap();
         assert!(!table.expire(t + TTL - Duration::from_secs(1)));
         assert!(table.expire(t + TTL));
         assert_eq!(table.check_edit("b", "x", t + TTL), EditCheck::Free);
-        table.acquire("a", "A", Some("f"), LockMode::Hard, None, TTL, t).unwrap();
+        table
+            .acquire("a", "A", Some("f"), LockMode::Hard, None, TTL, t)
+            .unwrap();
         assert_eq!(table.release("b", Some("f")), Err(LockError::NotHeld));
         assert!(table.release_user("a"));
         assert!(table.locks().is_empty());
