@@ -11,15 +11,18 @@
 //! - [`auth`]: JWT verification and issuing, token extraction, the REST [`auth::Principal`].
 //! - [`ids`]: newtype ids (`UserId`, `TenantId`, `RoomId`, `ConnectionId`).
 //! - [`protocol`]: wire types only: `ClientMessage`, `ServerMessage`, error and close codes.
-//! - [`actors`]: the actor tree (registry, connection, presence, roster, room, log writer);
+//! - [`actors`]: the actor tree (registry, connection, SSE stream, presence, roster, room,
+//!   document session, log writer, and the Yjs registry, documents and sockets);
 //!   `actors/mod.rs` draws it.
 //! - [`broker`]: every delivery to other connections; the in-process broker and the
 //!   per-connection outbound bound (slow consumers).
 //! - [`limits`]: the token bucket and flood detector (pure).
 //! - [`presence_state`]: the presence state machine (pure).
-//! - [`collab`]: the OT text type and revision log (pure).
+//! - [`collab`]: the OT text type, revision log, document state (text and structured
+//!   fields, undo/redo, snapshots) and edit-lock table (pure).
 //! - [`db`]: the pool, embedded migrations, readiness, generated `schema.rs`.
-//! - [`http`]: REST handlers by resource, health checks, the WebSocket upgrade.
+//! - [`http`]: REST handlers by resource, health checks, the WebSocket upgrades
+//!   (`/ws`, and `/yjs/{document}` for y-websocket clients), the SSE stream.
 //! - [`push`]: Web Push, FCM and email delivery behind one dispatcher (its own arbiter);
 //!   subscriptions and notification email addresses (REST in `http::push`).
 //! - [`notify`]: notifications (store, deliver, read marks, channel settings) and the

@@ -209,7 +209,7 @@ impl ShutdownHandle {
         // Wait for the sockets to finish closing (or the grace period).
         while tokio::time::Instant::now() < deadline {
             match self.services.registry.send(GetStats).await {
-                Ok(stats) if stats.connections > 0 => {
+                Ok(stats) if stats.connections + stats.streams > 0 => {
                     tokio::time::sleep(Duration::from_millis(50)).await
                 }
                 _ => break,

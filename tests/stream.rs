@@ -276,3 +276,21 @@ async fn the_stream_ends_when_the_token_expires() {
     s.next_named("ready").await;
     assert!(s.ended(Duration::from_secs(6)).await);
 }
+
+#[actix_web::test]
+async fn shutdown_ends_open_streams_without_waiting_out_the_grace_period() {
+    let app = spawn_app_with(|s| s.server.shutdown_grace_secs = 8).await;
+    let token = app.token("alice", "acme");
+    let mut s = app.sse(&format!("?token={token}"), &[]).await;
+    app.wait_stats(|st| st.streams == 1).await;
+    let started = std::time::Instant::now();
+    app.shutdown.shutdown().await;
+    // The stream ends (no more items, end of body) well before the grace period.
+    while s.next_item(Duration::from_secs(6)).await.is_some() {}
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "shutdown waited {:?}",
+        started.elapsed()
+    );
+    assert_eq!(app.stats().await.streams, 0);
+}

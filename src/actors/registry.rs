@@ -46,6 +46,12 @@ pub struct ConnectionOpened {
     pub device: DeviceInfo,
 }
 
+/// An SSE stream started: tracked so shutdown closes it too (it does not
+/// count as presence).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StreamOpened(pub ConnectionHandle);
+
 /// A socket's actor stopped (or its upgrade failed after admission).
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -202,6 +208,8 @@ pub struct GetStats;
 pub struct RegistryStats {
     /// Open sockets.
     pub connections: usize,
+    /// Open SSE streams.
+    pub streams: usize,
     /// Presence actors (users online or in their offline grace).
     pub users: usize,
     /// Tenant rosters.
@@ -244,6 +252,7 @@ pub struct RegistryActor {
     /// Admitted sockets per user (counted from admission, before the actor starts).
     per_user: HashMap<(TenantId, UserId), usize>,
     connections: HashMap<ConnectionId, ConnectionEntry>,
+    streams: HashMap<ConnectionId, ConnectionHandle>,
     presence: HashMap<(TenantId, UserId), PresenceEntry>,
     rosters: HashMap<TenantId, (Addr<RosterActor>, usize)>,
     rooms: HashMap<RoomId, RoomEntry>,
@@ -260,6 +269,7 @@ impl RegistryActor {
             shutting_down: false,
             per_user: HashMap::new(),
             connections: HashMap::new(),
+            streams: HashMap::new(),
             presence: HashMap::new(),
             rosters: HashMap::new(),
             rooms: HashMap::new(),
@@ -365,11 +375,24 @@ impl Handler<ConnectionOpened> for RegistryActor {
     }
 }
 
+impl Handler<StreamOpened> for RegistryActor {
+    type Result = ();
+
+    /// Records an SSE stream (closed at shutdown like sockets).
+    fn handle(&mut self, StreamOpened(handle): StreamOpened, _: &mut Context<Self>) {
+        if self.shutting_down {
+            handle.cut(close_code::SERVICE_RESTART, "server shutting down");
+        }
+        self.streams.insert(handle.id, handle);
+    }
+}
+
 impl Handler<ConnectionClosed> for RegistryActor {
     type Result = ();
 
     /// Frees the slot and detaches the socket from presence.
     fn handle(&mut self, msg: ConnectionClosed, _: &mut Context<Self>) {
+        self.streams.remove(&msg.id);
         let key = (msg.tenant, msg.user);
         if let Some(count) = self.per_user.get_mut(&key) {
             *count = count.saturating_sub(1);
@@ -593,7 +616,10 @@ impl Handler<Shutdown> for RegistryActor {
                 .handle
                 .cut(close_code::SERVICE_RESTART, "server shutting down");
         }
-        self.connections.len()
+        for handle in self.streams.values() {
+            handle.cut(close_code::SERVICE_RESTART, "server shutting down");
+        }
+        self.connections.len() + self.streams.len()
     }
 }
 
@@ -604,6 +630,7 @@ impl Handler<GetStats> for RegistryActor {
     fn handle(&mut self, _: GetStats, _: &mut Context<Self>) -> RegistryStats {
         RegistryStats {
             connections: self.connections.len(),
+            streams: self.streams.len(),
             users: self.presence.len(),
             tenants: self.rosters.len(),
             rooms: self.rooms.len(),

@@ -340,6 +340,9 @@ impl Actor for SseConnectionActor {
             handle.clone(),
         );
         broker.subscribe(Topic::Tenant(self.principal.tenant.clone()), handle.clone());
+        self.services
+            .registry
+            .do_send(super::registry::StreamOpened(handle.clone()));
         self.handle = Some(handle);
         // The reconnect delay browsers use after the stream ends.
         if self
