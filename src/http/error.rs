@@ -108,3 +108,18 @@ pub fn path_error_handler(
 ) -> actix_web::Error {
     ApiError::BadRequest("invalid_path", err.to_string()).into()
 }
+
+/// The REST error for a refused connection slot (WebSocket, SSE or Yjs).
+pub fn admission_refused(e: crate::actors::registry::AdmitError, max_per_user: usize) -> ApiError {
+    use crate::actors::registry::AdmitError;
+    match e {
+        AdmitError::TooManyConnections => ApiError::TooManyRequests(
+            "too_many_connections",
+            format!(
+                "at most {max_per_user} connections per user \
+                 (websocket.max_connections_per_user)"
+            ),
+        ),
+        AdmitError::ShuttingDown => ApiError::Unavailable("shutting_down", e.to_string()),
+    }
+}

@@ -7,7 +7,7 @@
 //! [`SseConnectionActor`].
 
 use super::error::ApiError;
-use crate::actors::registry::{AdmitConnection, AdmitError};
+use crate::actors::registry::AdmitConnection;
 use crate::actors::sse::SseConnectionActor;
 use crate::actors::Services;
 use crate::auth::authenticate;
@@ -52,16 +52,8 @@ pub async fn stream(
         })
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(|e| match e {
-            AdmitError::TooManyConnections => ApiError::TooManyRequests(
-                "too_many_connections",
-                format!(
-                    "at most {} connections (WebSocket and SSE) per user \
-                     (websocket.max_connections_per_user)",
-                    settings.websocket.max_connections_per_user
-                ),
-            ),
-            AdmitError::ShuttingDown => ApiError::Unavailable("shutting_down", e.to_string()),
+        .map_err(|e| {
+            super::error::admission_refused(e, settings.websocket.max_connections_per_user)
         })?;
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(settings.sse.queue_limit.max(1));
     SseConnectionActor::new(id, principal, start, tx, services.get_ref().clone()).start();

@@ -4,7 +4,7 @@
 
 use super::error::ApiError;
 use crate::actors::connection::{ConnectionActor, DeviceInfo};
-use crate::actors::registry::{AdmitConnection, AdmitError, ConnectionClosed};
+use crate::actors::registry::{AdmitConnection, ConnectionClosed};
 use crate::actors::Services;
 use crate::auth::{extract_token, AuthError, TokenSource};
 use actix_web::{http::header, web, HttpRequest, HttpResponse};
@@ -96,15 +96,8 @@ pub async fn upgrade(
         })
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(|e| match e {
-            AdmitError::TooManyConnections => ApiError::TooManyRequests(
-                "too_many_connections",
-                format!(
-                    "at most {} connections per user (websocket.max_connections_per_user)",
-                    settings.websocket.max_connections_per_user
-                ),
-            ),
-            AdmitError::ShuttingDown => ApiError::Unavailable("shutting_down", e.to_string()),
+        .map_err(|e| {
+            super::error::admission_refused(e, settings.websocket.max_connections_per_user)
         })?;
     let socket = req.conn_data::<SocketDup>().map(|s| s.0.clone());
     let (tenant, user) = (principal.tenant.clone(), principal.user.clone());

@@ -7,7 +7,6 @@
 
 use super::error::ApiError;
 use super::ws::{origin_allowed, SocketDup};
-use crate::actors::registry::AdmitError;
 use crate::actors::yjs_connection::YjsConnectionActor;
 use crate::actors::yjs_doc::YjsDocId;
 use crate::actors::yjs_registry::{Admit, ConnClosed};
@@ -54,15 +53,8 @@ pub async fn upgrade(
         })
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(|e| match e {
-            AdmitError::TooManyConnections => ApiError::TooManyRequests(
-                "too_many_connections",
-                format!(
-                    "at most {} Yjs connections per user (websocket.max_connections_per_user)",
-                    settings.websocket.max_connections_per_user
-                ),
-            ),
-            AdmitError::ShuttingDown => ApiError::Unavailable("shutting_down", e.to_string()),
+        .map_err(|e| {
+            super::error::admission_refused(e, settings.websocket.max_connections_per_user)
         })?;
     let doc = YjsDocId {
         tenant: principal.tenant.clone(),
