@@ -87,6 +87,35 @@ pub struct TextApplied {
     pub change: Change,
 }
 
+impl TextApplied {
+    /// The result for `op` applied to `field` at `revision` by a client.
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        field: &str,
+        revision: u64,
+        version: u64,
+        op: TextOperation,
+        client_id: &str,
+        seq: u64,
+        duplicate: bool,
+    ) -> Self {
+        TextApplied {
+            field: field.to_owned(),
+            revision,
+            version,
+            change: Change::Text {
+                field: field.to_owned(),
+                revision,
+                op: op.clone(),
+                client_id: client_id.to_owned(),
+                seq,
+            },
+            op,
+            duplicate,
+        }
+    }
+}
+
 /// Result of a structured set.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SetResult {
@@ -274,20 +303,15 @@ impl Document {
         let before = log.text().to_owned();
         let applied = log.apply_client_op(base_revision, op, author, client_id, seq)?;
         if applied.duplicate {
-            return Ok(TextApplied {
-                field: field.to_owned(),
-                revision: applied.revision,
-                version: self.version,
-                change: Change::Text {
-                    field: field.to_owned(),
-                    revision: applied.revision,
-                    op: applied.op.clone(),
-                    client_id: client_id.to_owned(),
-                    seq,
-                },
-                op: applied.op,
-                duplicate: true,
-            });
+            return Ok(TextApplied::new(
+                field,
+                applied.revision,
+                self.version,
+                applied.op,
+                client_id,
+                seq,
+                true,
+            ));
         }
         let inverse = applied.op.invert(&before).map_err(HistoryError::from)?;
         let stacks = self
@@ -303,20 +327,15 @@ impl Document {
         }
         stacks.redo.clear();
         self.version += 1;
-        Ok(TextApplied {
-            field: field.to_owned(),
-            revision: applied.revision,
-            version: self.version,
-            change: Change::Text {
-                field: field.to_owned(),
-                revision: applied.revision,
-                op: applied.op.clone(),
-                client_id: client_id.to_owned(),
-                seq,
-            },
-            op: applied.op,
-            duplicate: false,
-        })
+        Ok(TextApplied::new(
+            field,
+            applied.revision,
+            self.version,
+            applied.op,
+            client_id,
+            seq,
+            false,
+        ))
     }
 
     /// Undoes the user's latest op on `field` (by invert plus transform).
@@ -369,20 +388,15 @@ impl Document {
             op: inverse,
         });
         self.version += 1;
-        Ok(TextApplied {
-            field: field.to_owned(),
-            revision: applied.revision,
-            version: self.version,
-            change: Change::Text {
-                field: field.to_owned(),
-                revision: applied.revision,
-                op: applied.op.clone(),
-                client_id,
-                seq,
-            },
-            op: applied.op,
-            duplicate: false,
-        })
+        Ok(TextApplied::new(
+            field,
+            applied.revision,
+            self.version,
+            applied.op,
+            &client_id,
+            seq,
+            false,
+        ))
     }
 
     /// Sets a structured field if the client saw its current version
