@@ -1,0 +1,1024 @@
+//! Load benchmarks: `cargo bench --bench load`.
+//!
+//! Starts the release `tandem` binary (a fresh server per scenario) against a
+//! fresh PostgreSQL database and drives it over loopback WebSockets:
+//!
+//! - **fan-out**: `BENCH_RECEIVERS` (200) receivers and one sender in one
+//!   room; the sender sends `BENCH_MESSAGES` (2000) `room:broadcast` messages
+//!   at `BENCH_RATE` (200) per second, each carrying its send time; reports
+//!   delivery latency percentiles and the server's CPU time per delivery.
+//! - **idle memory**: `BENCH_IDLE` (2000) idle authenticated sockets
+//!   (`BENCH_IDLE_PER_USER`, default 16, per user; one tenant per user);
+//!   reports the server's RSS growth per socket.
+//! - **document edits**: one editor sends `BENCH_EDITS` (1000) sequential
+//!   `doc:edit` ops, each waiting for its ack (stored in PostgreSQL first),
+//!   while an observer receives them; then `BENCH_EDITORS` (4) editors
+//!   share `BENCH_EDITS` edits concurrently on one field.
+//!
+//! Other knobs: `BENCH_SCENARIOS` (`fanout,idle,docs`),
+//! `TANDEM_BENCH_DATABASE_URL` (a role that may create databases; else
+//! `TANDEM_TEST_DATABASE_URL`, else
+//! `postgres://tandem:tandem@127.0.0.1:5432/postgres`), `RUST_LOG` for the
+//! server (default `info`). Results are printed and written to
+//! `$CARGO_TARGET_DIR/bench-results.md` (default `target/`).
+//!
+//! Without the `--bench` argument (`cargo test --all-targets` runs this
+//! binary too) every scenario runs once with tiny sizes, as a smoke test,
+//! and no results file is written.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use actix_codec::Framed;
+use awc::ws::{Codec, Frame, Message};
+use awc::BoxedSocket;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use futures_util::future::join_all;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use std::cell::{Cell, RefCell};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::rc::Rc;
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+type Ws = Framed<BoxedSocket, Codec>;
+
+/// The HS256 secret of the bench server.
+const SECRET: &str = "bench-secret-0123456789abcdef0123456789";
+
+// ---------------------------------------------------------------- clocks --
+
+static EPOCH: OnceLock<Instant> = OnceLock::new();
+
+/// Nanoseconds on a monotonic clock shared by the whole bench process.
+fn now_ns() -> u64 {
+    EPOCH.get_or_init(Instant::now).elapsed().as_nanos() as u64
+}
+
+/// Clock ticks per second for /proc/<pid>/stat.
+fn clk_tck() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .unwrap_or(100.0)
+}
+
+/// utime + stime of a process, in seconds.
+fn cpu_secs(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The command name may contain spaces: fields start after the last ')'.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // rest starts at field 3 (state); utime is field 14, stime 15.
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    ticks as f64 / clk_tck()
+}
+
+/// VmRSS of a process, in KiB.
+fn rss_kb(pid: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
+
+// ---------------------------------------------------------------- params --
+
+fn env_usize(name: &str, default: usize) -> usize {
+    match std::env::var(name) {
+        Ok(v) => v
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{name} must be a number, got {v:?}")),
+        Err(_) => default,
+    }
+}
+
+struct Params {
+    quick: bool,
+    receivers: usize,
+    messages: usize,
+    rate: usize,
+    idle: usize,
+    idle_per_user: usize,
+    edits: usize,
+    editors: usize,
+    scenarios: Vec<String>,
+}
+
+impl Params {
+    /// `quick`: tiny sizes and short pauses (a smoke run under `cargo test`).
+    fn from_env(quick: bool) -> Params {
+        let size = |full: usize, small: usize| if quick { small } else { full };
+        Params {
+            quick,
+            receivers: env_usize("BENCH_RECEIVERS", size(200, 5)),
+            messages: env_usize("BENCH_MESSAGES", size(2000, 20)),
+            rate: env_usize("BENCH_RATE", 200).max(1),
+            idle: env_usize("BENCH_IDLE", size(2000, 20)),
+            idle_per_user: env_usize("BENCH_IDLE_PER_USER", 16).max(1),
+            edits: env_usize("BENCH_EDITS", size(1000, 20)),
+            editors: env_usize("BENCH_EDITORS", 4).max(1),
+            scenarios: std::env::var("BENCH_SCENARIOS")
+                .unwrap_or_else(|_| "fanout,idle,docs".into())
+                .split(',')
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect(),
+        }
+    }
+
+    fn wants(&self, scenario: &str) -> bool {
+        self.scenarios.iter().any(|s| s == scenario)
+    }
+
+    /// Waits for traffic to settle (a tenth of it in a smoke run).
+    async fn settle(&self, secs: u64) {
+        let d = Duration::from_secs(secs);
+        tokio::time::sleep(if self.quick { d / 10 } else { d }).await;
+    }
+}
+
+// -------------------------------------------------------------- database --
+
+fn admin_url() -> String {
+    std::env::var("TANDEM_BENCH_DATABASE_URL")
+        .or_else(|_| std::env::var("TANDEM_TEST_DATABASE_URL"))
+        .unwrap_or_else(|_| "postgres://tandem:tandem@127.0.0.1:5432/postgres".into())
+}
+
+fn db_url(name: &str) -> String {
+    let admin = admin_url();
+    let base = admin
+        .rsplit_once('/')
+        .map(|(b, _)| b.to_owned())
+        .unwrap_or(admin);
+    format!("{base}/{name}")
+}
+
+async fn admin_exec(sql: &str) -> Result<(), String> {
+    let mut conn = AsyncPgConnection::establish(&admin_url())
+        .await
+        .map_err(|e| format!("connect to {}: {e} (is PostgreSQL running?)", admin_url()))?;
+    diesel::sql_query(sql)
+        .execute(&mut conn)
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("{sql}: {e}"))
+}
+
+/// A fresh, empty database (the server migrates it); dropped on drop.
+struct BenchDb {
+    name: String,
+}
+
+impl BenchDb {
+    async fn create() -> BenchDb {
+        let name = format!("tandem_bench_{}", uuid::Uuid::new_v4().simple());
+        admin_exec(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
+        BenchDb { name }
+    }
+
+    fn url(&self) -> String {
+        db_url(&self.name)
+    }
+}
+
+impl Drop for BenchDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop cannot await on the bench's runtime: use a thread of its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            if let Err(e) = rt.block_on(admin_exec(&format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            ))) {
+                eprintln!("bench: could not drop database {name}: {e}");
+            }
+        })
+        .join();
+    }
+}
+
+// ---------------------------------------------------------------- server --
+
+/// The `tandem` binary running as a child process; killed on drop.
+struct Server {
+    child: Child,
+    pid: String,
+    port: u16,
+    /// WARN/ERROR lines the server logged (the first 20) and their count.
+    problems: Arc<Mutex<(Vec<String>, usize)>>,
+    config: PathBuf,
+}
+
+impl Server {
+    fn start(db_url: &str, tag: &str) -> Server {
+        let config =
+            std::env::temp_dir().join(format!("tandem-bench-{}-{tag}.toml", std::process::id()));
+        let text = format!(
+            r#"[server]
+host = "127.0.0.1"
+port = 0
+workers = 2
+shutdown_grace_secs = 1
+
+[websocket]
+max_connections_per_user = 100000
+outbound_queue_limit = 65536
+rate_limit_burst = 100000
+rate_limit_per_second = 100000
+rate_limit_close_after = 1000000
+
+[database]
+url = "{db_url}"
+pool_size = 16
+
+[auth]
+secret = "{SECRET}"
+"#
+        );
+        std::fs::write(&config, text).unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tandem"));
+        cmd.arg("serve")
+            .arg("--config")
+            .arg(&config)
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .env_remove("DATABASE_URL")
+            .env_remove("REDIS_URL")
+            .env_remove("TANDEM_CONFIG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (name, _) in std::env::vars() {
+            if name.starts_with("TANDEM__") {
+                cmd.env_remove(name);
+            }
+        }
+        let mut child = cmd.spawn().expect("start the tandem binary");
+        let stderr = child.stderr.take().unwrap();
+        let problems = Arc::new(Mutex::new((Vec::new(), 0usize)));
+        let (tx, rx) = mpsc::channel();
+        let sink = problems.clone();
+        std::thread::spawn(move || {
+            // Keep reading until the server exits, or a full pipe stalls it.
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(rest) = line.split("listening on port ").nth(1) {
+                    if let Ok(port) = rest.trim().parse::<u16>() {
+                        let _ = tx.send(Ok(port));
+                    }
+                } else if line.contains(" WARN ") || line.contains(" ERROR ") {
+                    let mut p = sink.lock().unwrap();
+                    p.1 += 1;
+                    if p.0.len() < 20 {
+                        p.0.push(line);
+                    }
+                } else if line.starts_with("tandem:") {
+                    let _ = tx.send(Err(line));
+                }
+            }
+        });
+        let pid = child.id().to_string();
+        let mut server = Server {
+            child,
+            pid,
+            port: 0,
+            problems,
+            config,
+        };
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(Ok(port)) => server.port = port,
+            Ok(Err(line)) => panic!("the server did not start: {line}"),
+            Err(_) => panic!("the server did not report `listening on port` within 60 s"),
+        }
+        server
+    }
+
+    fn cpu(&self) -> f64 {
+        cpu_secs(&self.pid)
+    }
+
+    fn rss_kb(&self) -> u64 {
+        rss_kb(&self.pid)
+    }
+
+    /// WARN/ERROR lines logged so far.
+    fn problems(&self) -> (Vec<String>, usize) {
+        self.problems.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.config);
+    }
+}
+
+// ---------------------------------------------------------------- client --
+
+fn token(user: &str, tenant: &str) -> String {
+    let exp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600;
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &json!({"sub": user, "tenant_id": tenant, "name": user, "exp": exp}),
+        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap()
+}
+
+async fn connect(port: u16, user: &str, tenant: &str) -> Ws {
+    let (_, ws) = awc::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .finish()
+        .ws(format!("ws://127.0.0.1:{port}/ws"))
+        .max_frame_size(4 * 1024 * 1024)
+        .set_header("Authorization", format!("Bearer {}", token(user, tenant)))
+        .connect()
+        .await
+        .unwrap_or_else(|e| panic!("connect {user}@{tenant}: {e}"));
+    ws
+}
+
+async fn send(ws: &mut Ws, msg: &Value) {
+    ws.send(Message::Text(msg.to_string().into()))
+        .await
+        .unwrap_or_else(|e| panic!("send: {e}"));
+}
+
+/// Reads JSON messages (answering pings) until `pred` holds; an `error`
+/// that `pred` does not accept, a close or the deadline panics.
+async fn recv_until(ws: &mut Ws, within: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let frame = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .unwrap_or_else(|_| panic!("no expected message within {within:?}"))
+            .unwrap_or_else(|| panic!("socket ended"));
+        match frame {
+            Ok(Frame::Text(bytes)) => {
+                let v: Value = serde_json::from_slice(&bytes).unwrap();
+                if pred(&v) {
+                    return v;
+                }
+                if v["type"] == "error" {
+                    panic!("unexpected error: {v}");
+                }
+            }
+            Ok(Frame::Ping(p)) => {
+                let _ = ws.send(Message::Pong(p)).await;
+            }
+            Ok(Frame::Close(reason)) => panic!("socket closed: {reason:?}"),
+            Ok(_) => {}
+            Err(e) => panic!("socket error: {e}"),
+        }
+    }
+}
+
+async fn join(ws: &mut Ws, entity_id: &str) {
+    send(
+        ws,
+        &json!({"type": "room:join", "ref": "join", "entity_type": "document", "entity_id": entity_id}),
+    )
+    .await;
+    recv_until(ws, Duration::from_secs(30), |v| {
+        v["type"] == "room:users" && v["ref"] == "join"
+    })
+    .await;
+}
+
+/// Keeps a socket open: discards messages, answers pings, counts closes.
+fn spawn_drain(mut ws: Ws, ended: Rc<Cell<usize>>) {
+    actix_rt::spawn(async move {
+        while let Some(frame) = ws.next().await {
+            match frame {
+                Ok(Frame::Ping(p)) => {
+                    let _ = ws.send(Message::Pong(p)).await;
+                }
+                Ok(Frame::Close(_)) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        ended.set(ended.get() + 1);
+    });
+}
+
+// --------------------------------------------------------------- results --
+
+fn percentile(sorted: &[u64], q: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let i = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i]
+}
+
+fn ms(ns: u64) -> String {
+    format!("{:.2} ms", ns as f64 / 1e6)
+}
+
+struct Report {
+    rows: Vec<(String, String, String)>,
+}
+
+impl Report {
+    fn add(&mut self, scenario: &str, metric: &str, value: String) {
+        println!("  {metric}: {value}");
+        self.rows.push((scenario.into(), metric.into(), value));
+    }
+
+    fn problems(&mut self, scenario: &str, server: &Server) {
+        let (lines, count) = server.problems();
+        self.add(scenario, "server WARN/ERROR log lines", count.to_string());
+        for line in lines.iter().take(5) {
+            println!("    {line}");
+        }
+    }
+
+    fn markdown(&self) -> String {
+        let mut out = String::from("| scenario | metric | value |\n|---|---|---|\n");
+        for (s, m, v) in &self.rows {
+            out.push_str(&format!("| {s} | {m} | {v} |\n"));
+        }
+        out
+    }
+}
+
+// ------------------------------------------------------------- scenarios --
+
+async fn fanout(p: &Params, db: &BenchDb, report: &mut Report) {
+    let name = "fan-out";
+    println!(
+        "\n== {name}: {} receivers, {} messages at {}/s",
+        p.receivers, p.messages, p.rate
+    );
+    let server = Server::start(&db.url(), "fanout");
+    let port = server.port;
+    let room = "fanout";
+    let expected = p.receivers * p.messages;
+    let latencies: Rc<RefCell<Vec<u64>>> = Rc::new(RefCell::new(Vec::with_capacity(expected)));
+    let ended = Rc::new(Cell::new(0usize));
+    let strays = Rc::new(Cell::new(0usize));
+
+    let setup = Instant::now();
+    let ids: Vec<usize> = (0..p.receivers).collect();
+    for batch in ids.chunks(20) {
+        let socks = join_all(batch.iter().map(|i| async move {
+            let mut ws = connect(port, &format!("r{i}"), "fan").await;
+            join(&mut ws, room).await;
+            ws
+        }))
+        .await;
+        for mut ws in socks {
+            let latencies = latencies.clone();
+            let ended = ended.clone();
+            let strays = strays.clone();
+            actix_rt::spawn(async move {
+                while let Some(frame) = ws.next().await {
+                    match frame {
+                        Ok(Frame::Text(bytes)) => {
+                            let text = std::str::from_utf8(&bytes).unwrap_or("");
+                            if text.contains("\"event\":\"tick\"") {
+                                let now = now_ns();
+                                let sent = text
+                                    .split("\"t\":")
+                                    .nth(1)
+                                    .map(|s| s.trim_start())
+                                    .and_then(|s| {
+                                        let end = s
+                                            .find(|c: char| !c.is_ascii_digit())
+                                            .unwrap_or(s.len());
+                                        s[..end].parse::<u64>().ok()
+                                    });
+                                match sent {
+                                    Some(t) => latencies.borrow_mut().push(now.saturating_sub(t)),
+                                    None => strays.set(strays.get() + 1),
+                                }
+                            } else if text.contains("\"type\":\"error\"") {
+                                strays.set(strays.get() + 1);
+                            }
+                        }
+                        Ok(Frame::Ping(p)) => {
+                            let _ = ws.send(Message::Pong(p)).await;
+                        }
+                        Ok(Frame::Close(_)) | Err(_) => break,
+                        Ok(_) => {}
+                    }
+                }
+                ended.set(ended.get() + 1);
+            });
+        }
+    }
+    let mut sender = connect(port, "sender", "fan").await;
+    join(&mut sender, room).await;
+    println!(
+        "  {} receivers joined in {:.1} s",
+        p.receivers,
+        setup.elapsed().as_secs_f64()
+    );
+    // Let the join and presence traffic settle before measuring.
+    p.settle(2).await;
+
+    let (mut sink, mut stream) = sender.split();
+    let acks = Rc::new(Cell::new(0usize));
+    let errors: Rc<RefCell<Vec<String>>> = Rc::default();
+    {
+        let (acks, errors) = (acks.clone(), errors.clone());
+        actix_rt::spawn(async move {
+            while let Some(Ok(frame)) = stream.next().await {
+                if let Frame::Text(bytes) = frame {
+                    let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+                    match v["type"].as_str() {
+                        Some("ack") => acks.set(acks.get() + 1),
+                        Some("error") => errors.borrow_mut().push(v.to_string()),
+                        _ => {}
+                    }
+                }
+            }
+        });
+    }
+
+    let pad = "x".repeat(170);
+    let period = Duration::from_secs_f64(1.0 / p.rate as f64);
+    let cpu0 = server.cpu();
+    let self0 = cpu_secs("self");
+    let start = tokio::time::Instant::now();
+    for i in 0..p.messages {
+        tokio::time::sleep_until(start + period * i as u32).await;
+        let msg = format!(
+            r#"{{"type":"room:broadcast","ref":{i},"entity_type":"document","entity_id":"{room}","event":"tick","payload":{{"t":{},"pad":"{pad}"}}}}"#,
+            now_ns()
+        );
+        sink.send(Message::Text(msg.into())).await.unwrap();
+    }
+    let sent_in = start.elapsed();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while latencies.borrow().len() < expected && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let wall = start.elapsed();
+    let cpu = server.cpu() - cpu0;
+    let self_cpu = cpu_secs("self") - self0;
+
+    let mut lat = latencies.borrow().clone();
+    lat.sort_unstable();
+    let delivered = lat.len();
+    report.add(
+        name,
+        "receivers x messages",
+        format!(
+            "{} x {} (payload ~200 B, {}/s)",
+            p.receivers, p.messages, p.rate
+        ),
+    );
+    report.add(
+        name,
+        "deliveries",
+        format!("{delivered} of {expected} in {:.1} s", wall.as_secs_f64()),
+    );
+    report.add(
+        name,
+        "send phase",
+        format!(
+            "{:.1} s ({:.0} deliveries/s)",
+            sent_in.as_secs_f64(),
+            delivered as f64 / wall.as_secs_f64()
+        ),
+    );
+    report.add(name, "latency p50", ms(percentile(&lat, 0.50)));
+    report.add(name, "latency p90", ms(percentile(&lat, 0.90)));
+    report.add(name, "latency p99", ms(percentile(&lat, 0.99)));
+    report.add(name, "latency max", ms(lat.last().copied().unwrap_or(0)));
+    report.add(
+        name,
+        "server CPU per delivery",
+        format!(
+            "{:.2} µs ({:.2} s CPU in total)",
+            cpu * 1e6 / delivered.max(1) as f64,
+            cpu
+        ),
+    );
+    report.add(
+        name,
+        "bench client CPU (same machine)",
+        format!(
+            "{:.2} s ({:.2} µs per delivery)",
+            self_cpu,
+            self_cpu * 1e6 / delivered.max(1) as f64
+        ),
+    );
+    report.add(
+        name,
+        "sender acks / errors",
+        format!("{} / {}", acks.get(), errors.borrow().len()),
+    );
+    report.add(
+        name,
+        "receiver closes / stray messages",
+        format!("{} / {}", ended.get(), strays.get()),
+    );
+    for e in errors.borrow().iter().take(3) {
+        println!("    sender error: {e}");
+    }
+    report.problems(name, &server);
+}
+
+async fn idle(p: &Params, db: &BenchDb, report: &mut Report) {
+    let name = "idle memory";
+    println!("\n== {name}: {} idle sockets", p.idle);
+    let server = Server::start(&db.url(), "idle");
+    let port = server.port;
+    let ended = Rc::new(Cell::new(0usize));
+
+    // Warm up the code paths (first connection, tenant, presence) first.
+    for _ in 0..4 {
+        spawn_drain(connect(port, "warm", "warm").await, ended.clone());
+    }
+    p.settle(1).await;
+    let rss0 = server.rss_kb();
+
+    let start = Instant::now();
+    let ids: Vec<usize> = (0..p.idle).collect();
+    let per_user = p.idle_per_user;
+    for batch in ids.chunks(50) {
+        let socks = join_all(batch.iter().map(|i| async move {
+            let user = i / per_user;
+            let mut ws = connect(port, &format!("u{user}"), &format!("idle{user}")).await;
+            recv_until(&mut ws, Duration::from_secs(30), |v| v["type"] == "welcome").await;
+            ws
+        }))
+        .await;
+        for ws in socks {
+            spawn_drain(ws, ended.clone());
+        }
+    }
+    let opened_in = start.elapsed();
+    p.settle(3).await;
+    let rss1 = server.rss_kb();
+    p.settle(2).await;
+    let rss2 = server.rss_kb();
+
+    let per = |rss: u64| (rss as f64 - rss0 as f64) / p.idle.max(1) as f64;
+    report.add(
+        name,
+        "sockets",
+        format!(
+            "{} ({} users x {per_user}, one tenant each), opened in {:.1} s",
+            p.idle,
+            p.idle.div_ceil(per_user),
+            opened_in.as_secs_f64()
+        ),
+    );
+    report.add(
+        name,
+        "server RSS before / after",
+        format!("{rss0} KiB / {rss2} KiB"),
+    );
+    report.add(
+        name,
+        "RSS per idle socket",
+        format!("{:.1} KiB (3 s after: {:.1} KiB)", per(rss2), per(rss1)),
+    );
+    report.add(
+        name,
+        "sockets closed by the server",
+        ended.get().to_string(),
+    );
+    report.problems(name, &server);
+}
+
+/// Length change of an ot.js op.
+fn op_delta(op: &Value) -> i64 {
+    op.as_array()
+        .map(|c| {
+            c.iter()
+                .map(|c| match c {
+                    Value::String(s) => s.chars().count() as i64,
+                    Value::Number(n) if n.as_i64().is_some_and(|n| n < 0) => {
+                        n.as_i64().unwrap_or(0)
+                    }
+                    _ => 0,
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// An editor that inserts `"ab"` at the start of field `body`, based on the
+/// latest revision it knows, and waits for each ack.
+struct Editor {
+    ws: Ws,
+    id: String,
+    room: String,
+    revision: u64,
+    len: usize,
+    seq: u64,
+    resyncs: usize,
+    latencies: Vec<u64>,
+}
+
+impl Editor {
+    async fn new(port: u16, id: &str, room: &str) -> Editor {
+        let mut ws = connect(port, id, "docs").await;
+        join(&mut ws, room).await;
+        let mut e = Editor {
+            ws,
+            id: id.into(),
+            room: room.into(),
+            revision: 0,
+            len: 0,
+            seq: 0,
+            resyncs: 0,
+            latencies: Vec::new(),
+        };
+        e.sync().await;
+        e
+    }
+
+    async fn sync(&mut self) -> Value {
+        let r = format!("{}-sync-{}", self.id, self.seq);
+        send(
+            &mut self.ws,
+            &json!({"type": "doc:sync", "ref": r, "entity_type": "document", "entity_id": self.room}),
+        )
+        .await;
+        let state = recv_until(&mut self.ws, Duration::from_secs(30), |v| {
+            v["type"] == "doc:state" && v["ref"] == r
+        })
+        .await;
+        let body = &state["fields"]["body"];
+        self.revision = body["revision"].as_u64().unwrap_or(0);
+        self.len = body["text"].as_str().map_or(0, |t| t.chars().count());
+        state
+    }
+
+    /// One edit, retried after `resync_required`, until it is acked.
+    async fn edit(&mut self) {
+        loop {
+            self.seq += 1;
+            let r = format!("{}-{}", self.id, self.seq);
+            let op = if self.len == 0 {
+                json!(["ab"])
+            } else {
+                json!(["ab", self.len])
+            };
+            let sent = now_ns();
+            send(
+                &mut self.ws,
+                &json!({"type": "doc:edit", "ref": r, "entity_type": "document",
+                        "entity_id": self.room, "field": "body", "revision": self.revision,
+                        "op": op, "client_id": self.id, "seq": self.seq}),
+            )
+            .await;
+            loop {
+                let v = recv_until(&mut self.ws, Duration::from_secs(30), |v| {
+                    v["ref"] == r || v["type"] == "doc:op"
+                })
+                .await;
+                match v["type"].as_str() {
+                    Some("doc:op") => {
+                        let rev = v["revision"].as_u64().unwrap_or(0);
+                        if rev == self.revision + 1 {
+                            self.len = (self.len as i64 + op_delta(&v["op"])) as usize;
+                            self.revision = rev;
+                        } else if rev > self.revision + 1 {
+                            panic!(
+                                "{}: doc:op revision {rev} after {}: ops out of order",
+                                self.id, self.revision
+                            );
+                        }
+                    }
+                    Some("ack") => {
+                        self.latencies.push(now_ns() - sent);
+                        let rev = v["data"]["revision"].as_u64().unwrap();
+                        assert_eq!(
+                            rev,
+                            self.revision + 1,
+                            "{}: ack before the ops it was transformed past",
+                            self.id
+                        );
+                        self.revision = rev;
+                        self.len += 2;
+                        return;
+                    }
+                    _ if v["code"] == "resync_required" => {
+                        self.resyncs += 1;
+                        self.sync().await;
+                        break;
+                    }
+                    _ => panic!("{}: edit refused: {v}", self.id),
+                }
+            }
+        }
+    }
+}
+
+async fn docs(p: &Params, db: &BenchDb, report: &mut Report) {
+    let name = "document edits";
+    println!(
+        "\n== {name}: {} sequential edits, then {} editors",
+        p.edits, p.editors
+    );
+    let server = Server::start(&db.url(), "docs");
+    let port = server.port;
+
+    // One editor, one observer.
+    let mut editor = Editor::new(port, "ed", "seq").await;
+    let mut observer = connect(port, "observer", "docs").await;
+    join(&mut observer, "seq").await;
+    let seen = Rc::new(Cell::new(0usize));
+    {
+        let seen = seen.clone();
+        actix_rt::spawn(async move {
+            while let Some(Ok(frame)) = observer.next().await {
+                match frame {
+                    Frame::Text(bytes) if bytes.windows(8).any(|w| w == b"\"doc:op\"") => {
+                        seen.set(seen.get() + 1)
+                    }
+                    Frame::Ping(p) => {
+                        let _ = observer.send(Message::Pong(p)).await;
+                    }
+                    _ => {}
+                }
+            }
+        });
+    }
+    let cpu0 = server.cpu();
+    let start = Instant::now();
+    for _ in 0..p.edits {
+        editor.edit().await;
+    }
+    let wall = start.elapsed();
+    let cpu = server.cpu() - cpu0;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while seen.get() < p.edits && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut lat = editor.latencies.clone();
+    lat.sort_unstable();
+    report.add(name, "sequential edits (1 editor)", p.edits.to_string());
+    report.add(
+        name,
+        "sequential edits/s",
+        format!(
+            "{:.0} ({:.2} s)",
+            p.edits as f64 / wall.as_secs_f64(),
+            wall.as_secs_f64()
+        ),
+    );
+    report.add(name, "sequential ack p50", ms(percentile(&lat, 0.50)));
+    report.add(name, "sequential ack p99", ms(percentile(&lat, 0.99)));
+    report.add(
+        name,
+        "sequential server CPU per edit",
+        format!("{:.0} µs", cpu * 1e6 / p.edits.max(1) as f64),
+    );
+    report.add(
+        name,
+        "observer doc:op received",
+        format!("{} of {}", seen.get(), p.edits),
+    );
+
+    // Several editors on one field.
+    let n = p.editors;
+    let mut editors = Vec::new();
+    for i in 0..n {
+        editors.push(Editor::new(port, &format!("ce{i}"), "conc").await);
+    }
+    let cpu0 = server.cpu();
+    let start = Instant::now();
+    let editors = join_all(editors.into_iter().enumerate().map(|(i, mut e)| {
+        // Spread the edits; the first editors take the remainder.
+        let count = p.edits / n + usize::from(i < p.edits % n);
+        async move {
+            for _ in 0..count {
+                e.edit().await;
+            }
+            e
+        }
+    }))
+    .await;
+    let wall = start.elapsed();
+    let cpu = server.cpu() - cpu0;
+    let mut lat: Vec<u64> = editors
+        .iter()
+        .flat_map(|e| e.latencies.iter().copied())
+        .collect();
+    lat.sort_unstable();
+    let resyncs: usize = editors.iter().map(|e| e.resyncs).sum();
+    let mut check = Editor::new(port, "checker", "conc").await;
+    let state = check.sync().await;
+    let ok = check.revision == p.edits as u64 && check.len == 2 * p.edits;
+    report.add(
+        name,
+        &format!("concurrent edits ({n} editors)"),
+        p.edits.to_string(),
+    );
+    report.add(
+        name,
+        "concurrent edits/s (total)",
+        format!(
+            "{:.0} ({:.2} s)",
+            p.edits as f64 / wall.as_secs_f64(),
+            wall.as_secs_f64()
+        ),
+    );
+    report.add(name, "concurrent ack p50", ms(percentile(&lat, 0.50)));
+    report.add(name, "concurrent ack p99", ms(percentile(&lat, 0.99)));
+    report.add(
+        name,
+        "concurrent server CPU per edit",
+        format!("{:.0} µs", cpu * 1e6 / p.edits.max(1) as f64),
+    );
+    report.add(name, "resync_required retries", resyncs.to_string());
+    report.add(
+        name,
+        "final state",
+        format!(
+            "revision {}, {} chars, version {} ({})",
+            check.revision,
+            check.len,
+            state["version"],
+            if ok { "consistent" } else { "MISMATCH" }
+        ),
+    );
+    report.problems(name, &server);
+    assert!(ok, "concurrent edits lost or duplicated: {state}");
+}
+
+fn results_path() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+    target.join("bench-results.md")
+}
+
+fn main() {
+    now_ns();
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this
+    // binary without it: then only check that every scenario still works.
+    let quick = !std::env::args().any(|a| a == "--bench");
+    let params = Params::from_env(quick);
+    if quick {
+        println!("bench: smoke run with tiny sizes (run `cargo bench --bench load` to measure)");
+    }
+    let mut report = Report { rows: Vec::new() };
+    println!("== machine");
+    report.add(
+        "machine",
+        "cores / load average at start",
+        format!(
+            "{} / {}",
+            std::thread::available_parallelism().map_or(0, |n| n.get()),
+            std::fs::read_to_string("/proc/loadavg")
+                .unwrap_or_default()
+                .split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+    );
+    actix_rt::System::new().block_on(async {
+        let db = BenchDb::create().await;
+        println!("bench: database {}", db.name);
+        if params.wants("fanout") {
+            fanout(&params, &db, &mut report).await;
+        }
+        if params.wants("idle") {
+            idle(&params, &db, &mut report).await;
+        }
+        if params.wants("docs") {
+            docs(&params, &db, &mut report).await;
+        }
+    });
+    let table = report.markdown();
+    println!("\n{table}");
+    let path = results_path();
+    if !quick
+        && std::fs::create_dir_all(path.parent().unwrap_or(Path::new("."))).is_ok()
+        && std::fs::write(&path, &table).is_ok()
+    {
+        println!("written to {}", path.display());
+    }
+}
