@@ -14,13 +14,13 @@ use super::yjs_doc::{Inbound, Incoming, YjsDocActor, YjsDocId};
 use super::yjs_registry::{ConnClosed, OpenDoc};
 use super::Services;
 use crate::auth::{now_secs, Principal};
+use crate::broker::Outbound;
 use crate::limits::{FloodDetector, TokenBucket};
 use crate::protocol::close_code;
 use actix::prelude::*;
 use actix_web::web::Bytes;
 use actix_web_actors::ws;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use yrs::encoding::read::{Cursor, Read};
@@ -61,20 +61,6 @@ impl fmt::Display for YjsConnId {
     }
 }
 
-/// Shared between a socket actor and the document actor that writes to it.
-struct PeerShared {
-    /// Frames handed to the actor and not yet written.
-    queued: AtomicUsize,
-    /// Set once the socket is being closed.
-    closing: AtomicBool,
-    /// Queue bound (`websocket.outbound_queue_limit`).
-    limit: usize,
-    /// How long a close may take before the TCP stream is cut.
-    grace: Duration,
-    /// A duplicate of the TCP socket, to cut a socket whose actor cannot run.
-    socket: Option<Arc<std::net::TcpStream>>,
-}
-
 /// How a document actor reaches one socket.
 #[derive(Clone)]
 pub struct YjsPeer {
@@ -82,7 +68,7 @@ pub struct YjsPeer {
     pub id: YjsConnId,
     frames: Recipient<YjsFrame>,
     close: Recipient<YjsClose>,
-    shared: Arc<PeerShared>,
+    outbound: Arc<Outbound>,
 }
 
 impl fmt::Debug for YjsPeer {
@@ -95,12 +81,10 @@ impl YjsPeer {
     /// Queues a frame; false when the socket is gone, closing or too far
     /// behind (it is then closed as a slow consumer).
     pub fn send(&self, frame: Bytes) -> bool {
-        if self.shared.closing.load(Ordering::Relaxed) || !self.frames.connected() {
+        if self.outbound.is_closing() || !self.frames.connected() {
             return false;
         }
-        let queued = self.shared.queued.fetch_add(1, Ordering::AcqRel) + 1;
-        if queued > self.shared.limit {
-            self.shared.queued.fetch_sub(1, Ordering::AcqRel);
+        if !self.outbound.reserve() {
             self.close(
                 close_code::SLOW_CONSUMER,
                 "slow consumer: outbound queue full",
@@ -114,21 +98,13 @@ impl YjsPeer {
     /// Asks the socket to close with `code`; cuts the TCP connection after
     /// the grace period in case the actor cannot run.
     pub fn close(&self, code: u16, reason: &'static str) {
-        if self.shared.closing.swap(true, Ordering::AcqRel) {
+        if !self.outbound.begin_close() {
             return;
         }
         log::debug!("closing yjs socket {} with {code}: {reason}", self.id);
         self.close.do_send(YjsClose { code, reason });
-        if let Some(socket) = self.shared.socket.clone() {
-            let grace = self.shared.grace;
-            let frames = self.frames.clone();
-            actix_rt::spawn(async move {
-                tokio::time::sleep(grace).await;
-                if frames.connected() {
-                    let _ = socket.shutdown(std::net::Shutdown::Both);
-                }
-            });
-        }
+        let frames = self.frames.clone();
+        self.outbound.cut_after_grace(move || frames.connected());
     }
 
     /// False once the socket's actor has stopped.
@@ -415,13 +391,11 @@ impl Actor for YjsConnectionActor {
             id: self.id,
             frames: ctx.address().recipient(),
             close: ctx.address().recipient(),
-            shared: Arc::new(PeerShared {
-                queued: AtomicUsize::new(0),
-                closing: AtomicBool::new(false),
-                limit: ws.outbound_queue_limit,
-                grace: Duration::from_millis(ws.slow_consumer_grace_ms),
-                socket: self.socket.clone(),
-            }),
+            outbound: Arc::new(Outbound::new(
+                ws.outbound_queue_limit,
+                Duration::from_millis(ws.slow_consumer_grace_ms),
+                self.socket.clone(),
+            )),
         };
         self.peer = Some(peer.clone());
         let open = self.services.yjs.send(OpenDoc {
@@ -488,8 +462,8 @@ impl Handler<YjsFrame> for YjsConnectionActor {
     /// Writes a frame from the document actor, unless the socket is closing.
     fn handle(&mut self, YjsFrame(frame): YjsFrame, ctx: &mut Self::Context) {
         if let Some(peer) = &self.peer {
-            peer.shared.queued.fetch_sub(1, Ordering::AcqRel);
-            if peer.shared.closing.load(Ordering::Relaxed) {
+            peer.outbound.release();
+            if peer.outbound.is_closing() {
                 return;
             }
         }

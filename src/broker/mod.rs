@@ -10,12 +10,14 @@
 //! closed with 4008 without holding anyone else up.
 
 pub mod local;
+pub mod outbound;
+
+pub use outbound::Outbound;
 
 use crate::actors::connection::{CloseSocket, Deliver};
 use crate::ids::{ConnectionId, RoomId, TenantId, UserId};
 use crate::protocol::close_code;
 use actix::Recipient;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -48,23 +50,6 @@ pub trait Broker: Send + Sync + 'static {
     fn send_to(&self, handle: &ConnectionHandle, frame: Frame);
 }
 
-/// Shared between a connection actor and everyone holding its handle.
-struct Outbound {
-    /// Frames handed to the actor and not yet written to its socket.
-    queued: AtomicUsize,
-    /// Set once the connection is being closed as a slow consumer.
-    closing: AtomicBool,
-    /// Last time (ms since process start) the actor ran its liveness tick.
-    last_tick_ms: AtomicI64,
-    /// Queue bound.
-    limit: usize,
-    /// How long the close frame may take before the TCP stream is cut.
-    grace: Duration,
-    /// A duplicate of the TCP socket, used to cut a connection whose actor
-    /// cannot run because its peer stopped reading.
-    socket: Option<Arc<std::net::TcpStream>>,
-}
-
 /// A cheap, cloneable way to send frames to one connection.
 #[derive(Clone)]
 pub struct ConnectionHandle {
@@ -95,26 +80,17 @@ impl ConnectionHandle {
             id,
             deliver,
             close,
-            outbound: Arc::new(Outbound {
-                queued: AtomicUsize::new(0),
-                closing: AtomicBool::new(false),
-                last_tick_ms: AtomicI64::new(crate::clock::monotonic_ms()),
-                limit,
-                grace,
-                socket,
-            }),
+            outbound: Arc::new(Outbound::new(limit, grace, socket)),
         }
     }
 
     /// Queues a frame; false when the connection is gone or too far behind
     /// (it is then being closed as a slow consumer).
     pub fn deliver(&self, frame: Frame) -> bool {
-        if self.outbound.closing.load(Ordering::Relaxed) {
+        if self.outbound.is_closing() {
             return false;
         }
-        let queued = self.outbound.queued.fetch_add(1, Ordering::AcqRel) + 1;
-        if queued > self.outbound.limit {
-            self.outbound.queued.fetch_sub(1, Ordering::AcqRel);
+        if !self.outbound.reserve() {
             self.cut(
                 close_code::SLOW_CONSUMER,
                 "slow consumer: outbound queue full",
@@ -132,46 +108,39 @@ impl ConnectionHandle {
 
     /// Called by the connection actor when it took a frame off its queue.
     pub fn dequeued(&self) {
-        self.outbound.queued.fetch_sub(1, Ordering::AcqRel);
+        self.outbound.release();
     }
 
-    /// True once the connection is being cut as a slow consumer.
+    /// True once the connection is being closed.
     pub fn is_closing(&self) -> bool {
-        self.outbound.closing.load(Ordering::Relaxed)
+        self.outbound.is_closing()
     }
 
     /// Frames waiting for this connection.
     pub fn queued(&self) -> usize {
-        self.outbound.queued.load(Ordering::Relaxed)
+        self.outbound.queued()
     }
 
     /// Records that the actor is running (its periodic tick).
     pub fn tick(&self) {
-        self.outbound
-            .last_tick_ms
-            .store(crate::clock::monotonic_ms(), Ordering::Relaxed);
+        self.outbound.tick();
     }
 
     /// Milliseconds since the actor last ran its tick.
     pub fn stalled_for_ms(&self) -> i64 {
-        crate::clock::monotonic_ms() - self.outbound.last_tick_ms.load(Ordering::Relaxed)
+        self.outbound.stalled_for_ms()
     }
 
     /// Asks the actor to close with `code`, and cuts the TCP connection after
     /// the grace period in case the actor cannot run (its peer stopped
     /// reading, so its writes never complete).
     pub fn cut(&self, code: u16, reason: &'static str) {
-        if self.outbound.closing.swap(true, Ordering::AcqRel) {
+        if !self.outbound.begin_close() {
             return;
         }
         log::info!("closing connection {} with {code}: {reason}", self.id);
         self.close.do_send(CloseSocket { code, reason });
-        if let Some(socket) = self.outbound.socket.clone() {
-            let grace = self.outbound.grace;
-            actix_rt::spawn(async move {
-                tokio::time::sleep(grace).await;
-                let _ = socket.shutdown(std::net::Shutdown::Both);
-            });
-        }
+        let deliver = self.deliver.clone();
+        self.outbound.cut_after_grace(move || deliver.connected());
     }
 }

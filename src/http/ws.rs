@@ -6,7 +6,7 @@ use super::error::ApiError;
 use crate::actors::connection::{ConnectionActor, DeviceInfo};
 use crate::actors::registry::{AdmitConnection, ConnectionClosed};
 use crate::actors::Services;
-use crate::auth::{extract_token, AuthError, TokenSource};
+use crate::auth::{extract_token, AuthError, Principal, TokenSource};
 use actix_web::{http::header, web, HttpRequest, HttpResponse};
 use actix_web_actors::ws;
 use serde::Deserialize;
@@ -55,6 +55,22 @@ fn browser_from_user_agent(req: &HttpRequest) -> Option<String> {
         })
 }
 
+/// The checks every WebSocket upgrade (`/ws`, `/yjs/...`) makes before
+/// anything else: an allowed Origin and a valid token.
+pub fn authorize_upgrade(
+    req: &HttpRequest,
+    services: &Services,
+) -> Result<(Principal, TokenSource), ApiError> {
+    if !origin_allowed(req, &services.settings.server.allowed_origins) {
+        return Err(ApiError::Forbidden(
+            "origin_not_allowed",
+            "this Origin may not open a WebSocket (server.allowed_origins)".into(),
+        ));
+    }
+    let (token, source) = extract_token(req, true).ok_or(AuthError::Missing)?;
+    Ok((services.auth.verify(&token)?, source))
+}
+
 /// The upgrade handler.
 pub async fn upgrade(
     req: HttpRequest,
@@ -62,14 +78,7 @@ pub async fn upgrade(
     services: web::Data<Arc<Services>>,
 ) -> Result<HttpResponse, ApiError> {
     let settings = &services.settings;
-    if !origin_allowed(&req, &settings.server.allowed_origins) {
-        return Err(ApiError::Forbidden(
-            "origin_not_allowed",
-            "this Origin may not open a WebSocket (server.allowed_origins)".into(),
-        ));
-    }
-    let (token, source) = extract_token(&req, true).ok_or(AuthError::Missing)?;
-    let principal = services.auth.verify(&token)?;
+    let (principal, source) = authorize_upgrade(&req, &services)?;
     if let Err(e) = ws::handshake(&req) {
         return Err(ApiError::BadRequest("not_a_websocket", e.to_string()));
     }

@@ -6,12 +6,12 @@
 //! socket belongs to the Yjs connection actor.
 
 use super::error::ApiError;
-use super::ws::{origin_allowed, SocketDup};
+use super::ws::SocketDup;
 use crate::actors::yjs_connection::YjsConnectionActor;
 use crate::actors::yjs_doc::YjsDocId;
 use crate::actors::yjs_registry::{Admit, ConnClosed};
 use crate::actors::Services;
-use crate::auth::{extract_token, AuthError, TokenSource};
+use crate::auth::TokenSource;
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_web_actors::ws;
 use std::sync::Arc;
@@ -27,14 +27,7 @@ pub async fn upgrade(
     services: web::Data<Arc<Services>>,
 ) -> Result<HttpResponse, ApiError> {
     let settings = &services.settings;
-    if !origin_allowed(&req, &settings.server.allowed_origins) {
-        return Err(ApiError::Forbidden(
-            "origin_not_allowed",
-            "this Origin may not open a WebSocket (server.allowed_origins)".into(),
-        ));
-    }
-    let (token, source) = extract_token(&req, true).ok_or(AuthError::Missing)?;
-    let principal = services.auth.verify(&token)?;
+    let (principal, source) = super::ws::authorize_upgrade(&req, &services)?;
     let name = document.into_inner();
     if name.is_empty() || name.len() > MAX_DOCUMENT_NAME_BYTES {
         return Err(ApiError::BadRequest(
