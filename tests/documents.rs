@@ -438,7 +438,8 @@ async fn locks_expire_and_are_released_when_the_holders_last_connection_goes() {
     .await;
     let ann2 = joined(&app, "ann").await;
     ann.close().await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The server has taken ann's first connection off (ben and ann2 remain).
+    app.wait_stats(|s| s.connections == 2).await;
     let e = ben
         .request(
             doc(
@@ -558,14 +559,14 @@ async fn remote_cursors_are_moved_by_edits() {
         "e2",
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
     let mut ben = app.connect_ready("ben", "acme").await;
-    ben.request(
-        json!({"type": "room:join", "entity_type": "invoice", "entity_id": "7"}),
-        "j",
-    )
-    .await;
-    let sync = ben.recv_type("cursor:sync").await;
+    // The cursor is moved by the second edit after its ack.
+    let (_, sync) = ben
+        .join_until_cursors(
+            json!({"type": "room:join", "entity_type": "invoice", "entity_id": "7"}),
+            |s| s["cursors"][0]["position"] != 6,
+        )
+        .await;
     assert_eq!(sync["cursors"][0]["position"], 10, "still before \"world\"");
     assert_eq!(
         sync["cursors"][0]["selection"],

@@ -196,6 +196,9 @@ async fn refresh_before_expiry_keeps_the_socket_open() {
         .await;
     assert_eq!(reply["type"], "ack");
     assert!(reply["data"]["token_expires_at"].as_i64().unwrap() > tandem::auth::now_secs() + 30);
+    // This shows that nothing happens: the first token expired 2 s after it
+    // was issued (the test server's leeway is 0 s), so 4 s later a socket
+    // that had kept the old expiry would have been closed with 4001.
     tokio::time::sleep(Duration::from_secs(4)).await;
     let ack = c.request(json!({"type": "heartbeat"}), "after").await;
     assert_eq!(ack["type"], "heartbeat_ack");
@@ -367,14 +370,15 @@ async fn silent_client_is_closed_with_4000_and_a_live_one_stays() {
                 .request(json!({"type": "heartbeat"}), &format!("l{i}"))
                 .await;
             assert_eq!(ack["type"], "heartbeat_ack");
+            // A heartbeat every 500 ms, well inside the 2 s timeout, for 4 s.
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
         live
     };
     let silent_task = async {
-        // Do not read (so no pong) and do not send anything.
-        tokio::time::sleep(Duration::from_millis(3500)).await;
-        silent.ended(Duration::from_secs(5)).await
+        // Do not answer pings and do not send anything: `ended` reads
+        // without answering until the server closes (2 s timeout).
+        silent.ended(Duration::from_secs(8)).await
     };
     let (mut live, ended) = futures_util::join!(live_task, silent_task);
     assert_eq!(ended, Ended::Close(Some(close_code::HEARTBEAT_TIMEOUT)));

@@ -102,10 +102,10 @@ async fn joiner_gets_every_current_cursor_and_moves_are_relayed() {
         )
         .await;
     // Cursor state is applied by the room asynchronously to the ack.
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let users = bob.request(room("room:join"), "j").await;
+    let (users, sync) = bob
+        .join_until_cursors(room("room:join"), |s| s["cursors"][0].is_object())
+        .await;
     let alice_color = users["users"][0]["color"].clone();
-    let sync = bob.recv_type("cursor:sync").await;
     let cursor = &sync["cursors"][0];
     assert_eq!(cursor["user_id"], "alice");
     assert_eq!(cursor["position"], json!({"line": 1, "column": 9}));
@@ -224,6 +224,9 @@ async fn renewed_typing_does_not_expire() {
     bob.request(room("room:join"), "j").await;
     alice.request(room("typing:start"), "t").await;
     bob.recv_type("typing:users").await;
+    // This test shows that nothing happens: five renewals 400 ms apart keep
+    // typing on for 2 s, twice the 1 s timeout, and then 300 ms more pass
+    // without a `typing:users` change. The waits are the point of the test.
     for i in 0..5 {
         tokio::time::sleep(Duration::from_millis(400)).await;
         alice.request(room("typing:start"), &format!("r{i}")).await;

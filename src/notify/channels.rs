@@ -47,8 +47,11 @@ impl ChannelSettings {
     };
 }
 
-/// The channels a known notification type uses at its usual priority
-/// (the table of seed 18.3); `None` for types Tandem has no default for.
+/// The channels a known notification type uses at its usual priority;
+/// `None` for types Tandem has no default for. Money events (a payment
+/// received, an overdue invoice) warrant every channel; assignments,
+/// mentions and shares warrant a push; project updates and comments are
+/// only worth a live notification.
 pub fn type_defaults(notification_type: &str) -> Option<ChannelSettings> {
     Some(match notification_type {
         "payment_received" | "invoice_overdue" => ChannelSettings::WITH_PUSH_AND_EMAIL,
@@ -124,7 +127,7 @@ mod tests {
     }
 
     #[test]
-    fn seed_table_types_at_their_priority() {
+    fn known_types_use_their_channels_at_their_priority() {
         let d = decide(None, "payment_received", Priority::High, false);
         assert!(d.websocket);
         assert_eq!(push(&d), (true, true, true));

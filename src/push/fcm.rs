@@ -6,9 +6,11 @@
 //! before it expires, and one refresh at a time goes out. Messages go to
 //! `{push.fcm_base_url}/v1/projects/{project_id}/messages:send`.
 //!
-//! (The `fcm` crate posts to the legacy API Google shut down in 2024; see
-//! DESIGN.md. `gcp_auth` would bring a second HTTP and TLS stack, so the
-//! grant is done here, through the same awc client as everything else.)
+//! (The `fcm` crate, 0.9.2 and the latest, posts to the legacy endpoint
+//! Google shut down in 2024 and unwraps its responses, so it is not used.
+//! `gcp_auth` would bring a second HTTP and TLS stack and needs native CA
+//! certificates, so the grant is done here, through the same awc client as
+//! everything else, against a configurable URL that tests point at a fake.)
 
 use super::retry::parse_retry_after;
 use super::sender::{Outcome, Payload, PushSender, Target};

@@ -566,6 +566,35 @@ impl WsClient {
             .await
     }
 
+    /// Joins a room until its `cursor:sync` satisfies `ready`, leaving and
+    /// joining again while it does not (state another connection changed is
+    /// applied by the room after that connection's ack, so a join may come
+    /// first). Returns the `room:users` reply and the `cursor:sync`.
+    pub async fn join_until_cursors(
+        &mut self,
+        join: Value,
+        ready: impl Fn(&Value) -> bool,
+    ) -> (Value, Value) {
+        let deadline = tokio::time::Instant::now() + RECV_TIMEOUT;
+        let mut leave = join.clone();
+        leave["type"] = json!("room:leave");
+        for attempt in 0.. {
+            let users = self.request(join.clone(), &format!("join-{attempt}")).await;
+            let sync = self.recv_type("cursor:sync").await;
+            if ready(&sync) {
+                return (users, sync);
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "cursor:sync never became ready: {sync}"
+            );
+            self.request(leave.clone(), &format!("leave-{attempt}"))
+                .await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        unreachable!("the loop returns or panics")
+    }
+
     /// Reads (discarding messages, answering nothing) until the socket ends.
     pub async fn ended(&mut self, wait: Duration) -> Ended {
         let deadline = tokio::time::Instant::now() + wait;
