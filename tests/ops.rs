@@ -124,3 +124,118 @@ async fn sd_notify_sends_ready_then_watchdog_pings_then_stopping() {
     std::mem::forget(reaper);
     assert_eq!(exit.code(), Some(0));
 }
+
+fn check_config(config: &std::path::Path, env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tandem"));
+    cmd.args(["check-config", "--config"]).arg(config);
+    for var in [
+        "TANDEM__AUTH__SECRET",
+        "TANDEM__SERVER__ENVIRONMENT",
+        "DATABASE_URL",
+        "TANDEM_CONFIG",
+    ] {
+        cmd.env_remove(var);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+#[test]
+fn check_config_prints_effective_values_with_secrets_masked() {
+    let dir = temp_dir();
+    let config = dir.0.join("config.toml");
+    let secret = "a-very-private-secret-0123456789abcdef";
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nport = 9123\n[database]\nurl = \"postgres://tandem:db-password@db/tandem\"\n\
+             [auth]\nsecret = \"{secret}\"\napi_keys = [\"service-key-0123\"]\n"
+        ),
+    )
+    .unwrap();
+    let out = check_config(&config, &[("TANDEM__WEBSOCKET__RATE_LIMIT_BURST", "77")]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("port: 9123"), "{stdout}");
+    // Environment overrides are part of the effective values.
+    assert!(stdout.contains("rate_limit_burst: 77"), "{stdout}");
+    assert!(stdout.contains("Production"), "{stdout}");
+    for hidden in [secret, "db-password", "service-key-0123"] {
+        assert!(!stdout.contains(hidden), "{hidden} printed: {stdout}");
+    }
+    assert!(stdout.contains("Secret(***)"), "{stdout}");
+}
+
+#[test]
+fn check_config_exits_2_naming_the_bad_key() {
+    let dir = temp_dir();
+    let config = dir.0.join("config.toml");
+    std::fs::write(
+        &config,
+        "[auth]\nsecret = \"0123456789abcdef0123456789abcdef\"\n[rooms]\nidle_stop_secs = -1\n",
+    )
+    .unwrap();
+    let out = check_config(&config, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("rooms.idle_stop_secs"), "{stderr}");
+    assert!(out.stdout.is_empty());
+}
+
+/// The config.toml shipped in the repository says development; the same
+/// file in production is refused, by `check-config` and by `serve`, until a
+/// fresh secret is set.
+#[test]
+fn shipped_development_secret_is_refused_outside_development() {
+    let shipped = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/config.toml"));
+    let out = check_config(shipped, &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Development"));
+
+    let production = [("TANDEM__SERVER__ENVIRONMENT", "\"production\"")];
+    let out = check_config(shipped, &production);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("auth.secret") && stderr.contains("development"),
+        "{stderr}"
+    );
+
+    let out = Command::new(env!("CARGO_BIN_EXE_tandem"))
+        .args(["serve", "--config"])
+        .arg(shipped)
+        .env("TANDEM__SERVER__ENVIRONMENT", "\"production\"")
+        .env("TANDEM__SERVER__PORT", "0")
+        .env_remove("TANDEM__AUTH__SECRET")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("auth.secret"));
+
+    let fresh = [
+        ("TANDEM__SERVER__ENVIRONMENT", "\"production\""),
+        (
+            "TANDEM__AUTH__SECRET",
+            "a-fresh-production-secret-0123456789",
+        ),
+    ];
+    let out = check_config(shipped, &fresh);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
