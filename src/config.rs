@@ -101,7 +101,25 @@ pub struct ServerSettings {
     pub allowed_origins: Vec<String>,
     /// Seconds to finish in-flight work after SIGTERM/SIGINT before exiting.
     pub shutdown_grace_secs: u64,
+    /// `development` allows the development secret shipped in config.toml;
+    /// `production` (the default) refuses to start with it.
+    pub environment: Environment,
 }
+
+/// `server.environment`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    /// A developer's machine: the shipped development secret is accepted.
+    Development,
+    /// Anything else: secrets must be set for this deployment.
+    #[default]
+    Production,
+}
+
+/// The HS256 secret in the shipped config.toml. It is public, so the server
+/// refuses it unless `server.environment = "development"`.
+pub const DEVELOPMENT_SECRET: &str = "dev-only-secret-change-me-0123456789abcdef";
 
 impl Default for ServerSettings {
     fn default() -> Self {
@@ -114,6 +132,7 @@ impl Default for ServerSettings {
                 "http://127.0.0.1:3000".into(),
             ],
             shutdown_grace_secs: 10,
+            environment: Environment::Production,
         }
     }
 }
@@ -546,6 +565,16 @@ impl Settings {
                 "must be at most 5",
             ));
         }
+        if auth.secret.expose() == DEVELOPMENT_SECRET
+            && self.server.environment != Environment::Development
+        {
+            return Err(ConfigError::invalid(
+                "auth.secret",
+                "is the public development secret shipped in config.toml: set a fresh one \
+                 (TANDEM__AUTH__SECRET), or server.environment = \"development\" on a \
+                 developer's machine",
+            ));
+        }
         match auth.algorithm {
             JwtAlgorithm::HS256 => {
                 if auth.secret.expose().len() < 32 {
@@ -745,6 +774,45 @@ mod tests {
         assert!(err.to_string().contains("push.fcm_base_url"), "{err}");
         let err = load(&format!("{SECRET}[email]\ntls = \"ssl\"\n"), &[]).unwrap_err();
         assert!(err.to_string().contains("email.tls"), "{err}");
+    }
+
+    #[test]
+    fn development_secret_only_in_development() {
+        let shipped = include_str!("../config.toml");
+        assert_eq!(
+            load(shipped, &[]).unwrap().server.environment,
+            Environment::Development
+        );
+        // The shipped file with production switched on is refused...
+        let err = load(
+            shipped,
+            &[("TANDEM__SERVER__ENVIRONMENT", "\"production\"")],
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("auth.secret"), "{err}");
+        // ...and so is a file that leaves the environment at its default.
+        let dev = format!("[auth]\nsecret = \"{DEVELOPMENT_SECRET}\"\n");
+        let err = load(&dev, &[]).unwrap_err();
+        assert!(err.to_string().contains("development"), "{err}");
+        // A fresh secret from the environment makes production start.
+        let s = load(
+            shipped,
+            &[
+                ("TANDEM__SERVER__ENVIRONMENT", "\"production\""),
+                (
+                    "TANDEM__AUTH__SECRET",
+                    "\"a-fresh-secret-of-at-least-32-bytes!\"",
+                ),
+            ],
+        )
+        .unwrap();
+        assert_eq!(s.server.environment, Environment::Production);
+        let err = load(
+            &format!("{SECRET}[server]\nenvironment = \"staging\"\n"),
+            &[],
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("server.environment"), "{err}");
     }
 
     #[test]

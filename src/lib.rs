@@ -28,6 +28,7 @@
 //! - [`notify`]: notifications (store, deliver, read marks, channel settings) and the
 //!   activity feed; SSE stream positions.
 //! - [`clock`]: monotonic milliseconds and wire timestamps.
+//! - [`systemd`]: the sd_notify protocol (`READY`, `WATCHDOG`, `STOPPING`) for `Type=notify`.
 
 pub mod actors;
 pub mod auth;
@@ -44,3 +45,4 @@ pub mod presence_state;
 pub mod protocol;
 pub mod push;
 pub mod startup;
+pub mod systemd;

@@ -1,4 +1,5 @@
-//! The `tandem` binary: `tandem serve` (the default) and `tandem token`.
+//! The `tandem` binary: `tandem serve` (the default), `tandem token` and
+//! `tandem check-config`.
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -43,6 +44,9 @@ enum Command {
         #[arg(long, default_value_t = 3600)]
         ttl: i64,
     },
+    /// Validate the config file (with the environment's overrides) and print
+    /// the effective values, secrets masked. Exits 2 naming the bad key.
+    CheckConfig,
 }
 
 fn main() -> ExitCode {
@@ -57,6 +61,7 @@ fn main() -> ExitCode {
     };
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings),
+        Command::CheckConfig => check_config(&cli.config, &settings),
         Command::Token {
             user,
             tenant,
@@ -87,6 +92,23 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// Checks what serde and `Settings::validate` cannot see (key files that
+/// must be readable), then prints the effective settings; `Secret` values
+/// print as `Secret(***)`.
+fn check_config(path: &std::path::Path, settings: &Settings) -> ExitCode {
+    if let Err(e) = Authenticator::new(&settings.auth) {
+        eprintln!("tandem: {e}");
+        return ExitCode::from(2);
+    }
+    println!(
+        "# {}: valid ({:?} environment); effective values, secrets masked:",
+        path.display(),
+        settings.server.environment
+    );
+    println!("{settings:#?}");
+    ExitCode::SUCCESS
 }
 
 fn serve(settings: Settings) -> ExitCode {

@@ -9,6 +9,7 @@ use crate::broker::local::LocalBroker;
 use crate::config::Settings;
 use crate::db::Db;
 use crate::http::ws::SocketDup;
+use crate::systemd::Notifier;
 use actix::Actor;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{middleware, web, App, HttpServer};
@@ -41,6 +42,7 @@ pub struct Application {
     server: Server,
     services: Arc<Services>,
     db: Db,
+    notifier: Option<Notifier>,
 }
 
 impl Application {
@@ -153,6 +155,7 @@ impl Application {
             server,
             services,
             db,
+            notifier: Notifier::from_env(),
         })
     }
 
@@ -176,11 +179,20 @@ impl Application {
         ShutdownHandle {
             services: self.services.clone(),
             server: self.server.handle(),
+            notifier: self.notifier.clone(),
         }
     }
 
     /// Runs until SIGTERM/SIGINT (or a [`ShutdownHandle`]) has shut it down.
+    /// Under systemd (`Type=notify`) it reports `READY=1` here, when
+    /// migrations have run and the listener is bound, and starts the watchdog.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        if let Some(notifier) = &self.notifier {
+            notifier.send(&format!("READY=1\nSTATUS=listening on port {}", self.port));
+            if let Some(every) = notifier.watchdog_interval() {
+                start_watchdog(notifier.clone(), self.services.clone(), every);
+            }
+        }
         let handle = self.shutdown_handle();
         actix_rt::spawn(async move {
             wait_for_signal().await;
@@ -195,6 +207,7 @@ impl Application {
 pub struct ShutdownHandle {
     services: Arc<Services>,
     server: ServerHandle,
+    notifier: Option<Notifier>,
 }
 
 impl ShutdownHandle {
@@ -202,6 +215,9 @@ impl ShutdownHandle {
     /// requests finish and flushes pending database writes, all within
     /// `server.shutdown_grace_secs`.
     pub async fn shutdown(&self) {
+        if let Some(notifier) = &self.notifier {
+            notifier.send("STOPPING=1\nSTATUS=draining");
+        }
         let grace = Duration::from_secs(self.services.settings.server.shutdown_grace_secs);
         let deadline = tokio::time::Instant::now() + grace;
         let closing = self.services.registry.send(Shutdown).await.unwrap_or(0);
@@ -222,6 +238,25 @@ impl ShutdownHandle {
         let _ = tokio::time::timeout(left, yjs_flush).await;
         self.server.stop(true).await;
     }
+}
+
+/// Pings the systemd watchdog every `every` from a task on the System
+/// arbiter, each time only after the registry actor has answered within
+/// `every`: a wedged System arbiter or registry stops the pings, and systemd
+/// kills and restarts the service once `WatchdogSec=` passes.
+fn start_watchdog(notifier: Notifier, services: Arc<Services>, every: Duration) {
+    actix_rt::System::current().arbiter().spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match tokio::time::timeout(every, services.registry.send(GetStats)).await {
+                Ok(Ok(_)) => notifier.send("WATCHDOG=1"),
+                Ok(Err(e)) => log::error!("watchdog: registry unreachable: {e}"),
+                Err(_) => log::error!("watchdog: registry did not answer within {every:?}"),
+            }
+        }
+    });
 }
 
 /// Resolves on SIGTERM or SIGINT.
