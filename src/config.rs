@@ -84,6 +84,8 @@ pub struct Settings {
     pub documents: DocumentSettings,
     /// Server-Sent Events (`GET /api/v1/stream`).
     pub sse: SseSettings,
+    /// The demo web app and its development sign-in.
+    pub web: WebSettings,
 }
 
 /// `[server]`
@@ -439,6 +441,51 @@ impl Default for EmailSettings {
     }
 }
 
+/// The development HS256 secret shipped in config.toml. `web.dev_tokens`
+/// only works with it, so the sign-in endpoint can never mint tokens that a
+/// production server (which must use its own secret) would accept.
+pub const DEVELOPMENT_SECRET: &str = "dev-only-secret-change-me-0123456789abcdef";
+
+/// `[web]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebSettings {
+    /// Serve the files of `dir` (the demo app) at `/`.
+    pub enabled: bool,
+    /// Directory of the web app, relative to the working directory.
+    pub dir: String,
+    /// Development sign-in: `POST /dev/token` mints a token for any user and
+    /// tenant. Only with the shipped development `auth.secret`, HS256, and
+    /// only for requests from a loopback address.
+    pub dev_tokens: bool,
+}
+
+impl Default for WebSettings {
+    fn default() -> Self {
+        WebSettings {
+            enabled: true,
+            dir: "web".into(),
+            dev_tokens: false,
+        }
+    }
+}
+
+impl WebSettings {
+    fn validate(&self, auth: &AuthSettings) -> Result<(), ConfigError> {
+        if self.dev_tokens
+            && (auth.algorithm != JwtAlgorithm::HS256
+                || auth.secret.expose() != DEVELOPMENT_SECRET)
+        {
+            return Err(ConfigError::invalid(
+                "web.dev_tokens",
+                "is only allowed with HS256 and the development auth.secret shipped in \
+                 config.toml (its tokens would otherwise be valid on this server for anyone)",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// `[sse]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -604,6 +651,7 @@ impl Settings {
             ));
         }
         self.validate_push()?;
+        self.web.validate(&self.auth)?;
         Ok(())
     }
 

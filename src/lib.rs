@@ -22,7 +22,8 @@
 //!   fields, undo/redo, snapshots) and edit-lock table (pure).
 //! - [`db`]: the pool, embedded migrations, readiness, generated `schema.rs`.
 //! - [`http`]: REST handlers by resource, health checks, the WebSocket upgrades
-//!   (`/ws`, and `/yjs/{document}` for y-websocket clients), the SSE stream.
+//!   (`/ws`, and `/yjs/{document}` for y-websocket clients), the SSE stream, and
+//!   `webapp`: the demo web app at `/` and its development sign-in `POST /dev/token`.
 //! - [`push`]: Web Push, FCM and email delivery behind one dispatcher (its own arbiter);
 //!   subscriptions and notification email addresses (REST in `http::push`).
 //! - [`notify`]: notifications (store, deliver, read marks, channel settings) and the

@@ -102,6 +102,7 @@ impl Application {
         let services_data = web::Data::new(services.clone());
         let db_data = web::Data::new(db.clone());
         let push_data = web::Data::new(push);
+        let web_settings = settings.web.clone();
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(
@@ -127,6 +128,7 @@ impl Application {
                         .error_handler(crate::http::error::path_error_handler),
                 )
                 .configure(crate::http::routes)
+                .configure(|cfg| crate::http::webapp::routes(cfg, &web_settings))
         })
         .on_connect(|conn, ext| {
             if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {

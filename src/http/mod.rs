@@ -10,6 +10,7 @@ pub mod notifications;
 pub mod presence;
 pub mod push;
 pub mod stream;
+pub mod webapp;
 pub mod ws;
 pub mod yjs;
 

@@ -25,16 +25,33 @@ struct DeviceQuery {
 }
 
 /// True when the request's Origin may open a socket. No Origin header means
-/// a non-browser client, which cookies cannot be abused through.
+/// a non-browser client, which cookies cannot be abused through. A page served
+/// by this server itself (the Origin's host and port equal the `Host` header,
+/// as for the demo app at `/`) is same-origin and always allowed.
 pub fn origin_allowed(req: &HttpRequest, allowed: &[String]) -> bool {
     match req.headers().get(header::ORIGIN) {
         None => true,
         Some(origin) => match origin.to_str() {
-            Ok(origin) => allowed
-                .iter()
-                .any(|a| a == "*" || a.eq_ignore_ascii_case(origin)),
+            Ok(origin) => {
+                allowed
+                    .iter()
+                    .any(|a| a == "*" || a.eq_ignore_ascii_case(origin))
+                    || same_origin(req, origin)
+            }
             Err(_) => false,
         },
+    }
+}
+
+/// The Origin names this server's own `Host` (`http://` or `https://`).
+fn same_origin(req: &HttpRequest, origin: &str) -> bool {
+    let authority = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"));
+    let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok());
+    match (authority, host) {
+        (Some(a), Some(h)) => !a.is_empty() && a.eq_ignore_ascii_case(h),
+        _ => false,
     }
 }
 

@@ -1,0 +1,10 @@
+// Tandem client: see README.md and index.d.ts.
+export { TandemClient, roomKey } from './client.js'
+export { TandemError } from './errors.js'
+export { Room } from './room.js'
+export { TextField } from './text-field.js'
+export { PresenceStore } from './presence.js'
+export { Notifications } from './notifications.js'
+export { TextOperation, diff, cpLength, utf16ToCp, cpToUtf16 } from './ot.js'
+export { backoffDelay, shouldReconnect, NO_RECONNECT_CODES } from './backoff.js'
+export { bindTextarea } from './textarea.js'
