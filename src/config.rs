@@ -370,6 +370,13 @@ pub struct PushSettings {
     /// Hosts whose plain `http://` Web Push endpoints are accepted (local
     /// test fakes only); every other endpoint must be `https://`.
     pub insecure_endpoint_hosts: Vec<String>,
+    /// When not empty, Web Push endpoints must be on one of these hosts or
+    /// their subdomains (e.g. `fcm.googleapis.com`, `notify.windows.com`).
+    pub endpoint_host_suffixes: Vec<String>,
+    /// TEST ONLY: accept and connect to Web Push endpoints on loopback and
+    /// private addresses (the test suite's fake push service). Off, every
+    /// endpoint must resolve to public addresses only.
+    pub allow_private_endpoints: bool,
 }
 
 impl Default for PushSettings {
@@ -388,6 +395,8 @@ impl Default for PushSettings {
             max_concurrent_requests: 16,
             max_queued_jobs: 10_000,
             insecure_endpoint_hosts: Vec::new(),
+            endpoint_host_suffixes: Vec::new(),
+            allow_private_endpoints: false,
         }
     }
 }

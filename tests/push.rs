@@ -86,6 +86,7 @@ impl Fake {
         s.push.fcm_base_url = self.origin();
         s.push.fcm_token_url = format!("{}/token", self.origin());
         s.push.insecure_endpoint_hosts = vec!["127.0.0.1".into()];
+        s.push.allow_private_endpoints = true;
         s.push.max_retries = 3;
         s.push.retry_base_delay_ms = 100;
         s.push.request_timeout_secs = 5;

@@ -51,6 +51,15 @@ pub async fn subscribe(
     users_only(&principal)?;
     let sub = validate::subscription(body.into_inner(), &push.insecure_endpoint_hosts)
         .map_err(invalid)?;
+    if sub.kind == "web_push" {
+        // The server will connect to this URL: only public push services.
+        push.destination
+            .resolve_url(&sub.endpoint)
+            .await
+            .map_err(|refusal| {
+                ApiError::BadRequest("invalid_subscription", format!("`endpoint`: {refusal}"))
+            })?;
+    }
     let existing = store::list_subscriptions(&db, &principal.tenant, &principal.user).await?;
     if existing.len() >= MAX_SUBSCRIPTIONS_PER_USER
         && !existing.iter().any(|s| s.endpoint == sub.endpoint)

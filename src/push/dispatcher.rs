@@ -13,6 +13,7 @@
 //! delete subscriptions the push service calls gone, stamp `last_used_at`,
 //! and set `delivered_push` / `delivered_email` on the notification.
 
+use super::destination::Destination;
 use super::email::EmailSender;
 use super::fcm::{FcmConfig, FcmSender};
 use super::retry::RetryPolicy;
@@ -99,9 +100,24 @@ pub struct DeliveryReport {
     /// Last HTTP (or SMTP) status seen.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
-    /// Why it failed.
+    /// Why it did not arrive, in general terms only (the detail is logged).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
+    pub error: Option<PublicError>,
+}
+
+/// What a delivery report says went wrong. Deliberately coarse: the server
+/// connects to addresses users choose, and a detailed error (connection
+/// refused, TLS failure, timeout) would tell them about the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PublicError {
+    /// The push service said the subscription no longer exists.
+    Gone,
+    /// The message or destination was refused: a 4xx answer, or an endpoint
+    /// this server does not send to.
+    Rejected,
+    /// Anything else: network errors, timeouts, 5xx after the retries.
+    Failed,
 }
 
 /// What REST handlers need from the push module.
@@ -113,6 +129,8 @@ pub struct PushHandle {
     pub vapid_public_key: Option<String>,
     /// Hosts whose `http://` endpoints are accepted.
     pub insecure_endpoint_hosts: Vec<String>,
+    /// Where Web Push endpoints may point.
+    pub destination: Destination,
     /// Whether email is configured.
     pub email_enabled: bool,
 }
@@ -127,6 +145,7 @@ struct Parts {
     request_timeout: Duration,
     max_concurrent: usize,
     max_queued: u64,
+    destination: Destination,
 }
 
 /// Loads keys and credentials from the settings (failing with a message
@@ -142,6 +161,16 @@ pub fn start(settings: &Settings, db: Db) -> Result<PushHandle, String> {
     let email = EmailSender::from_settings(&settings.email)?;
     let vapid_public_key = vapid.as_ref().map(|v| v.public_key().to_owned());
     let (fcm_on, email_on) = (fcm.is_some(), email.is_some());
+    let destination = Destination {
+        allow_private: push.allow_private_endpoints,
+        host_suffixes: push.endpoint_host_suffixes.clone(),
+    };
+    if destination.allow_private {
+        log::warn!(
+            "push.allow_private_endpoints is on: Web Push may connect to loopback and private \
+             addresses. This is for test fakes only; never enable it in production"
+        );
+    }
     let parts = Parts {
         db,
         vapid,
@@ -155,6 +184,7 @@ pub fn start(settings: &Settings, db: Db) -> Result<PushHandle, String> {
         request_timeout: Duration::from_secs(push.request_timeout_secs),
         max_concurrent: push.max_concurrent_requests,
         max_queued: push.max_queued_jobs as u64,
+        destination: destination.clone(),
     };
     let arbiter = Arbiter::try_with_tokio_rt(|| {
         tokio::runtime::Builder::new_current_thread()
@@ -175,6 +205,7 @@ pub fn start(settings: &Settings, db: Db) -> Result<PushHandle, String> {
         addr,
         vapid_public_key,
         insecure_endpoint_hosts: push.insecure_endpoint_hosts.clone(),
+        destination,
         email_enabled: email_on,
     })
 }
@@ -200,7 +231,9 @@ impl PushDispatcherActor {
             .connector(awc::Connector::new().timeout(parts.request_timeout))
             .finish();
         let engine = Engine {
-            web_push: parts.vapid.map(|v| WebPushSender::new(v, client.clone())),
+            web_push: parts
+                .vapid
+                .map(|v| WebPushSender::new(v, client.clone(), parts.destination.clone())),
             fcm: parts.fcm.map(|f| FcmSender::new(f, client.clone())),
             email: parts.email,
             db: parts.db,
@@ -427,7 +460,9 @@ impl Engine {
         }
     }
 
-    /// One delivery with retries.
+    /// One delivery with retries. The report's `error` is generic
+    /// (`gone`, `rejected`, `failed`); the detail goes to the log only, so a
+    /// user cannot learn anything about the network from it.
     async fn deliver_one(
         &self,
         job: &PushJob,
@@ -441,13 +476,10 @@ impl Engine {
             result: DeliveryResult::Failed,
             attempts: 0,
             status: None,
-            error: None,
+            error: Some(PublicError::Failed),
         };
         let Some(sender) = self.sender(target) else {
-            report.error = Some(format!(
-                "{} is not configured on this server",
-                target.kind()
-            ));
+            log::warn!("push: {} is not configured on this server", target.kind());
             self.stats.borrow_mut().failed += 1;
             return report;
         };
@@ -476,6 +508,7 @@ impl Engine {
                 Outcome::Gone { status } => {
                     report.result = DeliveryResult::Removed;
                     report.status = Some(status);
+                    report.error = Some(PublicError::Gone);
                     self.stats.borrow_mut().removed += 1;
                     if let (Some(id), Some(endpoint)) =
                         (delivery.subscription_id, endpoint_of(target))
@@ -498,41 +531,50 @@ impl Engine {
                     reason,
                 } => {
                     report.status = status;
-                    report.error = Some(reason);
                     match self.policy.delay(retries, after) {
                         Some(wait) => {
                             retries += 1;
                             self.stats.borrow_mut().retries += 1;
                             log::debug!(
-                                "push: {} to {} failed ({}); retry {retries} in {wait:?}",
+                                "push: {} to {} failed ({reason}); retry {retries} in {wait:?}",
                                 target.kind(),
                                 describe(target),
-                                report.error.as_deref().unwrap_or("")
                             );
                             actix_rt::time::sleep(wait).await;
                         }
                         None => {
                             self.stats.borrow_mut().failed += 1;
                             log::warn!(
-                                "push: {} to {} failed after {} attempts: {}",
+                                "push: {} to {} failed after {} attempts: {reason}",
                                 target.kind(),
                                 describe(target),
                                 report.attempts,
-                                report.error.as_deref().unwrap_or("")
                             );
                             return report;
                         }
                     }
                 }
+                Outcome::Refused { reason } => {
+                    report.error = Some(PublicError::Rejected);
+                    self.stats.borrow_mut().failed += 1;
+                    log::warn!(
+                        "push: refused to send {} to {}: {reason}",
+                        target.kind(),
+                        describe(target)
+                    );
+                    return report;
+                }
                 Outcome::Failed { status, reason } => {
                     report.status = status;
+                    if status.is_some_and(|s| (400..500).contains(&s)) {
+                        report.error = Some(PublicError::Rejected);
+                    }
                     self.stats.borrow_mut().failed += 1;
                     log::warn!(
                         "push: {} to {} failed: {reason}",
                         target.kind(),
                         describe(target)
                     );
-                    report.error = Some(reason);
                     return report;
                 }
             }

@@ -12,6 +12,8 @@
 //! - [`retry`]: the retry policy and `Retry-After` parsing (pure).
 //! - [`store`]: subscriptions, contact addresses and delivered flags in PostgreSQL.
 //! - [`validate`]: checks on subscription and email requests (pure).
+//! - [`destination`]: where Web Push may connect (public addresses only,
+//!   optional allowlist), checked at subscribe time and before each send.
 //!
 //! [`PushDispatcherActor`]: dispatcher::PushDispatcherActor
 
@@ -79,6 +81,7 @@ pub struct PushJob {
     pub channels: Channels,
 }
 
+pub mod destination;
 pub mod dispatcher;
 pub mod email;
 pub mod fcm;

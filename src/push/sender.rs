@@ -175,6 +175,12 @@ pub enum Outcome {
         /// What went wrong.
         reason: String,
     },
+    /// The server refused to send there (the endpoint is not an allowed
+    /// public destination): do not retry.
+    Refused {
+        /// Why (for the log only).
+        reason: String,
+    },
     /// A permanent failure for this message: do not retry.
     Failed {
         /// HTTP status (none for local errors).

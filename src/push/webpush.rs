@@ -3,6 +3,7 @@
 //! The `web-push` crate signs and encrypts (`default-features = false`, so no
 //! curl); the request it builds is sent through awc.
 
+use super::destination::{Destination, Refusal};
 use super::retry::parse_retry_after;
 use super::sender::{Outcome, Payload, PushSender, Target};
 use super::Priority;
@@ -158,12 +159,18 @@ struct Prepared {
 pub struct WebPushSender {
     vapid: VapidKeys,
     client: awc::Client,
+    destination: Destination,
 }
 
 impl WebPushSender {
-    /// A sender using `client` (one per arbiter).
-    pub fn new(vapid: VapidKeys, client: awc::Client) -> Self {
-        WebPushSender { vapid, client }
+    /// A sender using `client` (one per arbiter) that connects only where
+    /// `destination` allows.
+    pub fn new(vapid: VapidKeys, client: awc::Client, destination: Destination) -> Self {
+        WebPushSender {
+            vapid,
+            client,
+            destination,
+        }
     }
 
     /// Signs and encrypts (CPU only, no I/O).
@@ -237,7 +244,23 @@ impl PushSender for WebPushSender {
                     }
                 }
             };
-            let mut request = self.client.post(prepared.uri.as_str());
+            // Resolve once, check every address, connect to the one checked.
+            let address = match self.destination.resolve_url(&prepared.uri).await {
+                Ok(address) => address,
+                Err(Refusal::Unresolved) => {
+                    return Outcome::Retry {
+                        after: None,
+                        status: None,
+                        reason: "the endpoint host does not resolve".into(),
+                    }
+                }
+                Err(refusal) => {
+                    return Outcome::Refused {
+                        reason: refusal.to_string(),
+                    }
+                }
+            };
+            let mut request = self.client.post(prepared.uri.as_str()).address(address);
             for (name, value) in &prepared.headers {
                 request = request.insert_header((name.as_str(), value.as_str()));
             }
