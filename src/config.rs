@@ -120,7 +120,9 @@ pub enum Environment {
 }
 
 /// The HS256 secret in the shipped config.toml. It is public, so the server
-/// refuses it unless `server.environment = "development"`.
+/// refuses it unless `server.environment = "development"`, and
+/// `web.dev_tokens` only works with it: the sign-in endpoint can never mint
+/// tokens that a production server (which must use its own secret) accepts.
 pub const DEVELOPMENT_SECRET: &str = "dev-only-secret-change-me-0123456789abcdef";
 
 impl Default for ServerSettings {
@@ -450,11 +452,6 @@ impl Default for EmailSettings {
     }
 }
 
-/// The development HS256 secret shipped in config.toml. `web.dev_tokens`
-/// only works with it, so the sign-in endpoint can never mint tokens that a
-/// production server (which must use its own secret) would accept.
-pub const DEVELOPMENT_SECRET: &str = "dev-only-secret-change-me-0123456789abcdef";
-
 /// `[web]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -482,8 +479,7 @@ impl Default for WebSettings {
 impl WebSettings {
     fn validate(&self, auth: &AuthSettings) -> Result<(), ConfigError> {
         if self.dev_tokens
-            && (auth.algorithm != JwtAlgorithm::HS256
-                || auth.secret.expose() != DEVELOPMENT_SECRET)
+            && (auth.algorithm != JwtAlgorithm::HS256 || auth.secret.expose() != DEVELOPMENT_SECRET)
         {
             return Err(ConfigError::invalid(
                 "web.dev_tokens",
