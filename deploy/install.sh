@@ -37,10 +37,12 @@ install -m 0755 "$binary" /usr/local/bin/tandem
 install -d -m 0750 -o root -g tandem "$etc"
 
 if [[ ! -e "$etc/config.toml" ]]; then
-    # The shipped file, switched to production and without the public
-    # development secret (the secret lives in the environment file).
+    # The shipped file, switched to production, without the public
+    # development secret (the secret lives in the environment file) and
+    # without the development sign-in (web.dev_tokens).
     sed -e 's/^environment = "development"$/environment = "production"/' \
         -e 's/^secret = "dev-only-secret-change-me-[0-9a-f]*"$/# secret: set in \/etc\/tandem\/env as TANDEM__AUTH__SECRET/' \
+        -e 's/^dev_tokens = true$/dev_tokens = false/' \
         "$repo/config.toml" >"$etc/config.toml.new"
     grep -q '^environment = "production"$' "$etc/config.toml.new"
     if grep -q '^secret = "dev-only' "$etc/config.toml.new"; then

@@ -477,7 +477,14 @@ impl Default for WebSettings {
 }
 
 impl WebSettings {
-    fn validate(&self, auth: &AuthSettings) -> Result<(), ConfigError> {
+    fn validate(&self, server: &ServerSettings, auth: &AuthSettings) -> Result<(), ConfigError> {
+        if self.dev_tokens && server.environment != Environment::Development {
+            return Err(ConfigError::invalid(
+                "web.dev_tokens",
+                "is only allowed when server.environment = \"development\" (anyone could \
+                 mint a token through it)",
+            ));
+        }
         if self.dev_tokens
             && (auth.algorithm != JwtAlgorithm::HS256 || auth.secret.expose() != DEVELOPMENT_SECRET)
         {
@@ -656,7 +663,7 @@ impl Settings {
             ));
         }
         self.validate_push()?;
-        self.web.validate(&self.auth)?;
+        self.web.validate(&self.server, &self.auth)?;
         Ok(())
     }
 

@@ -226,6 +226,7 @@ fn shipped_development_secret_is_refused_outside_development() {
 
     let fresh = [
         ("TANDEM__SERVER__ENVIRONMENT", "\"production\""),
+        ("TANDEM__WEB__DEV_TOKENS", "false"),
         (
             "TANDEM__AUTH__SECRET",
             "a-fresh-production-secret-0123456789",
