@@ -12,7 +12,7 @@ use super::room::{
 };
 use super::Services;
 use crate::auth::{now_secs, Principal};
-use crate::broker::{ConnectionHandle, Frame, Topic};
+use crate::broker::{CloseSocket, ConnectionHandle, Deliver, Topic};
 use crate::ids::{ConnectionId, RoomId};
 use crate::limits::{FloodDetector, TokenBucket};
 use crate::protocol::close_code;
@@ -22,21 +22,6 @@ use actix_web_actors::ws;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// A frame from another actor, to write to this socket.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Deliver(pub Frame);
-
-/// Close this socket with a code (shutdown, slow consumer, ...).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct CloseSocket {
-    /// WebSocket close code (see `protocol::close_code`).
-    pub code: u16,
-    /// Short reason sent in the close frame.
-    pub reason: &'static str,
-}
 
 /// A room accepted this connection; keep its address for later requests.
 #[derive(Message)]
@@ -992,7 +977,7 @@ impl ConnectionActor {
                     notifications::mark_all_read(&services.db, &tenant, &user).await?;
                 }
             }
-            notifications::refresh_count(&services, &tenant, &user).await
+            notifications::refresh_count(&services.notify, &tenant, &user).await
         };
         ctx.spawn(work.into_actor(self).map(move |res, act, ctx| match res {
             Ok(unread) => {

@@ -52,4 +52,6 @@ pub struct Services {
     pub push: actix::Recipient<crate::push::PushJob>,
     /// The database pool (REST handlers and services that write).
     pub db: crate::db::Db,
+    /// The notification and activity services' dependencies.
+    pub notify: crate::notify::Notifier,
 }

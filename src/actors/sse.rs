@@ -19,10 +19,10 @@
 //! automatic reconnect fetches the rest). SSE clients take a slot of the
 //! per-user connection cap but do not count as online.
 
-use super::connection::{CloseSocket, Deliver};
 use super::registry::ConnectionClosed;
 use super::Services;
 use crate::auth::{now_secs, Principal};
+use crate::broker::{CloseSocket, Deliver};
 use crate::broker::{ConnectionHandle, Frame, Topic};
 use crate::ids::ConnectionId;
 use crate::notify::position::StreamPosition;

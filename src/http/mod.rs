@@ -8,6 +8,7 @@ pub mod error;
 pub mod health;
 pub mod notifications;
 pub mod presence;
+pub mod principal;
 pub mod push;
 pub mod stream;
 pub mod ws;
@@ -101,7 +102,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 async fn not_found() -> Result<actix_web::HttpResponse, error::ApiError> {
     Err(error::ApiError::NotFound(
-        "not_found",
+        error::ErrorCode::NotFound,
         "no such route".into(),
     ))
 }
