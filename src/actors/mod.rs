@@ -23,6 +23,7 @@ pub mod presence;
 pub mod registry;
 pub mod room;
 pub mod roster;
+pub mod shell;
 pub mod sse;
 pub mod yjs_connection;
 pub mod yjs_doc;

@@ -246,21 +246,6 @@ pub fn path_error_handler(
     ApiError::BadRequest(ErrorCode::InvalidPath, err.to_string()).into()
 }
 
-/// The REST error for a refused connection slot (WebSocket, SSE or Yjs).
-pub fn admission_refused(e: crate::actors::registry::AdmitError, max_per_user: usize) -> ApiError {
-    use crate::actors::registry::AdmitError;
-    match e {
-        AdmitError::TooManyConnections => ApiError::TooManyRequests(
-            ErrorCode::TooManyConnections,
-            format!(
-                "at most {max_per_user} connections per user \
-                 (websocket.max_connections_per_user)"
-            ),
-        ),
-        AdmitError::ShuttingDown => ApiError::Unavailable(ErrorCode::ShuttingDown, e.to_string()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,6 +2,7 @@
 //! WebSocket upgrade (`ws.rs` only upgrades; the socket is the connection actor's).
 
 pub mod activity;
+pub mod admission;
 pub mod broadcast;
 pub mod collaboration;
 pub mod error;

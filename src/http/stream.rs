@@ -47,17 +47,15 @@ pub async fn stream(
     let start = StreamPosition::parse(header.or(query).as_deref().unwrap_or(""))
         .map_err(|e| ApiError::BadRequest(ErrorCode::InvalidLastEventId, e))?;
     let settings = &services.settings;
-    let id = services
-        .registry
-        .send(AdmitConnection {
+    let id = super::admission::admit(
+        &services.registry,
+        AdmitConnection {
             tenant: principal.tenant.clone(),
             user: principal.user.clone(),
-        })
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(|e| {
-            super::error::admission_refused(e, settings.websocket.max_connections_per_user)
-        })?;
+        },
+        settings.websocket.max_connections_per_user,
+    )
+    .await?;
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(settings.sse.queue_limit.max(1));
     SseConnectionActor::new(id, principal, start, tx, services.get_ref().clone()).start();
     let body = futures_util::stream::unfold(rx, |mut rx| async move {

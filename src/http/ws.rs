@@ -100,17 +100,15 @@ pub async fn upgrade(
         browser: clip(query.browser).or_else(|| browser_from_user_agent(&req)),
         ip: req.peer_addr().map(|a| a.ip().to_string()),
     };
-    let id = services
-        .registry
-        .send(AdmitConnection {
+    let id = super::admission::admit(
+        &services.registry,
+        AdmitConnection {
             tenant: principal.tenant.clone(),
             user: principal.user.clone(),
-        })
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(|e| {
-            super::error::admission_refused(e, settings.websocket.max_connections_per_user)
-        })?;
+        },
+        settings.websocket.max_connections_per_user,
+    )
+    .await?;
     let socket = req.conn_data::<SocketDup>().map(|s| s.0.clone());
     let (tenant, user) = (principal.tenant.clone(), principal.user.clone());
     let actor = ConnectionActor::new(id, principal, device, services.get_ref().clone(), socket);

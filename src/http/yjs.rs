@@ -41,17 +41,15 @@ pub async fn upgrade(
             e.to_string(),
         ));
     }
-    let id = services
-        .yjs
-        .send(Admit {
+    let id = super::admission::admit(
+        &services.yjs,
+        Admit {
             tenant: principal.tenant.clone(),
             user: principal.user.clone(),
-        })
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(|e| {
-            super::error::admission_refused(e, settings.websocket.max_connections_per_user)
-        })?;
+        },
+        settings.websocket.max_connections_per_user,
+    )
+    .await?;
     let doc = YjsDocId {
         tenant: principal.tenant.clone(),
         name: name.into(),
