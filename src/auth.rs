@@ -1,5 +1,5 @@
 //! JWT verification and issuing, token extraction from requests, and the
-//! [`Principal`] extractor for REST handlers.
+//! [`Principal`] a credential names (the REST extractor is `http::principal`).
 //!
 //! Tokens are accepted from `Authorization: Bearer <t>`, from
 //! `Sec-WebSocket-Protocol: bearer, <t>` (WebSocket upgrades only; the server
@@ -7,13 +7,10 @@
 //! A token is never logged: the access log prints the path without the query.
 
 use crate::config::{AuthSettings, JwtAlgorithm};
-use crate::http::error::ApiError;
 use crate::ids::{TenantId, UserId};
-use actix_web::dev::Payload;
-use actix_web::{web, FromRequest, HttpRequest};
+use actix_web::{web, HttpRequest};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
-use std::future::{ready, Ready};
 use std::sync::Arc;
 
 /// The claims Tandem reads from a token.
@@ -83,16 +80,6 @@ pub enum AuthError {
     /// Anything else: bad signature, algorithm, audience, issuer, missing claim.
     #[error("invalid token: {0}")]
     Invalid(String),
-}
-
-impl From<AuthError> for ApiError {
-    fn from(e: AuthError) -> Self {
-        match e {
-            AuthError::Missing => ApiError::Unauthorized("missing_token", e.to_string()),
-            AuthError::Expired => ApiError::Unauthorized("token_expired", e.to_string()),
-            AuthError::Invalid(_) => ApiError::Unauthorized("invalid_token", e.to_string()),
-        }
-    }
 }
 
 /// Verifies (and for `tandem token`, signs) JWTs with the configured key.
@@ -315,49 +302,6 @@ pub fn extract_token(req: &HttpRequest, allow_subprotocol: bool) -> Option<(Stri
         .and_then(|q| q.into_inner().token)
         .filter(|t| !t.is_empty())
         .map(|t| (t, TokenSource::Query))
-}
-
-/// Authenticates a REST request: a bearer token, `?token=`, or for services
-/// an `X-Api-Key` with `X-Tenant-Id`.
-pub fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
-    let auth = req
-        .app_data::<web::Data<Authenticator>>()
-        .ok_or_else(|| ApiError::Internal("authenticator not configured".into()))?;
-    if let Some(key) = req.headers().get("x-api-key").and_then(|v| v.to_str().ok()) {
-        if !auth.is_api_key(key) {
-            return Err(ApiError::Unauthorized(
-                "invalid_api_key",
-                "X-Api-Key is not a configured key".into(),
-            ));
-        }
-        let tenant = req
-            .headers()
-            .get("x-tenant-id")
-            .and_then(|v| v.to_str().ok())
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                ApiError::BadRequest("missing_tenant", "X-Api-Key requires X-Tenant-Id".into())
-            })?;
-        return Ok(Principal {
-            // Not a user id a host app would issue: services never pose as users.
-            user: UserId::new("service:api-key"),
-            tenant: TenantId::new(tenant),
-            name: "service".into(),
-            role: Role::Service,
-            expires_at: i64::MAX,
-        });
-    }
-    let (token, _) = extract_token(req, false).ok_or(AuthError::Missing)?;
-    Ok(auth.verify(&token)?)
-}
-
-impl FromRequest for Principal {
-    type Error = ApiError;
-    type Future = Ready<Result<Self, Self::Error>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(authenticate(req))
-    }
 }
 
 /// Seconds since the epoch, now.

@@ -63,30 +63,40 @@ impl Application {
                 log::info!("applied migrations: {}", applied.join(", "));
             }
         }
-        let broker = Arc::new(LocalBroker::start());
+        let broker: Arc<dyn crate::broker::Broker> = Arc::new(LocalBroker::start());
         let log_writer = LogWriterActor::new(db.clone()).start();
         let stall_limit = settings.client_timeout() + settings.ping_interval();
         let push =
             crate::push::dispatcher::start(&settings, db.clone()).map_err(StartupError::Config)?;
-        let services = Arc::new_cyclic(|weak| Services {
-            settings: settings.clone(),
-            broker,
-            registry: RegistryActor::new(
+        let services = Arc::new_cyclic(|weak| {
+            let registry = RegistryActor::new(
                 weak.clone(),
                 settings.websocket.max_connections_per_user,
                 stall_limit,
             )
-            .start(),
-            auth: auth.clone(),
-            log_writer,
-            yjs: crate::actors::yjs_registry::YjsRegistryActor::new(
-                db.clone(),
-                Duration::from_secs(settings.rooms.idle_stop_secs),
-                settings.websocket.max_connections_per_user,
-            )
-            .start(),
-            push: push.addr.clone().recipient(),
-            db: db.clone(),
+            .start();
+            let push: actix::Recipient<crate::push::PushJob> = push.addr.clone().recipient();
+            Services {
+                settings: settings.clone(),
+                notify: crate::notify::Notifier {
+                    db: db.clone(),
+                    broker: broker.clone(),
+                    presence: registry.clone().recipient(),
+                    push: push.clone(),
+                },
+                broker,
+                registry,
+                auth: auth.clone(),
+                log_writer,
+                yjs: crate::actors::yjs_registry::YjsRegistryActor::new(
+                    db.clone(),
+                    Duration::from_secs(settings.rooms.idle_stop_secs),
+                    settings.websocket.max_connections_per_user,
+                )
+                .start(),
+                push,
+                db: db.clone(),
+            }
         });
 
         let addr = format!("{}:{}", settings.server.host, settings.server.port);

@@ -353,7 +353,7 @@ async fn record_is_callable_in_process() {
     let mut alice = app.connect_ready("alice", "acme").await;
     let mut bob = app.connect_ready("bob", "acme").await;
     let view = record(
-        &app.services,
+        &app.services.notify,
         ActivityInput {
             tenant: TenantId::new("acme"),
             user_id: Some("alice".into()),
@@ -373,7 +373,7 @@ async fn record_is_callable_in_process() {
     no_activity(&mut bob, Duration::from_millis(400)).await;
     // Invalid input is refused, not stored.
     let err = record(
-        &app.services,
+        &app.services.notify,
         ActivityInput {
             tenant: TenantId::new("acme"),
             user_id: None,

@@ -36,6 +36,43 @@ async fn valid_token_gets_welcome_and_heartbeat_ack_with_ref() {
 }
 
 #[actix_web::test]
+async fn text_that_is_not_utf8_closes_with_1007_as_soon_as_a_fragment_shows_it() {
+    use actix_http::ws::Item;
+    let app = spawn_app().await;
+    // One text frame with a byte that is never UTF-8.
+    let mut ws = app.connect_ready("alice", "acme").await;
+    ws.send_raw_frame(0x1, b"{\"type\":\"heart\xffbeat\"}")
+        .await;
+    assert_eq!(
+        ws.ended(Duration::from_secs(5)).await,
+        Ended::Close(Some(1007))
+    );
+
+    // A fragmented message: the bad middle fragment closes the socket
+    // before the last fragment is sent.
+    let mut ws = app.connect_ready("alice", "acme").await;
+    ws.send_fragment(Item::FirstText(b"{\"type\":".to_vec().into()))
+        .await;
+    ws.send_fragment(Item::Continue(vec![b'"', 0xED, 0xA0, 0x80].into()))
+        .await;
+    assert_eq!(
+        ws.ended(Duration::from_secs(5)).await,
+        Ended::Close(Some(1007))
+    );
+
+    // A code point split across fragments is fine: "é" is C3 A9.
+    let mut ws = app.connect_ready("alice", "acme").await;
+    let text = "{\"type\":\"heartbeat\",\"ref\":\"caf\u{e9}\"}".as_bytes();
+    let cut = text.iter().position(|&b| b == 0xC3).unwrap() + 1;
+    ws.send_fragment(Item::FirstText(text[..cut].to_vec().into()))
+        .await;
+    ws.send_fragment(Item::Last(text[cut..].to_vec().into()))
+        .await;
+    let ack = ws.recv_type("heartbeat_ack").await;
+    assert_eq!(ack["ref"], "caf\u{e9}");
+}
+
+#[actix_web::test]
 async fn token_is_accepted_from_header_subprotocol_and_query() {
     let app = spawn_app().await;
     let token = app.token("bob", "acme");

@@ -255,6 +255,34 @@ async fn tenants_never_share_a_document() {
 }
 
 #[actix_web::test]
+async fn text_that_is_not_utf8_closes_with_1007() {
+    use actix_http::ws::Item;
+    let app = spawn_app().await;
+    // One text frame with a byte that is never UTF-8.
+    let mut c = raw_client(&app, "utf8", "mallory", "acme").await;
+    c.send_raw_frame(0x1, b"{\"a\":\"\xff\"}").await;
+    assert_eq!(
+        c.ended(Duration::from_secs(5)).await,
+        Ended::Close(Some(1007))
+    );
+    // The first fragment of a text message already shows it.
+    let mut c = raw_client(&app, "utf8", "mallory", "acme").await;
+    c.send_fragment(Item::FirstText(vec![b'{', 0xC0, 0x80].into()))
+        .await;
+    assert_eq!(
+        c.ended(Duration::from_secs(5)).await,
+        Ended::Close(Some(1007))
+    );
+    // Valid text is still refused as unsupported data (1003).
+    let mut c = raw_client(&app, "utf8", "mallory", "acme").await;
+    c.send_raw_frame(0x1, "{\"é\":1}".as_bytes()).await;
+    assert_eq!(
+        c.ended(Duration::from_secs(5)).await,
+        Ended::Close(Some(1003))
+    );
+}
+
+#[actix_web::test]
 async fn awareness_is_relayed_removed_on_close_and_restored_on_reconnect() {
     let app = spawn_app().await;
     let out = node(client(&app, "awareness", "aware", "alice", "acme")).await;

@@ -10,11 +10,12 @@ use super::registry::{ConnectionClosed, ConnectionOpened, JoinRoom, ListPresence
 use super::room::{
     Broadcast, EditingChanged, ForDocument, LeaveRoom, MoveCursor, RoomActor, TypingChanged,
 };
+use super::shell::frames::MessageKind;
+use super::shell::{self, Inbound, Rate, Shell, ShellLimits, SocketActor};
 use super::Services;
-use crate::auth::{now_secs, Principal};
-use crate::broker::{ConnectionHandle, Frame, Topic};
+use crate::auth::Principal;
+use crate::broker::{CloseSocket, ConnectionHandle, Deliver, Topic};
 use crate::ids::{ConnectionId, RoomId};
-use crate::limits::{FloodDetector, TokenBucket};
 use crate::protocol::close_code;
 use crate::protocol::{parse_client_message, ClientMessage, ErrorCode, Ref, ServerMessage};
 use actix::prelude::*;
@@ -22,21 +23,6 @@ use actix_web_actors::ws;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// A frame from another actor, to write to this socket.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Deliver(pub Frame);
-
-/// Close this socket with a code (shutdown, slow consumer, ...).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct CloseSocket {
-    /// WebSocket close code (see `protocol::close_code`).
-    pub code: u16,
-    /// Short reason sent in the close frame.
-    pub reason: &'static str,
-}
 
 /// A room accepted this connection; keep its address for later requests.
 #[derive(Message)]
@@ -59,14 +45,6 @@ pub struct DeviceInfo {
     pub ip: Option<String>,
 }
 
-/// Which fragment of a continuation this is.
-enum ItemKind {
-    Last,
-    Other,
-}
-
-/// Rejected-message window used by the flood detector.
-const FLOOD_WINDOW: Duration = Duration::from_secs(10);
 /// Presence activity is reported at most this often.
 const ACTIVITY_REPORT_EVERY: Duration = Duration::from_secs(1);
 
@@ -84,23 +62,14 @@ pub struct ConnectionActor {
     handle: Option<ConnectionHandle>,
     /// Duplicate of the TCP socket, to cut it if the actor stalls.
     socket: Option<Arc<std::net::TcpStream>>,
-    /// Last frame of any kind from the client.
-    last_heard: Instant,
+    /// Limits, liveness, expiry and reassembly.
+    shell: Shell,
     /// Last activity report to presence.
     last_activity_report: Instant,
-    /// Inbound rate limit.
-    bucket: TokenBucket,
-    /// Disconnects sustained flooding.
-    flood: FloodDetector,
     /// Rooms this connection is in.
     rooms: HashMap<RoomId, Addr<RoomActor>>,
     /// Rooms asked for but not confirmed yet.
     joining: usize,
-    /// Text of a fragmented message being reassembled, and its full length
-    /// (bytes past `max_message_bytes` are counted, not kept).
-    fragment: Option<(Vec<u8>, usize)>,
-    /// The token-expiry timer, replaced on refresh.
-    expiry_timer: Option<SpawnHandle>,
 }
 
 impl ConnectionActor {
@@ -113,9 +82,11 @@ impl ConnectionActor {
         socket: Option<Arc<std::net::TcpStream>>,
     ) -> Self {
         let now = Instant::now();
-        let ws = &services.settings.websocket;
-        let bucket = TokenBucket::new(ws.rate_limit_burst, ws.rate_limit_per_second, now);
-        let flood = FloodDetector::new(ws.rate_limit_close_after, FLOOD_WINDOW, now);
+        let limits = ShellLimits::from_settings(
+            &services.settings,
+            services.settings.websocket.max_message_bytes,
+        );
+        let shell = Shell::new(MessageKind::Text, limits, principal.expires_at);
         ConnectionActor {
             id,
             principal,
@@ -123,14 +94,10 @@ impl ConnectionActor {
             services,
             handle: None,
             socket,
-            last_heard: now,
+            shell,
             last_activity_report: now - ACTIVITY_REPORT_EVERY,
-            bucket,
-            flood,
             rooms: HashMap::new(),
             joining: 0,
-            fragment: None,
-            expiry_timer: None,
         }
     }
 
@@ -156,72 +123,27 @@ impl ConnectionActor {
 
     /// Closes with `code` and stops.
     fn close(&self, ctx: &mut ws::WebsocketContext<Self>, code: u16, reason: &str) {
-        ctx.close(Some(ws::CloseReason {
-            code: ws::CloseCode::from(code),
-            description: Some(reason.to_owned()),
-        }));
-        ctx.stop();
-    }
-
-    /// Schedules the close for when the current token expires.
-    fn schedule_expiry(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
-        if let Some(timer) = self.expiry_timer.take() {
-            ctx.cancel_future(timer);
-        }
-        let leeway = self.services.settings.auth.leeway_secs as i64;
-        let secs = (self.principal.expires_at + leeway - now_secs()).max(0) as u64;
-        self.expiry_timer = Some(ctx.run_later(Duration::from_secs(secs), |act, ctx| {
-            if act.principal.expires_at + act.services.settings.auth.leeway_secs as i64
-                <= now_secs()
-            {
-                act.close(ctx, close_code::TOKEN_EXPIRED, "token expired");
-            } else {
-                act.schedule_expiry(ctx);
-            }
-        }));
-    }
-
-    /// Pings, and closes the socket when the client has been silent too long.
-    fn start_liveness(&self, ctx: &mut ws::WebsocketContext<Self>) {
-        let interval = self.services.settings.ping_interval();
-        let timeout = self.services.settings.client_timeout();
-        // Check often enough that the timeout is honoured within a second.
-        let tick = interval.min(Duration::from_secs(1));
-        let mut last_ping = Instant::now();
-        ctx.run_interval(tick, move |act, ctx| {
-            if let Some(h) = &act.handle {
-                h.tick();
-            }
-            if act.last_heard.elapsed() > timeout {
-                act.close(ctx, close_code::HEARTBEAT_TIMEOUT, "heartbeat timeout");
-                return;
-            }
-            if last_ping.elapsed() >= interval {
-                last_ping = Instant::now();
-                ctx.ping(b"");
-            }
-        });
+        shell::close(ctx, code, reason);
     }
 
     /// Applies the rate limit; false (after replying) when the message must be dropped.
     fn admit(&mut self, ctx: &mut ws::WebsocketContext<Self>, r#ref: Option<Ref>) -> bool {
-        let now = Instant::now();
-        match self.bucket.try_take(now) {
-            Ok(()) => true,
-            Err(wait) => {
-                if self.flood.record_rejection(now) {
-                    self.close(ctx, close_code::RATE_LIMIT_ABUSE, "rate limit abuse");
-                } else {
-                    self.send(
-                        ctx,
-                        &ServerMessage::Error {
-                            r#ref,
-                            code: ErrorCode::RateLimited,
-                            message: "too many messages; slow down".into(),
-                            retry_after_ms: Some(wait.as_millis().max(1) as u64),
-                        },
-                    );
-                }
+        match self.shell.rate() {
+            Rate::Allowed => true,
+            Rate::Flooding => {
+                self.close(ctx, close_code::RATE_LIMIT_ABUSE, "rate limit abuse");
+                false
+            }
+            Rate::Limited(wait) => {
+                self.send(
+                    ctx,
+                    &ServerMessage::Error {
+                        r#ref,
+                        code: ErrorCode::RateLimited,
+                        message: "too many messages; slow down".into(),
+                        retry_after_ms: Some(wait.as_millis().max(1) as u64),
+                    },
+                );
                 false
             }
         }
@@ -640,7 +562,8 @@ impl ConnectionActor {
             Ok(p) if p.user == self.principal.user && p.tenant == self.principal.tenant => {
                 self.principal.expires_at = p.expires_at;
                 self.principal.role = p.role;
-                self.schedule_expiry(ctx);
+                self.shell.set_expiry(p.expires_at);
+                shell::schedule_expiry(self, ctx);
                 if let Some(r#ref) = r#ref {
                     self.send(
                         ctx,
@@ -737,8 +660,9 @@ impl Actor for ConnectionActor {
             },
         );
         self.initial_lists(ctx);
-        self.start_liveness(ctx);
-        self.schedule_expiry(ctx);
+        let settings = &self.services.settings;
+        shell::start_liveness(ctx, settings.ping_interval(), settings.client_timeout());
+        shell::schedule_expiry(self, ctx);
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
@@ -758,11 +682,23 @@ impl Actor for ConnectionActor {
 
 impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for ConnectionActor {
     fn handle(&mut self, item: Result<ws::Message, ws::ProtocolError>, ctx: &mut Self::Context) {
-        self.last_heard = Instant::now();
-        let max = self.services.settings.websocket.max_message_bytes;
-        match item {
-            Ok(ws::Message::Text(text)) => self.on_text(&text, ctx),
-            Ok(ws::Message::Binary(_)) => {
+        shell::handle_frame(self, item, ctx);
+    }
+
+    fn finished(&mut self, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}
+
+impl SocketActor for ConnectionActor {
+    fn shell(&mut self) -> &mut Shell {
+        &mut self.shell
+    }
+
+    fn on_message(&mut self, msg: Inbound<'_>, ctx: &mut ws::WebsocketContext<Self>) {
+        match msg {
+            Inbound::Text(text) => self.on_text(text, ctx),
+            Inbound::Binary(_) | Inbound::WrongKind => {
                 if self.admit(ctx, None) {
                     self.send_error(
                         ctx,
@@ -772,79 +708,28 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for ConnectionActor {
                     );
                 }
             }
-            Ok(ws::Message::Continuation(item)) => {
-                let item_kind = match &item {
-                    actix_http::ws::Item::Last(_) => ItemKind::Last,
-                    _ => ItemKind::Other,
-                };
-                match item {
-                    actix_http::ws::Item::FirstText(bytes) => {
-                        self.fragment = Some((bytes.to_vec(), bytes.len()))
-                    }
-                    actix_http::ws::Item::FirstBinary(_) => {
-                        self.fragment = None;
-                        if self.admit(ctx, None) {
-                            self.send_error(
-                                ctx,
-                                None,
-                                ErrorCode::BinaryNotSupported,
-                                "binary frames are not part of the protocol",
-                            );
-                        }
-                    }
-                    actix_http::ws::Item::Continue(bytes) | actix_http::ws::Item::Last(bytes)
-                        if self.fragment.is_some() =>
-                    {
-                        let last = matches!(item_kind, ItemKind::Last);
-                        let Some((buf, total)) = self.fragment.as_mut() else {
-                            return;
-                        };
-                        *total += bytes.len();
-                        if *total <= max {
-                            buf.extend_from_slice(&bytes);
-                        }
-                        if last {
-                            let (buf, total) = self.fragment.take().unwrap_or_default();
-                            if total > max {
-                                if self.admit(ctx, None) {
-                                    self.send_error(
-                                        ctx,
-                                        None,
-                                        ErrorCode::MessageTooLarge,
-                                        format!("message is {total} bytes; the limit is {max}"),
-                                    );
-                                }
-                                return;
-                            }
-                            match String::from_utf8(buf) {
-                                Ok(text) => self.on_text(&text, ctx),
-                                Err(_) => {
-                                    self.close(ctx, close_code::PROTOCOL_ERROR, "invalid UTF-8")
-                                }
-                            }
-                        }
-                    }
-                    actix_http::ws::Item::Continue(_) | actix_http::ws::Item::Last(_) => {}
+            Inbound::TooLarge { total } => {
+                if self.admit(ctx, None) {
+                    let max = self.services.settings.websocket.max_message_bytes;
+                    self.send_error(
+                        ctx,
+                        None,
+                        ErrorCode::MessageTooLarge,
+                        format!("message is {total} bytes; the limit is {max}"),
+                    );
                 }
-            }
-            Ok(ws::Message::Ping(bytes)) => ctx.pong(&bytes),
-            Ok(ws::Message::Pong(_)) | Ok(ws::Message::Nop) => {}
-            Ok(ws::Message::Close(_)) => {
-                ctx.close(Some(ws::CloseCode::Normal.into()));
-                ctx.stop();
-            }
-            Err(ws::ProtocolError::Overflow) => {
-                self.close(ctx, close_code::MESSAGE_TOO_BIG, "frame too large")
-            }
-            Err(e) => {
-                log::debug!("connection {}: protocol error: {e}", self.id);
-                self.close(ctx, close_code::PROTOCOL_ERROR, "protocol error")
             }
         }
     }
 
-    fn finished(&mut self, ctx: &mut Self::Context) {
-        ctx.stop();
+    fn on_tick(&mut self) {
+        if let Some(h) = &self.handle {
+            h.tick();
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!("connection {}", self.id)
     }
 }
 
@@ -992,7 +877,7 @@ impl ConnectionActor {
                     notifications::mark_all_read(&services.db, &tenant, &user).await?;
                 }
             }
-            notifications::refresh_count(&services, &tenant, &user).await
+            notifications::refresh_count(&services.notify, &tenant, &user).await
         };
         ctx.spawn(work.into_actor(self).map(move |res, act, ctx| match res {
             Ok(unread) => {

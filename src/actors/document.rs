@@ -279,7 +279,7 @@ impl DocumentActor {
         };
         let services = self.services.clone();
         actix::spawn(async move {
-            if let Err(e) = crate::notify::activity::record(&services, input).await {
+            if let Err(e) = crate::notify::activity::record(&services.notify, input).await {
                 log::warn!("could not record document activity: {e}");
             }
         });

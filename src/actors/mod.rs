@@ -23,6 +23,7 @@ pub mod presence;
 pub mod registry;
 pub mod room;
 pub mod roster;
+pub mod shell;
 pub mod sse;
 pub mod yjs_connection;
 pub mod yjs_doc;
@@ -52,4 +53,6 @@ pub struct Services {
     pub push: actix::Recipient<crate::push::PushJob>,
     /// The database pool (REST handlers and services that write).
     pub db: crate::db::Db,
+    /// The notification and activity services' dependencies.
+    pub notify: crate::notify::Notifier,
 }

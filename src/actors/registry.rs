@@ -16,11 +16,12 @@ use super::Services;
 use crate::auth::Principal;
 use crate::broker::ConnectionHandle;
 use crate::ids::{ConnectionId, RoomId, TenantId, UserId};
+use crate::notify::PresenceOf;
 use crate::protocol::close_code;
 use crate::protocol::server::PresenceView;
 use crate::protocol::Ref;
 use actix::prelude::*;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -564,6 +565,38 @@ impl Handler<ListPresence> for RegistryActor {
             match roster {
                 Some(r) => r.send(ListUsers).await.unwrap_or_default(),
                 None => Vec::new(),
+            }
+        })
+    }
+}
+
+/// Above this many users, [`PresenceOf`] reads the tenant's whole roster
+/// once instead of asking for each user.
+const PRESENCE_LIST_ABOVE: usize = 20;
+
+impl Handler<PresenceOf> for RegistryActor {
+    type Result = ResponseFuture<Vec<PresenceView>>;
+
+    /// The presence of the named users, from the tenant's roster.
+    fn handle(&mut self, msg: PresenceOf, _: &mut Context<Self>) -> Self::Result {
+        let roster = self.rosters.get(&msg.tenant).map(|(a, _)| a.clone());
+        Box::pin(async move {
+            let Some(roster) = roster else {
+                return Vec::new();
+            };
+            if msg.users.len() > PRESENCE_LIST_ABOVE {
+                let wanted: HashSet<&str> = msg.users.iter().map(UserId::as_str).collect();
+                let all = roster.send(ListUsers).await.unwrap_or_default();
+                all.into_iter()
+                    .filter(|v| wanted.contains(v.user_id.as_str()))
+                    .collect()
+            } else {
+                let asks = msg.users.into_iter().map(|u| roster.send(GetUser(u)));
+                futures_util::future::join_all(asks)
+                    .await
+                    .into_iter()
+                    .filter_map(|v| v.ok().flatten())
+                    .collect()
             }
         })
     }

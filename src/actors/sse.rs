@@ -19,10 +19,11 @@
 //! automatic reconnect fetches the rest). SSE clients take a slot of the
 //! per-user connection cap but do not count as online.
 
-use super::connection::{CloseSocket, Deliver};
 use super::registry::ConnectionClosed;
+use super::shell::frames::expiry_wait;
 use super::Services;
 use crate::auth::{now_secs, Principal};
+use crate::broker::{CloseSocket, Deliver};
 use crate::broker::{ConnectionHandle, Frame, Topic};
 use crate::ids::ConnectionId;
 use crate::notify::position::StreamPosition;
@@ -282,15 +283,19 @@ impl SseConnectionActor {
         }));
     }
 
-    /// Ends the stream when the token expires.
+    /// Ends the stream when the token expires (checked again when the
+    /// timer fires; far expiries and service keys re-check daily).
     fn schedule_expiry(&self, ctx: &mut Context<Self>) {
-        let leeway = self.services.settings.auth.leeway_secs as i64;
-        let secs = (self.principal.expires_at.saturating_add(leeway) - now_secs()).max(0);
-        // Service API keys never expire (i64::MAX); cap the timer.
-        let secs = secs.min(i64::from(u32::MAX)) as u64;
-        ctx.run_later(Duration::from_secs(secs), |act, ctx| {
-            log::debug!("sse {}: token expired", act.id);
-            ctx.stop();
+        let leeway = self.services.settings.auth.leeway_secs;
+        let wait = expiry_wait(self.principal.expires_at, leeway, now_secs()).unwrap_or_default();
+        ctx.run_later(wait, |act, ctx| {
+            let leeway = act.services.settings.auth.leeway_secs;
+            if expiry_wait(act.principal.expires_at, leeway, now_secs()).is_none() {
+                log::debug!("sse {}: token expired", act.id);
+                ctx.stop();
+            } else {
+                act.schedule_expiry(ctx);
+            }
         });
     }
 }

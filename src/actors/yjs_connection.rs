@@ -5,24 +5,25 @@
 //! malformed input. Frames arrive through a [`YjsPeer`], which bounds the
 //! outbound queue like the JSON connection's handle does.
 //!
-//! Close codes: 1003 for text frames and malformed messages, 1002 for
-//! WebSocket protocol errors, 1009 for frames over `websocket.max_frame_bytes`,
+//! Close codes: 1003 for text frames and malformed messages, 1007 for text
+//! that is not UTF-8, 1002 for WebSocket protocol errors, 1009 for frames over `websocket.max_frame_bytes`,
 //! 1011 when the document cannot be loaded, 1012 on shutdown, 4000 heartbeat
 //! timeout, 4001 token expired, 4008 slow consumer, 4029 flooding.
 
+use super::shell::frames::MessageKind;
+use super::shell::{self, Inbound as SocketInbound, Rate, Shell, ShellLimits, SocketActor};
 use super::yjs_doc::{Inbound, Incoming, YjsDocActor, YjsDocId};
 use super::yjs_registry::{ConnClosed, OpenDoc};
 use super::Services;
-use crate::auth::{now_secs, Principal};
+use crate::auth::Principal;
 use crate::broker::Outbound;
-use crate::limits::{FloodDetector, TokenBucket};
 use crate::protocol::close_code;
 use actix::prelude::*;
 use actix_web::web::Bytes;
 use actix_web_actors::ws;
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use yrs::encoding::read::{Cursor, Read};
 use yrs::sync::AwarenessUpdate;
 use yrs::updates::decoder::Decode;
@@ -200,11 +201,6 @@ fn decode_messages(data: &[u8]) -> Result<Vec<Incoming>, DecodeError> {
     Ok(out)
 }
 
-/// Rejected-message window used by the flood detector.
-const FLOOD_WINDOW: Duration = Duration::from_secs(10);
-/// The expiry timer re-checks at least daily (tokens may claim a far `exp`).
-const MAX_EXPIRY_WAIT_SECS: i64 = 86_400;
-
 /// The actor behind one Yjs socket.
 pub struct YjsConnectionActor {
     id: YjsConnId,
@@ -216,12 +212,9 @@ pub struct YjsConnectionActor {
     peer: Option<YjsPeer>,
     /// The document actor, once the registry answered.
     doc: Option<Addr<YjsDocActor>>,
-    last_heard: Instant,
-    /// A fragmented binary message being reassembled, and its full length
-    /// (bytes past `max_frame_bytes` are counted, not kept).
-    fragment: Option<(Vec<u8>, usize)>,
-    bucket: TokenBucket,
-    flood: FloodDetector,
+    /// Limits, liveness, expiry and reassembly (messages up to
+    /// `max_frame_bytes`).
+    shell: Shell,
 }
 
 impl YjsConnectionActor {
@@ -233,10 +226,11 @@ impl YjsConnectionActor {
         services: Arc<Services>,
         socket: Option<Arc<std::net::TcpStream>>,
     ) -> Self {
-        let now = Instant::now();
-        let ws = &services.settings.websocket;
-        let bucket = TokenBucket::new(ws.rate_limit_burst, ws.rate_limit_per_second, now);
-        let flood = FloodDetector::new(ws.rate_limit_close_after, FLOOD_WINDOW, now);
+        let limits = ShellLimits::from_settings(
+            &services.settings,
+            services.settings.websocket.max_frame_bytes,
+        );
+        let shell = Shell::new(MessageKind::Binary, limits, principal.expires_at);
         YjsConnectionActor {
             id,
             principal,
@@ -245,59 +239,13 @@ impl YjsConnectionActor {
             socket,
             peer: None,
             doc: None,
-            last_heard: now,
-            fragment: None,
-            bucket,
-            flood,
+            shell,
         }
     }
 
     /// Closes with `code` and stops.
     fn close(&self, ctx: &mut ws::WebsocketContext<Self>, code: u16, reason: &str) {
-        ctx.close(Some(ws::CloseReason {
-            code: ws::CloseCode::from(code),
-            description: Some(reason.to_owned()),
-        }));
-        ctx.stop();
-    }
-
-    /// When the token stops being accepted (expiry plus leeway).
-    fn expires_at(&self) -> i64 {
-        let leeway = i64::try_from(self.services.settings.auth.leeway_secs).unwrap_or(i64::MAX);
-        self.principal.expires_at.saturating_add(leeway)
-    }
-
-    /// Closes when the token expires (checked again in case of clock skew).
-    fn schedule_expiry(&self, ctx: &mut ws::WebsocketContext<Self>) {
-        let secs = self
-            .expires_at()
-            .saturating_sub(now_secs())
-            .clamp(0, MAX_EXPIRY_WAIT_SECS);
-        ctx.run_later(Duration::from_secs(secs as u64), |act, ctx| {
-            if act.expires_at() <= now_secs() {
-                act.close(ctx, close_code::TOKEN_EXPIRED, "token expired");
-            } else {
-                act.schedule_expiry(ctx);
-            }
-        });
-    }
-
-    /// Pings, and closes the socket when the client has been silent too long.
-    fn start_liveness(&self, ctx: &mut ws::WebsocketContext<Self>) {
-        let interval = self.services.settings.ping_interval();
-        let timeout = self.services.settings.client_timeout();
-        let tick = interval.min(Duration::from_secs(1));
-        let mut last_ping = Instant::now();
-        ctx.run_interval(tick, move |act, ctx| {
-            if act.last_heard.elapsed() > timeout {
-                act.close(ctx, close_code::HEARTBEAT_TIMEOUT, "heartbeat timeout");
-                return;
-            }
-            if last_ping.elapsed() >= interval {
-                last_ping = Instant::now();
-                ctx.ping(b"");
-            }
-        });
+        shell::close(ctx, code, reason);
     }
 
     /// Counts the frame against the rate limit. Yjs messages cannot be
@@ -305,8 +253,7 @@ impl YjsConnectionActor {
     /// is still processed; sustained flooding closes the socket (4029) and the
     /// client resynchronises when it reconnects. False when closed.
     fn admit(&mut self, ctx: &mut ws::WebsocketContext<Self>) -> bool {
-        let now = Instant::now();
-        if self.bucket.try_take(now).is_err() && self.flood.record_rejection(now) {
+        if self.shell.rate() == Rate::Flooding {
             self.close(ctx, close_code::RATE_LIMIT_ABUSE, "rate limit abuse");
             return false;
         }
@@ -341,45 +288,6 @@ impl YjsConnectionActor {
             }
         }
     }
-
-    /// Handles a fragment of a continuation message.
-    fn on_continuation(
-        &mut self,
-        item: actix_http::ws::Item,
-        ctx: &mut ws::WebsocketContext<Self>,
-    ) {
-        let max = self.services.settings.websocket.max_frame_bytes;
-        match item {
-            actix_http::ws::Item::FirstBinary(bytes) => {
-                self.fragment = Some((bytes.to_vec(), bytes.len()));
-            }
-            actix_http::ws::Item::FirstText(_) => self.close(
-                ctx,
-                yjs_close_code::UNSUPPORTED_DATA,
-                "text frames are not part of the y-websocket protocol",
-            ),
-            actix_http::ws::Item::Continue(bytes) => {
-                if let Some((buf, total)) = self.fragment.as_mut() {
-                    *total += bytes.len();
-                    if *total <= max {
-                        buf.extend_from_slice(&bytes);
-                    }
-                }
-            }
-            actix_http::ws::Item::Last(bytes) => {
-                let Some((mut buf, total)) = self.fragment.take() else {
-                    return;
-                };
-                let total = total + bytes.len();
-                if total > max {
-                    self.close(ctx, close_code::MESSAGE_TOO_BIG, "message too large");
-                    return;
-                }
-                buf.extend_from_slice(&bytes);
-                self.on_binary(&buf, ctx);
-            }
-        }
-    }
 }
 
 impl Actor for YjsConnectionActor {
@@ -408,8 +316,9 @@ impl Actor for YjsConnectionActor {
             Ok(None) => act.close(ctx, close_code::SERVICE_RESTART, "server shutting down"),
             Err(_) => act.close(ctx, yjs_close_code::INTERNAL_ERROR, "document unavailable"),
         }));
-        self.start_liveness(ctx);
-        self.schedule_expiry(ctx);
+        let settings = &self.services.settings;
+        shell::start_liveness(ctx, settings.ping_interval(), settings.client_timeout());
+        shell::schedule_expiry(self, ctx);
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
@@ -426,33 +335,35 @@ impl Actor for YjsConnectionActor {
 
 impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for YjsConnectionActor {
     fn handle(&mut self, item: Result<ws::Message, ws::ProtocolError>, ctx: &mut Self::Context) {
-        self.last_heard = Instant::now();
-        match item {
-            Ok(ws::Message::Binary(bytes)) => self.on_binary(&bytes, ctx),
-            Ok(ws::Message::Text(_)) => self.close(
-                ctx,
-                yjs_close_code::UNSUPPORTED_DATA,
-                "text frames are not part of the y-websocket protocol",
-            ),
-            Ok(ws::Message::Continuation(item)) => self.on_continuation(item, ctx),
-            Ok(ws::Message::Ping(bytes)) => ctx.pong(&bytes),
-            Ok(ws::Message::Pong(_)) | Ok(ws::Message::Nop) => {}
-            Ok(ws::Message::Close(_)) => {
-                ctx.close(Some(ws::CloseCode::Normal.into()));
-                ctx.stop();
-            }
-            Err(ws::ProtocolError::Overflow) => {
-                self.close(ctx, close_code::MESSAGE_TOO_BIG, "frame too large")
-            }
-            Err(e) => {
-                log::debug!("yjs socket {}: protocol error: {e}", self.id);
-                self.close(ctx, close_code::PROTOCOL_ERROR, "protocol error")
-            }
-        }
+        shell::handle_frame(self, item, ctx);
     }
 
     fn finished(&mut self, ctx: &mut Self::Context) {
         ctx.stop();
+    }
+}
+
+impl SocketActor for YjsConnectionActor {
+    fn shell(&mut self) -> &mut Shell {
+        &mut self.shell
+    }
+
+    fn on_message(&mut self, msg: SocketInbound<'_>, ctx: &mut ws::WebsocketContext<Self>) {
+        match msg {
+            SocketInbound::Binary(data) => self.on_binary(data, ctx),
+            SocketInbound::Text(_) | SocketInbound::WrongKind => self.close(
+                ctx,
+                yjs_close_code::UNSUPPORTED_DATA,
+                "text frames are not part of the y-websocket protocol",
+            ),
+            SocketInbound::TooLarge { .. } => {
+                self.close(ctx, close_code::MESSAGE_TOO_BIG, "message too large")
+            }
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!("yjs socket {} ({})", self.id, self.doc_id)
     }
 }
 

@@ -14,15 +14,29 @@ pub mod outbound;
 
 pub use outbound::Outbound;
 
-use crate::actors::connection::{CloseSocket, Deliver};
 use crate::ids::{ConnectionId, RoomId, TenantId, UserId};
 use crate::protocol::close_code;
-use actix::Recipient;
+use actix::{Message, Recipient};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// A serialized server message.
 pub type Frame = bytestring::ByteString;
+
+/// A frame for a connection actor to write to its socket.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Deliver(pub Frame);
+
+/// Asks a connection actor to close its socket with a code (shutdown, slow consumer, ...).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CloseSocket {
+    /// WebSocket close code (see `protocol::close_code`).
+    pub code: u16,
+    /// Short reason sent in the close frame.
+    pub reason: &'static str,
+}
 
 /// Who a published frame is for.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -2,7 +2,7 @@
 //! they may see (private entries only when they are the actor or named in
 //! `visible_to`), always within their own tenant.
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use super::notifications::ServicePrincipal;
 use crate::actors::Services;
 use crate::auth::Principal;
@@ -20,7 +20,7 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let body: CreateActivity = from_json(body.into_inner())?;
     let input = body.into_input(principal.tenant)?;
-    let view = activity::record(&services, input).await?;
+    let view = activity::record(&services.notify, input).await?;
     Ok(HttpResponse::Created().json(serde_json::json!({ "id": view.id, "activity": view })))
 }
 
@@ -64,7 +64,7 @@ pub struct PageQuery {
 fn too_long(field: &str, value: &Option<String>, max: usize) -> Result<(), NotifyError> {
     match value {
         Some(v) if v.is_empty() || v.len() > max => Err(NotifyError::Invalid(
-            "invalid_query",
+            crate::notify::InvalidKind::Query,
             format!("`{field}` must be 1 to {max} bytes"),
         )),
         _ => Ok(()),
@@ -116,7 +116,7 @@ pub async fn for_entity(
     let (entity_type, entity_id) = path.into_inner();
     if entity_type.len() > 64 || entity_id.len() > 256 {
         return Err(ApiError::BadRequest(
-            "invalid_path",
+            ErrorCode::InvalidPath,
             "entity_type is at most 64 bytes and entity_id at most 256".into(),
         ));
     }

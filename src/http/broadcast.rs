@@ -3,7 +3,7 @@
 //! members of a room in its tenant. Nothing is stored, and a room with no
 //! members on this node gets nothing (`delivered_to_room: false`).
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use super::notifications::ServicePrincipal;
 use crate::actors::registry::BroadcastToRoom;
 use crate::actors::Services;
@@ -34,27 +34,27 @@ pub async fn broadcast(
     let (entity_type, entity_id) = path.into_inner();
     if entity_type.is_empty() || entity_type.len() > 64 {
         return Err(ApiError::BadRequest(
-            "invalid_path",
+            ErrorCode::InvalidPath,
             "`entity_type` must be 1 to 64 bytes".into(),
         ));
     }
     if entity_id.is_empty() || entity_id.len() > 256 {
         return Err(ApiError::BadRequest(
-            "invalid_path",
+            ErrorCode::InvalidPath,
             "`entity_id` must be 1 to 256 bytes".into(),
         ));
     }
     let body: BroadcastBody = from_json(body.into_inner())?;
     if body.event.is_empty() || body.event.len() > 64 {
         return Err(ApiError::BadRequest(
-            "invalid_field",
+            ErrorCode::InvalidField,
             "`event` must be 1 to 64 bytes".into(),
         ));
     }
     let max = services.settings.websocket.max_message_bytes;
     if body.payload.to_string().len() > max {
         return Err(ApiError::BadRequest(
-            "invalid_field",
+            ErrorCode::InvalidField,
             format!("`payload` must be at most {max} bytes of JSON"),
         ));
     }

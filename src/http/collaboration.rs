@@ -1,7 +1,7 @@
 //! Collaborative documents over REST: edit locks, live sessions, session
 //! facts and the document as of a version. Scoped to the caller's tenant.
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use crate::actors::document::{LockRefused, RestLock};
 use crate::actors::registry::{FindRoom, LockDocument};
 use crate::actors::room::GetDocumentInfo;
@@ -26,13 +26,13 @@ impl EntityPath {
     fn room(&self, principal: &Principal) -> Result<RoomId, ApiError> {
         if self.entity_type.is_empty() || self.entity_type.len() > 64 {
             return Err(ApiError::BadRequest(
-                "invalid_path",
+                ErrorCode::InvalidPath,
                 "entity type must be 1 to 64 bytes".into(),
             ));
         }
         if self.entity_id.is_empty() || self.entity_id.len() > 256 {
             return Err(ApiError::BadRequest(
-                "invalid_path",
+                ErrorCode::InvalidPath,
                 "entity id must be 1 to 256 bytes".into(),
             ));
         }
@@ -79,9 +79,9 @@ pub struct UnlockQuery {
 
 fn refused(e: LockRefused) -> ApiError {
     match e {
-        LockRefused::Held(_) => ApiError::Conflict("lock_conflict", e.to_string()),
-        LockRefused::NotHeld => ApiError::NotFound("not_locked", e.to_string()),
-        LockRefused::Unavailable(m) => ApiError::Unavailable("document_unavailable", m),
+        LockRefused::Held(_) => ApiError::Conflict(ErrorCode::LockConflict, e.to_string()),
+        LockRefused::NotHeld => ApiError::NotFound(ErrorCode::NotLocked, e.to_string()),
+        LockRefused::Unavailable(m) => ApiError::Unavailable(ErrorCode::DocumentUnavailable, m),
     }
 }
 
@@ -112,7 +112,7 @@ pub async fn lock(
         .is_some_and(|f| f.is_empty() || f.len() > 128)
     {
         return Err(ApiError::BadRequest(
-            "invalid_field",
+            ErrorCode::InvalidField,
             "`field` must be 1 to 128 bytes".into(),
         ));
     }
@@ -247,7 +247,7 @@ pub async fn as_of(
         entity_id: path.entity_id,
     };
     let wanted = i64::try_from(path.version)
-        .map_err(|_| ApiError::BadRequest("invalid_path", "version out of range".into()))?;
+        .map_err(|_| ApiError::BadRequest(ErrorCode::InvalidPath, "version out of range".into()))?;
     let mut conn = services.db.conn().await?;
     let (snapshot, changes) = q::load(&mut conn, &key, Some(wanted)).await?;
     let max_history = services.settings.documents.max_history;
@@ -261,7 +261,7 @@ pub async fn as_of(
     }
     if doc.version() < path.version {
         return Err(ApiError::NotFound(
-            "no_such_version",
+            ErrorCode::NoSuchVersion,
             format!("the document is stored up to version {}", doc.version()),
         ));
     }

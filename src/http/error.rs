@@ -1,33 +1,140 @@
-//! The REST error type: every failure renders as
-//! `{"error": "<code>", "message": "..."}` with a fitting status.
+//! REST error mapping: the [`ErrorCode`] enum and [`ApiError`], rendered as
+//! `{"error": "<code>", "message": "..."}` with a fitting status. Domain
+//! errors (`auth::AuthError`, `notify::NotifyError`, `db::DbError`, admission
+//! refusals) are mapped here, so no domain module depends on HTTP.
 
+use crate::auth::AuthError;
+use crate::notify::{InvalidKind, NotifyError};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
+
+macro_rules! error_codes {
+    ($($(#[$doc:meta])* $variant:ident => $code:literal,)*) => {
+        /// Every stable REST error code (the `error` field of an error body).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ErrorCode {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl ErrorCode {
+            /// Every code, in declaration order.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant,)*];
+
+            /// The code as sent on the wire.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $code,)*
+                }
+            }
+
+            /// The code with this wire name, if there is one.
+            pub fn parse(code: &str) -> Option<ErrorCode> {
+                match code {
+                    $($code => Some(ErrorCode::$variant),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    /// The body is not valid JSON or misses a required field.
+    InvalidBody => "invalid_body",
+    /// A field has an unusable value (the message names it).
+    InvalidField => "invalid_field",
+    /// A query-string parameter is unusable.
+    InvalidQuery => "invalid_query",
+    /// A path segment is unusable.
+    InvalidPath => "invalid_path",
+    /// `Last-Event-ID` (or `?last_event_id=`) is not a stream position.
+    InvalidLastEventId => "invalid_last_event_id",
+    /// A Yjs document name is unusable.
+    InvalidDocument => "invalid_document",
+    /// A push subscription is unusable.
+    InvalidSubscription => "invalid_subscription",
+    /// A notification email address is unusable.
+    InvalidEmail => "invalid_email",
+    /// `X-Api-Key` without `X-Tenant-Id`.
+    MissingTenant => "missing_tenant",
+    /// A WebSocket route was called without an upgrade.
+    NotAWebsocket => "not_a_websocket",
+    /// No token in the request.
+    MissingToken => "missing_token",
+    /// The token expired.
+    TokenExpired => "token_expired",
+    /// The token is not valid (signature, audience, issuer, claims...).
+    InvalidToken => "invalid_token",
+    /// `X-Api-Key` is not a configured key.
+    InvalidApiKey => "invalid_api_key",
+    /// The caller's role may not do this.
+    Forbidden => "forbidden",
+    /// The upgrade's `Origin` is not allowed.
+    OriginNotAllowed => "origin_not_allowed",
+    /// No such route or resource.
+    NotFound => "not_found",
+    /// The lock to release is not held.
+    NotLocked => "not_locked",
+    /// No such document version.
+    NoSuchVersion => "no_such_version",
+    /// No such push subscription.
+    SubscriptionNotFound => "subscription_not_found",
+    /// Web Push is not configured.
+    WebPushDisabled => "web_push_disabled",
+    /// No notification email address is set.
+    EmailNotSet => "email_not_set",
+    /// The user has no open connection.
+    NotConnected => "not_connected",
+    /// Someone else holds the lock.
+    LockConflict => "lock_conflict",
+    /// The user has too many open connections.
+    TooManyConnections => "too_many_connections",
+    /// The user has too many push subscriptions.
+    TooManySubscriptions => "too_many_subscriptions",
+    /// The database is unreachable.
+    DatabaseUnavailable => "database_unavailable",
+    /// The document session did not answer.
+    DocumentUnavailable => "document_unavailable",
+    /// The node is not ready (database or migrations).
+    NotReady => "not_ready",
+    /// The push dispatcher's queue is full.
+    PushBusy => "push_busy",
+    /// The node is shutting down.
+    ShuttingDown => "shutting_down",
+    /// An unexpected failure (the detail is logged, not sent).
+    Internal => "internal",
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// A REST failure with a stable code.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// 400.
     #[error("{1}")]
-    BadRequest(&'static str, String),
+    BadRequest(ErrorCode, String),
     /// 401.
     #[error("{1}")]
-    Unauthorized(&'static str, String),
+    Unauthorized(ErrorCode, String),
     /// 403.
     #[error("{1}")]
-    Forbidden(&'static str, String),
+    Forbidden(ErrorCode, String),
     /// 404.
     #[error("{1}")]
-    NotFound(&'static str, String),
+    NotFound(ErrorCode, String),
     /// 409.
     #[error("{1}")]
-    Conflict(&'static str, String),
+    Conflict(ErrorCode, String),
     /// 429.
     #[error("{1}")]
-    TooManyRequests(&'static str, String),
+    TooManyRequests(ErrorCode, String),
     /// 503.
     #[error("{1}")]
-    Unavailable(&'static str, String),
+    Unavailable(ErrorCode, String),
     /// 500; the detail is logged, not sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -35,7 +142,7 @@ pub enum ApiError {
 
 impl ApiError {
     /// The stable code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
             ApiError::BadRequest(c, _)
             | ApiError::Unauthorized(c, _)
@@ -43,8 +150,8 @@ impl ApiError {
             | ApiError::NotFound(c, _)
             | ApiError::Conflict(c, _)
             | ApiError::TooManyRequests(c, _)
-            | ApiError::Unavailable(c, _) => c,
-            ApiError::Internal(_) => "internal",
+            | ApiError::Unavailable(c, _) => *c,
+            ApiError::Internal(_) => ErrorCode::Internal,
         }
     }
 }
@@ -52,8 +159,38 @@ impl ApiError {
 impl From<crate::db::DbError> for ApiError {
     fn from(e: crate::db::DbError) -> Self {
         match e {
-            crate::db::DbError::Unavailable(m) => ApiError::Unavailable("database_unavailable", m),
+            crate::db::DbError::Unavailable(m) => {
+                ApiError::Unavailable(ErrorCode::DatabaseUnavailable, m)
+            }
             other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        let code = match e {
+            AuthError::Missing => ErrorCode::MissingToken,
+            AuthError::Expired => ErrorCode::TokenExpired,
+            AuthError::Invalid(_) => ErrorCode::InvalidToken,
+        };
+        ApiError::Unauthorized(code, e.to_string())
+    }
+}
+
+impl From<NotifyError> for ApiError {
+    fn from(e: NotifyError) -> Self {
+        match e {
+            NotifyError::Invalid(kind, m) => ApiError::BadRequest(
+                match kind {
+                    InvalidKind::Body => ErrorCode::InvalidBody,
+                    InvalidKind::Field => ErrorCode::InvalidField,
+                    InvalidKind::Query => ErrorCode::InvalidQuery,
+                },
+                m,
+            ),
+            NotifyError::NotFound(m) => ApiError::NotFound(ErrorCode::NotFound, m),
+            NotifyError::Db(e) => e.into(),
         }
     }
 }
@@ -81,7 +218,7 @@ impl ResponseError for ApiError {
             other => other.to_string(),
         };
         HttpResponse::build(self.status_code())
-            .json(serde_json::json!({ "error": self.code(), "message": message }))
+            .json(serde_json::json!({ "error": self.code().as_str(), "message": message }))
     }
 }
 
@@ -90,7 +227,7 @@ pub fn json_error_handler(
     err: actix_web::error::JsonPayloadError,
     _: &actix_web::HttpRequest,
 ) -> actix_web::Error {
-    ApiError::BadRequest("invalid_body", err.to_string()).into()
+    ApiError::BadRequest(ErrorCode::InvalidBody, err.to_string()).into()
 }
 
 /// Same for query strings.
@@ -98,7 +235,7 @@ pub fn query_error_handler(
     err: actix_web::error::QueryPayloadError,
     _: &actix_web::HttpRequest,
 ) -> actix_web::Error {
-    ApiError::BadRequest("invalid_query", err.to_string()).into()
+    ApiError::BadRequest(ErrorCode::InvalidQuery, err.to_string()).into()
 }
 
 /// Same for path segments.
@@ -106,20 +243,40 @@ pub fn path_error_handler(
     err: actix_web::error::PathError,
     _: &actix_web::HttpRequest,
 ) -> actix_web::Error {
-    ApiError::BadRequest("invalid_path", err.to_string()).into()
+    ApiError::BadRequest(ErrorCode::InvalidPath, err.to_string()).into()
 }
 
-/// The REST error for a refused connection slot (WebSocket, SSE or Yjs).
-pub fn admission_refused(e: crate::actors::registry::AdmitError, max_per_user: usize) -> ApiError {
-    use crate::actors::registry::AdmitError;
-    match e {
-        AdmitError::TooManyConnections => ApiError::TooManyRequests(
-            "too_many_connections",
-            format!(
-                "at most {max_per_user} connections per user \
-                 (websocket.max_connections_per_user)"
-            ),
-        ),
-        AdmitError::ShuttingDown => ApiError::Unavailable("shutting_down", e.to_string()),
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn every_code_round_trips_and_is_unique() {
+        let mut seen = HashSet::new();
+        for code in ErrorCode::ALL {
+            assert!(seen.insert(code.as_str()), "duplicate {code}");
+            assert_eq!(ErrorCode::parse(code.as_str()), Some(*code));
+        }
+        assert_eq!(ErrorCode::parse("no_such_code"), None);
+    }
+
+    #[test]
+    fn domain_errors_keep_their_codes() {
+        let e: ApiError = AuthError::Expired.into();
+        assert_eq!(
+            (e.code().as_str(), e.status_code().as_u16()),
+            ("token_expired", 401)
+        );
+        let e: ApiError = NotifyError::Invalid(InvalidKind::Query, "x".into()).into();
+        assert_eq!(
+            (e.code().as_str(), e.status_code().as_u16()),
+            ("invalid_query", 400)
+        );
+        let e: ApiError = NotifyError::NotFound("gone".into()).into();
+        assert_eq!(
+            (e.code().as_str(), e.status_code().as_u16()),
+            ("not_found", 404)
+        );
     }
 }

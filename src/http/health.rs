@@ -1,7 +1,7 @@
 //! `/healthz` (the process is up), `/readyz` (the database answers and the
 //! migrations are applied) and node statistics for admins.
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use crate::actors::registry::GetStats;
 use crate::actors::Services;
 use crate::auth::{Principal, Role};
@@ -18,7 +18,7 @@ pub async fn healthz() -> HttpResponse {
 pub async fn readyz(db: web::Data<Db>) -> Result<HttpResponse, ApiError> {
     db.check_ready()
         .await
-        .map_err(|e| ApiError::Unavailable("not_ready", e.to_string()))?;
+        .map_err(|e| ApiError::Unavailable(ErrorCode::NotReady, e.to_string()))?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })))
 }
 
@@ -29,7 +29,7 @@ pub async fn stats(
 ) -> Result<HttpResponse, ApiError> {
     if principal.role != Role::Admin {
         return Err(ApiError::Forbidden(
-            "forbidden",
+            ErrorCode::Forbidden,
             "admin role required".into(),
         ));
     }

@@ -2,12 +2,14 @@
 //! WebSocket upgrade (`ws.rs` only upgrades; the socket is the connection actor's).
 
 pub mod activity;
+pub mod admission;
 pub mod broadcast;
 pub mod collaboration;
 pub mod error;
 pub mod health;
 pub mod notifications;
 pub mod presence;
+pub mod principal;
 pub mod push;
 pub mod stream;
 pub mod webapp;
@@ -102,7 +104,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 async fn not_found() -> Result<actix_web::HttpResponse, error::ApiError> {
     Err(error::ApiError::NotFound(
-        "not_found",
+        error::ErrorCode::NotFound,
         "no such route".into(),
     ))
 }

@@ -3,9 +3,10 @@
 //! own notifications and set their channels. The tenant always comes from
 //! the credential, never from a body.
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
+use super::principal::authenticate;
 use crate::actors::Services;
-use crate::auth::{authenticate, Principal, Role};
+use crate::auth::{Principal, Role};
 use crate::notify::channels::ChannelSettings;
 use crate::notify::notifications::{self, CreateNotifications, ListFilter};
 use crate::notify::{check_name_query, from_json, page_limit};
@@ -30,7 +31,7 @@ impl FromRequest for ServicePrincipal {
                 Ok(ServicePrincipal(p))
             } else {
                 Err(ApiError::Forbidden(
-                    "forbidden",
+                    ErrorCode::Forbidden,
                     "this endpoint is for backend services (role `service` or X-Api-Key)".into(),
                 ))
             }
@@ -46,8 +47,7 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let body: CreateNotifications = from_json(body.into_inner())?;
     let draft = body.validate(chrono::Utc::now())?;
-    let created =
-        notifications::create(services.get_ref().clone(), principal.tenant, draft).await?;
+    let created = notifications::create(services.notify.clone(), principal.tenant, draft).await?;
     let ids: Vec<i64> = created.iter().map(|c| c.id).collect();
     Ok(HttpResponse::Created().json(serde_json::json!({
         "ids": ids,
@@ -120,7 +120,7 @@ pub async fn read_one(
     let id = path.into_inner();
     notifications::mark_read(&services.db, &principal.tenant, &principal.user, id).await?;
     let unread =
-        notifications::refresh_count(&services, &principal.tenant, &principal.user).await?;
+        notifications::refresh_count(&services.notify, &principal.tenant, &principal.user).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "id": id, "unread": unread })))
 }
 
@@ -132,7 +132,7 @@ pub async fn read_all(
     let updated =
         notifications::mark_all_read(&services.db, &principal.tenant, &principal.user).await?;
     let unread =
-        notifications::refresh_count(&services, &principal.tenant, &principal.user).await?;
+        notifications::refresh_count(&services.notify, &principal.tenant, &principal.user).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "updated": updated, "unread": unread })))
 }
 
@@ -144,7 +144,7 @@ pub async fn delete(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     notifications::delete(&services.db, &principal.tenant, &principal.user, id).await?;
-    notifications::refresh_count(&services, &principal.tenant, &principal.user).await?;
+    notifications::refresh_count(&services.notify, &principal.tenant, &principal.user).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -1,6 +1,6 @@
 //! Presence over REST, always scoped to the caller's tenant.
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use crate::actors::presence::SetStatus;
 use crate::actors::registry::{GetPresence, ListPresence, SetStatusFor};
 use crate::actors::Services;
@@ -71,7 +71,7 @@ pub async fn set_status(
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     if !found {
         return Err(ApiError::NotFound(
-            "not_connected",
+            ErrorCode::NotConnected,
             "the user has no open connection; status applies to connected users".into(),
         ));
     }

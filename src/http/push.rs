@@ -2,7 +2,7 @@
 //! over REST. Everything here is the caller's own, scoped to their tenant;
 //! services (API keys) hold no subscriptions and get 403.
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use crate::auth::{Principal, Role};
 use crate::db::Db;
 use crate::push::dispatcher::{DeliveryResult, DispatchError, PushHandle, SendTest};
@@ -17,14 +17,21 @@ pub const MAX_SUBSCRIPTIONS_PER_USER: usize = 50;
 fn users_only(principal: &Principal) -> Result<(), ApiError> {
     if principal.role == Role::Service {
         return Err(ApiError::Forbidden(
-            "forbidden",
+            ErrorCode::Forbidden,
             "push subscriptions belong to users; a service key cannot hold them".into(),
         ));
     }
     Ok(())
 }
 
+/// The push validators name their code as text; every one of them is an
+/// [`ErrorCode`] (a code without one is a programming error, logged and
+/// sent as `invalid_body` so the client still gets a 400 with the message).
 fn invalid((code, message): validate::Invalid) -> ApiError {
+    let code = ErrorCode::parse(code).unwrap_or_else(|| {
+        log::error!("push validation used an unknown error code {code:?}");
+        ErrorCode::InvalidBody
+    });
     ApiError::BadRequest(code, message)
 }
 
@@ -34,7 +41,7 @@ pub async fn vapid_public_key(push: web::Data<PushHandle>) -> Result<HttpRespons
     match &push.vapid_public_key {
         Some(key) => Ok(HttpResponse::Ok().json(json!({ "public_key": key }))),
         None => Err(ApiError::NotFound(
-            "web_push_disabled",
+            ErrorCode::WebPushDisabled,
             "Web Push is not configured on this server (push.vapid_private_key)".into(),
         )),
     }
@@ -65,7 +72,7 @@ pub async fn subscribe(
         && !existing.iter().any(|s| s.endpoint == sub.endpoint)
     {
         return Err(ApiError::BadRequest(
-            "too_many_subscriptions",
+            ErrorCode::TooManySubscriptions,
             format!(
                 "a user may hold at most {MAX_SUBSCRIPTIONS_PER_USER} subscriptions; unsubscribe old devices first"
             ),
@@ -105,7 +112,7 @@ pub async fn unsubscribe(
         } => t,
         _ => {
             return Err(ApiError::BadRequest(
-                "invalid_body",
+                ErrorCode::InvalidBody,
                 "send exactly one of `endpoint` (Web Push) or `token` (FCM)".into(),
             ))
         }
@@ -114,7 +121,7 @@ pub async fn unsubscribe(
         Ok(HttpResponse::NoContent().finish())
     } else {
         Err(ApiError::NotFound(
-            "subscription_not_found",
+            ErrorCode::SubscriptionNotFound,
             "no subscription of yours has that endpoint or token".into(),
         ))
     }
@@ -144,7 +151,7 @@ pub async fn test(
         .await
         .map_err(|e| ApiError::Internal(format!("push dispatcher: {e}")))?
         .map_err(|e| match e {
-            DispatchError::Busy(_) => ApiError::Unavailable("push_busy", e.to_string()),
+            DispatchError::Busy(_) => ApiError::Unavailable(ErrorCode::PushBusy, e.to_string()),
         })?;
     let delivered = results
         .iter()
@@ -171,7 +178,7 @@ pub async fn get_email(principal: Principal, db: web::Data<Db>) -> Result<HttpRe
     match store::email_of(&db, &principal.tenant, &principal.user).await? {
         Some(email) => Ok(HttpResponse::Ok().json(json!({ "email": email }))),
         None => Err(ApiError::NotFound(
-            "email_not_set",
+            ErrorCode::EmailNotSet,
             "no notification email address is set".into(),
         )),
     }
@@ -200,7 +207,7 @@ pub async fn delete_email(
         Ok(HttpResponse::NoContent().finish())
     } else {
         Err(ApiError::NotFound(
-            "email_not_set",
+            ErrorCode::EmailNotSet,
             "no notification email address is set".into(),
         ))
     }

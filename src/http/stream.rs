@@ -6,11 +6,11 @@
 //! `Last-Event-ID` or `?last_event_id=`. The stream itself belongs to an
 //! [`SseConnectionActor`].
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
+use super::principal::authenticate;
 use crate::actors::registry::AdmitConnection;
 use crate::actors::sse::SseConnectionActor;
 use crate::actors::Services;
-use crate::auth::authenticate;
 use crate::notify::position::StreamPosition;
 use actix::Actor;
 use actix_web::web::Bytes;
@@ -34,7 +34,10 @@ pub async fn stream(
         .get("last-event-id")
         .map(|v| {
             v.to_str().map(str::to_owned).map_err(|_| {
-                ApiError::BadRequest("invalid_last_event_id", "Last-Event-ID is not text".into())
+                ApiError::BadRequest(
+                    ErrorCode::InvalidLastEventId,
+                    "Last-Event-ID is not text".into(),
+                )
             })
         })
         .transpose()?;
@@ -42,19 +45,17 @@ pub async fn stream(
         .ok()
         .and_then(|q| q.into_inner().last_event_id);
     let start = StreamPosition::parse(header.or(query).as_deref().unwrap_or(""))
-        .map_err(|e| ApiError::BadRequest("invalid_last_event_id", e))?;
+        .map_err(|e| ApiError::BadRequest(ErrorCode::InvalidLastEventId, e))?;
     let settings = &services.settings;
-    let id = services
-        .registry
-        .send(AdmitConnection {
+    let id = super::admission::admit(
+        &services.registry,
+        AdmitConnection {
             tenant: principal.tenant.clone(),
             user: principal.user.clone(),
-        })
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(|e| {
-            super::error::admission_refused(e, settings.websocket.max_connections_per_user)
-        })?;
+        },
+        settings.websocket.max_connections_per_user,
+    )
+    .await?;
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(settings.sse.queue_limit.max(1));
     SseConnectionActor::new(id, principal, start, tx, services.get_ref().clone()).start();
     let body = futures_util::stream::unfold(rx, |mut rx| async move {

@@ -2,7 +2,7 @@
 //! Every rejection happens before the upgrade, as a JSON error with 401, 403,
 //! 429 or 503. After the upgrade the socket belongs to the connection actor.
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use crate::actors::connection::{ConnectionActor, DeviceInfo};
 use crate::actors::registry::{AdmitConnection, ConnectionClosed};
 use crate::actors::Services;
@@ -80,7 +80,7 @@ pub fn authorize_upgrade(
 ) -> Result<(Principal, TokenSource), ApiError> {
     if !origin_allowed(req, &services.settings.server.allowed_origins) {
         return Err(ApiError::Forbidden(
-            "origin_not_allowed",
+            ErrorCode::OriginNotAllowed,
             "this Origin may not open a WebSocket (server.allowed_origins)".into(),
         ));
     }
@@ -97,7 +97,10 @@ pub async fn upgrade(
     let settings = &services.settings;
     let (principal, source) = authorize_upgrade(&req, &services)?;
     if let Err(e) = ws::handshake(&req) {
-        return Err(ApiError::BadRequest("not_a_websocket", e.to_string()));
+        return Err(ApiError::BadRequest(
+            ErrorCode::NotAWebsocket,
+            e.to_string(),
+        ));
     }
     let query = web::Query::<DeviceQuery>::from_query(req.query_string())
         .map(|q| q.into_inner())
@@ -114,17 +117,15 @@ pub async fn upgrade(
         browser: clip(query.browser).or_else(|| browser_from_user_agent(&req)),
         ip: req.peer_addr().map(|a| a.ip().to_string()),
     };
-    let id = services
-        .registry
-        .send(AdmitConnection {
+    let id = super::admission::admit(
+        &services.registry,
+        AdmitConnection {
             tenant: principal.tenant.clone(),
             user: principal.user.clone(),
-        })
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(|e| {
-            super::error::admission_refused(e, settings.websocket.max_connections_per_user)
-        })?;
+        },
+        settings.websocket.max_connections_per_user,
+    )
+    .await?;
     let socket = req.conn_data::<SocketDup>().map(|s| s.0.clone());
     let (tenant, user) = (principal.tenant.clone(), principal.user.clone());
     let actor = ConnectionActor::new(id, principal, device, services.get_ref().clone(), socket);
@@ -137,6 +138,6 @@ pub async fn upgrade(
         services
             .registry
             .do_send(ConnectionClosed { id, tenant, user });
-        ApiError::BadRequest("not_a_websocket", e.to_string())
+        ApiError::BadRequest(ErrorCode::NotAWebsocket, e.to_string())
     })
 }

@@ -5,7 +5,7 @@
 //! The document is scoped to the token's tenant. After the upgrade the
 //! socket belongs to the Yjs connection actor.
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use super::ws::SocketDup;
 use crate::actors::yjs_connection::YjsConnectionActor;
 use crate::actors::yjs_doc::YjsDocId;
@@ -31,24 +31,25 @@ pub async fn upgrade(
     let name = document.into_inner();
     if name.is_empty() || name.len() > MAX_DOCUMENT_NAME_BYTES {
         return Err(ApiError::BadRequest(
-            "invalid_document",
+            ErrorCode::InvalidDocument,
             format!("the document name must be 1 to {MAX_DOCUMENT_NAME_BYTES} bytes"),
         ));
     }
     if let Err(e) = ws::handshake(&req) {
-        return Err(ApiError::BadRequest("not_a_websocket", e.to_string()));
+        return Err(ApiError::BadRequest(
+            ErrorCode::NotAWebsocket,
+            e.to_string(),
+        ));
     }
-    let id = services
-        .yjs
-        .send(Admit {
+    let id = super::admission::admit(
+        &services.yjs,
+        Admit {
             tenant: principal.tenant.clone(),
             user: principal.user.clone(),
-        })
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(|e| {
-            super::error::admission_refused(e, settings.websocket.max_connections_per_user)
-        })?;
+        },
+        settings.websocket.max_connections_per_user,
+    )
+    .await?;
     let doc = YjsDocId {
         tenant: principal.tenant.clone(),
         name: name.into(),
@@ -63,6 +64,6 @@ pub async fn upgrade(
     }
     builder.start().map_err(|e| {
         services.yjs.do_send(ConnClosed { id, tenant, user });
-        ApiError::BadRequest("not_a_websocket", e.to_string())
+        ApiError::BadRequest(ErrorCode::NotAWebsocket, e.to_string())
     })
 }

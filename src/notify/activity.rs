@@ -10,16 +10,16 @@
 //! handler:
 //!
 //! ```ignore
-//! let services = self.services.clone();
+//! let notifier = self.notifier.clone();
 //! actix_rt::spawn(async move {
-//!     if let Err(e) = notify::activity::record(&services, input).await {
+//!     if let Err(e) = notify::activity::record(&notifier, input).await {
 //!         log::warn!("activity not recorded: {e}");
 //!     }
 //! });
 //! ```
 
+use super::Notifier;
 use super::{check_chars, check_id, check_name, invalid, non_empty, rfc3339, NotifyError};
-use crate::actors::Services;
 use crate::broker::Topic;
 use crate::db::schema::activity_feed;
 use crate::db::Db;
@@ -267,7 +267,7 @@ struct NewActivity<'a> {
 
 /// Validates, stores and publishes an activity; returns the stored row's view.
 pub async fn record(
-    services: &Services,
+    services: &Notifier,
     mut input: ActivityInput,
 ) -> Result<ActivityView, NotifyError> {
     input.validate()?;

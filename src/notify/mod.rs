@@ -21,16 +21,57 @@ pub mod channels;
 pub mod notifications;
 pub mod position;
 
-use crate::db::DbError;
-use crate::http::error::ApiError;
+use crate::broker::Broker;
+use crate::db::{Db, DbError};
+use crate::ids::{TenantId, UserId};
+use crate::protocol::server::PresenceView;
+use crate::push::PushJob;
+use actix::Recipient;
+use std::sync::Arc;
+
+/// The presence of these users in this tenant, as far as this node knows
+/// (users without presence are left out). Answered by the actor tree; the
+/// notification service only holds a [`Recipient`] for it.
+#[derive(actix::Message)]
+#[rtype(result = "Vec<PresenceView>")]
+pub struct PresenceOf {
+    /// Tenant.
+    pub tenant: TenantId,
+    /// The users asked about.
+    pub users: Vec<UserId>,
+}
+
+/// What the notification and activity services need: storage, delivery to
+/// connections, a presence query and the push dispatcher. Cheap to clone.
+#[derive(Clone)]
+pub struct Notifier {
+    /// The database pool.
+    pub db: Db,
+    /// Delivery to connections.
+    pub broker: Arc<dyn Broker>,
+    /// Who of a set of users is connected, and who is busy.
+    pub presence: Recipient<PresenceOf>,
+    /// Push, FCM and email delivery.
+    pub push: Recipient<PushJob>,
+}
+
+/// Which part of a request was unusable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvalidKind {
+    /// The body as a whole (not JSON, a missing field, a wrong type).
+    Body,
+    /// One field's value.
+    Field,
+    /// A query-string parameter.
+    Query,
+}
 
 /// Failures of the notification and activity services.
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
-    /// The input is unusable; the code is `invalid_body` or `invalid_field`
-    /// and the message names the field.
+    /// The input is unusable; the message names the field.
     #[error("{1}")]
-    Invalid(&'static str, String),
+    Invalid(InvalidKind, String),
     /// No such row for this user in this tenant.
     #[error("{0}")]
     NotFound(String),
@@ -45,19 +86,9 @@ impl From<diesel::result::Error> for NotifyError {
     }
 }
 
-impl From<NotifyError> for ApiError {
-    fn from(e: NotifyError) -> Self {
-        match e {
-            NotifyError::Invalid(code, m) => ApiError::BadRequest(code, m),
-            NotifyError::NotFound(m) => ApiError::NotFound("not_found", m),
-            NotifyError::Db(e) => e.into(),
-        }
-    }
-}
-
 /// `invalid_field` naming the field.
 pub(crate) fn invalid(field: &str, what: impl std::fmt::Display) -> NotifyError {
-    NotifyError::Invalid("invalid_field", format!("`{field}` {what}"))
+    NotifyError::Invalid(InvalidKind::Field, format!("`{field}` {what}"))
 }
 
 /// A required text of `min..=max` characters.
@@ -116,9 +147,9 @@ pub fn from_json<T: serde::de::DeserializeOwned>(
         let path = e.path().to_string();
         let inner = e.into_inner();
         if path == "." {
-            NotifyError::Invalid("invalid_body", inner.to_string())
+            NotifyError::Invalid(InvalidKind::Body, inner.to_string())
         } else {
-            NotifyError::Invalid("invalid_body", format!("`{path}`: {inner}"))
+            NotifyError::Invalid(InvalidKind::Body, format!("`{path}`: {inner}"))
         }
     })
 }
@@ -135,7 +166,7 @@ pub fn page_limit(limit: Option<i64>) -> Result<i64, NotifyError> {
         None => Ok(50),
         Some(n) if (1..=200).contains(&n) => Ok(n),
         Some(_) => Err(NotifyError::Invalid(
-            "invalid_query",
+            InvalidKind::Query,
             "`limit` must be 1 to 200".into(),
         )),
     }
@@ -144,7 +175,7 @@ pub fn page_limit(limit: Option<i64>) -> Result<i64, NotifyError> {
 /// [`check_name`] for a query parameter (`invalid_query`).
 pub fn check_name_query(field: &str, value: &str) -> Result<(), NotifyError> {
     check_name(field, value).map_err(|e| match e {
-        NotifyError::Invalid(_, m) => NotifyError::Invalid("invalid_query", m),
+        NotifyError::Invalid(_, m) => NotifyError::Invalid(InvalidKind::Query, m),
         other => other,
     })
 }

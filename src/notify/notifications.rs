@@ -9,9 +9,10 @@
 //! counted, synced or marked.
 
 use super::channels::{decide, ChannelSettings};
-use super::{check_chars, check_id, check_name, invalid, non_empty, rfc3339, NotifyError};
-use crate::actors::registry::{GetPresence, ListPresence};
-use crate::actors::Services;
+use super::{
+    check_chars, check_id, check_name, invalid, non_empty, rfc3339, Notifier, NotifyError,
+    PresenceOf,
+};
 use crate::broker::Topic;
 use crate::db::schema::{notification_settings, realtime_notifications};
 use crate::db::Db;
@@ -24,7 +25,6 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Arc;
 
 /// Recipients per request at most.
 pub const MAX_RECIPIENTS: usize = 1000;
@@ -33,9 +33,6 @@ pub const MAX_RECIPIENTS: usize = 1000;
 pub const SYNC_LIMIT: i64 = 500;
 /// Notification types one settings update may name at most.
 pub const MAX_SETTINGS_TYPES: usize = 100;
-/// Above this many recipients, presence is read with one tenant-wide
-/// `ListPresence` instead of one `GetPresence` per user.
-const PRESENCE_LIST_ABOVE: usize = 20;
 
 /// A stored notification.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -307,7 +304,7 @@ macro_rules! mine {
 /// Stores the draft for every recipient, then delivers it. Returns the
 /// created ids in recipient order.
 pub async fn create(
-    services: Arc<Services>,
+    services: Notifier,
     tenant: TenantId,
     draft: NotificationDraft,
 ) -> Result<Vec<Created>, NotifyError> {
@@ -354,7 +351,7 @@ pub async fn create(
 /// Presence status of each recipient who has presence on this node:
 /// (connected, busy).
 async fn presence_of(
-    services: &Services,
+    services: &Notifier,
     tenant: &TenantId,
     users: &[String],
 ) -> HashMap<String, (bool, bool)> {
@@ -363,30 +360,20 @@ async fn presence_of(
         let connected = v.status != "offline" && !v.devices.is_empty();
         out.insert(v.user_id.clone(), (connected, v.status == "busy"));
     };
-    if users.len() > PRESENCE_LIST_ABOVE {
-        match services.registry.send(ListPresence(tenant.clone())).await {
-            Ok(all) => all.into_iter().for_each(&mut record),
-            Err(e) => log::warn!("presence unavailable for notification delivery: {e}"),
-        }
-    } else {
-        let asks = users.iter().map(|u| {
-            services.registry.send(GetPresence {
-                tenant: tenant.clone(),
-                user: UserId::new(u.as_str()),
-            })
-        });
-        for view in futures_util::future::join_all(asks).await {
-            if let Ok(Some(v)) = view {
-                record(v);
-            }
-        }
+    let ask = PresenceOf {
+        tenant: tenant.clone(),
+        users: users.iter().map(|u| UserId::new(u.as_str())).collect(),
+    };
+    match services.presence.send(ask).await {
+        Ok(views) => views.into_iter().for_each(&mut record),
+        Err(e) => log::warn!("presence unavailable for notification delivery: {e}"),
     }
     out
 }
 
 /// Publishes, counts, hands push jobs over and records WebSocket delivery.
 async fn deliver(
-    services: Arc<Services>,
+    services: Notifier,
     tenant: TenantId,
     priority: Priority,
     rows: Vec<NotificationRow>,
@@ -455,7 +442,7 @@ async fn deliver(
 }
 
 /// Sends `notification:count` to every connection of the user.
-pub fn publish_count(services: &Services, tenant: &TenantId, user: &UserId, unread: i64) {
+pub fn publish_count(services: &Notifier, tenant: &TenantId, user: &UserId, unread: i64) {
     let msg = ServerMessage::NotificationCount {
         r#ref: None,
         unread,
@@ -470,7 +457,7 @@ pub fn publish_count(services: &Services, tenant: &TenantId, user: &UserId, unre
 /// Counts the user's unread notifications and publishes the count to all
 /// of the user's connections; returns it.
 pub async fn refresh_count(
-    services: &Services,
+    services: &Notifier,
     tenant: &TenantId,
     user: &UserId,
 ) -> Result<i64, NotifyError> {
@@ -763,7 +750,7 @@ pub fn validate_settings(
 ) -> Result<(), NotifyError> {
     if update.is_empty() || update.len() > MAX_SETTINGS_TYPES {
         return Err(NotifyError::Invalid(
-            "invalid_body",
+            crate::notify::InvalidKind::Body,
             format!("name 1 to {MAX_SETTINGS_TYPES} notification types"),
         ));
     }

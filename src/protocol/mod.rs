@@ -32,6 +32,8 @@ pub mod close_code {
     pub const NORMAL: u16 = 1000;
     /// A protocol violation the codec caught (bad frame, unmasked frame...).
     pub const PROTOCOL_ERROR: u16 = 1002;
+    /// A text message that is not valid UTF-8 (checked as fragments arrive).
+    pub const INVALID_PAYLOAD: u16 = 1007;
     /// A frame larger than `websocket.max_frame_bytes`.
     pub const MESSAGE_TOO_BIG: u16 = 1009;
     /// The server is shutting down or restarting; reconnect later.

@@ -460,6 +460,37 @@ impl WsClient {
             .unwrap();
     }
 
+    /// Sends one fragment of a fragmented message; the bytes are sent as
+    /// given (a text fragment need not be valid UTF-8).
+    pub async fn send_fragment(&mut self, item: actix_http::ws::Item) {
+        self.framed.send(Message::Continuation(item)).await.unwrap();
+    }
+
+    /// Writes one complete, masked frame with this opcode and payload
+    /// straight to the socket, bypassing the codec (which only sends text
+    /// that is valid UTF-8).
+    pub async fn send_raw_frame(&mut self, opcode: u8, payload: &[u8]) {
+        use actix_codec::AsyncWrite;
+        use std::pin::Pin;
+        assert!(payload.len() < 126, "short frames only");
+        let mask = [0x37u8, 0xfa, 0x21, 0x3d];
+        let mut frame = vec![0x80 | opcode, 0x80 | payload.len() as u8];
+        frame.extend_from_slice(&mask);
+        frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        let io = self.framed.io_mut();
+        let mut written = 0;
+        while written < frame.len() {
+            written += futures_util::future::poll_fn(|cx| {
+                Pin::new(&mut *io).poll_write(cx, &frame[written..])
+            })
+            .await
+            .unwrap();
+        }
+        futures_util::future::poll_fn(|cx| Pin::new(&mut *io).poll_flush(cx))
+            .await
+            .unwrap();
+    }
+
     /// Sends a binary frame.
     pub async fn send_binary(&mut self, bytes: &[u8]) {
         self.framed

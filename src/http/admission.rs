@@ -1,0 +1,38 @@
+//! Connection-slot admission, one function for every socket entry point
+//! (`/ws`, `/yjs/{document}`, `/api/v1/stream`): asks the actor that keeps
+//! the per-user slot table and maps a refusal to the REST error.
+
+use super::error::{ApiError, ErrorCode};
+use crate::actors::registry::AdmitError;
+use actix::dev::ToEnvelope;
+use actix::{Actor, Addr, Handler, Message};
+
+/// Reserves a slot with `admit` at `table` (the node registry for `/ws` and
+/// SSE, the Yjs registry for `/yjs`); returns the new socket's id.
+pub async fn admit<A, M, T>(table: &Addr<A>, admit: M, max_per_user: usize) -> Result<T, ApiError>
+where
+    A: Actor + Handler<M>,
+    A::Context: ToEnvelope<A, M>,
+    M: Message<Result = Result<T, AdmitError>> + Send + 'static,
+    T: Send + 'static,
+{
+    table
+        .send(admit)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| refused(e, max_per_user))
+}
+
+/// The REST error for a refused slot.
+fn refused(e: AdmitError, max_per_user: usize) -> ApiError {
+    match e {
+        AdmitError::TooManyConnections => ApiError::TooManyRequests(
+            ErrorCode::TooManyConnections,
+            format!(
+                "at most {max_per_user} connections per user \
+                 (websocket.max_connections_per_user)"
+            ),
+        ),
+        AdmitError::ShuttingDown => ApiError::Unavailable(ErrorCode::ShuttingDown, e.to_string()),
+    }
+}
