@@ -64,7 +64,7 @@ pub async fn subscribe(
             .resolve_url(&sub.endpoint)
             .await
             .map_err(|refusal| {
-                ApiError::BadRequest("invalid_subscription", format!("`endpoint`: {refusal}"))
+                ApiError::BadRequest(ErrorCode::InvalidSubscription, format!("`endpoint`: {refusal}"))
             })?;
     }
     let existing = store::list_subscriptions(&db, &principal.tenant, &principal.user).await?;

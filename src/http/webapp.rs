@@ -3,7 +3,7 @@
 //! `web.dev_tokens`; config validation allows that only with the shipped
 //! development secret, and the handler only answers loopback peers).
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use crate::actors::Services;
 use crate::auth::{Authenticator, Claims};
 use crate::config::WebSettings;
@@ -73,7 +73,7 @@ fn content_type(path: &Path) -> &'static str {
 
 async fn file(req: HttpRequest, root: web::Data<WebRoot>) -> Result<HttpResponse, ApiError> {
     let path = req.match_info().get("path").unwrap_or("").to_owned();
-    let not_found = || ApiError::NotFound("not_found", "no such route".into());
+    let not_found = || ApiError::NotFound(ErrorCode::NotFound, "no such route".into());
     let Some(file) = resolve(&root.0, &path) else {
         return Err(not_found());
     };
@@ -124,14 +124,14 @@ async fn dev_token(
         || req.headers().contains_key("x-forwarded-for");
     if !loopback || proxied {
         return Err(ApiError::Forbidden(
-            "forbidden",
+            ErrorCode::Forbidden,
             "development sign-in answers loopback clients only".into(),
         ));
     }
     let body = body.into_inner();
     if !valid_id(&body.user_id) || !valid_id(&body.tenant_id) {
         return Err(ApiError::BadRequest(
-            "invalid_field",
+            ErrorCode::InvalidField,
             "`user_id` and `tenant_id` must be 1 to 64 letters, digits, `_`, `-` or `.`".into(),
         ));
     }
@@ -142,7 +142,7 @@ async fn dev_token(
     let ttl = body.ttl_secs.unwrap_or(DEFAULT_DEV_TTL_SECS);
     if !(10..=MAX_DEV_TTL_SECS).contains(&ttl) {
         return Err(ApiError::BadRequest(
-            "invalid_field",
+            ErrorCode::InvalidField,
             format!("`ttl_secs` must be 10 to {MAX_DEV_TTL_SECS}"),
         ));
     }
