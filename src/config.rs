@@ -859,6 +859,7 @@ mod tests {
             shipped,
             &[
                 ("TANDEM__SERVER__ENVIRONMENT", "\"production\""),
+                ("TANDEM__WEB__DEV_TOKENS", "false"),
                 (
                     "TANDEM__AUTH__SECRET",
                     "\"a-fresh-secret-of-at-least-32-bytes!\"",

@@ -168,9 +168,13 @@ async fn concurrent_editors_converge_to_the_servers_text() {
         .request(doc("doc:sync", json!({})), "final")
         .await;
     let server_text = state["fields"]["body"]["text"].as_str().unwrap().to_owned();
-    // Buffered local edits compose into one op, so there are at most 45 revisions.
+    // Every insert is in the text: 15 rounds of "é", "🌍" and "ab".
+    assert_eq!(server_text.chars().count(), 15 * 4, "{server_text}");
+    // Buffered local edits compose into one op, so there are between 3
+    // revisions (everything buffered behind each client's first op: how
+    // many depends on how fast acks come back) and 45.
     let server_revision = state["fields"]["body"]["revision"].as_u64().unwrap();
-    assert!((15..=45).contains(&server_revision), "{server_revision}");
+    assert!((3..=45).contains(&server_revision), "{server_revision}");
     for c in &clients {
         assert_eq!(c.text, server_text, "{} diverged", c.id);
         assert_eq!(c.revision, server_revision);
