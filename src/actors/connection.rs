@@ -102,7 +102,7 @@ impl ConnectionActor {
     }
 
     fn send(&self, ctx: &mut ws::WebsocketContext<Self>, msg: &ServerMessage) {
-        ctx.text(msg.to_frame());
+        ctx.text(msg.to_frame().into_text());
     }
 
     fn send_error(
@@ -744,7 +744,7 @@ impl Handler<Deliver> for ConnectionActor {
                 return;
             }
         }
-        ctx.text(frame);
+        ctx.text(frame.into_text());
     }
 }
 
