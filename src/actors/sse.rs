@@ -24,7 +24,7 @@ use super::shell::frames::expiry_wait;
 use super::Services;
 use crate::auth::{now_secs, Principal};
 use crate::broker::{CloseSocket, Deliver};
-use crate::broker::{ConnectionHandle, Frame, Topic};
+use crate::broker::{ConnectionHandle, Frame, FrameKind, Topic};
 use crate::ids::ConnectionId;
 use crate::notify::position::StreamPosition;
 use crate::notify::{activity, notifications, NotifyError};
@@ -120,17 +120,12 @@ impl SseConnectionActor {
     /// Turns a broker frame into an SSE event, or `None` for frames this
     /// stream does not carry, duplicates of the replay, and old events.
     fn event_for(&mut self, frame: &Frame) -> Option<Bytes> {
-        let text: &str = frame;
-        let (kind, key) = if text.starts_with(NOTIFICATION_PREFIX) {
-            ("notification", "notification")
-        } else if text.starts_with(ACTIVITY_PREFIX) {
-            ("activity", "activity")
-        } else {
-            return None;
+        let kind = match frame.kind() {
+            FrameKind::Notification => "notification",
+            FrameKind::Activity => "activity",
+            _ => return None,
         };
-        let value: serde_json::Value = serde_json::from_str(text).ok()?;
-        let item = value.get(key)?;
-        let id = item.get("id")?.as_i64()?;
+        let (id, body) = (frame.id()?, frame.body()?);
         if kind == "notification" {
             if id <= self.from.0 || self.replayed_notifications.contains(&id) {
                 return None;
@@ -142,11 +137,7 @@ impl SseConnectionActor {
             }
             self.position.1 = self.position.1.max(id);
         }
-        Some(sse_event(
-            Some(&self.position_id()),
-            kind,
-            &item.to_string(),
-        ))
+        Some(sse_event(Some(&self.position_id()), kind, body))
     }
 
     /// Sends held-back frames in order (waiting for room in the channel),
@@ -300,13 +291,9 @@ impl SseConnectionActor {
     }
 }
 
-/// How the frames this stream carries begin (serde writes the tag first).
-const NOTIFICATION_PREFIX: &str = r#"{"type":"notification","#;
-const ACTIVITY_PREFIX: &str = r#"{"type":"activity","#;
-
 /// True for `notification` and `activity` frames.
 fn carried(frame: &Frame) -> bool {
-    frame.starts_with(NOTIFICATION_PREFIX) || frame.starts_with(ACTIVITY_PREFIX)
+    matches!(frame.kind(), FrameKind::Notification | FrameKind::Activity)
 }
 
 /// One SSE event; `data` must be a single line (compact JSON is).
@@ -478,12 +465,10 @@ mod tests {
             },
         };
         assert!(carried(&activity.to_frame()));
-        assert!(carried(&Frame::from(
-            r#"{"type":"activity","activity":{"id":1}}"#
-        )));
-        assert!(!carried(&Frame::from(
-            r#"{"type":"presence:update","user":{}}"#
-        )));
+        let presence = ServerMessage::PresenceUserLeft {
+            user_id: "u".into(),
+        };
+        assert!(!carried(&presence.to_frame()));
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! subscribed [`ConnectionHandle`]. [`local::LocalBroker`] does it in process;
 //! a Redis bridge implements the same trait to reach other nodes.
 //!
-//! A frame is serialized once and shared (`ByteString` clones are cheap).
+//! A [`Frame`] is serialized once and shared (its text is a `ByteString`,
+//! cheap to clone); it carries its kind and id, so no receiver parses it.
 //! Each handle bounds its connection's outbound queue: past
 //! `websocket.outbound_queue_limit` the connection is a slow consumer and is
 //! closed with 4008 without holding anyone else up.
@@ -20,8 +21,7 @@ use actix::{Message, Recipient};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A serialized server message.
-pub type Frame = bytestring::ByteString;
+pub use crate::protocol::{Frame, FrameKind};
 
 /// A frame for a connection actor to write to its socket.
 #[derive(Message)]

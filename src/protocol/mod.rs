@@ -8,9 +8,11 @@
 //! can be answered with the same `ref` the client sent.
 
 pub mod client;
+pub mod frame;
 pub mod server;
 
 pub use client::ClientMessage;
+pub use frame::{Frame, FrameKind};
 pub use server::{ErrorCode, ServerMessage};
 
 use serde::{Deserialize, Serialize};

@@ -492,19 +492,6 @@ pub enum ServerMessage {
 }
 
 impl ServerMessage {
-    /// Serializes to the frame sent on the wire.
-    pub fn to_frame(&self) -> bytestring::ByteString {
-        match serde_json::to_string(self) {
-            Ok(s) => s.into(),
-            // Serialization of these types cannot fail (string keys only);
-            // still, never panic on the send path.
-            Err(e) => format!(
-                r#"{{"type":"error","ref":null,"code":"internal","message":"serialization failed: {e}"}}"#
-            )
-            .into(),
-        }
-    }
-
     /// An `error` reply.
     pub fn error(r#ref: Option<Ref>, code: ErrorCode, message: impl Into<String>) -> Self {
         ServerMessage::Error {

@@ -1,0 +1,492 @@
+//! The connection's dispatch: one complete text message is rate-limited,
+//! parsed and turned into typed messages for presence, rooms and documents.
+
+use super::*;
+
+impl ConnectionActor {
+    /// Handles one complete text message.
+    pub(super) fn on_text(&mut self, text: &str, ctx: &mut ws::WebsocketContext<Self>) {
+        let max = self.services.settings.websocket.max_message_bytes;
+        if text.len() > max {
+            let r#ref = crate::protocol::peek_ref(text);
+            if self.admit(ctx, r#ref.clone()) {
+                self.send_error(
+                    ctx,
+                    r#ref,
+                    ErrorCode::MessageTooLarge,
+                    format!("message is {} bytes; the limit is {max}", text.len()),
+                );
+            }
+            return;
+        }
+        match parse_client_message(text) {
+            Ok((r#ref, msg)) => {
+                if self.admit(ctx, r#ref.clone()) {
+                    // Keep-alives and queries are not user activity.
+                    if !matches!(
+                        msg,
+                        ClientMessage::Heartbeat {}
+                            | ClientMessage::AuthRefresh { .. }
+                            | ClientMessage::PresenceList {}
+                            | ClientMessage::PresenceViewers { .. }
+                            | ClientMessage::NotificationSync { .. }
+                    ) {
+                        self.report_activity();
+                    }
+                    self.dispatch(r#ref, msg, ctx);
+                }
+            }
+            Err(e) => {
+                if self.admit(ctx, e.r#ref.clone()) {
+                    self.send_error(ctx, e.r#ref, e.code, e.message);
+                }
+            }
+        }
+    }
+
+    /// Tells presence this user did something (at most once a second).
+    pub(super) fn report_activity(&mut self) {
+        if self.last_activity_report.elapsed() >= ACTIVITY_REPORT_EVERY {
+            self.last_activity_report = Instant::now();
+            self.services
+                .registry
+                .do_send(crate::actors::registry::ForwardPresence {
+                    tenant: self.principal.tenant.clone(),
+                    user: self.principal.user.clone(),
+                    msg: crate::actors::registry::PresenceMsg::Activity(Activity),
+                });
+        }
+    }
+
+    pub(super) fn room_id(&self, entity_type: &str, entity_id: &str) -> Result<RoomId, String> {
+        if entity_type.is_empty() || entity_type.len() > 64 {
+            return Err("`entity_type` must be 1 to 64 bytes".into());
+        }
+        if entity_id.is_empty() || entity_id.len() > 256 {
+            return Err("`entity_id` must be 1 to 256 bytes".into());
+        }
+        Ok(RoomId::new(
+            self.principal.tenant.clone(),
+            entity_type,
+            entity_id,
+        ))
+    }
+
+    pub(super) fn dispatch(
+        &mut self,
+        r#ref: Option<Ref>,
+        msg: ClientMessage,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) {
+        // Room-addressed messages: validate the address, find the room.
+        let room = match msg.room() {
+            Some((t, i)) => match self.room_id(t, i) {
+                Ok(room) => Some(room),
+                Err(e) => return self.send_error(ctx, r#ref, ErrorCode::InvalidField, e),
+            },
+            None => None,
+        };
+        match msg {
+            ClientMessage::Heartbeat {} => self.send(
+                ctx,
+                &ServerMessage::HeartbeatAck {
+                    r#ref,
+                    server_time: crate::clock::now_rfc3339(),
+                },
+            ),
+            ClientMessage::AuthRefresh { token } => self.refresh(r#ref, &token, ctx),
+            ClientMessage::PresenceList {} => self.presence_list(r#ref, ctx),
+            ClientMessage::PresenceStatus { status } => {
+                self.forward_presence(crate::actors::registry::PresenceMsg::SetStatus(SetStatus(
+                    status,
+                )));
+                self.ack(ctx, r#ref);
+            }
+            ClientMessage::PresenceLocation {
+                page,
+                entity_type,
+                entity_id,
+            } => {
+                if [&page, &entity_type, &entity_id]
+                    .iter()
+                    .any(|v| v.as_ref().is_some_and(|s| s.len() > 256))
+                {
+                    return self.send_error(
+                        ctx,
+                        r#ref,
+                        ErrorCode::InvalidField,
+                        "location values are limited to 256 bytes",
+                    );
+                }
+                self.forward_presence(crate::actors::registry::PresenceMsg::SetLocation(
+                    SetLocation {
+                        connection: self.id,
+                        location: crate::protocol::server::LocationView {
+                            page,
+                            entity_type,
+                            entity_id,
+                        },
+                    },
+                ));
+                self.ack(ctx, r#ref);
+            }
+            ClientMessage::PresenceViewers {
+                entity_type,
+                entity_id,
+            } => self.viewers(r#ref, entity_type, entity_id, ctx),
+            ClientMessage::RoomJoin { .. } => {
+                if let Some(room) = room {
+                    self.join(r#ref, room, ctx);
+                }
+            }
+            ClientMessage::RoomLeave { .. } => {
+                if let Some(room) = room {
+                    match self.rooms.remove(&room) {
+                        Some(addr) => {
+                            addr.do_send(LeaveRoom {
+                                connection: self.id,
+                            });
+                            self.ack(ctx, r#ref);
+                        }
+                        None => self.not_in_room(ctx, r#ref),
+                    }
+                }
+            }
+            ClientMessage::CursorMove {
+                position,
+                selection,
+                field,
+                ..
+            } => {
+                if let Some(addr) = room.as_ref().and_then(|r| self.rooms.get(r)) {
+                    addr.do_send(MoveCursor {
+                        connection: self.id,
+                        position,
+                        selection,
+                        field,
+                    });
+                    self.ack(ctx, r#ref);
+                } else {
+                    self.not_in_room(ctx, r#ref);
+                }
+            }
+            ClientMessage::TypingStart { field, .. } => self.to_room(
+                ctx,
+                r#ref,
+                room,
+                TypingChanged {
+                    connection: self.id,
+                    typing: true,
+                    field,
+                },
+            ),
+            ClientMessage::TypingStop { .. } => self.to_room(
+                ctx,
+                r#ref,
+                room,
+                TypingChanged {
+                    connection: self.id,
+                    typing: false,
+                    field: None,
+                },
+            ),
+            ClientMessage::EditingStart { field, .. } => self.to_room(
+                ctx,
+                r#ref,
+                room,
+                EditingChanged {
+                    connection: self.id,
+                    editing: true,
+                    field,
+                },
+            ),
+            ClientMessage::EditingStop { field, .. } => self.to_room(
+                ctx,
+                r#ref,
+                room,
+                EditingChanged {
+                    connection: self.id,
+                    editing: false,
+                    field,
+                },
+            ),
+            ClientMessage::RoomBroadcast { event, payload, .. } => {
+                if event.is_empty() || event.len() > 64 {
+                    return self.send_error(
+                        ctx,
+                        r#ref,
+                        ErrorCode::InvalidField,
+                        "`event` must be 1 to 64 bytes",
+                    );
+                }
+                self.to_room(
+                    ctx,
+                    r#ref,
+                    room,
+                    Broadcast {
+                        from: Some(self.id),
+                        from_user: self.principal.user.clone(),
+                        event,
+                        payload,
+                    },
+                )
+            }
+            ClientMessage::DocSync { .. } => self.doc(ctx, r#ref, room, DocCommand::Sync),
+            ClientMessage::DocEdit {
+                field,
+                revision,
+                op,
+                client_id,
+                seq,
+                ..
+            } => self.doc(
+                ctx,
+                r#ref,
+                room,
+                DocCommand::Edit {
+                    field,
+                    revision,
+                    op,
+                    client_id,
+                    seq,
+                },
+            ),
+            ClientMessage::DocSet {
+                field,
+                value,
+                version,
+                ..
+            } => self.doc(
+                ctx,
+                r#ref,
+                room,
+                DocCommand::Set {
+                    field,
+                    value,
+                    version,
+                },
+            ),
+            ClientMessage::DocUndo { field, .. } => {
+                self.doc(ctx, r#ref, room, DocCommand::Undo { field })
+            }
+            ClientMessage::DocRedo { field, .. } => {
+                self.doc(ctx, r#ref, room, DocCommand::Redo { field })
+            }
+            ClientMessage::DocLock {
+                field,
+                mode,
+                ttl_secs,
+                reason,
+                ..
+            } => self.doc(
+                ctx,
+                r#ref,
+                room,
+                DocCommand::Lock {
+                    field,
+                    mode,
+                    ttl_secs,
+                    reason,
+                },
+            ),
+            ClientMessage::DocUnlock { field, .. } => {
+                self.doc(ctx, r#ref, room, DocCommand::Unlock { field })
+            }
+            ClientMessage::NotificationRead { id, all } => {
+                self.notification_read(r#ref, id, all, ctx)
+            }
+            ClientMessage::NotificationSync { after_id } => {
+                self.notification_sync(r#ref, after_id, ctx)
+            }
+        }
+    }
+
+    /// Hands a document request to the room (which owns the document
+    /// session); the session replies with an ack, an error or a typed reply.
+    pub(super) fn doc(
+        &self,
+        ctx: &mut ws::WebsocketContext<Self>,
+        r#ref: Option<Ref>,
+        room: Option<RoomId>,
+        command: DocCommand,
+    ) {
+        let field = match &command {
+            DocCommand::Edit { field, .. }
+            | DocCommand::Set { field, .. }
+            | DocCommand::Undo { field }
+            | DocCommand::Redo { field } => Some(field),
+            DocCommand::Lock { field, .. } | DocCommand::Unlock { field } => field.as_ref(),
+            DocCommand::Sync => None,
+        };
+        if field.is_some_and(|f| f.is_empty() || f.len() > 128) {
+            return self.send_error(
+                ctx,
+                r#ref,
+                ErrorCode::InvalidField,
+                "`field` must be 1 to 128 bytes",
+            );
+        }
+        if let DocCommand::Edit { client_id, .. } = &command {
+            if client_id.is_empty() || client_id.len() > 128 {
+                return self.send_error(
+                    ctx,
+                    r#ref,
+                    ErrorCode::InvalidField,
+                    "`client_id` must be 1 to 128 bytes",
+                );
+            }
+        }
+        match (room.as_ref().and_then(|r| self.rooms.get(r)), &self.handle) {
+            (Some(addr), Some(handle)) => addr.do_send(ForDocument(DocRequest {
+                reply: Some(handle.clone()),
+                user: self.principal.user.clone(),
+                name: self.principal.name.clone(),
+                r#ref,
+                command,
+            })),
+            _ => self.not_in_room(ctx, r#ref),
+        }
+    }
+
+    pub(super) fn to_room<M>(
+        &self,
+        ctx: &mut ws::WebsocketContext<Self>,
+        r#ref: Option<Ref>,
+        room: Option<RoomId>,
+        msg: M,
+    ) where
+        M: Message<Result = ()> + Send + 'static,
+        RoomActor: Handler<M>,
+    {
+        match room.as_ref().and_then(|r| self.rooms.get(r)) {
+            Some(addr) => {
+                addr.do_send(msg);
+                self.ack(ctx, r#ref);
+            }
+            None => self.not_in_room(ctx, r#ref),
+        }
+    }
+
+    pub(super) fn not_in_room(&self, ctx: &mut ws::WebsocketContext<Self>, r#ref: Option<Ref>) {
+        self.send_error(
+            ctx,
+            r#ref,
+            ErrorCode::NotInRoom,
+            "join the room first (room:join)",
+        );
+    }
+
+    pub(super) fn forward_presence(&self, msg: crate::actors::registry::PresenceMsg) {
+        self.services
+            .registry
+            .do_send(crate::actors::registry::ForwardPresence {
+                tenant: self.principal.tenant.clone(),
+                user: self.principal.user.clone(),
+                msg,
+            });
+    }
+
+    pub(super) fn join(
+        &mut self,
+        r#ref: Option<Ref>,
+        room: RoomId,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) {
+        if self.rooms.contains_key(&room) {
+            // Already a member: answer with the current state again.
+        } else if self.rooms.len() + self.joining
+            >= self.services.settings.rooms.max_rooms_per_connection
+        {
+            return self.send_error(
+                ctx,
+                r#ref,
+                ErrorCode::TooManyRooms,
+                format!(
+                    "a connection may be in at most {} rooms",
+                    self.services.settings.rooms.max_rooms_per_connection
+                ),
+            );
+        }
+        let Some(handle) = self.handle.clone() else {
+            return;
+        };
+        self.joining += 1;
+        self.services.registry.do_send(JoinRoom {
+            room,
+            handle,
+            principal: self.principal.clone(),
+            device: self.device.clone(),
+            r#ref,
+            reply_to: ctx.address().recipient(),
+        });
+    }
+
+    pub(super) fn refresh(
+        &mut self,
+        r#ref: Option<Ref>,
+        token: &str,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) {
+        match self.services.auth.verify(token) {
+            Ok(p) if p.user == self.principal.user && p.tenant == self.principal.tenant => {
+                self.principal.expires_at = p.expires_at;
+                self.principal.role = p.role;
+                self.shell.set_expiry(p.expires_at);
+                shell::schedule_expiry(self, ctx);
+                if let Some(r#ref) = r#ref {
+                    self.send(
+                        ctx,
+                        &ServerMessage::Ack {
+                            r#ref,
+                            data: Some(serde_json::json!({ "token_expires_at": p.expires_at })),
+                        },
+                    );
+                }
+            }
+            Ok(_) => self.send_error(
+                ctx,
+                r#ref,
+                ErrorCode::AuthMismatch,
+                "the new token names another user or tenant",
+            ),
+            Err(e) => self.send_error(ctx, r#ref, ErrorCode::InvalidToken, e.to_string()),
+        }
+    }
+
+    pub(super) fn presence_list(&self, r#ref: Option<Ref>, ctx: &mut ws::WebsocketContext<Self>) {
+        let fut = self
+            .services
+            .registry
+            .send(ListPresence(self.principal.tenant.clone()));
+        ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| match res {
+            Ok(users) => act.send(ctx, &ServerMessage::PresenceList { r#ref, users }),
+            Err(_) => act.send_error(ctx, r#ref, ErrorCode::Internal, "presence unavailable"),
+        }));
+    }
+
+    pub(super) fn viewers(
+        &self,
+        r#ref: Option<Ref>,
+        entity_type: String,
+        entity_id: String,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) {
+        let fut = self.services.registry.send(ListViewers {
+            tenant: self.principal.tenant.clone(),
+            entity_type: entity_type.clone(),
+            entity_id: entity_id.clone(),
+        });
+        ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| match res {
+            Ok(users) => act.send(
+                ctx,
+                &ServerMessage::PresenceViewers {
+                    r#ref,
+                    entity_type,
+                    entity_id,
+                    users,
+                },
+            ),
+            Err(_) => act.send_error(ctx, r#ref, ErrorCode::Internal, "presence unavailable"),
+        }));
+    }
+}

@@ -1,0 +1,202 @@
+//! The connection's notification inbox: the connect-time lists and count,
+//! read marks and `notification:sync`.
+
+use super::*;
+
+/// How long the connect-time `notification:count` may hold back
+/// `presence:list` (the count then follows the list).
+const INITIAL_COUNT_WAIT: Duration = Duration::from_millis(500);
+
+/// The unread-count query of a connect, finished or still running.
+enum InitialCount {
+    Done(Result<i64, crate::notify::NotifyError>),
+    Pending(
+        std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<i64, crate::notify::NotifyError>>>,
+        >,
+    ),
+}
+
+/// Notifications over the socket. Database work runs in spawned futures,
+/// never in the mailbox turn; replies are sent when they finish.
+impl ConnectionActor {
+    /// On connect: `notification:count`, then `presence:list`. The count's
+    /// query runs alongside the presence request; when it is more than
+    /// [`INITIAL_COUNT_WAIT`] slower, the list goes first and the count follows.
+    pub(super) fn initial_lists(&self, ctx: &mut ws::WebsocketContext<Self>) {
+        use futures_util::future::{select, Either};
+        let services = self.services.clone();
+        let (tenant, user) = (self.principal.tenant.clone(), self.principal.user.clone());
+        let mut count: std::pin::Pin<Box<dyn std::future::Future<Output = _>>> =
+            Box::pin(async move {
+                crate::notify::notifications::unread_count(&services.db, &tenant, &user).await
+            });
+        let presence = Box::pin(
+            self.services
+                .registry
+                .send(ListPresence(self.principal.tenant.clone())),
+        );
+        let both = async move {
+            match select(presence, &mut count).await {
+                Either::Left((users, _)) => {
+                    match tokio::time::timeout(INITIAL_COUNT_WAIT, &mut count).await {
+                        Ok(n) => (users, InitialCount::Done(n)),
+                        Err(_) => (users, InitialCount::Pending(count)),
+                    }
+                }
+                Either::Right((n, presence)) => (presence.await, InitialCount::Done(n)),
+            }
+        };
+        ctx.spawn(both.into_actor(self).map(|(users, count), act, ctx| {
+            match count {
+                InitialCount::Done(n) => act.send_count(ctx, n),
+                InitialCount::Pending(fut) => {
+                    ctx.spawn(
+                        fut.into_actor(act)
+                            .map(|n, act, ctx| act.send_count(ctx, n)),
+                    );
+                }
+            }
+            match users {
+                Ok(users) => act.send(ctx, &ServerMessage::PresenceList { r#ref: None, users }),
+                Err(_) => act.send_error(ctx, None, ErrorCode::Internal, "presence unavailable"),
+            }
+        }));
+    }
+
+    /// Sends the connect-time count (a failure is logged, not sent).
+    pub(super) fn send_count(
+        &self,
+        ctx: &mut ws::WebsocketContext<Self>,
+        unread: Result<i64, crate::notify::NotifyError>,
+    ) {
+        match unread {
+            Ok(unread) => self.send(
+                ctx,
+                &ServerMessage::NotificationCount {
+                    r#ref: None,
+                    unread,
+                },
+            ),
+            Err(e) => log::warn!("connection {}: unread count unavailable: {e}", self.id),
+        }
+    }
+
+    /// `notification:read`: `{id}` or `{all: true}`; acks with the new
+    /// count, which also goes to every connection of the user.
+    pub(super) fn notification_read(
+        &self,
+        r#ref: Option<Ref>,
+        id: Option<i64>,
+        all: Option<bool>,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) {
+        use crate::notify::{notifications, NotifyError};
+        let target = match (id, all) {
+            (Some(id), None | Some(false)) => Some(id),
+            (None, Some(true)) => None,
+            _ => {
+                return self.send_error(
+                    ctx,
+                    r#ref,
+                    ErrorCode::InvalidField,
+                    "send either `id` or `all: true`",
+                )
+            }
+        };
+        let services = self.services.clone();
+        let (tenant, user) = (self.principal.tenant.clone(), self.principal.user.clone());
+        let work = async move {
+            match target {
+                Some(id) => notifications::mark_read(&services.db, &tenant, &user, id).await?,
+                None => {
+                    notifications::mark_all_read(&services.db, &tenant, &user).await?;
+                }
+            }
+            notifications::refresh_count(&services.notify, &tenant, &user).await
+        };
+        ctx.spawn(work.into_actor(self).map(move |res, act, ctx| match res {
+            Ok(unread) => {
+                if let Some(r#ref) = r#ref {
+                    act.send(
+                        ctx,
+                        &ServerMessage::Ack {
+                            r#ref,
+                            data: Some(serde_json::json!({ "unread": unread })),
+                        },
+                    );
+                }
+            }
+            Err(NotifyError::NotFound(m)) => act.send_error(ctx, r#ref, ErrorCode::NotFound, m),
+            Err(e) => {
+                log::warn!("connection {}: notification:read failed: {e}", act.id);
+                act.send_error(ctx, r#ref, ErrorCode::Internal, "notifications unavailable")
+            }
+        }));
+    }
+
+    /// `notification:sync`: every notification after `after_id` in id order
+    /// (at most `SYNC_LIMIT`), then the count, then the ack.
+    pub(super) fn notification_sync(
+        &self,
+        r#ref: Option<Ref>,
+        after_id: i64,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) {
+        use crate::notify::notifications;
+        if after_id < 0 {
+            return self.send_error(
+                ctx,
+                r#ref,
+                ErrorCode::InvalidField,
+                "`after_id` must be 0 or more",
+            );
+        }
+        let services = self.services.clone();
+        let (tenant, user) = (self.principal.tenant.clone(), self.principal.user.clone());
+        let work = async move {
+            let (rows, more) = notifications::after(
+                &services.db,
+                &tenant,
+                &user,
+                after_id,
+                notifications::SYNC_LIMIT,
+            )
+            .await?;
+            let unread = notifications::unread_count(&services.db, &tenant, &user).await?;
+            Ok::<_, crate::notify::NotifyError>((rows, more, unread))
+        };
+        ctx.spawn(work.into_actor(self).map(move |res, act, ctx| match res {
+            Ok((rows, more, unread)) => {
+                for row in &rows {
+                    act.send(ctx, &notifications::sync_message(row, r#ref.clone()));
+                }
+                act.send(
+                    ctx,
+                    &ServerMessage::NotificationCount {
+                        r#ref: r#ref.clone(),
+                        unread,
+                    },
+                );
+                if let Some(r#ref) = r#ref {
+                    let last_id = rows.last().map_or(after_id, |r| r.id);
+                    act.send(
+                        ctx,
+                        &ServerMessage::Ack {
+                            r#ref,
+                            data: Some(serde_json::json!({
+                                "count": rows.len(),
+                                "last_id": last_id,
+                                "has_more": more,
+                            })),
+                        },
+                    );
+                }
+            }
+            Err(e) => {
+                log::warn!("connection {}: notification:sync failed: {e}", act.id);
+                act.send_error(ctx, r#ref, ErrorCode::Internal, "notifications unavailable")
+            }
+        }));
+    }
+}

@@ -1,0 +1,299 @@
+//! One actor per WebSocket. It owns the socket (the only file that knows
+//! actix-web-actors), enforces the per-connection limits, parses wire
+//! messages and turns them into typed messages for the registry, presence
+//! and room actors. Frames from others arrive as [`Deliver`] through its
+//! [`ConnectionHandle`].
+
+mod dispatch;
+mod inbox;
+
+use super::document::{DocCommand, DocRequest};
+use super::presence::{Activity, SetLocation, SetStatus};
+use super::registry::{ConnectionClosed, ConnectionOpened, JoinRoom, ListPresence, ListViewers};
+use super::room::{
+    Broadcast, EditingChanged, ForDocument, LeaveRoom, MoveCursor, RoomActor, TypingChanged,
+};
+use super::shell::frames::MessageKind;
+use super::shell::{self, Inbound, Rate, Shell, ShellLimits, SocketActor};
+use super::Services;
+use crate::auth::Principal;
+use crate::broker::{CloseSocket, ConnectionHandle, Deliver, Topic};
+use crate::ids::{ConnectionId, RoomId};
+use crate::protocol::close_code;
+use crate::protocol::{parse_client_message, ClientMessage, ErrorCode, Ref, ServerMessage};
+use actix::prelude::*;
+use actix_web_actors::ws;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A room accepted this connection; keep its address for later requests.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RoomJoined {
+    /// The room.
+    pub room: RoomId,
+    /// Its actor.
+    pub addr: Addr<RoomActor>,
+}
+
+/// What the client told us about its device at connect time.
+#[derive(Debug, Clone)]
+pub struct DeviceInfo {
+    /// `desktop`, `mobile`, `tablet` or client-supplied.
+    pub device_type: String,
+    /// Browser name, if known.
+    pub browser: Option<String>,
+    /// Peer address.
+    pub ip: Option<String>,
+}
+
+/// Presence activity is reported at most this often.
+const ACTIVITY_REPORT_EVERY: Duration = Duration::from_secs(1);
+
+/// The actor behind one socket.
+pub struct ConnectionActor {
+    /// This connection.
+    id: ConnectionId,
+    /// Who is connected; refreshed by `auth:refresh`.
+    principal: Principal,
+    /// Device details for presence.
+    device: DeviceInfo,
+    /// Node-wide services.
+    services: Arc<Services>,
+    /// Built in `started`: the way others reach this actor.
+    handle: Option<ConnectionHandle>,
+    /// Duplicate of the TCP socket, to cut it if the actor stalls.
+    socket: Option<Arc<std::net::TcpStream>>,
+    /// Limits, liveness, expiry and reassembly.
+    shell: Shell,
+    /// Last activity report to presence.
+    last_activity_report: Instant,
+    /// Rooms this connection is in.
+    rooms: HashMap<RoomId, Addr<RoomActor>>,
+    /// Rooms asked for but not confirmed yet.
+    joining: usize,
+}
+
+impl ConnectionActor {
+    /// Builds the actor; it registers itself when started.
+    pub fn new(
+        id: ConnectionId,
+        principal: Principal,
+        device: DeviceInfo,
+        services: Arc<Services>,
+        socket: Option<Arc<std::net::TcpStream>>,
+    ) -> Self {
+        let now = Instant::now();
+        let limits = ShellLimits::from_settings(
+            &services.settings,
+            services.settings.websocket.max_message_bytes,
+        );
+        let shell = Shell::new(MessageKind::Text, limits, principal.expires_at);
+        ConnectionActor {
+            id,
+            principal,
+            device,
+            services,
+            handle: None,
+            socket,
+            shell,
+            last_activity_report: now - ACTIVITY_REPORT_EVERY,
+            rooms: HashMap::new(),
+            joining: 0,
+        }
+    }
+
+    fn send(&self, ctx: &mut ws::WebsocketContext<Self>, msg: &ServerMessage) {
+        ctx.text(msg.to_frame().into_text());
+    }
+
+    fn send_error(
+        &self,
+        ctx: &mut ws::WebsocketContext<Self>,
+        r#ref: Option<Ref>,
+        code: ErrorCode,
+        message: impl Into<String>,
+    ) {
+        self.send(ctx, &ServerMessage::error(r#ref, code, message));
+    }
+
+    fn ack(&self, ctx: &mut ws::WebsocketContext<Self>, r#ref: Option<Ref>) {
+        if let Some(r#ref) = r#ref {
+            self.send(ctx, &ServerMessage::Ack { r#ref, data: None });
+        }
+    }
+
+    /// Closes with `code` and stops.
+    fn close(&self, ctx: &mut ws::WebsocketContext<Self>, code: u16, reason: &str) {
+        shell::close(ctx, code, reason);
+    }
+
+    /// Applies the rate limit; false (after replying) when the message must be dropped.
+    fn admit(&mut self, ctx: &mut ws::WebsocketContext<Self>, r#ref: Option<Ref>) -> bool {
+        match self.shell.rate() {
+            Rate::Allowed => true,
+            Rate::Flooding => {
+                self.close(ctx, close_code::RATE_LIMIT_ABUSE, "rate limit abuse");
+                false
+            }
+            Rate::Limited(wait) => {
+                self.send(
+                    ctx,
+                    &ServerMessage::Error {
+                        r#ref,
+                        code: ErrorCode::RateLimited,
+                        message: "too many messages; slow down".into(),
+                        retry_after_ms: Some(wait.as_millis().max(1) as u64),
+                    },
+                );
+                false
+            }
+        }
+    }
+}
+
+impl Actor for ConnectionActor {
+    type Context = ws::WebsocketContext<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        let ws = &self.services.settings.websocket;
+        let handle = ConnectionHandle::new(
+            self.id,
+            ctx.address().recipient(),
+            ctx.address().recipient(),
+            ws.outbound_queue_limit,
+            Duration::from_millis(ws.slow_consumer_grace_ms),
+            self.socket.clone(),
+        );
+        let broker = &self.services.broker;
+        broker.subscribe(Topic::Tenant(self.principal.tenant.clone()), handle.clone());
+        broker.subscribe(
+            Topic::User(self.principal.tenant.clone(), self.principal.user.clone()),
+            handle.clone(),
+        );
+        self.services.registry.do_send(ConnectionOpened {
+            handle: handle.clone(),
+            principal: self.principal.clone(),
+            device: self.device.clone(),
+        });
+        self.handle = Some(handle);
+        self.send(
+            ctx,
+            &ServerMessage::Welcome {
+                connection_id: self.id.to_string(),
+                user_id: self.principal.user.to_string(),
+                tenant_id: self.principal.tenant.to_string(),
+                server_time: crate::clock::now_rfc3339(),
+                token_expires_at: self.principal.expires_at,
+                ping_interval_secs: self.services.settings.websocket.ping_interval_secs,
+                max_message_bytes: self.services.settings.websocket.max_message_bytes,
+            },
+        );
+        self.initial_lists(ctx);
+        let settings = &self.services.settings;
+        shell::start_liveness(ctx, settings.ping_interval(), settings.client_timeout());
+        shell::schedule_expiry(self, ctx);
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        for (_, room) in self.rooms.drain() {
+            room.do_send(LeaveRoom {
+                connection: self.id,
+            });
+        }
+        self.services.broker.unsubscribe_all(self.id);
+        self.services.registry.do_send(ConnectionClosed {
+            id: self.id,
+            tenant: self.principal.tenant.clone(),
+            user: self.principal.user.clone(),
+        });
+    }
+}
+
+impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for ConnectionActor {
+    fn handle(&mut self, item: Result<ws::Message, ws::ProtocolError>, ctx: &mut Self::Context) {
+        shell::handle_frame(self, item, ctx);
+    }
+
+    fn finished(&mut self, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}
+
+impl SocketActor for ConnectionActor {
+    fn shell(&mut self) -> &mut Shell {
+        &mut self.shell
+    }
+
+    fn on_message(&mut self, msg: Inbound<'_>, ctx: &mut ws::WebsocketContext<Self>) {
+        match msg {
+            Inbound::Text(text) => self.on_text(text, ctx),
+            Inbound::Binary(_) | Inbound::WrongKind => {
+                if self.admit(ctx, None) {
+                    self.send_error(
+                        ctx,
+                        None,
+                        ErrorCode::BinaryNotSupported,
+                        "binary frames are not part of the protocol; send JSON text",
+                    );
+                }
+            }
+            Inbound::TooLarge { total } => {
+                if self.admit(ctx, None) {
+                    let max = self.services.settings.websocket.max_message_bytes;
+                    self.send_error(
+                        ctx,
+                        None,
+                        ErrorCode::MessageTooLarge,
+                        format!("message is {total} bytes; the limit is {max}"),
+                    );
+                }
+            }
+        }
+    }
+
+    fn on_tick(&mut self) {
+        if let Some(h) = &self.handle {
+            h.tick();
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!("connection {}", self.id)
+    }
+}
+
+impl Handler<Deliver> for ConnectionActor {
+    type Result = ();
+
+    /// Writes a frame from another actor, unless the socket is being cut.
+    fn handle(&mut self, Deliver(frame): Deliver, ctx: &mut Self::Context) {
+        if let Some(h) = &self.handle {
+            h.dequeued();
+            if h.is_closing() {
+                return;
+            }
+        }
+        ctx.text(frame.into_text());
+    }
+}
+
+impl Handler<CloseSocket> for ConnectionActor {
+    type Result = ();
+
+    /// Closes with the given code.
+    fn handle(&mut self, msg: CloseSocket, ctx: &mut Self::Context) {
+        self.close(ctx, msg.code, msg.reason);
+    }
+}
+
+impl Handler<RoomJoined> for ConnectionActor {
+    type Result = ();
+
+    /// Records the room's address for later requests.
+    fn handle(&mut self, msg: RoomJoined, _: &mut Self::Context) {
+        self.joining = self.joining.saturating_sub(1);
+        self.rooms.insert(msg.room, msg.addr);
+    }
+}

@@ -1,0 +1,481 @@
+//! One DocumentSession actor per (tenant, entity_type, entity_id), owned by
+//! that entity's room. A thin shell over [`Document`] and [`LockTable`]:
+//! it loads the latest snapshot plus later events on start, applies edits,
+//! sets, undo/redo and locks, and persists every change through an ordered
+//! write queue. A change is acknowledged to its author and broadcast to the
+//! room only once it is stored, so an acked edit is never lost. Database I/O
+//! runs in spawned futures, never inside a mailbox turn (except the initial
+//! load, before which nothing can be served).
+
+mod commands;
+mod write_queue;
+
+use super::room::{RoomActor, TransformCursors};
+use super::Services;
+use crate::broker::{ConnectionHandle, Frame, Topic};
+use crate::collab::document::{Change, DocError, Document, SetResult, TextApplied};
+use crate::collab::history::HistoryError;
+use crate::collab::locks::{EditCheck, Lock, LockError, LockMode, LockTable};
+use crate::collab::ot::TextOperation;
+use crate::db::documents::{self as q, DocKey, LockRow, NewEvent, NewSnapshot, SessionUpdate};
+use crate::ids::{ConnectionId, RoomId, UserId};
+use crate::protocol::server::LockView;
+use crate::protocol::{ErrorCode, Ref, ServerMessage};
+use actix::prelude::*;
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What a client asks of a document.
+#[derive(Debug, Clone)]
+pub enum DocCommand {
+    /// Send `doc:state`.
+    Sync,
+    /// Apply an OT edit.
+    Edit {
+        /// Field.
+        field: String,
+        /// Base revision.
+        revision: u64,
+        /// Op.
+        op: TextOperation,
+        /// Client id.
+        client_id: String,
+        /// Sequence number.
+        seq: u64,
+    },
+    /// Set a structured field.
+    Set {
+        /// Field.
+        field: String,
+        /// Value.
+        value: serde_json::Value,
+        /// Field version seen.
+        version: u64,
+    },
+    /// Undo the user's latest edit of a field.
+    Undo {
+        /// Field.
+        field: String,
+    },
+    /// Redo the user's latest undone edit.
+    Redo {
+        /// Field.
+        field: String,
+    },
+    /// Take or renew a lock.
+    Lock {
+        /// Field or the entity.
+        field: Option<String>,
+        /// Mode (default soft).
+        mode: Option<LockMode>,
+        /// Lifetime.
+        ttl_secs: Option<u64>,
+        /// Reason.
+        reason: Option<String>,
+    },
+    /// Release a lock.
+    Unlock {
+        /// Field or the entity.
+        field: Option<String>,
+    },
+}
+
+/// A client request, forwarded by the room.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct DocRequest {
+    /// Where replies go.
+    pub reply: Option<ConnectionHandle>,
+    /// Who asks.
+    pub user: UserId,
+    /// Display name.
+    pub name: Arc<str>,
+    /// Echoed in the reply.
+    pub r#ref: Option<Ref>,
+    /// What.
+    pub command: DocCommand,
+}
+
+/// Take or release a lock over REST; answers once the change is stored.
+#[derive(Message)]
+#[rtype(result = "Result<Option<LockView>, LockRefused>")]
+pub struct RestLock {
+    /// Holder.
+    pub user: UserId,
+    /// Holder's name.
+    pub name: Arc<str>,
+    /// Field or the entity.
+    pub field: Option<String>,
+    /// `Some((mode, ttl, reason))` to take, `None` to release.
+    pub acquire: Option<(LockMode, Option<u64>, Option<String>)>,
+}
+
+/// Why a REST lock request failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum LockRefused {
+    /// Someone else holds an overlapping lock.
+    #[error("locked by {0}")]
+    Held(String),
+    /// No such lock held by the caller.
+    #[error("no such lock held by you")]
+    NotHeld,
+    /// The session could not load or store.
+    #[error("document unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Live session facts for REST.
+#[derive(Message)]
+#[rtype(result = "DocumentInfo")]
+pub struct GetDocInfo;
+
+/// What [`GetDocInfo`] returns.
+#[derive(Debug, Clone, serde::Serialize, actix::MessageResponse)]
+pub struct DocumentInfo {
+    /// Document version.
+    pub version: u64,
+    /// Current locks.
+    pub locks: Vec<LockView>,
+    /// Changes applied in this session.
+    pub session_edits: i64,
+    /// Conflicts resolved in this session.
+    pub session_conflicts_resolved: i64,
+    /// Users in the room.
+    pub active_users: Vec<String>,
+}
+
+/// A user has no connection left in the room: release their locks.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct UserLeft(pub UserId);
+
+/// The room's members changed (for session statistics).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct MembersChanged(pub Vec<String>);
+
+/// The room is stopping: store everything, close the session row, stop.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CloseDocument;
+
+/// A write waiting in the queue, and what to do once it is stored.
+struct Pending {
+    write: Write,
+    after: Vec<After>,
+}
+
+enum Write {
+    Event(Box<NewEvent>),
+    Snapshot(NewSnapshot),
+    Locks(Vec<LockRow>),
+    Session(SessionUpdate),
+}
+
+enum After {
+    Reply(ConnectionHandle, Frame),
+    Publish(Frame, Option<ConnectionId>),
+    Respond(
+        tokio::sync::oneshot::Sender<Result<Option<LockView>, LockRefused>>,
+        Option<LockView>,
+    ),
+}
+
+/// Events stored per insert at most.
+const EVENT_BATCH: usize = 200;
+/// Pause before retrying a failed write.
+const RETRY_AFTER: Duration = Duration::from_millis(500);
+/// How often lock expiry and session counters are checked.
+const TICK: Duration = Duration::from_secs(1);
+
+/// A document session.
+pub struct DocumentActor {
+    room: RoomId,
+    key: DocKey,
+    room_addr: Addr<RoomActor>,
+    services: Arc<Services>,
+    doc: Document,
+    locks: LockTable,
+    load_error: Option<String>,
+    session_id: Option<i64>,
+    pending: VecDeque<Pending>,
+    writing: bool,
+    closing: bool,
+    changes_since_snapshot: u64,
+    session_edits: i64,
+    session_conflicts_resolved: i64,
+    conflicted: HashSet<(String, String)>,
+    active_users: Vec<String>,
+    max_concurrent: usize,
+    session_dirty: bool,
+    last_activity: chrono::DateTime<chrono::Utc>,
+    /// When each user's editing was last recorded in the activity feed.
+    edit_recorded: std::collections::HashMap<String, Instant>,
+}
+
+/// A user's edits appear in the activity feed at most this often.
+const EDIT_ACTIVITY_EVERY: Duration = Duration::from_secs(300);
+
+fn lock_view(l: &Lock) -> LockView {
+    LockView {
+        field: l.field.clone(),
+        user_id: l.user_id.clone(),
+        name: l.name.clone(),
+        mode: l.mode,
+        reason: l.reason.clone(),
+        acquired_at: l
+            .acquired_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        expires_at: l
+            .expires_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    }
+}
+
+impl DocumentActor {
+    /// A session for `room`; it loads itself when started.
+    pub fn new(room: RoomId, room_addr: Addr<RoomActor>, services: Arc<Services>) -> Self {
+        let max_history = services.settings.documents.max_history;
+        DocumentActor {
+            key: DocKey {
+                tenant_id: room.tenant.to_string(),
+                entity_type: room.entity_type.to_string(),
+                entity_id: room.entity_id.to_string(),
+            },
+            room,
+            room_addr,
+            services,
+            doc: Document::new(max_history),
+            locks: LockTable::default(),
+            load_error: None,
+            session_id: None,
+            pending: VecDeque::new(),
+            writing: false,
+            closing: false,
+            changes_since_snapshot: 0,
+            session_edits: 0,
+            session_conflicts_resolved: 0,
+            conflicted: HashSet::new(),
+            active_users: Vec::new(),
+            max_concurrent: 0,
+            session_dirty: false,
+            last_activity: chrono::Utc::now(),
+            edit_recorded: std::collections::HashMap::new(),
+        }
+    }
+
+    /// Records Tandem's own activity (document edited, lock taken) in the
+    /// feed, off this mailbox.
+    fn record_activity(&self, user: &UserId, name: &str, action: &str, details: serde_json::Value) {
+        let input = crate::notify::activity::ActivityInput {
+            tenant: self.room.tenant.clone(),
+            user_id: Some(user.to_string()),
+            user_name: Some(name.to_owned()),
+            action: action.to_owned(),
+            entity_type: self.key.entity_type.clone(),
+            entity_id: self.key.entity_id.clone(),
+            entity_name: None,
+            details: Some(details),
+            visibility: crate::notify::activity::Visibility::Team,
+            visible_to: Vec::new(),
+        };
+        let services = self.services.clone();
+        actix::spawn(async move {
+            if let Err(e) = crate::notify::activity::record(&services.notify, input).await {
+                log::warn!("could not record document activity: {e}");
+            }
+        });
+    }
+
+    /// Records `edited` for a user at most every [`EDIT_ACTIVITY_EVERY`].
+    fn note_edit(&mut self, user: &UserId, name: &str, field: &str) {
+        let now = Instant::now();
+        let due = self
+            .edit_recorded
+            .get(user.as_str())
+            .is_none_or(|t| now.duration_since(*t) >= EDIT_ACTIVITY_EVERY);
+        if due {
+            self.edit_recorded.insert(user.to_string(), now);
+            self.record_activity(user, name, "edited", serde_json::json!({ "field": field }));
+        }
+    }
+
+    fn entity(&self) -> (String, String) {
+        (self.key.entity_type.clone(), self.key.entity_id.clone())
+    }
+
+    /// Replies go through the broker so they never overtake a broadcast
+    /// published before them (a client must see ops in revision order).
+    fn reply(&self, to: &Option<ConnectionHandle>, msg: &ServerMessage) {
+        if let Some(h) = to {
+            self.services.broker.send_to(h, msg.to_frame());
+        }
+    }
+
+    fn error(
+        &self,
+        to: &Option<ConnectionHandle>,
+        r#ref: Option<Ref>,
+        code: ErrorCode,
+        message: impl Into<String>,
+    ) {
+        self.reply(to, &ServerMessage::error(r#ref, code, message));
+    }
+
+    fn lock_views(&self) -> Vec<LockView> {
+        self.locks.locks().iter().map(lock_view).collect()
+    }
+
+    fn lock_status_frame(&self) -> Frame {
+        let (entity_type, entity_id) = self.entity();
+        ServerMessage::DocLockStatus {
+            entity_type,
+            entity_id,
+            locks: self.lock_views(),
+        }
+        .to_frame()
+    }
+}
+
+impl Actor for DocumentActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.load(ctx);
+        ctx.run_interval(TICK, |act, ctx| {
+            if act.load_error.is_some() {
+                return;
+            }
+            if act.locks.expire(Instant::now()) {
+                let after = vec![After::Publish(act.lock_status_frame(), None)];
+                act.enqueue(Write::Locks(act.lock_rows()), after, ctx);
+            }
+            if act.session_dirty {
+                act.session_dirty = false;
+                let update = act.session_update(false);
+                act.enqueue(Write::Session(update), Vec::new(), ctx);
+            }
+        });
+    }
+}
+
+impl Handler<DocRequest> for DocumentActor {
+    type Result = ();
+
+    /// Applies a client request; replies after the change is stored.
+    fn handle(&mut self, req: DocRequest, ctx: &mut Context<Self>) {
+        if let Some(e) = &self.load_error {
+            let message = format!("document unavailable: {e}");
+            return self.error(&req.reply, req.r#ref, ErrorCode::Internal, message);
+        }
+        self.handle_command(req, ctx);
+    }
+}
+
+impl Handler<RestLock> for DocumentActor {
+    type Result = ResponseFuture<Result<Option<LockView>, LockRefused>>;
+
+    /// Takes or releases a lock for a REST caller, answering once stored.
+    fn handle(&mut self, msg: RestLock, ctx: &mut Context<Self>) -> Self::Result {
+        if let Some(e) = &self.load_error {
+            let e = e.clone();
+            return Box::pin(async move { Err(LockRefused::Unavailable(e)) });
+        }
+        let result = match msg.acquire {
+            Some((mode, ttl, reason)) => self
+                .acquire(
+                    &msg.user,
+                    &msg.name,
+                    msg.field,
+                    mode,
+                    ttl,
+                    reason,
+                    Instant::now(),
+                )
+                .map(|l| Some(lock_view(&l))),
+            None => self
+                .locks
+                .release(msg.user.as_str(), msg.field.as_deref())
+                .map(|_| None),
+        };
+        match result {
+            Ok(view) => {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                let after = vec![
+                    After::Publish(self.lock_status_frame(), None),
+                    After::Respond(tx, view),
+                ];
+                self.enqueue(Write::Locks(self.lock_rows()), after, ctx);
+                Box::pin(async move {
+                    rx.await
+                        .unwrap_or_else(|_| Err(LockRefused::Unavailable("session stopped".into())))
+                })
+            }
+            Err(LockError::Held(other)) => {
+                Box::pin(async move { Err(LockRefused::Held(other.user_id)) })
+            }
+            Err(LockError::NotHeld) => Box::pin(async { Err(LockRefused::NotHeld) }),
+        }
+    }
+}
+
+impl Handler<GetDocInfo> for DocumentActor {
+    type Result = DocumentInfo;
+
+    /// Live facts for REST.
+    fn handle(&mut self, _: GetDocInfo, _: &mut Context<Self>) -> DocumentInfo {
+        DocumentInfo {
+            version: self.doc.version(),
+            locks: self.lock_views(),
+            session_edits: self.session_edits,
+            session_conflicts_resolved: self.session_conflicts_resolved,
+            active_users: self.active_users.clone(),
+        }
+    }
+}
+
+impl Handler<UserLeft> for DocumentActor {
+    type Result = ();
+
+    /// Releases the user's locks (their last connection left the room).
+    fn handle(&mut self, UserLeft(user): UserLeft, ctx: &mut Context<Self>) {
+        if self.locks.release_user(user.as_str()) {
+            let after = vec![After::Publish(self.lock_status_frame(), None)];
+            self.enqueue(Write::Locks(self.lock_rows()), after, ctx);
+        }
+    }
+}
+
+impl Handler<MembersChanged> for DocumentActor {
+    type Result = ();
+
+    /// Tracks who is in the room, for the session row.
+    fn handle(&mut self, MembersChanged(users): MembersChanged, _: &mut Context<Self>) {
+        self.max_concurrent = self.max_concurrent.max(users.len());
+        self.active_users = users;
+        self.session_dirty = true;
+    }
+}
+
+impl Handler<CloseDocument> for DocumentActor {
+    type Result = ();
+
+    /// Stores a final snapshot, closes the session row, then stops.
+    fn handle(&mut self, _: CloseDocument, ctx: &mut Context<Self>) {
+        if self.closing {
+            return;
+        }
+        if self.load_error.is_some() {
+            ctx.stop();
+            return;
+        }
+        if self.changes_since_snapshot > 0 {
+            self.queue_snapshot(ctx);
+        }
+        self.active_users.clear();
+        let update = self.session_update(true);
+        self.closing = true;
+        self.enqueue(Write::Session(update), Vec::new(), ctx);
+    }
+}

@@ -1,0 +1,259 @@
+//! The document's write queue: every change, snapshot and lock update is
+//! stored in order by one spawned writer at a time; acks and broadcasts
+//! that wait for a write run after it ("acked only after stored"). Also the
+//! initial load (snapshot, events, locks) and the session row.
+
+use super::*;
+
+impl DocumentActor {
+    pub(super) fn lock_rows(&self) -> Vec<LockRow> {
+        self.locks
+            .locks()
+            .iter()
+            .map(|l| LockRow {
+                tenant_id: self.key.tenant_id.clone(),
+                entity_type: self.key.entity_type.clone(),
+                entity_id: self.key.entity_id.clone(),
+                field_name: l.field.clone().unwrap_or_default(),
+                user_id: l.user_id.clone(),
+                lock_type: match l.mode {
+                    LockMode::Soft => "soft".into(),
+                    LockMode::Hard => "hard".into(),
+                },
+                reason: l.reason.clone(),
+                acquired_at: l.acquired_at,
+                expires_at: l.expires_at,
+            })
+            .collect()
+    }
+
+    pub(super) fn session_update(&self, ended: bool) -> SessionUpdate {
+        SessionUpdate {
+            active_users: self.active_users.iter().cloned().map(Some).collect(),
+            max_concurrent_users: i32::try_from(self.max_concurrent).unwrap_or(i32::MAX),
+            total_edits: self.session_edits,
+            total_conflicts_resolved: self.session_conflicts_resolved,
+            last_activity_at: self.last_activity,
+            ended_at: ended.then(chrono::Utc::now),
+        }
+    }
+
+    pub(super) fn enqueue(&mut self, write: Write, after: Vec<After>, ctx: &mut Context<Self>) {
+        self.pending.push_back(Pending { write, after });
+        self.pump(ctx);
+    }
+
+    /// Records a stored change and queues a snapshot when due.
+    pub(super) fn record_change(
+        &mut self,
+        event: NewEvent,
+        after: Vec<After>,
+        ctx: &mut Context<Self>,
+    ) {
+        self.session_edits += 1;
+        self.session_dirty = true;
+        self.last_activity = chrono::Utc::now();
+        self.enqueue(Write::Event(Box::new(event)), after, ctx);
+        self.changes_since_snapshot += 1;
+        if self.changes_since_snapshot >= self.services.settings.documents.snapshot_every {
+            self.queue_snapshot(ctx);
+        }
+    }
+
+    pub(super) fn queue_snapshot(&mut self, ctx: &mut Context<Self>) {
+        self.changes_since_snapshot = 0;
+        let snapshot = self.doc.snapshot();
+        let content = serde_json::to_value(&snapshot).unwrap_or(serde_json::Value::Null);
+        self.enqueue(
+            Write::Snapshot(NewSnapshot {
+                tenant_id: self.key.tenant_id.clone(),
+                entity_type: self.key.entity_type.clone(),
+                entity_id: self.key.entity_id.clone(),
+                version: snapshot.version as i64,
+                content,
+            }),
+            Vec::new(),
+            ctx,
+        );
+    }
+
+    pub(super) fn new_event(
+        &self,
+        user: &UserId,
+        change: &Change,
+        kind: &str,
+        version: u64,
+    ) -> NewEvent {
+        let (field, client_id, seq) = match change {
+            Change::Text {
+                field,
+                client_id,
+                seq,
+                ..
+            } => (field.clone(), Some(client_id.clone()), Some(*seq as i64)),
+            Change::Value { field, .. } => (field.clone(), None, None),
+        };
+        NewEvent {
+            tenant_id: self.key.tenant_id.clone(),
+            entity_type: self.key.entity_type.clone(),
+            entity_id: self.key.entity_id.clone(),
+            session_id: self.session_id,
+            user_id: user.to_string(),
+            client_id,
+            client_seq: seq,
+            event_type: kind.to_owned(),
+            field_name: Some(field),
+            event_data: serde_json::to_value(change).unwrap_or(serde_json::Value::Null),
+            version: version as i64,
+            parent_version: Some(version as i64 - 1),
+        }
+    }
+
+    /// Runs the next write (batching consecutive events) unless one is running.
+    pub(super) fn pump(&mut self, ctx: &mut Context<Self>) {
+        if self.writing {
+            return;
+        }
+        if self.pending.is_empty() {
+            if self.closing {
+                ctx.stop();
+            }
+            return;
+        }
+        let mut batch: Vec<Pending> = Vec::new();
+        while let Some(next) = self.pending.front() {
+            let is_event = matches!(next.write, Write::Event(_));
+            if !batch.is_empty() && (!is_event || batch.len() >= EVENT_BATCH) {
+                break;
+            }
+            if let Some(item) = self.pending.pop_front() {
+                batch.push(item);
+            }
+            if !is_event {
+                break;
+            }
+        }
+        self.writing = true;
+        let db = self.services.db.clone();
+        let key = self.key.clone();
+        let session_id = self.session_id;
+        let fut = async move {
+            let result = async {
+                let mut conn = db.conn().await?;
+                match batch.first().map(|p| &p.write) {
+                    Some(Write::Event(_)) => {
+                        for item in &batch {
+                            if let Write::Event(e) = &item.write {
+                                q::insert_event(&mut conn, e).await?;
+                            }
+                        }
+                    }
+                    Some(Write::Snapshot(s)) => q::insert_snapshot(&mut conn, s).await?,
+                    Some(Write::Locks(rows)) => q::replace_locks(&mut conn, &key, rows).await?,
+                    Some(Write::Session(update)) => {
+                        if let Some(id) = session_id {
+                            q::update_session(&mut conn, id, update).await?;
+                        }
+                    }
+                    None => {}
+                }
+                Ok::<(), crate::db::DbError>(())
+            }
+            .await;
+            (batch, result)
+        };
+        ctx.spawn(fut.into_actor(self).map(|(batch, result), act, ctx| {
+            act.writing = false;
+            match result {
+                Ok(()) => {
+                    for item in batch {
+                        act.run_after(item.after);
+                    }
+                    act.pump(ctx);
+                }
+                Err(e) => {
+                    log::error!("document {}: write failed, retrying: {e}", act.room);
+                    for item in batch.into_iter().rev() {
+                        act.pending.push_front(item);
+                    }
+                    ctx.run_later(RETRY_AFTER, |act, ctx| act.pump(ctx));
+                }
+            }
+        }));
+    }
+
+    pub(super) fn run_after(&self, after: Vec<After>) {
+        for a in after {
+            match a {
+                After::Reply(handle, frame) => self.services.broker.send_to(&handle, frame),
+                After::Publish(frame, except) => {
+                    self.services
+                        .broker
+                        .publish(Topic::Room(self.room.clone()), frame, except)
+                }
+                After::Respond(tx, view) => {
+                    let _ = tx.send(Ok(view));
+                }
+            }
+        }
+    }
+
+    /// Loads snapshot, events and locks, and opens the session row.
+    pub(super) fn load(&mut self, ctx: &mut Context<Self>) {
+        let db = self.services.db.clone();
+        let key = self.key.clone();
+        let fut = async move {
+            let mut conn = db.conn().await?;
+            let (snapshot, changes) = q::load(&mut conn, &key, None).await?;
+            let locks = q::load_locks(&mut conn, &key).await?;
+            let session = q::open_session(&mut conn, &key).await?;
+            Ok::<_, crate::db::DbError>((snapshot, changes, locks, session))
+        };
+        ctx.wait(fut.into_actor(self).map(|result, act, ctx| match result {
+            Ok((snapshot, changes, locks, session)) => {
+                let max_history = act.services.settings.documents.max_history;
+                let mut doc = match snapshot {
+                    Some(s) => Document::restore(s, max_history),
+                    None => Document::new(max_history),
+                };
+                for (change, author) in &changes {
+                    if let Err(e) = doc.replay(change, author) {
+                        log::error!("document {}: cannot replay a stored change: {e}", act.room);
+                        act.load_error = Some(e.to_string());
+                        break;
+                    }
+                }
+                act.changes_since_snapshot = changes.len() as u64;
+                act.doc = doc;
+                act.session_id = Some(session);
+                let now = Instant::now();
+                for row in locks {
+                    let left = (row.expires_at - chrono::Utc::now())
+                        .to_std()
+                        .unwrap_or(Duration::ZERO);
+                    let mode = if row.lock_type == "hard" {
+                        LockMode::Hard
+                    } else {
+                        LockMode::Soft
+                    };
+                    let field = (!row.field_name.is_empty()).then_some(row.field_name.as_str());
+                    let _ = act.locks.acquire(
+                        &row.user_id,
+                        &row.user_id,
+                        field,
+                        mode,
+                        row.reason.clone(),
+                        left,
+                        now,
+                    );
+                }
+            }
+            Err(e) => {
+                log::error!("document {}: load failed: {e}", act.room);
+                act.load_error = Some(e.to_string());
+                // Let a later request try again with a fresh session.
+                ctx.run_later(Duration::from_secs(2), |_, ctx| ctx.stop());
+            }
+        }));
+    }
+}

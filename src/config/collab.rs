@@ -1,0 +1,75 @@
+//! `[presence]`, `[rooms]` and `[documents]`: timeouts and limits of the collaboration actors.
+
+use super::*;
+
+/// `[presence]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PresenceSettings {
+    /// Seconds without activity on any connection before a user is `away`.
+    pub away_after_secs: u64,
+    /// Milliseconds a user with no connections stays listed before `offline`.
+    pub offline_grace_ms: u64,
+}
+
+impl Default for PresenceSettings {
+    fn default() -> Self {
+        PresenceSettings {
+            away_after_secs: 300,
+            offline_grace_ms: 5000,
+        }
+    }
+}
+
+/// `[rooms]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoomSettings {
+    /// Seconds an empty room lingers before it stops.
+    pub idle_stop_secs: u64,
+    /// Cursor updates per second relayed for one member (extra ones are coalesced).
+    pub cursor_rate_per_second: u32,
+    /// Seconds a `typing:start` lasts without renewal.
+    pub typing_timeout_secs: u64,
+    /// Rooms one connection may be in at once.
+    pub max_rooms_per_connection: usize,
+}
+
+impl Default for RoomSettings {
+    fn default() -> Self {
+        RoomSettings {
+            idle_stop_secs: 30,
+            cursor_rate_per_second: 20,
+            typing_timeout_secs: 5,
+            max_rooms_per_connection: 32,
+        }
+    }
+}
+
+/// `[documents]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DocumentSettings {
+    /// Ops kept per text field for transforming late edits; older bases must resync.
+    pub max_history: usize,
+    /// A snapshot is written every this many changes (and when the session closes).
+    pub snapshot_every: u64,
+    /// Default lock lifetime in seconds (holders renew with `doc:lock`).
+    pub lock_ttl_secs: u64,
+    /// Longest lock lifetime a client may ask for.
+    pub max_lock_ttl_secs: u64,
+    /// Largest text field, in code points.
+    pub max_field_chars: usize,
+}
+
+impl Default for DocumentSettings {
+    fn default() -> Self {
+        DocumentSettings {
+            max_history: 1000,
+            snapshot_every: 100,
+            lock_ttl_secs: 30,
+            max_lock_ttl_secs: 600,
+            max_field_chars: 1_000_000,
+        }
+    }
+}
