@@ -64,7 +64,10 @@ pub async fn subscribe(
             .resolve_url(&sub.endpoint)
             .await
             .map_err(|refusal| {
-                ApiError::BadRequest(ErrorCode::InvalidSubscription, format!("`endpoint`: {refusal}"))
+                ApiError::BadRequest(
+                    ErrorCode::InvalidSubscription,
+                    format!("`endpoint`: {refusal}"),
+                )
             })?;
     }
     let existing = store::list_subscriptions(&db, &principal.tenant, &principal.user).await?;

@@ -120,8 +120,8 @@ async fn dev_token(
         .peer_addr()
         .map(|a| a.ip().is_loopback())
         .unwrap_or(false);
-    let proxied = req.headers().contains_key("forwarded")
-        || req.headers().contains_key("x-forwarded-for");
+    let proxied =
+        req.headers().contains_key("forwarded") || req.headers().contains_key("x-forwarded-for");
     if !loopback || proxied {
         return Err(ApiError::Forbidden(
             ErrorCode::Forbidden,
