@@ -12,6 +12,14 @@ use serde::Deserialize;
 use std::sync::Arc;
 
 /// `GET /api/v1/presence`: online users of my tenant.
+#[utoipa::path(
+    get,
+    path = "/api/v1/presence",
+    tag = "presence",
+    summary = "Online users of my tenant",
+    responses((status = 200, description = "The roster", body = serde_json::Value), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::openapi::ErrorBody)),
+    security(("bearer" = []), ("api_key" = []))
+)]
 pub async fn list(
     principal: Principal,
     services: web::Data<Arc<Services>>,
@@ -25,6 +33,15 @@ pub async fn list(
 }
 
 /// `GET /api/v1/presence/{user_id}`: one user; offline users answer with status offline.
+#[utoipa::path(
+    get,
+    path = "/api/v1/presence/{user_id}",
+    tag = "presence",
+    summary = "One user's presence (offline users answer with status offline)",
+    params(("user_id" = String, Path, description = "User id")),
+    responses((status = 200, description = "The user's presence", body = serde_json::Value), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::openapi::ErrorBody)),
+    security(("bearer" = []), ("api_key" = []))
+)]
 pub async fn get_one(
     principal: Principal,
     path: web::Path<String>,
@@ -47,14 +64,24 @@ pub async fn get_one(
 }
 
 /// Body of `PUT /api/v1/presence/status`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StatusBody {
     /// `online`, `busy` or `away`.
+    #[schema(value_type = String, example = "busy")]
     pub status: ChosenStatus,
 }
 
 /// `PUT /api/v1/presence/status`: set my status (I must be connected).
+#[utoipa::path(
+    put,
+    path = "/api/v1/presence/status",
+    tag = "presence",
+    summary = "Set my own status (I must be connected)",
+    request_body(content = StatusBody),
+    responses((status = 200, description = "My presence", body = serde_json::Value), (status = 400, description = "`invalid_body` or `invalid_field`; the message names the field", body = crate::http::openapi::ErrorBody), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::openapi::ErrorBody), (status = 404, description = "`not_connected`", body = crate::http::openapi::ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn set_status(
     principal: Principal,
     body: web::Json<StatusBody>,
