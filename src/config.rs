@@ -84,6 +84,17 @@ pub struct Settings {
     pub documents: DocumentSettings,
     /// Server-Sent Events (`GET /api/v1/stream`).
     pub sse: SseSettings,
+    /// `GET /metrics` (Prometheus).
+    pub metrics: MetricsSettings,
+}
+
+/// `[metrics]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSettings {
+    /// Bearer token Prometheus sends to `GET /metrics`; empty: the endpoint
+    /// answers 404.
+    pub token: Secret,
 }
 
 /// `[server]`

@@ -28,6 +28,7 @@
 //! - [`notify`]: notifications (store, deliver, read marks, channel settings) and the
 //!   activity feed; SSE stream positions.
 //! - [`clock`]: monotonic milliseconds and wire timestamps.
+//! - [`telemetry`]: Prometheus metrics (`GET /metrics`, token-guarded) and their hooks.
 //! - [`systemd`]: the sd_notify protocol (`READY`, `WATCHDOG`, `STOPPING`) for `Type=notify`.
 
 pub mod actors;
@@ -46,3 +47,4 @@ pub mod protocol;
 pub mod push;
 pub mod startup;
 pub mod systemd;
+pub mod telemetry;

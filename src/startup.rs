@@ -50,6 +50,7 @@ impl Application {
     /// and binds the listener.
     pub async fn build(settings: Settings) -> Result<Application, StartupError> {
         let settings = Arc::new(settings);
+        crate::telemetry::install();
         let auth =
             web::Data::new(Authenticator::new(&settings.auth).map_err(StartupError::Config)?);
         let db = Db::new(
@@ -109,6 +110,7 @@ impl Application {
                     middleware::Logger::new(r#"%a "%{method}xi %U" %s %b %Dms"#)
                         .custom_request_replace("method", |req| req.method().to_string()),
                 )
+                .wrap(middleware::from_fn(crate::telemetry::count_requests))
                 .app_data(services_data.clone())
                 .app_data(db_data.clone())
                 .app_data(push_data.clone())

@@ -135,7 +135,9 @@ impl ConnectionActor {
     }
 
     fn send(&self, ctx: &mut ws::WebsocketContext<Self>, msg: &ServerMessage) {
-        ctx.text(msg.to_frame());
+        let frame = msg.to_frame();
+        crate::telemetry::message_out(&frame);
+        ctx.text(frame);
     }
 
     fn send_error(
@@ -209,6 +211,7 @@ impl ConnectionActor {
         match self.bucket.try_take(now) {
             Ok(()) => true,
             Err(wait) => {
+                metrics::counter!("tandem_rate_limited_total", "transport" => "ws").increment(1);
                 if self.flood.record_rejection(now) {
                     self.close(ctx, close_code::RATE_LIMIT_ABUSE, "rate limit abuse");
                 } else {
@@ -244,6 +247,7 @@ impl ConnectionActor {
         }
         match parse_client_message(text) {
             Ok((r#ref, msg)) => {
+                crate::telemetry::message_in(text);
                 if self.admit(ctx, r#ref.clone()) {
                     // Keep-alives and queries are not user activity.
                     if !matches!(
@@ -703,6 +707,7 @@ impl Actor for ConnectionActor {
     type Context = ws::WebsocketContext<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        crate::telemetry::connection_opened("ws");
         let ws = &self.services.settings.websocket;
         let handle = ConnectionHandle::new(
             self.id,
@@ -742,6 +747,7 @@ impl Actor for ConnectionActor {
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
+        crate::telemetry::connection_closed("ws");
         for (_, room) in self.rooms.drain() {
             room.do_send(LeaveRoom {
                 connection: self.id,
@@ -859,6 +865,7 @@ impl Handler<Deliver> for ConnectionActor {
                 return;
             }
         }
+        crate::telemetry::message_out(&frame);
         ctx.text(frame);
     }
 }

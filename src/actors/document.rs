@@ -374,6 +374,7 @@ impl DocumentActor {
     /// Records a stored change and queues a snapshot when due.
     fn record_change(&mut self, event: NewEvent, after: Vec<After>, ctx: &mut Context<Self>) {
         self.session_edits += 1;
+        metrics::counter!("tandem_document_edits_total").increment(1);
         self.session_dirty = true;
         self.last_activity = chrono::Utc::now();
         self.enqueue(Write::Event(Box::new(event)), after, ctx);
@@ -583,7 +584,10 @@ impl DocumentActor {
         let (code, message) = match &e {
             DocError::History(HistoryError::RevisionAhead { .. })
             | DocError::History(HistoryError::RevisionTooOld { .. }) => (
-                ErrorCode::ResyncRequired,
+                {
+                    metrics::counter!("tandem_document_resyncs_total").increment(1);
+                    ErrorCode::ResyncRequired
+                },
                 format!("{e}; send doc:sync and rebase"),
             ),
             DocError::History(_) => (ErrorCode::InvalidOp, e.to_string()),
@@ -732,6 +736,7 @@ impl DocumentActor {
                     }) => {
                         if self.conflicted.remove(&(user.to_string(), field.clone())) {
                             self.session_conflicts_resolved += 1;
+                            metrics::counter!("tandem_document_conflicts_total").increment(1);
                         }
                         self.note_edit(&user, &name, &field);
                         let (entity_type, entity_id) = self.entity();

@@ -72,6 +72,7 @@ pub fn table(r: &mut impl RouteSink) {
     r.add(M::GET, "/ws", ws::upgrade);
     r.add(M::GET, "/yjs/{document:.*}", yjs::upgrade);
     r.add(M::GET, "/api/v1/openapi.json", openapi::spec);
+    r.add(M::GET, "/metrics", crate::telemetry::endpoint);
     r.add(M::GET, "/api/v1/presence", presence::list);
     r.add(M::PUT, "/api/v1/presence/status", presence::set_status);
     r.add(M::GET, "/api/v1/presence/{user_id}", presence::get_one);

@@ -40,6 +40,7 @@ pub struct ErrorBody {
         ws::upgrade,
         yjs::upgrade,
         spec,
+        crate::telemetry::endpoint,
         presence::list,
         presence::get_one,
         presence::set_status,
@@ -81,7 +82,7 @@ pub struct ErrorBody {
         (name = "activity", description = "The activity feed and its event stream"),
         (name = "rooms", description = "Ephemeral room broadcasts from services"),
         (name = "collaboration", description = "Document sessions, versions and edit locks"),
-        (name = "meta", description = "This specification"),
+        (name = "meta", description = "This specification and the Prometheus metrics"),
     )
 )]
 pub struct ApiDoc;
@@ -108,6 +109,10 @@ impl Modify for Security {
                 "X-Api-Key",
                 "A key from auth.api_keys; acts as role `service` in the tenant named by X-Tenant-Id",
             ))),
+        );
+        components.add_security_scheme(
+            "metrics_token",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
     }
 }
