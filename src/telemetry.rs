@@ -166,9 +166,20 @@ pub fn message_out(frame: &str) {
     counter!("tandem_messages_out_total", "type" => message_type(frame)).increment(1);
 }
 
-/// Counts a message received on a WebSocket (after it parsed).
+/// Counts a message received on a WebSocket (after it parsed as a protocol
+/// message). Clients may put `type` anywhere in the object, so it is read
+/// with serde rather than from the prefix.
 pub fn message_in(text: &str) {
-    counter!("tandem_messages_in_total", "type" => message_type(text)).increment(1);
+    #[derive(serde::Deserialize)]
+    struct Tag<'a> {
+        #[serde(rename = "type", borrow)]
+        kind: std::borrow::Cow<'a, str>,
+    }
+    let kind = match serde_json::from_str::<Tag<'_>>(text) {
+        Ok(tag) => intern(&tag.kind),
+        Err(_) => "other",
+    };
+    counter!("tandem_messages_in_total", "type" => kind).increment(1);
 }
 
 /// Middleware: counts every HTTP request by method, matched route pattern
