@@ -300,6 +300,38 @@ mod tests {
         ));
     }
 
+    /// Every metric the Grafana dashboard and docs/rest.md name is one this
+    /// module describes (so a rename cannot leave them behind).
+    #[test]
+    fn dashboard_and_docs_name_described_metrics() {
+        let described = include_str!("telemetry.rs");
+        for (what, text) in [
+            (
+                "deploy/grafana-dashboard.json",
+                include_str!("../deploy/grafana-dashboard.json"),
+            ),
+            ("docs/rest.md", include_str!("../docs/rest.md")),
+        ] {
+            let mut seen = 0;
+            for (i, _) in text.match_indices("tandem_") {
+                let name: String = text[i..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                if name.len() <= "tandem_".len() || name.starts_with("tandem_tpl") {
+                    continue;
+                }
+                let base = name.strip_suffix("_bucket").unwrap_or(&name);
+                assert!(
+                    described.contains(&format!("\"{base}\"")),
+                    "{what} names {name}, which is not described here"
+                );
+                seen += 1;
+            }
+            assert!(seen > 10, "{what}: {seen}");
+        }
+    }
+
     #[test]
     fn token_comparison() {
         assert!(constant_time_eq(b"abc", b"abc"));
