@@ -86,6 +86,17 @@ pub struct Settings {
     pub sse: SseSettings,
     /// `GET /metrics` (Prometheus).
     pub metrics: MetricsSettings,
+    /// The platform operator's access to the admin REST API.
+    pub admin: AdminSettings,
+}
+
+/// `[admin]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminSettings {
+    /// Keys a platform operator sends as `X-Admin-Key`; they administer
+    /// every tenant. Tenant admins use a token with `role: admin` instead.
+    pub api_keys: Vec<Secret>,
 }
 
 /// `[metrics]`

@@ -51,6 +51,7 @@ impl Application {
     pub async fn build(settings: Settings) -> Result<Application, StartupError> {
         let settings = Arc::new(settings);
         crate::telemetry::install();
+        crate::http::admin::mark_started();
         let auth =
             web::Data::new(Authenticator::new(&settings.auth).map_err(StartupError::Config)?);
         let db = Db::new(

@@ -2,6 +2,7 @@
 //! WebSocket upgrade (`ws.rs` only upgrades; the socket is the connection actor's).
 
 pub mod activity;
+pub mod admin;
 pub mod broadcast;
 pub mod collaboration;
 pub mod error;
@@ -88,7 +89,9 @@ pub fn table(r: &mut impl RouteSink) {
     r.add(M::GET, "/api/v1/push/email", push::get_email);
     r.add(M::PUT, "/api/v1/push/email", push::set_email);
     r.add(M::DELETE, "/api/v1/push/email", push::delete_email);
-    r.add(M::GET, "/api/v1/admin/stats", health::stats);
+    r.add(M::GET, "/api/v1/admin/stats", admin::stats);
+    r.add(M::GET, "/api/v1/admin/presence", admin::presence);
+    r.add(M::GET, "/api/v1/admin/actions", admin::actions);
     r.add(M::POST, "/api/v1/notifications", notifications::create);
     r.add(M::GET, "/api/v1/notifications", notifications::list);
     r.add(

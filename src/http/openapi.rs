@@ -36,7 +36,9 @@ pub struct ErrorBody {
     paths(
         health::healthz,
         health::readyz,
-        health::stats,
+        admin::stats,
+        admin::presence,
+        admin::actions,
         ws::upgrade,
         yjs::upgrade,
         spec,
@@ -71,10 +73,11 @@ pub struct ErrorBody {
         collaboration::unlock,
         collaboration::as_of,
     ),
-    components(schemas(ErrorBody)),
+    components(schemas(ErrorBody, admin::AdminAction)),
     modifiers(&Security),
     tags(
-        (name = "health", description = "Liveness, readiness and node statistics"),
+        (name = "health", description = "Liveness and readiness"),
+        (name = "admin", description = "Tenant admins (role admin) and platform operators (X-Admin-Key)"),
         (name = "sockets", description = "WebSocket upgrades (see docs/protocol.md)"),
         (name = "presence", description = "Who is online in my tenant"),
         (name = "push", description = "Web Push / FCM subscriptions and notification email"),
@@ -108,6 +111,13 @@ impl Modify for Security {
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
                 "X-Api-Key",
                 "A key from auth.api_keys; acts as role `service` in the tenant named by X-Tenant-Id",
+            ))),
+        );
+        components.add_security_scheme(
+            "admin_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-Admin-Key",
+                "A platform operator's key from admin.api_keys: every tenant",
             ))),
         );
         components.add_security_scheme(
