@@ -22,7 +22,9 @@
 //!   fields, undo/redo, snapshots) and edit-lock table (pure).
 //! - [`db`]: the pool, embedded migrations, readiness, generated `schema.rs`.
 //! - [`http`]: REST handlers by resource, health checks, the WebSocket upgrades
-//!   (`/ws`, and `/yjs/{document}` for y-websocket clients), the SSE stream.
+//!   (`/ws`, and `/yjs/{document}` for y-websocket clients), the SSE stream; one
+//!   route table (`http::table`) for the router and the OpenAPI spec (`http::openapi`,
+//!   Swagger UI at `/docs`); the admin API and its permission model (`http::admin`).
 //! - [`push`]: Web Push, FCM and email delivery behind one dispatcher (its own arbiter);
 //!   subscriptions and notification email addresses (REST in `http::push`).
 //! - [`notify`]: notifications (store, deliver, read marks, channel settings) and the
