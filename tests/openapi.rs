@@ -172,3 +172,35 @@ async fn swagger_ui_is_served_offline() {
     assert_eq!(resp.status().as_u16(), 200);
     assert!(resp.body().limit(8 << 20).await.unwrap().len() > 100_000);
 }
+
+/// Response shapes with a schema match what the server really sends.
+#[actix_web::test]
+async fn presence_schema_matches_a_real_response() {
+    let app = spawn_app().await;
+    let _c = app.connect_ready("ann", "acme").await;
+    let token = app.token("ann", "acme");
+    let (status, body) = app.get("/api/v1/presence", Some(&token)).await;
+    assert_eq!(status, 200);
+    let (_, spec) = app.get("/api/v1/openapi.json", None).await;
+    let schemas = &spec["components"]["schemas"];
+    let list = &spec["paths"]["/api/v1/presence"]["get"]["responses"]["200"]["content"]
+        ["application/json"]["schema"]["$ref"];
+    assert_eq!(list, "#/components/schemas/PresenceList");
+    let keys = |v: &Value| -> BTreeSet<String> { v.as_object().unwrap().keys().cloned().collect() };
+    assert_eq!(keys(&body), keys(&schemas["PresenceList"]["properties"]));
+    let user = &body["users"][0];
+    assert_eq!(keys(user), keys(&schemas["PresenceView"]["properties"]));
+    let device = &user["devices"][0];
+    let device_props = keys(&schemas["DeviceView"]["properties"]);
+    assert!(
+        keys(device).is_subset(&device_props),
+        "{device} vs {device_props:?}"
+    );
+    let required: BTreeSet<String> = schemas["PresenceView"]["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    assert!(required.is_subset(&keys(user)));
+}

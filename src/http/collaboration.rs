@@ -108,7 +108,7 @@ async fn lock_request(
     summary = "Take or renew an edit lock",
     params(("entity_type" = String, Path, description = "Entity type, e.g. `document`"), ("entity_id" = String, Path, description = "Entity id")),
     request_body(content = Option<LockBody>),
-    responses((status = 200, description = "The lock", body = serde_json::Value), (status = 400, description = "`invalid_body` or `invalid_field`; the message names the field", body = crate::http::openapi::ErrorBody), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::openapi::ErrorBody), (status = 409, description = "Held by someone else", body = crate::http::openapi::ErrorBody)),
+    responses((status = 201, description = "The lock, taken or renewed", body = serde_json::Value), (status = 400, description = "`invalid_body` or `invalid_field`; the message names the field", body = crate::http::openapi::ErrorBody), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::openapi::ErrorBody), (status = 409, description = "Held by someone else", body = crate::http::openapi::ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn lock(

@@ -7,6 +7,7 @@ use crate::actors::Services;
 use crate::auth::Principal;
 use crate::ids::UserId;
 use crate::protocol::client::ChosenStatus;
+use crate::protocol::server::PresenceView;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use std::sync::Arc;
     path = "/api/v1/presence",
     tag = "presence",
     summary = "Online users of my tenant",
-    responses((status = 200, description = "The roster", body = serde_json::Value), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::openapi::ErrorBody)),
+    responses((status = 200, description = "The roster", body = PresenceList), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::openapi::ErrorBody)),
     security(("bearer" = []), ("api_key" = []))
 )]
 pub async fn list(
@@ -29,7 +30,7 @@ pub async fn list(
         .send(ListPresence(principal.tenant))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "users": users })))
+    Ok(HttpResponse::Ok().json(PresenceList { users }))
 }
 
 /// `GET /api/v1/presence/{user_id}`: one user; offline users answer with status offline.
@@ -39,7 +40,7 @@ pub async fn list(
     tag = "presence",
     summary = "One user's presence (offline users answer with status offline)",
     params(("user_id" = String, Path, description = "User id")),
-    responses((status = 200, description = "The user's presence", body = serde_json::Value), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::openapi::ErrorBody)),
+    responses((status = 200, description = "The user's presence; a user who is offline gets only `user_id`, `status: offline` and empty `devices`", body = PresenceView), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::openapi::ErrorBody)),
     security(("bearer" = []), ("api_key" = []))
 )]
 pub async fn get_one(
@@ -63,6 +64,13 @@ pub async fn get_one(
     })
 }
 
+/// Response of `GET /api/v1/presence`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct PresenceList {
+    /// Users online (or in their offline grace period) in my tenant.
+    pub users: Vec<PresenceView>,
+}
+
 /// Body of `PUT /api/v1/presence/status`.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -79,7 +87,7 @@ pub struct StatusBody {
     tag = "presence",
     summary = "Set my own status (I must be connected)",
     request_body(content = StatusBody),
-    responses((status = 200, description = "My presence", body = serde_json::Value), (status = 400, description = "`invalid_body` or `invalid_field`; the message names the field", body = crate::http::openapi::ErrorBody), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::openapi::ErrorBody), (status = 404, description = "`not_connected`", body = crate::http::openapi::ErrorBody)),
+    responses((status = 204, description = "Set"), (status = 400, description = "`invalid_body` or `invalid_field`; the message names the field", body = crate::http::openapi::ErrorBody), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::openapi::ErrorBody), (status = 404, description = "`not_connected`", body = crate::http::openapi::ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn set_status(
