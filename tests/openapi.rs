@@ -76,6 +76,7 @@ async fn spec_and_router_describe_the_same_routes() {
     // 404, never the router's fallback (`no such route`) or 405.
     let client = awc::Client::new();
     let mut unrouted = Vec::new();
+    let mut undocumented = Vec::new();
     for (method, path) in &in_spec {
         let concrete = path
             .split('/')
@@ -89,6 +90,11 @@ async fn spec_and_router_describe_the_same_routes() {
             serde_json::from_slice(&resp.body().await.unwrap_or_default()).unwrap_or(Value::Null);
         if status == 405 || (status == 404 && body["message"] == "no such route") {
             unrouted.push(format!("{method} {concrete} -> {status} {body}"));
+        }
+        // The status it answered is one the spec documents for it.
+        let documented = &spec["paths"][path][method.to_lowercase()]["responses"];
+        if documented.get(status.to_string()).is_none() {
+            undocumented.push(format!("{method} {path} -> {status} {body}"));
         }
     }
     assert!(
