@@ -22,13 +22,16 @@
 //!   fields, undo/redo, snapshots) and edit-lock table (pure).
 //! - [`db`]: the pool, embedded migrations, readiness, generated `schema.rs`.
 //! - [`http`]: REST handlers by resource, health checks, the WebSocket upgrades
-//!   (`/ws`, and `/yjs/{document}` for y-websocket clients), the SSE stream, and
-//!   `webapp`: the demo web app at `/` and its development sign-in `POST /dev/token`.
+//!   (`/ws`, and `/yjs/{document}` for y-websocket clients), the SSE stream; one
+//!   route table (`http::table`) for the router and the OpenAPI spec (`http::openapi`,
+//!   Swagger UI at `/docs`); the admin API and its permission model (`http::admin`);
+//!   `http::webapp`: the demo web app at `/` and its development sign-in `POST /dev/token`.
 //! - [`push`]: Web Push, FCM and email delivery behind one dispatcher (its own arbiter);
 //!   subscriptions and notification email addresses (REST in `http::push`).
 //! - [`notify`]: notifications (store, deliver, read marks, channel settings) and the
 //!   activity feed; SSE stream positions.
 //! - [`clock`]: monotonic milliseconds and wire timestamps.
+//! - [`telemetry`]: Prometheus metrics (`GET /metrics`, token-guarded) and their hooks.
 //! - [`systemd`]: the sd_notify protocol (`READY`, `WATCHDOG`, `STOPPING`) for `Type=notify`.
 
 pub mod actors;
@@ -47,3 +50,4 @@ pub mod protocol;
 pub mod push;
 pub mod startup;
 pub mod systemd;
+pub mod telemetry;

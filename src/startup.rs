@@ -50,6 +50,8 @@ impl Application {
     /// and binds the listener.
     pub async fn build(settings: Settings) -> Result<Application, StartupError> {
         let settings = Arc::new(settings);
+        crate::telemetry::install();
+        crate::http::admin::mark_started();
         let auth =
             web::Data::new(Authenticator::new(&settings.auth).map_err(StartupError::Config)?);
         let db = Db::new(
@@ -120,6 +122,7 @@ impl Application {
                     middleware::Logger::new(r#"%a "%{method}xi %U" %s %b %Dms"#)
                         .custom_request_replace("method", |req| req.method().to_string()),
                 )
+                .wrap(middleware::from_fn(crate::telemetry::count_requests))
                 .app_data(services_data.clone())
                 .app_data(db_data.clone())
                 .app_data(push_data.clone())

@@ -316,6 +316,7 @@ impl Actor for SseConnectionActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        crate::telemetry::connection_opened("sse");
         let ws = &self.services.settings.websocket;
         let handle = ConnectionHandle::new(
             self.id,
@@ -359,6 +360,7 @@ impl Actor for SseConnectionActor {
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
+        crate::telemetry::connection_closed("sse");
         self.services.broker.unsubscribe_all(self.id);
         self.services.registry.do_send(ConnectionClosed {
             id: self.id,
@@ -389,6 +391,8 @@ impl Handler<Deliver> for SseConnectionActor {
                 self.held.push(frame);
                 if self.held.len() > self.services.settings.sse.queue_limit * 4 {
                     log::info!("sse {}: slow consumer during replay; closing", self.id);
+                    metrics::counter!("tandem_slow_consumer_closes_total", "transport" => "sse")
+                        .increment(1);
                     ctx.stop();
                 }
             }
@@ -400,6 +404,7 @@ impl Handler<Deliver> for SseConnectionActor {
                     Ok(()) => {}
                     Err(mpsc::error::TrySendError::Full(_)) => {
                         log::info!("sse {}: slow consumer; closing", self.id);
+                        metrics::counter!("tandem_slow_consumer_closes_total", "transport" => "sse").increment(1);
                         ctx.stop();
                     }
                     Err(mpsc::error::TrySendError::Closed(_)) => ctx.stop(),

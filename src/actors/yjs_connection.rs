@@ -86,6 +86,8 @@ impl YjsPeer {
             return false;
         }
         if !self.outbound.reserve() {
+            metrics::counter!("tandem_slow_consumer_closes_total", "transport" => "yjs")
+                .increment(1);
             self.close(
                 close_code::SLOW_CONSUMER,
                 "slow consumer: outbound queue full",
@@ -294,6 +296,7 @@ impl Actor for YjsConnectionActor {
     type Context = ws::WebsocketContext<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        crate::telemetry::connection_opened("yjs");
         let ws = &self.services.settings.websocket;
         let peer = YjsPeer {
             id: self.id,
@@ -322,6 +325,7 @@ impl Actor for YjsConnectionActor {
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
+        crate::telemetry::connection_closed("yjs");
         if let Some(doc) = self.doc.take() {
             doc.do_send(super::yjs_doc::Leave { conn: self.id });
         }

@@ -105,6 +105,8 @@ impl ConnectionHandle {
             return false;
         }
         if !self.outbound.reserve() {
+            metrics::counter!("tandem_slow_consumer_closes_total", "transport" => "ws")
+                .increment(1);
             self.cut(
                 close_code::SLOW_CONSUMER,
                 "slow consumer: outbound queue full",

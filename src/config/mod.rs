@@ -10,6 +10,7 @@ mod collab;
 mod push;
 mod server;
 mod storage;
+mod operations;
 mod web;
 
 pub use auth::{AuthSettings, JwtAlgorithm};
@@ -17,6 +18,7 @@ pub use collab::{DocumentSettings, PresenceSettings, RoomSettings};
 pub use push::{EmailSettings, PushSettings, SmtpTls};
 pub use server::{Environment, ServerSettings, SseSettings, WebSocketSettings, DEVELOPMENT_SECRET};
 pub use storage::{DatabaseSettings, RedisSettings};
+pub use operations::{AdminSettings, MetricsSettings};
 pub use web::WebSettings;
 
 use serde::Deserialize;
@@ -100,6 +102,10 @@ pub struct Settings {
     pub sse: SseSettings,
     /// The demo web app and its development sign-in.
     pub web: WebSettings,
+    /// `GET /metrics` (Prometheus).
+    pub metrics: MetricsSettings,
+    /// The platform operator's access to the admin REST API.
+    pub admin: AdminSettings,
 }
 impl Settings {
     /// Loads `path`, applies environment overrides from the process

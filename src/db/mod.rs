@@ -43,6 +43,17 @@ pub struct Db {
     url: crate::config::Secret,
 }
 
+/// A snapshot of the pool.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolStatus {
+    /// Connections open.
+    pub size: usize,
+    /// Idle connections.
+    pub available: usize,
+    /// Tasks waiting for one.
+    pub waiting: usize,
+}
+
 impl Db {
     /// Builds the pool (connects lazily).
     pub fn new(url: &crate::config::Secret, size: usize, timeout: Duration) -> Result<Db, DbError> {
@@ -60,13 +71,27 @@ impl Db {
 
     /// Takes a connection, waiting at most the configured timeout.
     pub async fn conn(&self) -> Result<DbConn, DbError> {
+        let asked = std::time::Instant::now();
         match tokio::time::timeout(self.timeout, self.pool.get()).await {
-            Ok(Ok(conn)) => Ok(conn),
+            Ok(Ok(conn)) => {
+                metrics::histogram!("tandem_db_acquire_seconds").record(asked.elapsed());
+                Ok(conn)
+            }
             Ok(Err(e)) => Err(DbError::Unavailable(e.to_string())),
             Err(_) => Err(DbError::Unavailable(format!(
                 "no connection within {:?}",
                 self.timeout
             ))),
+        }
+    }
+
+    /// The pool's size, idle connections and waiters (for `/metrics`).
+    pub fn pool_status(&self) -> PoolStatus {
+        let s = self.pool.status();
+        PoolStatus {
+            size: s.size,
+            available: s.available,
+            waiting: s.waiting,
         }
     }
 

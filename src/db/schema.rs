@@ -1,6 +1,18 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    admin_actions (id) {
+        id -> Int8,
+        actor -> Text,
+        actor_kind -> Text,
+        tenant_id -> Nullable<Text>,
+        action -> Text,
+        detail -> Jsonb,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     activity_feed (id) {
         id -> Int8,
         tenant_id -> Text,
@@ -177,6 +189,7 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(
+    admin_actions,
     activity_feed,
     collaboration_events,
     collaboration_sessions,

@@ -13,6 +13,15 @@ use serde::Deserialize;
 use std::sync::Arc;
 
 /// `POST /api/v1/activity`: store and publish; 201 with the id.
+#[utoipa::path(
+    post,
+    path = "/api/v1/activity",
+    tag = "activity",
+    summary = "Record an activity-feed entry (role service)",
+    request_body(content = serde_json::Value, description = "user_id, action, entity_type, entity_id, data, visibility: see docs/rest.md"),
+    responses((status = 201, description = "Its id", body = serde_json::Value), (status = 400, description = "`invalid_body` or `invalid_field`; the message names the field", body = crate::http::openapi::ErrorBody), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::openapi::ErrorBody), (status = 403, description = "`forbidden`: the caller's role may not do this", body = crate::http::openapi::ErrorBody)),
+    security(("api_key" = []), ("bearer" = []))
+)]
 pub async fn create(
     ServicePrincipal(principal): ServicePrincipal,
     body: web::Json<serde_json::Value>,
@@ -25,7 +34,8 @@ pub async fn create(
 }
 
 /// Query of `GET /api/v1/activity`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Only this entity type.
     #[serde(default)]
@@ -48,7 +58,8 @@ pub struct ListQuery {
 }
 
 /// Query of `GET /api/v1/activity/entity/{type}/{id}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// Page size (1 to 200, default 50).
     #[serde(default)]
@@ -83,6 +94,15 @@ async fn page(
 }
 
 /// `GET /api/v1/activity`: the tenant's feed as the caller may see it.
+#[utoipa::path(
+    get,
+    path = "/api/v1/activity",
+    tag = "activity",
+    summary = "The tenant's feed as I may see it",
+    params(ListQuery),
+    responses((status = 200, description = "A page of entries", body = serde_json::Value), (status = 400, description = "`invalid_body` or `invalid_field`; the message names the field", body = crate::http::openapi::ErrorBody), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::openapi::ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn list(
     principal: Principal,
     query: web::Query<ListQuery>,
@@ -107,6 +127,15 @@ pub async fn list(
 }
 
 /// `GET /api/v1/activity/entity/{entity_type}/{entity_id}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/activity/entity/{entity_type}/{entity_id}",
+    tag = "activity",
+    summary = "The feed of one entity",
+    params(("entity_type" = String, Path, description = "Entity type, e.g. `document`"), ("entity_id" = String, Path, description = "Entity id"), PageQuery),
+    responses((status = 200, description = "A page of entries", body = serde_json::Value), (status = 400, description = "`invalid_body` or `invalid_field`; the message names the field", body = crate::http::openapi::ErrorBody), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::openapi::ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn for_entity(
     principal: Principal,
     path: web::Path<(String, String)>,

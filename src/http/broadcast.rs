@@ -14,7 +14,7 @@ use serde::Deserialize;
 use std::sync::Arc;
 
 /// The body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BroadcastBody {
     /// App-defined event name, 1 to 64 bytes.
@@ -25,6 +25,16 @@ pub struct BroadcastBody {
 }
 
 /// The handler: 202 `{"delivered_to_room": bool}`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/rooms/{entity_type}/{entity_id}/broadcast",
+    tag = "rooms",
+    summary = "An ephemeral room:broadcast to the room's members (role service)",
+    params(("entity_type" = String, Path, description = "Entity type, e.g. `document`"), ("entity_id" = String, Path, description = "Entity id")),
+    request_body(content = BroadcastBody),
+    responses((status = 202, description = "`{\"delivered_to_room\": bool}`", body = serde_json::Value), (status = 400, description = "`invalid_body` or `invalid_field`; the message names the field", body = crate::http::openapi::ErrorBody), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::openapi::ErrorBody), (status = 403, description = "`forbidden`: the caller's role may not do this", body = crate::http::openapi::ErrorBody)),
+    security(("api_key" = []), ("bearer" = []))
+)]
 pub async fn broadcast(
     ServicePrincipal(principal): ServicePrincipal,
     path: web::Path<(String, String)>,

@@ -53,7 +53,7 @@ impl EntityPath {
 }
 
 /// Body of `POST .../lock`.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LockBody {
     /// Field; omitted locks the whole entity.
@@ -61,6 +61,7 @@ pub struct LockBody {
     field: Option<String>,
     /// `soft` (default) or `hard`.
     #[serde(default)]
+    #[schema(value_type = Option<String>, example = "soft")]
     mode: Option<LockMode>,
     /// Lifetime in seconds.
     #[serde(default)]
@@ -71,7 +72,8 @@ pub struct LockBody {
 }
 
 /// Query of `DELETE .../lock`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UnlockQuery {
     #[serde(default)]
     field: Option<String>,
@@ -99,6 +101,16 @@ async fn lock_request(
 }
 
 /// `POST /api/v1/collaboration/{entity_type}/{entity_id}/lock`: take or renew a lock.
+#[utoipa::path(
+    post,
+    path = "/api/v1/collaboration/{entity_type}/{entity_id}/lock",
+    tag = "collaboration",
+    summary = "Take or renew an edit lock",
+    params(("entity_type" = String, Path, description = "Entity type, e.g. `document`"), ("entity_id" = String, Path, description = "Entity id")),
+    request_body(content = Option<LockBody>),
+    responses((status = 201, description = "The lock, taken or renewed", body = serde_json::Value), (status = 400, description = "`invalid_body` or `invalid_field`; the message names the field", body = crate::http::openapi::ErrorBody), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::openapi::ErrorBody), (status = 409, description = "Held by someone else", body = crate::http::openapi::ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn lock(
     principal: Principal,
     path: web::Path<EntityPath>,
@@ -136,6 +148,15 @@ pub async fn lock(
 }
 
 /// `DELETE /api/v1/collaboration/{entity_type}/{entity_id}/lock?field=`: release my lock.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/collaboration/{entity_type}/{entity_id}/lock",
+    tag = "collaboration",
+    summary = "Release my lock",
+    params(("entity_type" = String, Path, description = "Entity type, e.g. `document`"), ("entity_id" = String, Path, description = "Entity id"), UnlockQuery),
+    responses((status = 204, description = "Released"), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::openapi::ErrorBody), (status = 404, description = "`not_found`", body = crate::http::openapi::ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn unlock(
     principal: Principal,
     path: web::Path<EntityPath>,
@@ -158,6 +179,14 @@ pub async fn unlock(
 }
 
 /// `GET /api/v1/collaboration/sessions`: open document sessions of my tenant.
+#[utoipa::path(
+    get,
+    path = "/api/v1/collaboration/sessions",
+    tag = "collaboration",
+    summary = "Open document sessions of my tenant",
+    responses((status = 200, description = "Sessions", body = serde_json::Value), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::openapi::ErrorBody)),
+    security(("bearer" = []), ("api_key" = []))
+)]
 pub async fn sessions(
     principal: Principal,
     services: web::Data<Arc<Services>>,
@@ -169,6 +198,15 @@ pub async fn sessions(
 
 /// `GET /api/v1/collaboration/{entity_type}/{entity_id}`: active users,
 /// version, locks, and the counts of edits and conflicts resolved.
+#[utoipa::path(
+    get,
+    path = "/api/v1/collaboration/{entity_type}/{entity_id}",
+    tag = "collaboration",
+    summary = "Active users, version, locks and edit/conflict counts of a document",
+    params(("entity_type" = String, Path, description = "Entity type, e.g. `document`"), ("entity_id" = String, Path, description = "Entity id")),
+    responses((status = 200, description = "The session", body = serde_json::Value), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::openapi::ErrorBody), (status = 404, description = "`not_found`", body = crate::http::openapi::ErrorBody)),
+    security(("bearer" = []), ("api_key" = []))
+)]
 pub async fn info(
     principal: Principal,
     path: web::Path<EntityPath>,
@@ -235,6 +273,15 @@ pub struct VersionPath {
 
 /// `GET /api/v1/collaboration/{entity_type}/{entity_id}/versions/{version}`:
 /// the stored document as of that version.
+#[utoipa::path(
+    get,
+    path = "/api/v1/collaboration/{entity_type}/{entity_id}/versions/{version}",
+    tag = "collaboration",
+    summary = "The stored document as of a version",
+    params(("entity_type" = String, Path, description = "Entity type, e.g. `document`"), ("entity_id" = String, Path, description = "Entity id"), ("version" = u64, Path, description = "Version")),
+    responses((status = 200, description = "The document", body = serde_json::Value), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::openapi::ErrorBody), (status = 404, description = "`not_found`", body = crate::http::openapi::ErrorBody)),
+    security(("bearer" = []), ("api_key" = []))
+)]
 pub async fn as_of(
     principal: Principal,
     path: web::Path<VersionPath>,

@@ -40,6 +40,15 @@ impl FromRequest for ServicePrincipal {
 }
 
 /// `POST /api/v1/notifications`: store, then deliver; 201 with the ids.
+#[utoipa::path(
+    post,
+    path = "/api/v1/notifications",
+    tag = "notifications",
+    summary = "Store and deliver a notification to 1-1000 users (role service)",
+    request_body(content = serde_json::Value, description = "user_ids, notification_type, title, body, data, priority, channels: see docs/rest.md"),
+    responses((status = 201, description = "The ids", body = serde_json::Value), (status = 400, description = "`invalid_body` or `invalid_field`; the message names the field", body = crate::http::openapi::ErrorBody), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::openapi::ErrorBody), (status = 403, description = "`forbidden`: the caller's role may not do this", body = crate::http::openapi::ErrorBody)),
+    security(("api_key" = []), ("bearer" = []))
+)]
 pub async fn create(
     ServicePrincipal(principal): ServicePrincipal,
     body: web::Json<serde_json::Value>,
@@ -56,7 +65,8 @@ pub async fn create(
 }
 
 /// Query of `GET /api/v1/notifications`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Only unread ones.
     #[serde(default)]
@@ -76,6 +86,15 @@ pub struct ListQuery {
 }
 
 /// `GET /api/v1/notifications`: my notifications, paged.
+#[utoipa::path(
+    get,
+    path = "/api/v1/notifications",
+    tag = "notifications",
+    summary = "My notifications, paged",
+    params(ListQuery),
+    responses((status = 200, description = "A page of notifications", body = serde_json::Value), (status = 400, description = "`invalid_body` or `invalid_field`; the message names the field", body = crate::http::openapi::ErrorBody), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::openapi::ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn list(
     principal: Principal,
     query: web::Query<ListQuery>,
@@ -102,6 +121,14 @@ pub async fn list(
 }
 
 /// `GET /api/v1/notifications/unread-count`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/notifications/unread-count",
+    tag = "notifications",
+    summary = "My unread count",
+    responses((status = 200, description = "`{\"unread\": n}`", body = serde_json::Value), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::openapi::ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn unread_count(
     principal: Principal,
     services: web::Data<Arc<Services>>,
@@ -112,6 +139,15 @@ pub async fn unread_count(
 }
 
 /// `POST /api/v1/notifications/{id}/read`: 404 unless it is mine.
+#[utoipa::path(
+    post,
+    path = "/api/v1/notifications/{id}/read",
+    tag = "notifications",
+    summary = "Mark one of mine read",
+    params(("id" = i64, Path, description = "Notification id")),
+    responses((status = 200, description = "Marked", body = serde_json::Value), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::openapi::ErrorBody), (status = 404, description = "`not_found`", body = crate::http::openapi::ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn read_one(
     principal: Principal,
     path: web::Path<i64>,
@@ -125,6 +161,14 @@ pub async fn read_one(
 }
 
 /// `POST /api/v1/notifications/read-all`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/notifications/read-all",
+    tag = "notifications",
+    summary = "Mark all of mine read",
+    responses((status = 200, description = "How many were marked", body = serde_json::Value), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::openapi::ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn read_all(
     principal: Principal,
     services: web::Data<Arc<Services>>,
@@ -137,6 +181,15 @@ pub async fn read_all(
 }
 
 /// `DELETE /api/v1/notifications/{id}`: 204, or 404 unless it is mine.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/notifications/{id}",
+    tag = "notifications",
+    summary = "Delete one of mine",
+    params(("id" = i64, Path, description = "Notification id")),
+    responses((status = 204, description = "Deleted"), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::openapi::ErrorBody), (status = 404, description = "`not_found`", body = crate::http::openapi::ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn delete(
     principal: Principal,
     path: web::Path<i64>,
@@ -149,6 +202,14 @@ pub async fn delete(
 }
 
 /// `GET /api/v1/notifications/settings`: my stored per-type channels.
+#[utoipa::path(
+    get,
+    path = "/api/v1/notifications/settings",
+    tag = "notifications",
+    summary = "My channels per notification type",
+    responses((status = 200, description = "Stored settings", body = serde_json::Value), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::openapi::ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn get_settings(
     principal: Principal,
     services: web::Data<Arc<Services>>,
@@ -160,6 +221,15 @@ pub async fn get_settings(
 
 /// `PUT /api/v1/notifications/settings`: `{type: {websocket, web_push,
 /// fcm, email} | null}`; answers with every stored setting.
+#[utoipa::path(
+    put,
+    path = "/api/v1/notifications/settings",
+    tag = "notifications",
+    summary = "Set or clear channels per notification type",
+    request_body(content = serde_json::Value, description = "`{type: {websocket, web_push, fcm, email} | null}`"),
+    responses((status = 200, description = "Every stored setting", body = serde_json::Value), (status = 400, description = "`invalid_body` or `invalid_field`; the message names the field", body = crate::http::openapi::ErrorBody), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::openapi::ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn put_settings(
     principal: Principal,
     body: web::Json<serde_json::Value>,

@@ -37,6 +37,13 @@ fn invalid((code, message): validate::Invalid) -> ApiError {
 
 /// `GET /api/v1/push/vapid-public-key`: the key browsers pass to
 /// `pushManager.subscribe({applicationServerKey})`. No token needed.
+#[utoipa::path(
+    get,
+    path = "/api/v1/push/vapid-public-key",
+    tag = "push",
+    summary = "The VAPID key browsers pass to pushManager.subscribe",
+    responses((status = 200, description = "`{\"public_key\": \"...\"}`", body = serde_json::Value), (status = 404, description = "Web Push is off", body = crate::http::openapi::ErrorBody))
+)]
 pub async fn vapid_public_key(push: web::Data<PushHandle>) -> Result<HttpResponse, ApiError> {
     match &push.vapid_public_key {
         Some(key) => Ok(HttpResponse::Ok().json(json!({ "public_key": key }))),
@@ -49,6 +56,15 @@ pub async fn vapid_public_key(push: web::Data<PushHandle>) -> Result<HttpRespons
 
 /// `POST /api/v1/push/subscribe`: store (or refresh) a Web Push subscription
 /// or an FCM token of mine. 201 with its id.
+#[utoipa::path(
+    post,
+    path = "/api/v1/push/subscribe",
+    tag = "push",
+    summary = "Store or refresh a Web Push subscription or an FCM token of mine",
+    request_body(content = serde_json::Value, description = "`{\"endpoint\", \"keys\": {\"p256dh\", \"auth\"}}` (Web Push) or `{\"token\"}` (FCM), see docs/rest.md"),
+    responses((status = 201, description = "Its id", body = serde_json::Value), (status = 400, description = "`invalid_body` or `invalid_field`; the message names the field", body = crate::http::openapi::ErrorBody), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::openapi::ErrorBody), (status = 403, description = "`forbidden`: the caller's role may not do this", body = crate::http::openapi::ErrorBody), (status = 409, description = "Too many subscriptions", body = crate::http::openapi::ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn subscribe(
     principal: Principal,
     body: web::Json<validate::SubscribeBody>,
@@ -87,7 +103,7 @@ pub async fn subscribe(
 }
 
 /// Body of `DELETE /api/v1/push/unsubscribe`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UnsubscribeBody {
     /// A Web Push endpoint.
@@ -98,6 +114,15 @@ pub struct UnsubscribeBody {
 
 /// `DELETE /api/v1/push/unsubscribe`: `{endpoint}` or `{token}`; 204, or 404
 /// when I hold no such subscription.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/push/unsubscribe",
+    tag = "push",
+    summary = "Remove one of my subscriptions",
+    request_body(content = UnsubscribeBody),
+    responses((status = 204, description = "Removed"), (status = 400, description = "`invalid_body` or `invalid_field`; the message names the field", body = crate::http::openapi::ErrorBody), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::openapi::ErrorBody), (status = 403, description = "`forbidden`: the caller's role may not do this", body = crate::http::openapi::ErrorBody), (status = 404, description = "`not_found`", body = crate::http::openapi::ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn unsubscribe(
     principal: Principal,
     body: web::Json<UnsubscribeBody>,
@@ -131,6 +156,14 @@ pub async fn unsubscribe(
 }
 
 /// `GET /api/v1/push/subscriptions`: my subscriptions (keys left out).
+#[utoipa::path(
+    get,
+    path = "/api/v1/push/subscriptions",
+    tag = "push",
+    summary = "My subscriptions (keys left out)",
+    responses((status = 200, description = "Subscriptions", body = serde_json::Value), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::openapi::ErrorBody), (status = 403, description = "`forbidden`: the caller's role may not do this", body = crate::http::openapi::ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn list(principal: Principal, db: web::Data<Db>) -> Result<HttpResponse, ApiError> {
     users_only(&principal)?;
     let subscriptions = store::list_subscriptions(&db, &principal.tenant, &principal.user).await?;
@@ -140,6 +173,14 @@ pub async fn list(principal: Principal, db: web::Data<Db>) -> Result<HttpRespons
 /// `POST /api/v1/push/test`: send a test notification to all my active
 /// subscriptions (and my email address, when email is on) now; one result
 /// per delivery. Gone subscriptions are deleted as for any push.
+#[utoipa::path(
+    post,
+    path = "/api/v1/push/test",
+    tag = "push",
+    summary = "Send a test notification to all my subscriptions now",
+    responses((status = 200, description = "One result per delivery", body = serde_json::Value), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::openapi::ErrorBody), (status = 403, description = "`forbidden`: the caller's role may not do this", body = crate::http::openapi::ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn test(
     principal: Principal,
     push: web::Data<PushHandle>,
@@ -168,7 +209,7 @@ pub async fn test(
 }
 
 /// Body of `PUT /api/v1/push/email`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EmailBody {
     /// The address.
@@ -176,6 +217,14 @@ pub struct EmailBody {
 }
 
 /// `GET /api/v1/push/email`: my notification email address, or 404.
+#[utoipa::path(
+    get,
+    path = "/api/v1/push/email",
+    tag = "push",
+    summary = "My notification email address",
+    responses((status = 200, description = "`{\"email\": \"...\"}`", body = serde_json::Value), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::openapi::ErrorBody), (status = 403, description = "`forbidden`: the caller's role may not do this", body = crate::http::openapi::ErrorBody), (status = 404, description = "`not_found`", body = crate::http::openapi::ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn get_email(principal: Principal, db: web::Data<Db>) -> Result<HttpResponse, ApiError> {
     users_only(&principal)?;
     match store::email_of(&db, &principal.tenant, &principal.user).await? {
@@ -188,6 +237,15 @@ pub async fn get_email(principal: Principal, db: web::Data<Db>) -> Result<HttpRe
 }
 
 /// `PUT /api/v1/push/email`: set my notification email address.
+#[utoipa::path(
+    put,
+    path = "/api/v1/push/email",
+    tag = "push",
+    summary = "Set my notification email address",
+    request_body(content = EmailBody),
+    responses((status = 200, description = "The stored address", body = serde_json::Value), (status = 400, description = "`invalid_body` or `invalid_field`; the message names the field", body = crate::http::openapi::ErrorBody), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::openapi::ErrorBody), (status = 403, description = "`forbidden`: the caller's role may not do this", body = crate::http::openapi::ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn set_email(
     principal: Principal,
     body: web::Json<EmailBody>,
@@ -201,6 +259,14 @@ pub async fn set_email(
 }
 
 /// `DELETE /api/v1/push/email`: forget my address; 204, or 404 when none was set.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/push/email",
+    tag = "push",
+    summary = "Forget my notification email address",
+    responses((status = 204, description = "Removed"), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::openapi::ErrorBody), (status = 403, description = "`forbidden`: the caller's role may not do this", body = crate::http::openapi::ErrorBody), (status = 404, description = "`not_found`", body = crate::http::openapi::ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn delete_email(
     principal: Principal,
     db: web::Data<Db>,

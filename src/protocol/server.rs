@@ -52,7 +52,7 @@ pub enum ErrorCode {
 }
 
 /// A user's presence as other users see it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct PresenceView {
     /// User id.
     pub user_id: String,
@@ -71,7 +71,7 @@ pub struct PresenceView {
 }
 
 /// Where a user is in the app.
-#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, PartialEq, Default, utoipa::ToSchema)]
 pub struct LocationView {
     /// Current page.
     pub page: Option<String>,
@@ -82,7 +82,7 @@ pub struct LocationView {
 }
 
 /// One of a user's connections.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct DeviceView {
     /// Connection id (`c17`).
     pub connection_id: String,

@@ -85,6 +85,17 @@ pub enum DeliveryResult {
     Failed,
 }
 
+impl DeliveryResult {
+    /// `delivered`, `removed` or `failed` (as serialized).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryResult::Delivered => "delivered",
+            DeliveryResult::Removed => "removed",
+            DeliveryResult::Failed => "failed",
+        }
+    }
+}
+
 /// One delivery's report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DeliveryReport {
@@ -421,6 +432,9 @@ impl Engine {
                 .map(|d| self.deliver_one(job, d, &payload)),
         )
         .await;
+        for r in &reports {
+            metrics::counter!("tandem_push_deliveries_total", "channel" => r.kind, "outcome" => r.result.as_str()).increment(1);
+        }
         if job.notification_id > 0 {
             let delivered = |kinds: &[&str]| {
                 reports

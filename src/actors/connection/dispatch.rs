@@ -21,6 +21,7 @@ impl ConnectionActor {
         }
         match parse_client_message(text) {
             Ok((r#ref, msg)) => {
+                crate::telemetry::message_in(text);
                 if self.admit(ctx, r#ref.clone()) {
                     // Keep-alives and queries are not user activity.
                     if !matches!(

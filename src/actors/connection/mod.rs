@@ -105,7 +105,9 @@ impl ConnectionActor {
     }
 
     fn send(&self, ctx: &mut ws::WebsocketContext<Self>, msg: &ServerMessage) {
-        ctx.text(msg.to_frame().into_text());
+        let text = msg.to_frame().into_text();
+        crate::telemetry::message_out(&text);
+        ctx.text(text);
     }
 
     fn send_error(
@@ -138,6 +140,7 @@ impl ConnectionActor {
                 false
             }
             Rate::Limited(wait) => {
+                metrics::counter!("tandem_rate_limited_total", "transport" => "ws").increment(1);
                 self.send(
                     ctx,
                     &ServerMessage::Error {
@@ -157,6 +160,7 @@ impl Actor for ConnectionActor {
     type Context = ws::WebsocketContext<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        crate::telemetry::connection_opened("ws");
         let ws = &self.services.settings.websocket;
         let handle = ConnectionHandle::new(
             self.id,
@@ -197,6 +201,7 @@ impl Actor for ConnectionActor {
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
+        crate::telemetry::connection_closed("ws");
         for (_, room) in self.rooms.drain() {
             room.do_send(LeaveRoom {
                 connection: self.id,
@@ -275,7 +280,9 @@ impl Handler<Deliver> for ConnectionActor {
                 return;
             }
         }
-        ctx.text(frame.into_text());
+        let text = frame.into_text();
+        crate::telemetry::message_out(&text);
+        ctx.text(text);
     }
 }
 

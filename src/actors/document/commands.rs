@@ -78,7 +78,10 @@ impl DocumentActor {
         let (code, message) = match &e {
             DocError::History(HistoryError::RevisionAhead { .. })
             | DocError::History(HistoryError::RevisionTooOld { .. }) => (
-                ErrorCode::ResyncRequired,
+                {
+                    metrics::counter!("tandem_document_resyncs_total").increment(1);
+                    ErrorCode::ResyncRequired
+                },
                 format!("{e}; send doc:sync and rebase"),
             ),
             DocError::History(_) => (ErrorCode::InvalidOp, e.to_string()),
@@ -227,6 +230,7 @@ impl DocumentActor {
                     }) => {
                         if self.conflicted.remove(&(user.to_string(), field.clone())) {
                             self.session_conflicts_resolved += 1;
+                            metrics::counter!("tandem_document_conflicts_total").increment(1);
                         }
                         self.note_edit(&user, &name, &field);
                         let (entity_type, entity_id) = self.entity();

@@ -51,6 +51,7 @@ impl DocumentActor {
         ctx: &mut Context<Self>,
     ) {
         self.session_edits += 1;
+        metrics::counter!("tandem_document_edits_total").increment(1);
         self.session_dirty = true;
         self.last_activity = chrono::Utc::now();
         self.enqueue(Write::Event(Box::new(event)), after, ctx);

@@ -36,6 +36,7 @@ pub async fn create(
             .get_results(&mut conn)
             .await?
     };
+    metrics::counter!("tandem_notifications_created_total").increment(rows.len() as u64);
     let created = rows
         .iter()
         .map(|r| Created {

@@ -1,0 +1,341 @@
+//! Prometheus metrics: the `metrics` facade with the
+//! `metrics-exporter-prometheus` recorder, rendered at `GET /metrics`.
+//!
+//! Hooks elsewhere are one-line calls (`metrics::counter!(...)` or the
+//! helpers here), so they survive changes to the code around them. Gauges
+//! that mirror state the node already tracks (users, tenants, rooms, the
+//! database pool) are refreshed when `/metrics` is scraped.
+//!
+//! The recorder is global to the process (the `metrics` facade allows one);
+//! several servers in one process (tests) share it.
+//!
+//! Access: `GET /metrics` on the main listener, with
+//! `Authorization: Bearer <metrics.token>`; without a token configured the
+//! endpoint answers 404, so metrics are never public by accident.
+
+use crate::actors::registry::GetStats;
+use crate::actors::Services;
+use crate::http::error::{ApiError, ErrorCode};
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
+use actix_web::middleware::Next;
+use actix_web::{web, HttpRequest, HttpResponse};
+use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// Latency buckets in seconds, 0.5 ms to 10 s.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
+
+/// Installs the recorder once per process and returns its handle; `None`
+/// when another recorder was installed first (then nothing is exported).
+pub fn install() -> Option<&'static PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+                .ok()?
+                .build_recorder();
+            let handle = recorder.handle();
+            if let Err(e) = metrics::set_global_recorder(recorder) {
+                log::warn!("metrics: another recorder is installed: {e}");
+                return None;
+            }
+            describe();
+            Some(handle)
+        })
+        .as_ref()
+}
+
+fn describe() {
+    describe_counter!(
+        "tandem_http_requests_total",
+        "HTTP requests by method, route and status"
+    );
+    describe_histogram!(
+        "tandem_http_request_duration_seconds",
+        "HTTP request latency by route (upgrades: until the 101)"
+    );
+    describe_gauge!(
+        "tandem_connections",
+        "Open connections by transport (ws, sse, yjs)"
+    );
+    describe_counter!(
+        "tandem_connections_opened_total",
+        "Connections opened by transport"
+    );
+    describe_counter!(
+        "tandem_messages_in_total",
+        "WebSocket messages received by type"
+    );
+    describe_counter!(
+        "tandem_messages_out_total",
+        "WebSocket messages written by type"
+    );
+    describe_counter!(
+        "tandem_rate_limited_total",
+        "Messages refused by the per-connection rate limit"
+    );
+    describe_counter!(
+        "tandem_slow_consumer_closes_total",
+        "Sockets and streams closed because their outbound queue was full, by transport"
+    );
+    describe_counter!("tandem_document_edits_total", "Document changes applied");
+    describe_counter!(
+        "tandem_document_conflicts_total",
+        "Concurrent edits transformed against each other"
+    );
+    describe_counter!(
+        "tandem_document_resyncs_total",
+        "Edits refused with resync_required (base too old)"
+    );
+    describe_counter!(
+        "tandem_notifications_created_total",
+        "Notifications stored (one per recipient)"
+    );
+    describe_counter!(
+        "tandem_push_deliveries_total",
+        "Push deliveries by channel and outcome"
+    );
+    describe_gauge!("tandem_users", "Users online or in their offline grace");
+    describe_gauge!("tandem_tenants", "Tenants with at least one user online");
+    describe_gauge!("tandem_rooms", "Room actors");
+    describe_gauge!("tandem_db_pool_size", "Connections in the database pool");
+    describe_gauge!(
+        "tandem_db_pool_available",
+        "Idle connections in the database pool"
+    );
+    describe_gauge!(
+        "tandem_db_pool_waiting",
+        "Tasks waiting for a database connection"
+    );
+    describe_histogram!(
+        "tandem_db_acquire_seconds",
+        "Time to get a pooled database connection"
+    );
+}
+
+/// Connections by transport: call from the connection actor's `started`.
+pub fn connection_opened(transport: &'static str) {
+    gauge!("tandem_connections", "transport" => transport).increment(1.0);
+    counter!("tandem_connections_opened_total", "transport" => transport).increment(1);
+}
+
+/// Call from the connection actor's `stopped`.
+pub fn connection_closed(transport: &'static str) {
+    gauge!("tandem_connections", "transport" => transport).decrement(1.0);
+}
+
+/// The `type` of a JSON protocol frame (`{"type":"...",...}`), interned so a
+/// label is allocated once per distinct type; `other` when it has none.
+/// Only frames that parsed as, or were serialized from, a protocol message
+/// reach this, so the set of labels is bounded by the protocol.
+pub fn message_type(frame: &str) -> &'static str {
+    let Some(rest) = frame.strip_prefix(r#"{"type":""#) else {
+        return "other";
+    };
+    let Some(end) = rest.find('"') else {
+        return "other";
+    };
+    intern(&rest[..end])
+}
+
+fn intern(name: &str) -> &'static str {
+    static NAMES: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
+    let Ok(mut names) = NAMES.get_or_init(Default::default).lock() else {
+        return "other";
+    };
+    if let Some(found) = names.get(name) {
+        return found;
+    }
+    if names.len() >= 256 {
+        return "other";
+    }
+    let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
+    names.insert(leaked);
+    leaked
+}
+
+/// Counts a message written to a WebSocket.
+pub fn message_out(frame: &str) {
+    counter!("tandem_messages_out_total", "type" => message_type(frame)).increment(1);
+}
+
+/// Counts a message received on a WebSocket (after it parsed as a protocol
+/// message). Clients may put `type` anywhere in the object, so it is read
+/// with serde rather than from the prefix.
+pub fn message_in(text: &str) {
+    #[derive(serde::Deserialize)]
+    struct Tag<'a> {
+        #[serde(rename = "type", borrow)]
+        kind: std::borrow::Cow<'a, str>,
+    }
+    let kind = match serde_json::from_str::<Tag<'_>>(text) {
+        Ok(tag) => intern(&tag.kind),
+        Err(_) => "other",
+    };
+    counter!("tandem_messages_in_total", "type" => kind).increment(1);
+}
+
+/// Middleware: counts every HTTP request by method, matched route pattern
+/// (never the raw path, so ids do not become labels) and status, and
+/// records its latency.
+pub async fn count_requests(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = std::time::Instant::now();
+    let method = match *req.method() {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    };
+    let res = next.call(req).await?;
+    let route = res
+        .request()
+        .match_pattern()
+        .map(|p| intern(&p))
+        .unwrap_or("unmatched");
+    let status = intern(res.status().as_str());
+    counter!("tandem_http_requests_total", "method" => method, "route" => route, "status" => status)
+        .increment(1);
+    metrics::histogram!("tandem_http_request_duration_seconds", "route" => route)
+        .record(started.elapsed());
+    Ok(res)
+}
+
+/// Refreshes the gauges that mirror node state, then renders the text format.
+pub async fn render(services: &Services) -> Option<String> {
+    let handle = install()?;
+    if let Ok(stats) = services.registry.send(GetStats).await {
+        gauge!("tandem_users").set(stats.users as f64);
+        gauge!("tandem_tenants").set(stats.tenants as f64);
+        gauge!("tandem_rooms").set(stats.rooms as f64);
+    }
+    let pool = services.db.pool_status();
+    gauge!("tandem_db_pool_size").set(pool.size as f64);
+    gauge!("tandem_db_pool_available").set(pool.available as f64);
+    gauge!("tandem_db_pool_waiting").set(pool.waiting as f64);
+    Some(handle.render())
+}
+
+/// `GET /metrics`: Prometheus text format, with `Authorization: Bearer
+/// <metrics.token>`. 404 when no token is configured, 401 on a wrong one.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "meta",
+    summary = "Prometheus metrics (text format 0.0.4)",
+    responses(
+        (status = 200, description = "Metrics", content_type = "text/plain"),
+        (status = 401, description = "`invalid_token`: not the metrics.token", body = crate::http::openapi::ErrorBody),
+        (status = 404, description = "`not_found`: metrics.token is not set", body = crate::http::openapi::ErrorBody)
+    ),
+    security(("metrics_token" = []))
+)]
+pub async fn endpoint(
+    req: HttpRequest,
+    services: web::Data<Arc<Services>>,
+) -> Result<HttpResponse, ApiError> {
+    let expected = services.settings.metrics.token.expose();
+    if expected.is_empty() {
+        return Err(ApiError::NotFound(
+            ErrorCode::NotFound,
+            "metrics are off: set metrics.token".into(),
+        ));
+    }
+    let given = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if !constant_time_eq(given.as_bytes(), expected.as_bytes()) {
+        return Err(ApiError::Unauthorized(
+            ErrorCode::InvalidToken,
+            "GET /metrics needs Authorization: Bearer <metrics.token>".into(),
+        ));
+    }
+    let body = render(&services)
+        .await
+        .ok_or_else(|| ApiError::Internal("metrics recorder not installed".into()))?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(body))
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_types_come_from_the_tag() {
+        assert_eq!(
+            message_type(r#"{"type":"room:join","room":"x"}"#),
+            "room:join"
+        );
+        assert_eq!(message_type(r#"{"ref":1,"type":"x"}"#), "other");
+        assert_eq!(message_type(r#"{"type":"unterminated"#), "other");
+        // Interned: the same pointer for the same name.
+        assert!(std::ptr::eq(
+            message_type(r#"{"type":"welcome"}"#),
+            message_type(r#"{"type":"welcome","x":1}"#)
+        ));
+    }
+
+    /// Every metric the Grafana dashboard and docs/rest.md name is one this
+    /// module describes (so a rename cannot leave them behind).
+    #[test]
+    fn dashboard_and_docs_name_described_metrics() {
+        let described = include_str!("telemetry.rs");
+        for (what, text) in [
+            (
+                "deploy/grafana-dashboard.json",
+                include_str!("../deploy/grafana-dashboard.json"),
+            ),
+            ("docs/rest.md", include_str!("../docs/rest.md")),
+        ] {
+            let mut seen = 0;
+            for (i, _) in text.match_indices("tandem_") {
+                let name: String = text[i..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                if name.len() <= "tandem_".len() || name.starts_with("tandem_tpl") {
+                    continue;
+                }
+                let base = name.strip_suffix("_bucket").unwrap_or(&name);
+                assert!(
+                    described.contains(&format!("\"{base}\"")),
+                    "{what} names {name}, which is not described here"
+                );
+                seen += 1;
+            }
+            assert!(seen > 10, "{what}: {seen}");
+        }
+    }
+
+    #[test]
+    fn token_comparison() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+    }
+}
