@@ -1,0 +1,176 @@
+// The client library against the real server: edits survive a dropped TCP
+// connection and a server restart, three clients converge, rooms are
+// rejoined, notifications resume without gap or duplicate, SSE fallback.
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import WebSocket from 'ws'
+import { TandemClient } from '../../../clients/js/index.js'
+import { TestServer, TcpProxy, token, until, sleep } from '../harness.mjs'
+
+let server
+before(async () => { server = await TestServer.start() })
+after(async () => { await server?.stop() })
+
+const clients = []
+function client(user, tenant, url = server.wsUrl, extra = {}) {
+  const c = new TandemClient({
+    url, token: async () => token(user, tenant), WebSocket, httpUrl: server.url,
+    reconnect: { baseMs: 50, maxMs: 500 }, requestTimeoutMs: 5000, ...extra,
+  })
+  clients.push(c)
+  return c
+}
+after(() => { for (const c of clients) c.close() })
+
+const EMOJI = ['🌍', '👍🏽', '✨', 'é', 'x', 'y', ' ']
+function rnd(n) { return Math.floor(Math.random() * n) }
+
+/** Inserts `word` at a random place of the field (UTF-16 index on a code point boundary). */
+function insertRandom(tf, word) {
+  const cps = [...tf.value]
+  const at = rnd(cps.length + 1)
+  tf.insert(cps.slice(0, at).join('').length, word)
+}
+
+async function fieldOf(c, doc) {
+  await c.connect()
+  const room = await c.join('document', doc)
+  return room.textField('body')
+}
+
+async function serverText(doc) {
+  const c = client('observer', 'acme')
+  const tf = await fieldOf(c, doc)
+  const v = tf.value
+  c.close()
+  return v
+}
+
+async function editsSurvive(doc, disrupt) {
+  const proxy = await TcpProxy.start(server.port)
+  const a = client('ann', 'acme', proxy.wsUrl)
+  const b = client('ben', 'acme')
+  const ta = await fieldOf(a, doc)
+  const tb = await fieldOf(b, doc)
+  const words = []
+  for (let i = 0; i < 40; i++) {
+    const w = `<a${i}${EMOJI[i % EMOJI.length]}>`
+    words.push(w)
+    insertRandom(ta, w)
+    if (i % 3 === 0) insertRandom(tb, `<b${i}>`)
+    if (i === 20) await disrupt(proxy)
+    await sleep(rnd(15))
+  }
+  await until(() => a.state === 'open' && ta.state === 'synchronized' && tb.state === 'synchronized', { what: 'both synchronized' })
+  await until(() => ta.value === tb.value, { what: 'convergence' })
+  const final = await serverText(doc)
+  assert.equal(final, ta.value)
+  for (const w of words) assert.equal(final.split(w).length - 1, 1, `${w} exactly once in ${final}`)
+  for (let i = 0; i < 40; i += 3) assert.equal(final.split(`<b${i}>`).length - 1, 1)
+  await proxy.close()
+}
+
+test('a dropped TCP connection mid-edit loses no edit and converges', async () => {
+  await editsSurvive('drop', async (proxy) => { proxy.drop() })
+})
+
+test('a server restart mid-edit loses no acknowledged edit and converges', async () => {
+  await editsSurvive('restart', async () => { await server.restart('SIGTERM') })
+})
+
+test('three clients editing random text with emoji converge', async () => {
+  const cs = ['ann', 'ben', 'cat'].map((u) => client(u, 'acme'))
+  const tfs = await Promise.all(cs.map((c) => fieldOf(c, 'three')))
+  for (let i = 0; i < 60; i++) {
+    const tf = tfs[i % 3]
+    if (tf.value.length > 6 && rnd(3) === 0) {
+      const cps = [...tf.value]
+      const at = rnd(cps.length - 2)
+      tf.delete(cps.slice(0, at).join('').length, cps.slice(at, at + 2).join('').length)
+    } else insertRandom(tf, EMOJI[rnd(EMOJI.length)] + EMOJI[rnd(EMOJI.length)])
+    if (i % 5 === 0) await sleep(rnd(20))
+  }
+  await until(() => tfs.every((t) => t.state === 'synchronized') && tfs.every((t) => t.value === tfs[0].value), { what: 'three-way convergence' })
+  assert.equal(await serverText('three'), tfs[0].value)
+  assert.ok([...tfs[0].value].length > 20)
+})
+
+test('rooms are rejoined after a restart, with members and locks', async () => {
+  const a = client('ann', 'rooms')
+  const b = client('ben', 'rooms')
+  await a.connect(); await b.connect()
+  const ra = await a.join('invoice', '7')
+  const rb = await b.join('invoice', '7')
+  await until(() => ra.members.has('ben') && rb.members.has('ann'), { what: 'members' })
+  await ra.lock({ field: 'amount', mode: 'hard', ttlSecs: 30 })
+  await until(() => rb.lockedBy('amount')?.user_id === 'ann', { what: 'lock seen' })
+  const rejoined = new Promise((r) => rb.once('rejoined', r))
+  await server.restart('SIGKILL')
+  await rejoined
+  await until(() => a.state === 'open' && b.state === 'open' && ra.members.has('ben') && rb.members.has('ann'), { what: 'members after rejoin' })
+  assert.equal(ra.joined, true)
+  // ann still holds the lock (renewed after the rejoin): ben's set is refused.
+  await until(() => rb.lockedBy('amount')?.user_id === 'ann', { what: 'lock after rejoin' })
+  await assert.rejects(rb.setField('amount', 5), (e) => e.code === 'locked')
+  await ra.unlock('amount')
+  assert.deepEqual(await rb.setField('amount', 5), { ok: true })
+  // A stale version gets a conflict with both values.
+  const res = await ra.setField('amount', 9, { version: 0 })
+  assert.equal(res.ok, false)
+  assert.equal(res.conflict.current_value, 5)
+  assert.equal(res.conflict.your_value, 9)
+})
+
+test('notifications resume after a reconnect without gap or duplicate', async () => {
+  const proxy = await TcpProxy.start(server.port)
+  const c = client('nina', 'notes', proxy.wsUrl)
+  const seen = []
+  c.notifications.on('notification', (n) => seen.push(n.id))
+  await c.connect()
+  const [first] = await server.notify('notes', ['nina'], 'one')
+  await until(() => seen.includes(first), { what: 'live notification' })
+  proxy.block()
+  await until(() => c.state === 'reconnecting', { what: 'reconnecting' })
+  const missed = []
+  for (let i = 0; i < 5; i++) missed.push(...(await server.notify('notes', ['nina'], `missed ${i}`)))
+  proxy.unblock()
+  await until(() => c.state === 'open', { what: 'reopened' })
+  const [live] = await server.notify('notes', ['nina'], 'after')
+  await until(() => seen.includes(live), { what: 'live after reconnect' })
+  assert.deepEqual(seen, [first, ...missed, live])
+  await until(() => c.notifications.unread === 7, { what: 'unread 7' })
+  await c.notifications.markRead(first)
+  assert.equal(c.notifications.unread, 6)
+  await proxy.close()
+})
+
+test('without a WebSocket, notifications still arrive over SSE', async () => {
+  const proxy = await TcpProxy.start(server.port)
+  proxy.refuseUpgrades = true
+  const c = client('sam', 'sse', proxy.wsUrl, { httpUrl: `http://127.0.0.1:${proxy.port}`, sseAfterFailures: 2 })
+  const seen = []
+  c.notifications.on('notification', (n) => seen.push(n.id))
+  c.connect().catch(() => {})
+  await until(() => c._sse?.active, { what: 'SSE fallback' })
+  await sleep(300)
+  const ids = await server.notify('sse', ['sam'], 'via sse')
+  await until(() => seen.includes(ids[0]), { what: 'notification over SSE' })
+  // The WebSocket comes back: the fallback stops, nothing is delivered twice.
+  proxy.refuseUpgrades = false
+  await until(() => c.state === 'open', { ms: 20000, what: 'WebSocket open again' })
+  assert.equal(c._sse, null)
+  const more = await server.notify('sse', ['sam'], 'via ws')
+  await until(() => seen.includes(more[0]), { what: 'notification over WS' })
+  assert.deepEqual(seen, [ids[0], more[0]])
+  await proxy.close()
+})
+
+test('a 4001 with a fixed token string does not reconnect', async () => {
+  const c = new TandemClient({ url: server.wsUrl, token: token('tim', 'acme', { ttl: 1 }), WebSocket, reconnect: { baseMs: 50 } })
+  clients.push(c)
+  await c.connect()
+  const closed = await new Promise((r) => c.on('state', (s) => { if (s.state === 'closed') r(s) }))
+  assert.equal(closed.code, 4001)
+  await sleep(300)
+  assert.equal(c.state, 'closed')
+})
