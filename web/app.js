@@ -131,12 +131,12 @@ async function openDocument(client, docId) {
   const renderLocks = () => {
     const other = room.lockedBy('body')
     const mine = room.locks.find((l) => l.user_id === client.userId)
-    $('lock').textContent = mine ? '🔓 Unlock' : '🔒 Lock'
+    $('lock').textContent = mine ? 'Unlock' : 'Lock'
     $('lock').classList.toggle('held', !!mine)
     $('lock').disabled = !!other
     const hard = other && other.mode === 'hard'
     $('lock-banner').hidden = !hard
-    if (hard) $('lock-banner').textContent = `🔒 ${other.name || other.user_id} has locked this document${other.reason ? ` (${other.reason})` : ''}. You can read along; editing is blocked until they unlock it.`
+    if (hard) $('lock-banner').textContent = `${other.name || other.user_id} has locked this document${other.reason ? ` (${other.reason})` : ''}. You can read along; editing is blocked until they unlock it.`
     ta.readOnly = !!hard
     for (const id of ['amount', 'due']) $(id).disabled = !!hard
   }
