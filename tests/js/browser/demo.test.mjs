@@ -114,3 +114,21 @@ test('two users co-edit, see presence, cursors, locks and notifications; another
   await ann.click('#body')
   await shot(ann, 'document')
 })
+
+test('the Yjs page syncs two users through the stock y-websocket provider', async () => {
+  const ann = await signIn('ann', 'Ann Lee', 'yjs')
+  const ben = await signIn('ben', 'Ben Ode', 'yjs')
+  for (const p of [ann, ben]) {
+    await p.goto(`${server.url}/yjs.html#shared-notes`)
+    await p.waitForSelector('#pill.pill-open', { timeout: 20000 })
+  }
+  await ann.click('#text')
+  await ann.keyboard.type('CRDT text from Ann. ')
+  await until(async () => (await ben.inputValue('#text')).includes('CRDT text from Ann.'), { what: 'Yjs text at Ben' })
+  await ben.click('#text')
+  await ben.keyboard.press('End')
+  await ben.keyboard.type('And Ben.')
+  await until(async () => (await ann.inputValue('#text')) === (await ben.inputValue('#text')) && (await ann.inputValue('#text')).includes('And Ben.'), { what: 'Yjs convergence' })
+  await ann.waitForSelector('#peers .avatar[title="Ben Ode"]')
+  await shot(ann, '07-yjs')
+})
