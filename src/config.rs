@@ -454,8 +454,7 @@ impl Default for WebSettings {
 impl WebSettings {
     fn validate(&self, auth: &AuthSettings) -> Result<(), ConfigError> {
         if self.dev_tokens
-            && (auth.algorithm != JwtAlgorithm::HS256
-                || auth.secret.expose() != DEVELOPMENT_SECRET)
+            && (auth.algorithm != JwtAlgorithm::HS256 || auth.secret.expose() != DEVELOPMENT_SECRET)
         {
             return Err(ConfigError::invalid(
                 "web.dev_tokens",

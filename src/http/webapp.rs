@@ -120,8 +120,8 @@ async fn dev_token(
         .peer_addr()
         .map(|a| a.ip().is_loopback())
         .unwrap_or(false);
-    let proxied = req.headers().contains_key("forwarded")
-        || req.headers().contains_key("x-forwarded-for");
+    let proxied =
+        req.headers().contains_key("forwarded") || req.headers().contains_key("x-forwarded-for");
     if !loopback || proxied {
         return Err(ApiError::Forbidden(
             "forbidden",
@@ -184,6 +184,23 @@ mod tests {
         assert_eq!(resolve(&dir, ".secret"), None);
         assert_eq!(resolve(&dir, "missing.js"), None);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn dev_tokens_need_the_development_secret() {
+        use crate::config::{Settings, DEVELOPMENT_SECRET};
+        let load = |secret: &str| {
+            let toml = format!("[auth]\nsecret = \"{secret}\"\n[web]\ndev_tokens = true\n");
+            Settings::from_toml_str(&toml, Path::new("t.toml"), Vec::new())
+        };
+        assert!(load(DEVELOPMENT_SECRET).is_ok());
+        let err = load("a-production-secret-0123456789abcdef").unwrap_err();
+        assert!(err.to_string().contains("web.dev_tokens"), "{err}");
+        // Off by default, whatever the secret.
+        let toml = "[auth]\nsecret = \"a-production-secret-0123456789abcdef\"\n";
+        let s = Settings::from_toml_str(toml, Path::new("t.toml"), Vec::new()).unwrap();
+        assert!(!s.web.dev_tokens);
+        assert!(s.web.enabled);
     }
 
     #[test]

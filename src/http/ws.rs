@@ -48,7 +48,10 @@ fn same_origin(req: &HttpRequest, origin: &str) -> bool {
     let authority = origin
         .strip_prefix("http://")
         .or_else(|| origin.strip_prefix("https://"));
-    let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok());
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok());
     match (authority, host) {
         (Some(a), Some(h)) => !a.is_empty() && a.eq_ignore_ascii_case(h),
         _ => false,
