@@ -100,27 +100,48 @@ async function openDocument(client, docId) {
     renderMirror()
   }
   const renderMirror = () => {
+    // The others' carets (labelled) and selections (tinted), drawn in a
+    // mirror of the textarea's text laid out the same way behind it.
     const text = body.value
-    const marks = []
+    const points = [] // { at, kind: 'caret' | 'start' | 'end', c }
     for (const c of room.cursors.values()) {
       if (c.user_id === client.userId || c.field !== 'body' || !Number.isInteger(c.position)) continue
-      marks.push({ at: cpToUtf16(text, c.position), c, sel: c.selection })
+      points.push({ at: cpToUtf16(text, c.position), kind: 'caret', c })
+      const sel = c.selection
+      if (sel && Number.isInteger(sel.start) && Number.isInteger(sel.end) && sel.start !== sel.end) {
+        points.push({ at: cpToUtf16(text, Math.min(sel.start, sel.end)), kind: 'start', c })
+        points.push({ at: cpToUtf16(text, Math.max(sel.start, sel.end)), kind: 'end', c })
+      }
     }
-    marks.sort((a, b) => a.at - b.at)
+    points.sort((a, b) => a.at - b.at || (a.kind === 'end' ? -1 : 1))
+    const active = []
     let html = '', last = 0
-    for (const m of marks) {
-      html += esc(text.slice(last, m.at))
-      html += `<span class="caret" style="border-color:${esc(m.c.color)}" data-user="${esc(m.c.user_id)}"><label style="background:${esc(m.c.color)}">${esc(m.c.name || m.c.user_id)}</label></span>`
-      last = m.at
+    const chunk = (to) => {
+      const part = esc(text.slice(last, to))
+      const tint = active[active.length - 1]
+      html += tint && part ? `<span class="sel" style="background:${esc(tint.color)}40">${part}</span>` : part
+      last = to
     }
-    html += esc(text.slice(last)) + '\n'
-    $('mirror').innerHTML = html
+    for (const p of points) {
+      chunk(p.at)
+      if (p.kind === 'start') active.push(p.c)
+      else if (p.kind === 'end') active.splice(active.indexOf(p.c), 1)
+      else html += `<span class="caret" style="border-color:${esc(p.c.color)}" data-user="${esc(p.c.user_id)}"><label style="background:${esc(p.c.color)}">${esc(p.c.name || p.c.user_id)}</label></span>`
+    }
+    chunk(text.length)
+    $('mirror').innerHTML = html + '\n'
     $('mirror').scrollTop = ta.scrollTop
   }
   ta.addEventListener('scroll', () => { $('mirror').scrollTop = ta.scrollTop })
   body.on('change', ({ op }) => {
     // Keep the others' cursors on the right characters until their next move.
-    if (op) for (const c of room.cursors.values()) if (Number.isInteger(c.position)) c.position = op.transformIndex(c.position)
+    if (op) {
+      for (const c of room.cursors.values()) {
+        if (Number.isInteger(c.position)) c.position = op.transformIndex(c.position)
+        const sel = c.selection
+        if (sel && Number.isInteger(sel.start) && Number.isInteger(sel.end)) c.selection = { start: op.transformIndex(sel.start), end: op.transformIndex(sel.end) }
+      }
+    }
     renderMirror()
   })
   room.on('change', renderRoom)

@@ -74,6 +74,12 @@ test('two users co-edit, see presence, cursors, locks and notifications; another
   await ann.waitForSelector('#mirror .caret[data-user="ben"]')
   await ben.waitForSelector('#members [data-user="ann"]')
   await shot(ann, '02-coedit-ann')
+  // Ben selects a word: Ann sees it tinted in his colour.
+  await ben.keyboard.down('Shift')
+  for (let i = 0; i < 4; i++) await ben.keyboard.press('ArrowLeft')
+  await ben.keyboard.up('Shift')
+  await until(async () => (await ann.textContent('#mirror .sel').catch(() => null)) === 'e ✨.', { what: "Ben's selection at Ann" })
+  await shot(ann, '02-selection-ann')
   await shot(ben, '02-coedit-ben')
 
   // Lock: Ann takes a hard lock, Ben sees the banner and a read-only editor.
