@@ -96,6 +96,14 @@ test('two users co-edit, see presence, cursors, locks and notifications; another
   await ben.waitForSelector('.toast:has-text("Invoice 42 was paid")')
   await until(async () => (await ben.textContent('#badge')) === '1' && await ben.isVisible('#badge'), { what: 'badge 1' })
   await shot(ben, '04-notification-ben')
+  // The bell's list: mark it read, the badge goes away.
+  await ben.click('#bell')
+  await ben.waitForSelector('#inbox-list li.unread:has-text("Invoice 42 was paid")')
+  await shot(ben, '04-inbox-ben')
+  await ben.click('#inbox-list li.unread')
+  await ben.waitForSelector('#badge', { state: 'hidden' })
+  await ben.waitForSelector('#inbox-list li:not(.unread):has-text("Invoice 42 was paid")')
+  await ben.click('#bell')
   assert.equal(await ann.isVisible('#badge'), false)
 
   // The other tenant: nobody from acme, not the text, not the toast.
