@@ -91,6 +91,22 @@ test('two users co-edit, see presence, cursors, locks and notifications; another
   await ann.click('#lock')
   await ben.waitForSelector('#lock-banner', { state: 'hidden' })
 
+  // Structured fields: Ben sets the amount, Ann sees it. Ann then saves a
+  // value based on the version before Ben's (as if both typed at once): the
+  // server answers doc:conflict and the dialog shows both values.
+  await ben.fill('#amount', '250')
+  await ben.press('#amount', 'Tab')
+  await until(async () => (await ann.inputValue('#amount')) === '250', { what: 'amount at Ann' })
+  await ann.evaluate(() => { for (const r of window.tandem.rooms.values()) r.values.get('amount').version = 0 })
+  await ann.fill('#amount', '300')
+  await ann.press('#amount', 'Tab')
+  await ann.waitForSelector('#conflict[open]')
+  assert.equal(await ann.textContent('#conflict-mine'), '300')
+  assert.equal(await ann.textContent('#conflict-theirs'), '250')
+  await shot(ann, '03-conflict-ann')
+  await ann.click('#conflict button[value=mine]')
+  await until(async () => (await ben.inputValue('#amount')) === '300', { what: 'resolved amount at Ben' })
+
   // A notification posted through REST: toast and badge for Ben only.
   await server.notify('acme', ['ben'], 'Invoice 42 was paid', { message: 'Payment of 250 € received' })
   await ben.waitForSelector('.toast:has-text("Invoice 42 was paid")')
