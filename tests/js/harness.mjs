@@ -159,13 +159,19 @@ export class TcpProxy {
     const end = () => { client.destroy(); upstream.destroy(); this.sockets.delete(client); this.sockets.delete(upstream) }
     client.on('error', end); upstream.on('error', end); client.on('close', end); upstream.on('close', end)
     let first = true
+    const pair = { stalled: false }
+    this.pairs ??= new Set()
+    this.pairs.add(pair)
     client.on('data', (d) => {
       if (first && this.refuseUpgrades && /^upgrade:\s*websocket/im.test(d.toString('latin1'))) return end()
       first = false
-      upstream.write(d)
+      if (!pair.stalled) upstream.write(d)
     })
-    upstream.pipe(client)
+    upstream.on('data', (d) => { if (!pair.stalled) client.write(d) })
   }
+
+  /** Existing connections go silent both ways without closing (a dead link); new ones work. */
+  stall() { for (const p of this.pairs ?? []) p.stalled = true }
 
   drop() { for (const s of this.sockets) s.destroy(); this.sockets.clear() }
   block() { this.blocked = true; this.drop() }

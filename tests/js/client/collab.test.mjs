@@ -180,3 +180,15 @@ test('a 4001 with a fixed token string does not reconnect', async () => {
   await sleep(300)
   assert.equal(c.state, 'closed')
 })
+
+test('a silent dead link is detected by the heartbeat and reopened', async () => {
+  const proxy = await TcpProxy.start(server.port)
+  const c = client('hal', 'acme', proxy.wsUrl, { heartbeatMs: 300, deadAfterMs: 300 })
+  const welcome = await c.connect()
+  const states = []
+  c.on('state', (s) => states.push(s.state))
+  proxy.stall()
+  await until(() => c.state === 'open' && c.welcome.connection_id !== welcome.connection_id, { what: 'reopened after a dead link' })
+  assert.ok(states.includes('reconnecting'))
+  await proxy.close()
+})
