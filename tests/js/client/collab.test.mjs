@@ -192,3 +192,17 @@ test('a silent dead link is detected by the heartbeat and reopened', async () =>
   assert.ok(states.includes('reconnecting'))
   await proxy.close()
 })
+
+test('a token function is called again for auth:refresh before expiry', async () => {
+  let calls = 0
+  const c = new TandemClient({
+    url: server.wsUrl, WebSocket, refreshAt: 0.2,
+    token: async () => { calls++; return token('rae', 'acme', { ttl: 10 + calls }) },
+  })
+  clients.push(c)
+  const welcome = await c.connect()
+  const refreshed = await new Promise((r) => c.once('token:refreshed', r))
+  assert.equal(calls, 2)
+  assert.ok(refreshed.token_expires_at > welcome.token_expires_at)
+  assert.equal(c.state, 'open')
+})
