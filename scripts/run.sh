@@ -12,6 +12,23 @@ config=${TANDEM_CONFIG:-config.toml}
 config=$(realpath -m -- "$config")   # relative to where you ran this
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# What building the server needs on a bare Debian 12: a C toolchain and
+# pkg-config (openssl-sys, ring), OpenSSL headers (web-push links OpenSSL),
+# and curl (for the rustup command below, when Rust is missing).
+missing=()
+for pkg in build-essential pkg-config libssl-dev curl ca-certificates; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "run: installing ${missing[*]}"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
 if ! command -v cargo >/dev/null 2>&1 && [ -f "$HOME/.cargo/env" ]; then
     # shellcheck disable=SC1091
     . "$HOME/.cargo/env"
@@ -26,5 +43,8 @@ MSG
 fi
 
 scripts/services.sh
-echo "run: cargo run --release -- serve --config $config"
-exec cargo run --release -- serve --config "$config"
+echo "run: building the release binary (the first build takes several minutes)"
+cargo build --release --bin tandem
+echo "run: target/release/tandem serve --config $config (in the foreground; Ctrl-C stops it)"
+echo "run: open http://127.0.0.1:8080/ for the demo app (with the shipped config.toml)"
+exec target/release/tandem serve --config "$config"

@@ -12,6 +12,9 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
 
 if ! command -v cargo >/dev/null 2>&1 && [ -f "$HOME/.cargo/env" ]; then
     # shellcheck disable=SC1091
@@ -32,15 +35,19 @@ export TANDEM_TEST_REDIS_URL=${TANDEM_TEST_REDIS_URL:-redis://127.0.0.1:6379}
 step "services"
 scripts/services.sh
 
-# web-push encrypts with the `ece` crate, which links OpenSSL (openssl-sys).
-if command -v dpkg >/dev/null 2>&1 && ! dpkg -s libssl-dev >/dev/null 2>&1; then
-    step "installing libssl-dev (openssl-sys, for web-push)"
-    if [ "$(id -u)" -eq 0 ]; then
-        DEBIAN_FRONTEND=noninteractive apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libssl-dev >/dev/null
-    else
-        sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libssl-dev >/dev/null
+# The build needs a C toolchain, pkg-config and OpenSSL headers (web-push's
+# `ece` links OpenSSL); the browser tests need Debian's chromium (and an emoji
+# font so screenshots show emoji).
+missing=()
+for pkg in build-essential pkg-config libssl-dev curl ca-certificates chromium fonts-noto-color-emoji; do
+    if command -v dpkg >/dev/null 2>&1 && ! dpkg -s "$pkg" >/dev/null 2>&1; then
+        missing+=("$pkg")
     fi
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    step "installing ${missing[*]}"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 if ! command -v diesel >/dev/null 2>&1; then
@@ -66,14 +73,24 @@ cargo clippy --all-targets -- -D warnings
 
 if [ -f tests/js/package.json ]; then
     if ! command -v npm >/dev/null 2>&1; then
-        if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+        if command -v apt-get >/dev/null 2>&1; then
             step "installing nodejs and npm (tests/js)"
-            DEBIAN_FRONTEND=noninteractive apt-get update -qq
-            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+            as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+            as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
         else
-            echo "test: tests/js needs Node.js and npm (Debian: apt-get install -y nodejs npm)" >&2
+            echo "test: tests/js needs Node.js >= 20 and npm" >&2
             exit 1
         fi
+    fi
+    node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+    if [ "$node_major" -lt 20 ]; then
+        cat >&2 <<MSG
+test: the JavaScript tests (tests/js: yjs, the client library, the browser
+tests) need Node.js >= 20; this machine has $(node --version 2>/dev/null || echo none).
+Debian 12's own nodejs package is 18. Install Node 20 or later from a source
+you trust (a nodejs 20 .deb, or a Node 20 tarball on PATH), then run this again.
+MSG
+        exit 1
     fi
     hidden=tests/js/node_modules/.package-lock.json   # written by npm on install
     if [ -f "$hidden" ] && ! [ tests/js/package.json -nt "$hidden" ] &&

@@ -135,6 +135,17 @@ export class TandemClient extends Emitter {
     return new Promise((resolve, reject) => this._transmit({ type, fields, timeoutMs, resolve, reject, onMessage }))
   }
 
+  /**
+   * Like _requestNow, but `cb(reply, error)` runs synchronously when the reply
+   * is read, before any later message (OT acks must be ordered with ops).
+   */
+  _requestSync(type, fields, cb) {
+    this._transmit({
+      type, fields,
+      resolve: (m) => cb(m, null), reject: (e) => cb(null, e),
+    })
+  }
+
   _transmit(item) {
     if (!this.ws || this.ws.readyState !== 1) {
       return item.reject(new TandemError('connection_lost', 'not connected'))

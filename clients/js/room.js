@@ -84,9 +84,8 @@ export class Room extends Emitter {
 
   /** Loads the document state (`doc:sync`); called by textField/setField as needed. */
   async sync() {
-    const state = await this.client.request('doc:sync', this._addr)
-    this._applyState(state)
-    return state
+    // The reply is applied when it is read (Room._onMessage), in order with ops.
+    return this.client.request('doc:sync', this._addr)
   }
 
   /** The binding of a text field, after the document is loaded. */
@@ -170,8 +169,7 @@ export class Room extends Emitter {
     if (this._joinPromise) return this._joinPromise
     this._joinPromise = (async () => {
       try {
-        const users = await this.client._requestNow('room:join', this._addr)
-        this._onMessage(users)
+        await this.client._requestNow('room:join', this._addr)
         const rejoin = this._everJoined
         this._everJoined = true
         for (const f of this._editing) this.client._write({ type: 'editing:start', ...this._addr, field: f })
@@ -194,15 +192,13 @@ export class Room extends Emitter {
     }
     if (!this._synced && this.texts.size === 0) return
     await Promise.all([...this.texts.values()].map((t) => t._resend()))
-    const state = await this.client._requestNow('doc:sync', this._addr)
-    this._applyState(state)
+    await this.client._requestNow('doc:sync', this._addr)
   }
 
   /** Resync after `resync_required` on one field (the edit was not applied). */
   async _resyncField() {
     try {
-      const state = await this.client._requestNow('doc:sync', this._addr)
-      this._applyState(state)
+      await this.client._requestNow('doc:sync', this._addr)
     } catch (e) {
       if (e.code !== 'connection_lost') this.client.emit('error', e)
     }
@@ -273,6 +269,7 @@ export class Room extends Emitter {
         this.version = msg.version ?? this.version
         this.emit('field', { field: msg.field, value: msg.value, user_id: msg.user_id })
         return
+      case 'doc:state': this._applyState(msg); return
       case 'doc:lock_status': this.locks = msg.locks; this.emit('locks', this.locks); return
       default: return
     }

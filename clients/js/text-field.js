@@ -98,13 +98,11 @@ export class TextField extends Emitter {
   _sendInflight(onReply) {
     const { op, seq } = this.inflight
     const client = this.room.client
-    client._requestNow('doc:edit', {
+    client._requestSync('doc:edit', {
       ...this.room._addr, field: this.name, revision: this.revision, op: op.toJSON(), client_id: this.clientId, seq,
-    }).then((ack) => {
-      if (onReply) return onReply(ack)
-      this._ack(ack.data.revision)
-    }, (err) => {
-      if (onReply) return onReply(null, err)
+    }, (ack, err) => {
+      if (onReply) return onReply(ack, err)
+      if (ack) return this._ack(ack.data.revision)
       if (err.code === 'connection_lost' || err.code === 'closed') return // the reconnect resends it
       if (err.code === 'timeout') return this.room.client._dropDeadLink() // reconnect, then resend
       this._fail(err)
@@ -133,7 +131,7 @@ export class TextField extends Emitter {
   }
 
   _remote(msg) {
-    if (this.recovering || msg.revision <= this.revision) return
+    if (this._needsInit || this.recovering || msg.revision <= this.revision) return
     let op = TextOperation.fromJSON(msg.op)
     this.confirmed = op.apply(this.confirmed)
     this.revision = msg.revision

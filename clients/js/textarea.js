@@ -9,7 +9,8 @@ export function bindTextarea(field, el, { cursors = true } = {}) {
     if (!cursors) return
     const start = field.toCodePoint(el.selectionStart)
     const end = field.toCodePoint(el.selectionEnd)
-    room.moveCursor(end, start === end ? null : { start, end }, field.name)
+    const head = el.selectionDirection === 'backward' ? start : end
+    room.moveCursor(head, start === end ? null : { start, end }, field.name)
   }
   const onInput = () => {
     field.setValue(el.value)

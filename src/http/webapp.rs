@@ -187,6 +187,23 @@ mod tests {
     }
 
     #[test]
+    fn dev_tokens_need_the_development_secret() {
+        use crate::config::{Settings, DEVELOPMENT_SECRET};
+        let load = |secret: &str| {
+            let toml = format!("[auth]\nsecret = \"{secret}\"\n[web]\ndev_tokens = true\n");
+            Settings::from_toml_str(&toml, Path::new("t.toml"), Vec::new())
+        };
+        assert!(load(DEVELOPMENT_SECRET).is_ok());
+        let err = load("a-production-secret-0123456789abcdef").unwrap_err();
+        assert!(err.to_string().contains("web.dev_tokens"), "{err}");
+        // Off by default, whatever the secret.
+        let toml = "[auth]\nsecret = \"a-production-secret-0123456789abcdef\"\n";
+        let s = Settings::from_toml_str(toml, Path::new("t.toml"), Vec::new()).unwrap();
+        assert!(!s.web.dev_tokens);
+        assert!(s.web.enabled);
+    }
+
+    #[test]
     fn ids_are_checked() {
         assert!(valid_id("alice"));
         assert!(valid_id("t-1.a_b"));

@@ -1,0 +1,2 @@
+export * from './equality.js'
+export * from './fingerprint.js'
