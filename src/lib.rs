@@ -5,31 +5,40 @@
 //! and admins use the REST API under `/api/v1`.
 //!
 //! # Layout
-//! - [`config`]: typed settings from `config.toml` plus `TANDEM__SECTION__KEY` overrides.
+//! Dependencies point one way: `http` → `actors` → (`notify`, `push`,
+//! `broker`) → (`protocol`, `collab`, `db`) → (`config`, `ids`, `clock`).
+//!
+//! - [`config`]: typed settings from `config.toml` plus `TANDEM__SECTION__KEY` overrides,
+//!   one file per section group (`config/server.rs`, `auth.rs`, `collab.rs`, `push.rs`,
+//!   `storage.rs`).
 //! - [`startup`]: `Application::build` binds the listener, starts the node's actors, runs
 //!   until SIGTERM/SIGINT, then shuts down gracefully (sockets closed with 1012).
-//! - [`auth`]: JWT verification and issuing, token extraction, the REST [`auth::Principal`].
+//! - [`auth`]: JWT verification and issuing, token extraction, the [`auth::Principal`] and
+//!   [`auth::AuthError`] (the REST extractor is in `http::principal`).
 //! - [`ids`]: newtype ids (`UserId`, `TenantId`, `RoomId`, `ConnectionId`).
-//! - [`protocol`]: wire types only: `ClientMessage`, `ServerMessage`, error and close codes.
-//! - [`actors`]: the actor tree (registry, connection, SSE stream, presence, roster, room,
-//!   document session, log writer, and the Yjs registry, documents and sockets);
-//!   `actors/mod.rs` draws it.
-//! - [`broker`]: every delivery to other connections; the in-process broker and the
-//!   per-connection outbound bound (slow consumers).
+//! - [`protocol`]: wire types only: `ClientMessage`, `ServerMessage` (and its views),
+//!   error and close codes, and [`protocol::Frame`], a message serialized once with its kind.
+//! - [`actors`]: the actor tree; `actors/mod.rs` draws it. `actors/shell` is the socket
+//!   shell every socket actor shares (limits, liveness, expiry, reassembly, close).
+//! - [`broker`]: every delivery to other connections (`Deliver`, `CloseSocket`, the
+//!   connection handle); the in-process broker and the per-connection outbound bound.
 //! - [`limits`]: the token bucket and flood detector (pure).
 //! - [`presence_state`]: the presence state machine (pure).
 //! - [`collab`]: the OT text type, revision log, document state (text and structured
 //!   fields, undo/redo, snapshots) and edit-lock table (pure).
 //! - [`db`]: the pool, embedded migrations, readiness, generated `schema.rs`.
-//! - [`http`]: REST handlers by resource, health checks, the WebSocket upgrades
-//!   (`/ws`, and `/yjs/{document}` for y-websocket clients), the SSE stream; one
-//!   route table (`http::table`) for the router and the OpenAPI spec (`http::openapi`,
-//!   Swagger UI at `/docs`); the admin API and its permission model (`http::admin`);
-//!   `http::webapp`: the demo web app at `/` and its development sign-in `POST /dev/token`.
+//! - [`http`]: REST handlers by resource, the REST error enum (`http::error`), the
+//!   `Principal` extractor, one connection-slot admission for every socket, health
+//!   checks, the WebSocket upgrades (`/ws`, and `/yjs/{document}` for y-websocket
+//!   clients), the SSE stream; one route table (`http::table`) for the router and the
+//!   OpenAPI spec (`http::openapi`, Swagger UI at `/docs`); the admin API and its
+//!   permission model (`http::admin`); `http::webapp`: the demo web app at `/` and its
+//!   development sign-in `POST /dev/token`.
 //! - [`push`]: Web Push, FCM and email delivery behind one dispatcher (its own arbiter);
 //!   subscriptions and notification email addresses (REST in `http::push`).
-//! - [`notify`]: notifications (store, deliver, read marks, channel settings) and the
-//!   activity feed; SSE stream positions.
+//! - [`notify`]: notifications (validate, store, deliver, settings) and the activity
+//!   feed, given a `notify::Notifier` (database, broker, presence query, push); SSE
+//!   stream positions. Returns `NotifyError`, never HTTP errors.
 //! - [`clock`]: monotonic milliseconds and wire timestamps.
 //! - [`telemetry`]: Prometheus metrics (`GET /metrics`, token-guarded) and their hooks.
 //! - [`systemd`]: the sd_notify protocol (`READY`, `WATCHDOG`, `STOPPING`) for `Type=notify`.

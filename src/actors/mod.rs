@@ -2,15 +2,21 @@
 //!
 //! ```text
 //! RegistryActor (one per node: admits, creates, finds, reaps)
+//! │   registry/{mod: lifecycle, reaping: rooms and presence, queries: presence routing}
 //! ├── ConnectionActor  one per WebSocket (the only actor that touches the socket)
+//! │     connection/{mod: socket actor, dispatch: wire → typed messages, inbox: notifications}
 //! ├── SseConnectionActor  one per Server-Sent Events stream (notifications, activity)
 //! ├── PresenceActor    one per (tenant, user): devices, status, activity, location
 //! ├── RosterActor      one per tenant: who is online; publishes presence diffs
 //! └── RoomActor        one per (tenant, entity_type, entity_id): members, cursors, typing
+//!     │ room/{mod: membership, events: cursors, typing, editing, broadcasts, queries}
 //!     └── DocumentActor  the room's document session: OT fields, values, locks, persistence
+//!           document/{mod: state and handlers, commands, write_queue: ordered storage}
 //! BrokerActor          topic subscriptions; every delivery to other connections
 //! LogWriterActor       batches user_presence_log rows off the hot path
 //! YjsRegistryActor     y-websocket: a YjsDocActor per (tenant, document), a YjsConnectionActor per socket
+//! shell                not an actor: the socket shell ConnectionActor and YjsConnectionActor
+//!                      share (rate limit, flood, liveness, token expiry, reassembly, close)
 //! ```
 //!
 //! Connections reach rooms directly once joined (the registry only routes the

@@ -2,6 +2,9 @@
 //! OT (each a [`RevisionLog`]), plain structured fields with per-field
 //! versions and conflict detection, per-user undo/redo, and snapshots.
 //!
+//! Longer than 500 lines because of its tests: about 457 lines of code and
+//! 109 lines of unit tests.
+//!
 //! The document `version` counts every applied change (edit, undo, redo,
 //! set); it is what history and "the document as of version N" refer to.
 //! Text revisions are per field and are what OT clients track.

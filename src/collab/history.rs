@@ -1,5 +1,8 @@
 //! Server-authoritative revision log for one collaboratively edited text.
 //!
+//! Longer than 500 lines because of its tests: about 304 lines of code and
+//! 418 lines of unit and property tests.
+//!
 //! The server owns the canonical text and a revision counter. Each client
 //! operation names the revision it was made against (`base_revision`); the
 //! log transforms it against every operation applied since then (the

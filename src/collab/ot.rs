@@ -1,5 +1,9 @@
 //! Operational transformation for plain text, wire-compatible with ot.js.
 //!
+//! Longer than 500 lines on purpose: about 638 lines of code (apply,
+//! compose, transform, cursor transform and the ot.js wire form are one
+//! algorithm that is read together) and 342 lines of unit and property tests.
+//!
 //! A [`TextOperation`] is a sequence of [`Component`]s that walks over a
 //! document from start to end: `Retain(n)` keeps the next `n` characters,
 //! `Insert(s)` inserts `s` at the current position and `Delete(n)` removes the

@@ -1,6 +1,10 @@
 //! Messages the server sends. Each is serialized once per event and the
 //! same bytes are shared by every recipient.
 
+mod views;
+
+pub use views::*;
+
 use super::Ref;
 use serde::Serialize;
 
@@ -50,124 +54,6 @@ pub enum ErrorCode {
     /// No such item for this user (`notification:read` of an unknown id).
     NotFound,
 }
-
-/// A user's presence as other users see it.
-#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
-pub struct PresenceView {
-    /// User id.
-    pub user_id: String,
-    /// Display name.
-    pub name: String,
-    /// `online`, `away`, `busy` or `offline`.
-    pub status: &'static str,
-    /// Stable colour for cursors (`#rrggbb`).
-    pub color: String,
-    /// When the user last did something, RFC 3339.
-    pub last_activity_at: String,
-    /// Where the user is (most recent location of any device).
-    pub location: Option<LocationView>,
-    /// One entry per connected device.
-    pub devices: Vec<DeviceView>,
-}
-
-/// Where a user is in the app.
-#[derive(Debug, Clone, Serialize, PartialEq, Default, utoipa::ToSchema)]
-pub struct LocationView {
-    /// Current page.
-    pub page: Option<String>,
-    /// Entity type viewed.
-    pub entity_type: Option<String>,
-    /// Entity id viewed.
-    pub entity_id: Option<String>,
-}
-
-/// One of a user's connections.
-#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
-pub struct DeviceView {
-    /// Connection id (`c17`).
-    pub connection_id: String,
-    /// `desktop`, `mobile`, `tablet` or what the client said.
-    pub device_type: String,
-    /// Browser name, if known.
-    pub browser: Option<String>,
-    /// Where this device is in the app (presence only; omitted in rooms).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub location: Option<LocationView>,
-}
-
-/// A room member as sent in `room:users` and `room:user_joined`.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct MemberView {
-    /// User id.
-    pub user_id: String,
-    /// Display name.
-    pub name: String,
-    /// Stable colour.
-    pub color: String,
-    /// The member's connections in this room.
-    pub devices: Vec<DeviceView>,
-}
-
-/// A cursor as sent in `cursor:update` and `cursor:sync`.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct CursorView {
-    /// User id.
-    pub user_id: String,
-    /// Connection the cursor belongs to.
-    pub connection_id: String,
-    /// Display name.
-    pub name: String,
-    /// Stable colour.
-    pub color: String,
-    /// App-defined position.
-    pub position: serde_json::Value,
-    /// App-defined selection.
-    pub selection: Option<serde_json::Value>,
-    /// Field, for multi-field forms.
-    pub field: Option<String>,
-}
-
-/// Someone who is typing.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct TypingView {
-    /// User id.
-    pub user_id: String,
-    /// Display name.
-    pub name: String,
-    /// Field, if given.
-    pub field: Option<String>,
-}
-
-/// Someone editing a field.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct EditorView {
-    /// User id.
-    pub user_id: String,
-    /// Display name.
-    pub name: String,
-    /// Field being edited.
-    pub field: String,
-}
-
-/// An edit lock as clients see it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct LockView {
-    /// Locked field, or null for the whole entity.
-    pub field: Option<String>,
-    /// Holder.
-    pub user_id: String,
-    /// Holder's name.
-    pub name: String,
-    /// `soft` or `hard`.
-    pub mode: crate::collab::locks::LockMode,
-    /// Why.
-    pub reason: Option<String>,
-    /// RFC 3339.
-    pub acquired_at: String,
-    /// RFC 3339; renew before this.
-    pub expires_at: String,
-}
-
 /// Every message the server sends.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type")]
@@ -501,76 +387,4 @@ impl ServerMessage {
             retry_after_ms: None,
         }
     }
-}
-
-/// What a notification is about.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct NotificationSource {
-    /// Source type (`invoice`, ...).
-    #[serde(rename = "type")]
-    pub source_type: Option<String>,
-    /// Source id.
-    pub id: Option<String>,
-}
-
-/// A notification's link.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct NotificationAction {
-    /// URL or app path.
-    pub url: String,
-    /// Link text.
-    pub label: Option<String>,
-}
-
-/// A stored notification as clients see it (WebSocket, SSE and REST).
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct NotificationView {
-    /// Monotonic id; resume with "everything after id N".
-    pub id: i64,
-    /// Notification type (`payment_received`, ...).
-    #[serde(rename = "type")]
-    pub notification_type: String,
-    /// Title.
-    pub title: String,
-    /// Body text.
-    pub message: Option<String>,
-    /// `low`, `normal`, `high` or `urgent`.
-    pub priority: String,
-    /// What it is about, if given.
-    pub source: Option<NotificationSource>,
-    /// Link, if given.
-    pub action: Option<NotificationAction>,
-    /// Read by the user.
-    pub is_read: bool,
-    /// When it was read, RFC 3339.
-    pub read_at: Option<String>,
-    /// Created, RFC 3339.
-    pub created_at: String,
-    /// Hidden after this, RFC 3339.
-    pub expires_at: Option<String>,
-}
-
-/// An activity-feed entry as clients see it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct ActivityView {
-    /// Monotonic id.
-    pub id: i64,
-    /// Actor, if a user did it.
-    pub user_id: Option<String>,
-    /// Actor's name.
-    pub user_name: Option<String>,
-    /// What happened.
-    pub action: String,
-    /// Entity type.
-    pub entity_type: String,
-    /// Entity id.
-    pub entity_id: String,
-    /// Entity name.
-    pub entity_name: Option<String>,
-    /// App-defined details.
-    pub details: Option<serde_json::Value>,
-    /// `private`, `team` or `public`.
-    pub visibility: String,
-    /// Created, RFC 3339.
-    pub created_at: String,
 }

@@ -8,11 +8,14 @@
 //! registry retires it only when the counts match, so a message already on
 //! its way is never sent to an actor that is stopping.
 
+mod queries;
+mod reaping;
+
 use super::connection::{DeviceInfo, RoomJoined};
 use super::presence::{Activity, Attach, Detach, PresenceActor, SetLocation, SetStatus};
 use super::room::{Join, RoomActor, StopRoom};
-use super::roster::{GetUser, ListUsers, ListViewersOf, RosterActor};
 use super::Services;
+use crate::actors::roster::{GetUser, ListUsers, ListViewersOf, RosterActor};
 use crate::auth::Principal;
 use crate::broker::ConnectionHandle;
 use crate::ids::{ConnectionId, RoomId, TenantId, UserId};
@@ -107,12 +110,14 @@ pub struct JoinRoom {
 
 /// A REST lock request for a room's document (the room is created if needed).
 #[derive(Message)]
-#[rtype(result = "Result<Option<crate::protocol::server::LockView>, super::document::LockRefused>")]
+#[rtype(
+    result = "Result<Option<crate::protocol::server::LockView>, crate::actors::document::LockRefused>"
+)]
 pub struct LockDocument {
     /// The room (tenant from the credential).
     pub room: RoomId,
     /// The request.
-    pub request: super::document::RestLock,
+    pub request: crate::actors::document::RestLock,
 }
 
 /// The address of a live room, if any.
@@ -409,235 +414,6 @@ impl Handler<ConnectionClosed> for RegistryActor {
     }
 }
 
-impl Handler<ForwardPresence> for RegistryActor {
-    type Result = ();
-
-    /// Routes a presence change to the user's actor, if the user is connected.
-    fn handle(&mut self, msg: ForwardPresence, _: &mut Context<Self>) {
-        if let Some(entry) = self.presence.get(&(msg.tenant, msg.user)) {
-            match msg.msg {
-                PresenceMsg::Activity(m) => entry.addr.do_send(m),
-                PresenceMsg::SetStatus(m) => entry.addr.do_send(m),
-                PresenceMsg::SetLocation(m) => entry.addr.do_send(m),
-            }
-        }
-    }
-}
-
-impl Handler<SetStatusFor> for RegistryActor {
-    type Result = bool;
-
-    /// REST status change; false when the user has no presence here.
-    fn handle(&mut self, msg: SetStatusFor, _: &mut Context<Self>) -> bool {
-        match self.presence.get(&(msg.tenant, msg.user)) {
-            Some(entry) => {
-                entry.addr.do_send(msg.status);
-                true
-            }
-            None => false,
-        }
-    }
-}
-
-impl Handler<JoinRoom> for RegistryActor {
-    type Result = ();
-
-    /// Finds or creates the room and forwards the join to it.
-    fn handle(&mut self, msg: JoinRoom, ctx: &mut Context<Self>) {
-        let Some(services) = self.services() else {
-            return;
-        };
-        let entry = self
-            .rooms
-            .entry(msg.room.clone())
-            .or_insert_with(|| RoomEntry {
-                addr: RoomActor::new(msg.room.clone(), ctx.address(), services).start(),
-                joins_forwarded: 0,
-            });
-        entry.joins_forwarded += 1;
-        entry.addr.do_send(Join {
-            handle: msg.handle,
-            principal: msg.principal,
-            device: msg.device,
-            r#ref: msg.r#ref,
-            reply_to: msg.reply_to,
-        });
-    }
-}
-
-impl Handler<LockDocument> for RegistryActor {
-    type Result = ResponseFuture<
-        Result<Option<crate::protocol::server::LockView>, super::document::LockRefused>,
-    >;
-
-    /// Finds or creates the room and forwards the lock request to it.
-    fn handle(&mut self, msg: LockDocument, ctx: &mut Context<Self>) -> Self::Result {
-        let Some(services) = self.services() else {
-            return Box::pin(async {
-                Err(super::document::LockRefused::Unavailable(
-                    "shutting down".into(),
-                ))
-            });
-        };
-        let entry = self
-            .rooms
-            .entry(msg.room.clone())
-            .or_insert_with(|| RoomEntry {
-                addr: RoomActor::new(msg.room.clone(), ctx.address(), services).start(),
-                joins_forwarded: 0,
-            });
-        entry.joins_forwarded += 1;
-        let addr = entry.addr.clone();
-        Box::pin(async move {
-            addr.send(super::room::ForDocumentLock(msg.request))
-                .await
-                .unwrap_or_else(|e| Err(super::document::LockRefused::Unavailable(e.to_string())))
-        })
-    }
-}
-
-impl Handler<FindRoom> for RegistryActor {
-    type Result = Option<Addr<RoomActor>>;
-
-    /// A live room's address.
-    fn handle(&mut self, FindRoom(room): FindRoom, _: &mut Context<Self>) -> Self::Result {
-        self.rooms.get(&room).map(|e| e.addr.clone())
-    }
-}
-
-impl Handler<RoomIdle> for RegistryActor {
-    type Result = ();
-
-    /// Retires an empty room unless a join is on its way to it.
-    fn handle(&mut self, msg: RoomIdle, _: &mut Context<Self>) {
-        if let Some(entry) = self.rooms.get(&msg.room) {
-            if entry.joins_forwarded == msg.joins_seen {
-                if let Some(entry) = self.rooms.remove(&msg.room) {
-                    entry.addr.do_send(StopRoom);
-                }
-            }
-        }
-    }
-}
-
-impl Handler<PresenceIdle> for RegistryActor {
-    type Result = ();
-
-    /// Retires an offline user's actor, and the tenant's roster with its last user.
-    fn handle(&mut self, msg: PresenceIdle, _: &mut Context<Self>) {
-        let key = (msg.tenant.clone(), msg.user);
-        let matches = self
-            .presence
-            .get(&key)
-            .is_some_and(|e| e.attaches_forwarded == msg.attaches_seen);
-        if !matches {
-            return;
-        }
-        if let Some(entry) = self.presence.remove(&key) {
-            entry.addr.do_send(super::presence::StopPresence);
-        }
-        let empty = match self.rosters.get_mut(&msg.tenant) {
-            Some((_, users)) => {
-                *users = users.saturating_sub(1);
-                *users == 0
-            }
-            None => false,
-        };
-        if empty {
-            if let Some((addr, _)) = self.rosters.remove(&msg.tenant) {
-                addr.do_send(super::roster::StopRoster);
-            }
-        }
-    }
-}
-
-impl Handler<ListPresence> for RegistryActor {
-    type Result = ResponseFuture<Vec<PresenceView>>;
-
-    /// Asks the tenant's roster (no roster: nobody is online).
-    fn handle(
-        &mut self,
-        ListPresence(tenant): ListPresence,
-        _: &mut Context<Self>,
-    ) -> Self::Result {
-        let roster = self.rosters.get(&tenant).map(|(a, _)| a.clone());
-        Box::pin(async move {
-            match roster {
-                Some(r) => r.send(ListUsers).await.unwrap_or_default(),
-                None => Vec::new(),
-            }
-        })
-    }
-}
-
-/// Above this many users, [`PresenceOf`] reads the tenant's whole roster
-/// once instead of asking for each user.
-const PRESENCE_LIST_ABOVE: usize = 20;
-
-impl Handler<PresenceOf> for RegistryActor {
-    type Result = ResponseFuture<Vec<PresenceView>>;
-
-    /// The presence of the named users, from the tenant's roster.
-    fn handle(&mut self, msg: PresenceOf, _: &mut Context<Self>) -> Self::Result {
-        let roster = self.rosters.get(&msg.tenant).map(|(a, _)| a.clone());
-        Box::pin(async move {
-            let Some(roster) = roster else {
-                return Vec::new();
-            };
-            if msg.users.len() > PRESENCE_LIST_ABOVE {
-                let wanted: HashSet<&str> = msg.users.iter().map(UserId::as_str).collect();
-                let all = roster.send(ListUsers).await.unwrap_or_default();
-                all.into_iter()
-                    .filter(|v| wanted.contains(v.user_id.as_str()))
-                    .collect()
-            } else {
-                let asks = msg.users.into_iter().map(|u| roster.send(GetUser(u)));
-                futures_util::future::join_all(asks)
-                    .await
-                    .into_iter()
-                    .filter_map(|v| v.ok().flatten())
-                    .collect()
-            }
-        })
-    }
-}
-
-impl Handler<GetPresence> for RegistryActor {
-    type Result = ResponseFuture<Option<PresenceView>>;
-
-    /// One user's presence from the tenant's roster.
-    fn handle(&mut self, msg: GetPresence, _: &mut Context<Self>) -> Self::Result {
-        let roster = self.rosters.get(&msg.tenant).map(|(a, _)| a.clone());
-        Box::pin(async move {
-            match roster {
-                Some(r) => r.send(GetUser(msg.user)).await.ok().flatten(),
-                None => None,
-            }
-        })
-    }
-}
-
-impl Handler<ListViewers> for RegistryActor {
-    type Result = ResponseFuture<Vec<PresenceView>>;
-
-    /// Users whose location is the given entity.
-    fn handle(&mut self, msg: ListViewers, _: &mut Context<Self>) -> Self::Result {
-        let roster = self.rosters.get(&msg.tenant).map(|(a, _)| a.clone());
-        Box::pin(async move {
-            match roster {
-                Some(r) => r
-                    .send(ListViewersOf {
-                        entity_type: msg.entity_type,
-                        entity_id: msg.entity_id,
-                    })
-                    .await
-                    .unwrap_or_default(),
-                None => Vec::new(),
-            }
-        })
-    }
-}
-
 impl Handler<Shutdown> for RegistryActor {
     type Result = usize;
 
@@ -667,27 +443,6 @@ impl Handler<GetStats> for RegistryActor {
             users: self.presence.len(),
             tenants: self.rosters.len(),
             rooms: self.rooms.len(),
-        }
-    }
-}
-
-impl Handler<BroadcastToRoom> for RegistryActor {
-    type Result = bool;
-
-    /// Forwards the event to the room (as from user `service`), if it exists;
-    /// a room is never created for it.
-    fn handle(&mut self, msg: BroadcastToRoom, _: &mut Context<Self>) -> bool {
-        match self.rooms.get(&msg.room) {
-            Some(entry) => {
-                entry.addr.do_send(super::room::Broadcast {
-                    from: None,
-                    from_user: UserId::new("service"),
-                    event: msg.event,
-                    payload: msg.payload,
-                });
-                true
-            }
-            None => false,
         }
     }
 }
