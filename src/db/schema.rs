@@ -95,6 +95,25 @@ diesel::table! {
 }
 
 diesel::table! {
+    push_outbox (notification_id) {
+        notification_id -> Int8,
+        tenant_id -> Text,
+        user_id -> Text,
+        notification_type -> Text,
+        title -> Text,
+        message -> Nullable<Text>,
+        action_url -> Nullable<Text>,
+        priority -> Text,
+        web_push -> Bool,
+        fcm -> Bool,
+        email -> Bool,
+        claims -> Int4,
+        claimed_until -> Timestamptz,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     push_subscriptions (id) {
         id -> Int8,
         tenant_id -> Text,
@@ -183,6 +202,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     document_snapshots,
     edit_locks,
     notification_settings,
+    push_outbox,
     push_subscriptions,
     realtime_notifications,
     user_contacts,

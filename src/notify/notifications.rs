@@ -434,7 +434,7 @@ async fn deliver(
             publish_count(&services, &tenant, &user, *unread);
         }
         if d.needs_push_job() {
-            services.push.do_send(PushJob {
+            let job = PushJob {
                 notification_id: row.id,
                 tenant: tenant.clone(),
                 user,
@@ -444,7 +444,15 @@ async fn deliver(
                 action_url: row.action_url.clone(),
                 priority,
                 channels: d.push,
-            });
+            };
+            // Stored in the push outbox first, so a crash cannot lose it.
+            crate::push::outbox::enqueue(
+                &services.db,
+                &services.settings.push,
+                &services.push,
+                job,
+            )
+            .await;
         }
     }
     if !delivered.is_empty() {

@@ -6,7 +6,11 @@
 //! mailbox never waits on the network. Outbound requests are bounded by a
 //! semaphore (`push.max_concurrent_requests`, held per attempt, not while
 //! waiting to retry), and jobs in progress by `push.max_queued_jobs` (more
-//! are dropped with a warning).
+//! are deferred: they stay in the push outbox and a later sweep runs them).
+//!
+//! Jobs of stored notifications live in the [`outbox`] until delivered or
+//! given up; the actor sweeps it at start and every few seconds for jobs
+//! whose claim lapsed, so a restarted server resumes what was in flight.
 //!
 //! Per job: load the user's active subscriptions of the job's channels
 //! (tenant-scoped), deliver to each concurrently with the retry policy,
@@ -16,6 +20,7 @@
 use super::destination::Destination;
 use super::email::EmailSender;
 use super::fcm::{FcmConfig, FcmSender};
+use super::outbox;
 use super::retry::RetryPolicy;
 use super::sender::{Outcome, Payload, PushSender, Target};
 use super::store::{self, DeliveredFlag};
@@ -51,7 +56,8 @@ pub struct GetPushStats;
 pub struct PushStats {
     /// Jobs received (test pushes included).
     pub jobs: u64,
-    /// Jobs dropped because `push.max_queued_jobs` were in progress.
+    /// Jobs deferred because `push.max_queued_jobs` were in progress (they
+    /// stay in the outbox and a later sweep runs them).
     pub dropped: u64,
     /// Jobs in progress now.
     pub in_flight: u64,
@@ -146,6 +152,8 @@ struct Parts {
     max_concurrent: usize,
     max_queued: u64,
     destination: Destination,
+    lease: Duration,
+    job_budget: Duration,
 }
 
 /// Loads keys and credentials from the settings (failing with a message
@@ -185,6 +193,8 @@ pub fn start(settings: &Settings, db: Db) -> Result<PushHandle, String> {
         max_concurrent: push.max_concurrent_requests,
         max_queued: push.max_queued_jobs as u64,
         destination: destination.clone(),
+        lease: outbox::lease(push),
+        job_budget: outbox::job_budget(push),
     };
     let arbiter = Arbiter::try_with_tokio_rt(|| {
         tokio::runtime::Builder::new_current_thread()
@@ -242,6 +252,9 @@ impl PushDispatcherActor {
             max_queued: parts.max_queued.max(1),
             stats: RefCell::new(PushStats::default()),
             in_flight: Cell::new(0),
+            lease: parts.lease,
+            job_budget: parts.job_budget,
+            sweeping: Cell::new(false),
         };
         PushDispatcherActor {
             engine: Rc::new(engine),
@@ -249,8 +262,90 @@ impl PushDispatcherActor {
     }
 }
 
+impl PushDispatcherActor {
+    /// Runs one job in the background: delivers it within the job budget,
+    /// then removes it from the outbox. A job stopped by the budget keeps its
+    /// row, and a sweep claims it again once its claim lapses.
+    fn run(&self, job: PushJob, guard: InFlight, ctx: &mut Context<Self>) {
+        let engine = self.engine.clone();
+        ctx.spawn(actix::fut::wrap_future(async move {
+            let _guard = guard;
+            let id = job.notification_id;
+            match actix_rt::time::timeout(engine.job_budget, engine.deliver(&job)).await {
+                Ok(_) if id > 0 => {
+                    if let Err(e) = outbox::finish(&engine.db, id).await {
+                        log::warn!("push outbox: cannot remove the job of notification {id}: {e}");
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => log::warn!(
+                    "push: the job of notification {id} ran past {:?}; it will be retried",
+                    engine.job_budget
+                ),
+            }
+        }));
+    }
+
+    /// Claims outbox jobs whose claim lapsed and runs them.
+    fn sweep(&self, ctx: &mut Context<Self>) {
+        let engine = self.engine.clone();
+        if engine.sweeping.replace(true) {
+            return;
+        }
+        let room = engine.max_queued.saturating_sub(engine.in_flight.get());
+        let limit = (room as i64).min(outbox::SWEEP_BATCH);
+        if limit == 0 {
+            engine.sweeping.set(false);
+            return;
+        }
+        let claim = {
+            let engine = engine.clone();
+            async move { outbox::claim_lapsed(&engine.db, engine.lease, limit).await }
+        };
+        ctx.spawn(actix::fut::wrap_future(claim).map(
+            move |claimed, actor: &mut Self, ctx: &mut Context<Self>| {
+                actor.engine.sweeping.set(false);
+                let claimed = match claimed {
+                    Ok(claimed) => claimed,
+                    Err(e) => {
+                        log::warn!("push outbox: cannot claim pending jobs: {e}");
+                        return;
+                    }
+                };
+                for outbox::Claimed { job, claims } in claimed {
+                    let id = job.notification_id;
+                    if claims > outbox::MAX_CLAIMS {
+                        log::warn!(
+                            "push outbox: giving up the job of notification {id} after {} claims",
+                            outbox::MAX_CLAIMS
+                        );
+                        let db = actor.engine.db.clone();
+                        ctx.spawn(actix::fut::wrap_future(async move {
+                            if let Err(e) = outbox::finish(&db, id).await {
+                                log::warn!("push outbox: cannot remove notification {id}: {e}");
+                            }
+                        }));
+                        continue;
+                    }
+                    log::info!("push outbox: resuming the job of notification {id}");
+                    match InFlight::enter(&actor.engine) {
+                        Some(guard) => actor.run(job, guard, ctx),
+                        None => break,
+                    }
+                }
+            },
+        ));
+    }
+}
+
 impl Actor for PushDispatcherActor {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        // Resume what a previous run left, then keep looking.
+        self.sweep(ctx);
+        ctx.run_interval(outbox::SWEEP_EVERY, |actor, ctx| actor.sweep(ctx));
+    }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
         // Only `start` creates this actor, always on an arbiter of its own.
@@ -261,21 +356,18 @@ impl Actor for PushDispatcherActor {
 impl Handler<PushJob> for PushDispatcherActor {
     type Result = ();
 
-    /// Delivers one job.
+    /// Delivers one job (its outbox row, if any, is removed when done; a
+    /// job dropped here keeps its row and a later sweep runs it).
     fn handle(&mut self, job: PushJob, ctx: &mut Context<Self>) {
         let Some(guard) = InFlight::enter(&self.engine) else {
             log::warn!(
-                "push: dropping job for notification {} ({} jobs in progress)",
+                "push: deferring job for notification {} ({} jobs in progress)",
                 job.notification_id,
                 self.engine.max_queued
             );
             return;
         };
-        let engine = self.engine.clone();
-        ctx.spawn(actix::fut::wrap_future(async move {
-            let _guard = guard;
-            engine.deliver(&job).await;
-        }));
+        self.run(job, guard, ctx);
     }
 }
 
@@ -356,6 +448,12 @@ struct Engine {
     max_queued: u64,
     stats: RefCell<PushStats>,
     in_flight: Cell<u64>,
+    /// How long an outbox claim lasts.
+    lease: Duration,
+    /// How long one job may run (shorter than the lease).
+    job_budget: Duration,
+    /// A sweep of the outbox is running.
+    sweeping: Cell<bool>,
 }
 
 /// One delivery to make.

@@ -10,6 +10,8 @@
 //! - [`fcm`]: the HTTP v1 API with a cached OAuth2 token (JWT-bearer grant).
 //! - [`email`]: SMTP via lettre.
 //! - [`retry`]: the retry policy and `Retry-After` parsing (pure).
+//! - [`outbox`]: jobs stored in PostgreSQL until delivered or given up, so
+//!   a restarted server resumes them.
 //! - [`store`]: subscriptions, contact addresses and delivered flags in PostgreSQL.
 //! - [`validate`]: checks on subscription and email requests (pure).
 //! - [`destination`]: where Web Push may connect (public addresses only,
@@ -42,6 +44,17 @@ impl Priority {
             Priority::Normal => "normal",
             Priority::High => "high",
             Priority::Urgent => "urgent",
+        }
+    }
+
+    /// Reads the database and wire spelling.
+    pub fn parse(text: &str) -> Option<Priority> {
+        match text {
+            "low" => Some(Priority::Low),
+            "normal" => Some(Priority::Normal),
+            "high" => Some(Priority::High),
+            "urgent" => Some(Priority::Urgent),
+            _ => None,
         }
     }
 }
@@ -85,6 +98,7 @@ pub mod destination;
 pub mod dispatcher;
 pub mod email;
 pub mod fcm;
+pub mod outbox;
 pub mod retry;
 pub mod sender;
 pub mod store;
