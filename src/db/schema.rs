@@ -95,6 +95,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    notification_writers (tenant_id, user_id) {
+        tenant_id -> Text,
+        user_id -> Text,
+        writes -> Int8,
+    }
+}
+
+diesel::table! {
     push_outbox (notification_id) {
         notification_id -> Int8,
         tenant_id -> Text,
@@ -202,6 +210,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     document_snapshots,
     edit_locks,
     notification_settings,
+    notification_writers,
     push_outbox,
     push_subscriptions,
     realtime_notifications,

@@ -330,11 +330,18 @@ pub async fn create(
             })
             .collect();
         let mut conn = services.db.conn().await?;
-        diesel::insert_into(realtime_notifications::table)
-            .values(&new)
-            .returning(NotificationRow::as_returning())
-            .get_results(&mut conn)
-            .await?
+        // Recipients locked first: per user, ids are taken in commit order.
+        use diesel_async::AsyncConnection;
+        let (tenant_id, users) = (tenant.as_str(), &draft.users);
+        conn.transaction::<_, NotifyError, _>(async move |conn| {
+            crate::db::notification_order::lock_recipients(conn, tenant_id, users).await?;
+            Ok(diesel::insert_into(realtime_notifications::table)
+                .values(&new)
+                .returning(NotificationRow::as_returning())
+                .get_results(conn)
+                .await?)
+        })
+        .await?
     };
     let created = rows
         .iter()
