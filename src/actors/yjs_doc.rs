@@ -83,9 +83,17 @@ pub struct YjsDocId {
     pub name: Arc<str>,
 }
 
+/// For logs only: the name (and tenant) come from clients, so control
+/// characters, quotes and non-ASCII are escaped (`\n`, `\u{1b}`), and a name
+/// can never forge or break a log line.
 impl fmt::Display for YjsDocId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.tenant, self.name)
+        write!(
+            f,
+            "{}/{}",
+            self.tenant.as_str().escape_default(),
+            self.name.escape_default()
+        )
     }
 }
 
@@ -782,4 +790,20 @@ async fn compact(db: &Db, id: &YjsDocId, state: &[u8], covered: &[i64]) -> Resul
     })
     .await
     .map_err(DbError::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn document_names_are_escaped_in_logs() {
+        let id = YjsDocId {
+            tenant: TenantId::new("t1"),
+            name: "a\n[ERROR] forged\r\u{1b}[31m\"x\"".into(),
+        };
+        let shown = id.to_string();
+        assert_eq!(shown, r#"t1/a\n[ERROR] forged\r\u{1b}[31m\"x\""#);
+        assert!(!shown.chars().any(char::is_control));
+    }
 }

@@ -78,6 +78,7 @@ diesel::table! {
         reason -> Nullable<Text>,
         acquired_at -> Timestamptz,
         expires_at -> Timestamptz,
+        user_name -> Nullable<Text>,
     }
 }
 

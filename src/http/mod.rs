@@ -4,6 +4,7 @@
 pub mod activity;
 pub mod broadcast;
 pub mod collaboration;
+pub mod content_type;
 pub mod error;
 pub mod health;
 pub mod notifications;
@@ -23,6 +24,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/yjs/{document:.*}", web::get().to(yjs::upgrade))
         .service(
             web::scope("/api/v1")
+                .wrap(actix_web::middleware::from_fn(content_type::json_only))
                 .route("/presence", web::get().to(presence::list))
                 .route("/presence/status", web::put().to(presence::set_status))
                 .route("/presence/{user_id}", web::get().to(presence::get_one))

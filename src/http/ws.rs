@@ -26,10 +26,14 @@ struct DeviceQuery {
 
 /// True when the request's Origin may open a socket. No Origin header means
 /// a non-browser client, which cookies cannot be abused through.
+/// Several Origin headers are refused: a browser sends one, and checking
+/// only the first would let a second one through unchecked.
 pub fn origin_allowed(req: &HttpRequest, allowed: &[String]) -> bool {
-    match req.headers().get(header::ORIGIN) {
-        None => true,
-        Some(origin) => match origin.to_str() {
+    let mut origins = req.headers().get_all(header::ORIGIN);
+    match (origins.next(), origins.next()) {
+        (None, _) => true,
+        (Some(_), Some(_)) => false,
+        (Some(origin), None) => match origin.to_str() {
             Ok(origin) => allowed
                 .iter()
                 .any(|a| a == "*" || a.eq_ignore_ascii_case(origin)),

@@ -196,7 +196,8 @@ pub fn parse_priority(text: &str) -> Option<Priority> {
 
 fn check_action_url(url: &str) -> Result<(), NotifyError> {
     let ok_scheme = url.starts_with("https://") || url.starts_with("http://");
-    let ok_path = url.starts_with('/') && !url.starts_with("//");
+    // `//host` and `/\host` are both read by browsers as another origin.
+    let ok_path = url.starts_with('/') && !url.starts_with("//") && !url.starts_with("/\\");
     if url.len() > 2048 || !(ok_scheme || ok_path) || url.chars().any(char::is_control) {
         return Err(invalid(
             "action_url",
@@ -913,6 +914,9 @@ mod tests {
                 .contains("`action_url`")
         );
         assert!(err(with("action_url", serde_json::json!("//evil"))).contains("`action_url`"));
+        assert!(
+            err(with("action_url", serde_json::json!("/\\evil.example"))).contains("`action_url`")
+        );
         assert!(err(with("expires_at", serde_json::json!("tomorrow"))).contains("`expires_at`"));
         assert!(err(with(
             "expires_at",
