@@ -180,3 +180,86 @@ async fn a_stored_lock_keeps_its_holders_name_and_acquired_at_after_a_restart() 
     assert_eq!(renewed["name"], "ann name", "{renewed}");
     assert_eq!(renewed["acquired_at"], first["acquired_at"], "{renewed}");
 }
+
+/// Sends a raw upgrade request; returns the status and the response head.
+async fn raw_upgrade(app: &TestApp, path: &str, http: &str, extra: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
+        .await
+        .unwrap();
+    let req = format!(
+        "GET {path} {http}\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n{extra}\r\n"
+    );
+    stream.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = tokio::time::timeout(RECV_TIMEOUT, stream.read(&mut chunk))
+            .await
+            .unwrap()
+            .unwrap();
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let head = String::from_utf8_lossy(&buf).to_string();
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, head)
+}
+
+#[actix_web::test]
+async fn handshakes_follow_rfc_6455() {
+    let app = spawn_app().await;
+    let token = app.token("ann", "acme");
+    const KEY: &str = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
+    for path in [
+        format!("/ws?token={token}"),
+        format!("/yjs/doc-1?token={token}"),
+    ] {
+        // A good handshake upgrades.
+        let (status, _) = raw_upgrade(
+            &app,
+            &path,
+            "HTTP/1.1",
+            &format!("Sec-WebSocket-Version: 13\r\n{KEY}"),
+        )
+        .await;
+        assert_eq!(status, 101, "{path}");
+        // An unsupported version: 426 naming the one we speak.
+        let (status, head) = raw_upgrade(
+            &app,
+            &path,
+            "HTTP/1.1",
+            &format!("Sec-WebSocket-Version: 8\r\n{KEY}"),
+        )
+        .await;
+        assert_eq!(status, 426, "{path}: {head}");
+        assert!(
+            head.to_ascii_lowercase()
+                .contains("sec-websocket-version: 13"),
+            "{head}"
+        );
+        // A key that is not 16 bytes of base64.
+        for key in ["c2hvcnQ=", "not base64!", "dGhlIHNhbXBsZSBub25jZTEx"] {
+            let (status, head) = raw_upgrade(
+                &app,
+                &path,
+                "HTTP/1.1",
+                &format!("Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\n"),
+            )
+            .await;
+            assert_eq!(status, 400, "{path} {key}: {head}");
+            assert!(head.contains("bad_handshake"), "{head}");
+        }
+        // HTTP/1.0 has no upgrade.
+        let (status, head) = raw_upgrade(
+            &app,
+            &path,
+            "HTTP/1.0",
+            &format!("Sec-WebSocket-Version: 13\r\n{KEY}"),
+        )
+        .await;
+        assert_eq!(status, 400, "{path}: {head}");
+    }
+}

@@ -6,6 +6,7 @@ pub mod broadcast;
 pub mod collaboration;
 pub mod content_type;
 pub mod error;
+pub mod handshake;
 pub mod health;
 pub mod notifications;
 pub mod presence;

@@ -82,6 +82,9 @@ pub async fn upgrade(
     services: web::Data<Arc<Services>>,
 ) -> Result<HttpResponse, ApiError> {
     let settings = &services.settings;
+    if let Err(refused) = super::handshake::check(&req) {
+        return Ok(refused);
+    }
     let (principal, source) = authorize_upgrade(&req, &services)?;
     if let Err(e) = ws::handshake(&req) {
         return Err(ApiError::BadRequest("not_a_websocket", e.to_string()));
