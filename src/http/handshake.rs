@@ -51,14 +51,14 @@ pub fn judge(version: Version, versions: &[&[u8]], keys: &[&[u8]]) -> Result<(),
     }
 }
 
-/// Checks `req`; `Err` holds the response to send instead of upgrading.
-pub fn check(req: &HttpRequest) -> Result<(), HttpResponse> {
+/// Checks `req`; `Some` is the response to send instead of upgrading.
+pub fn refusal(req: &HttpRequest) -> Option<HttpResponse> {
     let values = |name: &header::HeaderName| -> Vec<&[u8]> {
         req.headers().get_all(name).map(|v| v.as_bytes()).collect()
     };
     let versions = values(&header::SEC_WEBSOCKET_VERSION);
     let keys = values(&header::SEC_WEBSOCKET_KEY);
-    judge(req.version(), &versions, &keys).map_err(|refusal| {
+    judge(req.version(), &versions, &keys).err().map(|refusal| {
         let (status, message) = match refusal {
             Refusal::HttpVersion => (
                 StatusCode::BAD_REQUEST,

@@ -27,7 +27,7 @@ pub async fn upgrade(
     services: web::Data<Arc<Services>>,
 ) -> Result<HttpResponse, ApiError> {
     let settings = &services.settings;
-    if let Err(refused) = super::handshake::check(&req) {
+    if let Some(refused) = super::handshake::refusal(&req) {
         return Ok(refused);
     }
     let (principal, source) = super::ws::authorize_upgrade(&req, &services)?;
