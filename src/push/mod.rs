@@ -5,6 +5,7 @@
 //!
 //! - [`dispatcher`]: the actor (its own arbiter), bounded concurrency, retries,
 //!   the delivered flags, and the test push.
+//! - `engine`: the dispatcher's delivery engine (targets, retries, results).
 //! - [`sender`]: the [`sender::PushSender`] trait, payload, targets and outcomes.
 //! - [`webpush`]: VAPID + aes128gcm via the `web-push` crate, sent through awc.
 //! - [`fcm`]: the HTTP v1 API with a cached OAuth2 token (JWT-bearer grant).
@@ -97,6 +98,7 @@ pub struct PushJob {
 pub mod destination;
 pub mod dispatcher;
 pub mod email;
+mod engine;
 pub mod fcm;
 pub mod outbox;
 pub mod retry;
