@@ -126,4 +126,9 @@ python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore 
 step "cargo test --all-targets"
 cargo test --all-targets
 
+# RFC 6455 conformance of /ws and /yjs: the Autobahn fuzzing client (cases
+# 1-7, PyPI package kosoku), judged at the protocol level.
+step "autobahn (scripts/autobahn.sh)"
+scripts/autobahn.sh
+
 step "all checks and tests passed"

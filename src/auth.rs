@@ -36,9 +36,30 @@ pub struct Claims {
     /// Issuer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
-    /// Audience.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Audience. RFC 7519 allows a string or an array; the validator has
+    /// checked that the configured audience is among them, and an array is
+    /// kept here as its first element.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "one_or_many"
+    )]
     pub aud: Option<String>,
+}
+
+/// `aud` as a string or an array of strings (the first kept).
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Aud {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match Option::<Aud>::deserialize(d)? {
+        None => None,
+        Some(Aud::One(a)) => Some(a),
+        Some(Aud::Many(all)) => all.into_iter().next(),
+    })
 }
 
 /// Who is calling, after verification.
@@ -170,6 +191,13 @@ impl Authenticator {
     /// Verifies a token and returns who it names.
     pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
         use jsonwebtoken::errors::ErrorKind;
+        // RFC 7515 §4.1.11: a recipient must refuse a token whose `crit`
+        // names extensions it does not understand; Tandem understands none.
+        if jsonwebtoken::decode_header(token).is_ok_and(|h| h.crit.is_some()) {
+            return Err(AuthError::Invalid(
+                "unsupported critical header (`crit`)".into(),
+            ));
+        }
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => AuthError::Expired,
@@ -352,6 +380,45 @@ mod tests {
         c.aud = None;
         let missing = Authenticator::issue(&s, &c).unwrap();
         assert!(matches!(auth.verify(&missing), Err(AuthError::Invalid(_))));
+    }
+
+    /// Signs an arbitrary header and payload with the test secret.
+    fn raw_token(header: Header, payload: serde_json::Value) -> String {
+        let key = EncodingKey::from_secret(b"0123456789abcdef0123456789abcdef");
+        jsonwebtoken::encode(&header, &payload, &key).unwrap()
+    }
+
+    #[test]
+    fn an_audience_array_containing_ours_is_accepted() {
+        let auth = Authenticator::new(&settings()).unwrap();
+        let exp = now_secs() + 60;
+        let header = Header::new(Algorithm::HS256);
+        let ok = raw_token(
+            header.clone(),
+            serde_json::json!({"sub": "u1", "tenant_id": "t1", "exp": exp, "aud": ["other", "tandem"]}),
+        );
+        assert_eq!(auth.verify(&ok).unwrap().user.as_str(), "u1");
+        let wrong = raw_token(
+            header,
+            serde_json::json!({"sub": "u1", "tenant_id": "t1", "exp": exp, "aud": ["other"]}),
+        );
+        assert!(matches!(auth.verify(&wrong), Err(AuthError::Invalid(_))));
+    }
+
+    #[test]
+    fn an_unknown_critical_header_is_refused() {
+        let auth = Authenticator::new(&settings()).unwrap();
+        let payload = serde_json::json!({"sub": "u1", "tenant_id": "t1",
+            "exp": now_secs() + 60, "aud": "tandem"});
+        let plain = raw_token(Header::new(Algorithm::HS256), payload.clone());
+        assert!(auth.verify(&plain).is_ok());
+        let mut header = Header::new(Algorithm::HS256);
+        header.crit = Some(vec!["exp-ext".into()]);
+        let crit = raw_token(header, payload);
+        assert_eq!(
+            auth.verify(&crit).unwrap_err(),
+            AuthError::Invalid("unsupported critical header (`crit`)".into())
+        );
     }
 
     #[test]

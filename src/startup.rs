@@ -85,6 +85,7 @@ impl Application {
                     broker: broker.clone(),
                     presence: registry.clone().recipient(),
                     push: push.clone(),
+                    push_settings: settings.push.clone(),
                 },
                 broker,
                 registry,
@@ -122,6 +123,7 @@ impl Application {
                     middleware::Logger::new(r#"%a "%{method}xi %U" %s %b %Dms"#)
                         .custom_request_replace("method", |req| req.method().to_string()),
                 )
+                .wrap(middleware::from_fn(crate::http::content_type::json_only))
                 .wrap(middleware::from_fn(crate::telemetry::count_requests))
                 .app_data(services_data.clone())
                 .app_data(db_data.clone())

@@ -83,9 +83,17 @@ pub struct YjsDocId {
     pub name: Arc<str>,
 }
 
+/// For logs only: the name (and tenant) come from clients, so control
+/// characters, quotes and non-ASCII are escaped (`\n`, `\u{1b}`), and a name
+/// can never forge or break a log line.
 impl fmt::Display for YjsDocId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.tenant, self.name)
+        write!(
+            f,
+            "{}/{}",
+            self.tenant.as_str().escape_default(),
+            self.name.escape_default()
+        )
     }
 }
 
@@ -409,11 +417,31 @@ impl YjsDocActor {
                 false
             }
             Err(_) => {
+                // A crafted update made yrs panic: it hurts only its sender.
+                // The document is kept when its whole state still encodes
+                // (the unwound transaction left it usable); nothing of the
+                // update is broadcast or stored.
                 log::error!(
-                    "yjs {}: yrs panicked applying an update from {conn}",
+                    "yjs {}: yrs panicked applying an update from {conn}; closing that socket",
                     self.id
                 );
-                self.fail(DocState::Poisoned);
+                if let Some(entry) = self.peers.get(&conn) {
+                    entry
+                        .peer
+                        .close(yjs_close_code::UNSUPPORTED_DATA, "update refused");
+                }
+                self.remove_peers(vec![conn], ctx);
+                let doc = self.awareness.doc();
+                let intact = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    doc.transact()
+                        .encode_state_as_update_v1(&StateVector::default())
+                        .len()
+                }))
+                .is_ok();
+                if !intact {
+                    log::error!("yjs {}: the document no longer encodes", self.id);
+                    self.fail(DocState::Poisoned);
+                }
                 false
             }
         }
@@ -681,19 +709,12 @@ async fn run_writer(
                         Err(_) => break,
                     }
                 }
-                match with_retries(|| append(&db, &id, &batch)).await {
-                    Ok(ids) => covered.extend(ids),
-                    // The next snapshot (at the latest on stop) holds these changes.
-                    Err(e) => {
-                        log::error!("yjs {id}: {} update rows not written: {e}", batch.len())
-                    }
-                }
+                let ids = until_written(&id, || append(&db, &id, &batch)).await;
+                covered.extend(ids);
             }
             WriteOp::Compact(state) => {
-                match with_retries(|| compact(&db, &id, &state, &covered)).await {
-                    Ok(snapshot) => covered = vec![snapshot],
-                    Err(e) => log::error!("yjs {id}: snapshot not written: {e}"),
-                }
+                let snapshot = until_written(&id, || compact(&db, &id, &state, &covered)).await;
+                covered = vec![snapshot];
             }
         }
         if next.is_none() {
@@ -707,23 +728,35 @@ async fn run_writer(
     });
 }
 
-/// Runs a write, retrying twice on failure.
-async fn with_retries<T, F, Fut>(mut write: F) -> Result<T, DbError>
+/// Longest wait between two attempts of a failed Yjs write.
+pub const MAX_WRITE_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Runs a write until it succeeds: an update that was applied and relayed
+/// is never given up (a stopped PostgreSQL delays it, and the rows after it
+/// wait in order), so nothing a client saw accepted is lost. Backoff doubles
+/// from 100 ms up to [`MAX_WRITE_BACKOFF`].
+async fn until_written<T, F, Fut>(id: &YjsDocId, mut write: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, DbError>>,
 {
     let mut delay = Duration::from_millis(100);
-    let mut attempt = 0;
+    let mut failures: u64 = 0;
     loop {
         match write().await {
-            Ok(value) => return Ok(value),
-            Err(e) if attempt >= 2 => return Err(e),
+            Ok(value) => {
+                if failures > 0 {
+                    log::info!("yjs {id}: write succeeded after {failures} failures");
+                }
+                return value;
+            }
             Err(e) => {
-                log::warn!("yjs write failed (retrying): {e}");
+                failures += 1;
+                log::warn!(
+                    "yjs {id}: write failed (attempt {failures}, retrying in {delay:?}): {e}"
+                );
                 tokio::time::sleep(delay).await;
-                delay *= 5;
-                attempt += 1;
+                delay = (delay * 2).min(MAX_WRITE_BACKOFF);
             }
         }
     }
@@ -782,4 +815,43 @@ async fn compact(db: &Db, id: &YjsDocId, state: &[u8], covered: &[i64]) -> Resul
     })
     .await
     .map_err(DbError::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[actix_rt::test]
+    async fn a_failing_write_is_retried_until_it_succeeds() {
+        let id = YjsDocId {
+            tenant: TenantId::new("t1"),
+            name: "doc".into(),
+        };
+        let attempts = std::cell::Cell::new(0);
+        let value = until_written(&id, || {
+            attempts.set(attempts.get() + 1);
+            let n = attempts.get();
+            async move {
+                if n < 5 {
+                    Err(DbError::Unavailable("postgres stopped".into()))
+                } else {
+                    Ok(n)
+                }
+            }
+        })
+        .await;
+        // Four failures (the old budget gave up after three) and then success.
+        assert_eq!(value, 5);
+    }
+
+    #[test]
+    fn document_names_are_escaped_in_logs() {
+        let id = YjsDocId {
+            tenant: TenantId::new("t1"),
+            name: "a\n[ERROR] forged\r\u{1b}[31m\"x\"".into(),
+        };
+        let shown = id.to_string();
+        assert_eq!(shown, r#"t1/a\n[ERROR] forged\r\u{1b}[31m\"x\""#);
+        assert!(!shown.chars().any(char::is_control));
+    }
 }

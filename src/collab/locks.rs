@@ -139,6 +139,21 @@ impl LockTable {
         }
     }
 
+    /// Puts back a stored lock as it was (after a restart). A lock that
+    /// conflicts with one already held is dropped: the table never holds
+    /// two overlapping locks of different users.
+    pub fn restore(&mut self, lock: Lock) -> bool {
+        let field = lock.field.as_deref();
+        if self.locks.iter().any(|l| {
+            (l.user_id != lock.user_id && l.covers(field))
+                || (l.user_id == lock.user_id && l.field == lock.field)
+        }) {
+            return false;
+        }
+        self.locks.push(lock);
+        true
+    }
+
     /// Releases a user's lock on `field` (or the entity).
     pub fn release(&mut self, user_id: &str, field: Option<&str>) -> Result<Lock, LockError> {
         let pos = self

@@ -7,18 +7,18 @@
 
 mod auth;
 mod collab;
+mod operations;
 mod push;
 mod server;
 mod storage;
-mod operations;
 mod web;
 
 pub use auth::{AuthSettings, JwtAlgorithm};
 pub use collab::{DocumentSettings, PresenceSettings, RoomSettings};
+pub use operations::{AdminSettings, MetricsSettings};
 pub use push::{EmailSettings, PushSettings, SmtpTls};
 pub use server::{Environment, ServerSettings, SseSettings, WebSocketSettings, DEVELOPMENT_SECRET};
 pub use storage::{DatabaseSettings, RedisSettings};
-pub use operations::{AdminSettings, MetricsSettings};
 pub use web::WebSettings;
 
 use serde::Deserialize;

@@ -31,7 +31,7 @@ pub struct PushSettings {
     pub request_timeout_secs: u64,
     /// Outbound push requests in flight at once.
     pub max_concurrent_requests: usize,
-    /// Jobs in progress at once; more are dropped with a warning.
+    /// Jobs in progress at once; more wait in the push outbox.
     pub max_queued_jobs: usize,
     /// Hosts whose plain `http://` Web Push endpoints are accepted (local
     /// test fakes only); every other endpoint must be `https://`.

@@ -87,6 +87,8 @@ pub struct LockRow {
     pub acquired_at: DateTime<Utc>,
     /// Lapses.
     pub expires_at: DateTime<Utc>,
+    /// Holder's display name (older rows have none).
+    pub user_name: Option<String>,
 }
 
 /// A session row as REST shows it.
@@ -308,6 +310,7 @@ pub async fn load_locks(conn: &mut DbConn, key: &DocKey) -> Result<Vec<LockRow>,
             l::reason,
             l::acquired_at,
             l::expires_at,
+            l::user_name,
         ))
         .load(conn)
         .await?)

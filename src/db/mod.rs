@@ -3,6 +3,7 @@
 //! hand; `scripts/check-schema.sh` fails when it drifts from the migrations).
 
 pub mod documents;
+pub mod notification_order;
 pub mod schema;
 
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;

@@ -90,6 +90,7 @@ diesel::table! {
         reason -> Nullable<Text>,
         acquired_at -> Timestamptz,
         expires_at -> Timestamptz,
+        user_name -> Nullable<Text>,
     }
 }
 
@@ -103,6 +104,33 @@ diesel::table! {
         fcm -> Bool,
         email -> Bool,
         updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    notification_writers (tenant_id, user_id) {
+        tenant_id -> Text,
+        user_id -> Text,
+        writes -> Int8,
+    }
+}
+
+diesel::table! {
+    push_outbox (notification_id) {
+        notification_id -> Int8,
+        tenant_id -> Text,
+        user_id -> Text,
+        notification_type -> Text,
+        title -> Text,
+        message -> Nullable<Text>,
+        action_url -> Nullable<Text>,
+        priority -> Text,
+        web_push -> Bool,
+        fcm -> Bool,
+        email -> Bool,
+        claims -> Int4,
+        claimed_until -> Timestamptz,
+        created_at -> Timestamptz,
     }
 }
 
@@ -196,6 +224,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     document_snapshots,
     edit_locks,
     notification_settings,
+    notification_writers,
+    push_outbox,
     push_subscriptions,
     realtime_notifications,
     user_contacts,

@@ -100,6 +100,15 @@ async fn lock_request(
         .map_err(refused)
 }
 
+/// True when the request carries no body at all.
+fn has_no_body(req: &actix_web::HttpRequest) -> bool {
+    use actix_web::http::header;
+    match req.headers().get(header::CONTENT_LENGTH) {
+        Some(len) => len.as_bytes() == b"0",
+        None => !req.headers().contains_key(header::TRANSFER_ENCODING),
+    }
+}
+
 /// `POST /api/v1/collaboration/{entity_type}/{entity_id}/lock`: take or renew a lock.
 #[utoipa::path(
     post,
@@ -114,10 +123,17 @@ async fn lock_request(
 pub async fn lock(
     principal: Principal,
     path: web::Path<EntityPath>,
-    body: Option<web::Json<LockBody>>,
+    body: Result<web::Json<LockBody>, actix_web::Error>,
+    req: actix_web::HttpRequest,
     services: web::Data<Arc<Services>>,
-) -> Result<HttpResponse, ApiError> {
-    let body = body.map(|b| b.into_inner()).unwrap_or_default();
+) -> Result<HttpResponse, actix_web::Error> {
+    // No body takes the defaults; a body that is not a valid LockBody
+    // (`"ttl_secs": -5`, unknown fields, not JSON) is refused, not ignored.
+    let body = match body {
+        Ok(b) => b.into_inner(),
+        Err(_) if has_no_body(&req) => LockBody::default(),
+        Err(e) => return Err(e),
+    };
     if body
         .field
         .as_ref()
@@ -126,7 +142,8 @@ pub async fn lock(
         return Err(ApiError::BadRequest(
             ErrorCode::InvalidField,
             "`field` must be 1 to 128 bytes".into(),
-        ));
+        )
+        .into());
     }
     let room = path.room(&principal)?;
     let view = lock_request(
@@ -241,6 +258,7 @@ pub async fn info(
                     serde_json::json!({
                         "field": (!l.field_name.is_empty()).then_some(l.field_name),
                         "user_id": l.user_id,
+                        "name": l.user_name.unwrap_or(l.user_id),
                         "mode": l.lock_type,
                         "reason": l.reason,
                         "acquired_at": l.acquired_at,

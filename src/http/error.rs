@@ -87,6 +87,8 @@ error_codes! {
     NotConnected => "not_connected",
     /// Someone else holds the lock.
     LockConflict => "lock_conflict",
+    /// A push endpoint is held by another user with other keys.
+    EndpointTaken => "endpoint_taken",
     /// The user has too many open connections.
     TooManyConnections => "too_many_connections",
     /// The user has too many push subscriptions.

@@ -97,9 +97,21 @@ pub async fn subscribe(
             ),
         ));
     }
-    let (id, created) =
-        store::upsert_subscription(&db, &principal.tenant, &principal.user, &sub).await?;
-    Ok(HttpResponse::Created().json(json!({ "id": id, "kind": sub.kind, "created": created })))
+    match store::upsert_subscription(&db, &principal.tenant, &principal.user, &sub).await? {
+        store::Upserted::Stored {
+            id,
+            created,
+            took_over,
+        } => Ok(HttpResponse::Created().json(json!({
+            "id": id, "kind": sub.kind, "created": created, "took_over": took_over
+        }))),
+        store::Upserted::HeldByAnother => Err(ApiError::Conflict(
+            ErrorCode::EndpointTaken,
+            "another user holds this endpoint with other keys; subscribe with this \
+             browser's own keys"
+                .into(),
+        )),
+    }
 }
 
 /// Body of `DELETE /api/v1/push/unsubscribe`.

@@ -28,10 +28,14 @@ struct DeviceQuery {
 /// a non-browser client, which cookies cannot be abused through. A page served
 /// by this server itself (the Origin's host and port equal the `Host` header,
 /// as for the demo app at `/`) is same-origin and always allowed.
+/// Several Origin headers are refused: a browser sends one, and checking
+/// only the first would let a second one through unchecked.
 pub fn origin_allowed(req: &HttpRequest, allowed: &[String]) -> bool {
-    match req.headers().get(header::ORIGIN) {
-        None => true,
-        Some(origin) => match origin.to_str() {
+    let mut origins = req.headers().get_all(header::ORIGIN);
+    match (origins.next(), origins.next()) {
+        (None, _) => true,
+        (Some(_), Some(_)) => false,
+        (Some(origin), None) => match origin.to_str() {
             Ok(origin) => {
                 allowed
                     .iter()
@@ -107,6 +111,9 @@ pub async fn upgrade(
     services: web::Data<Arc<Services>>,
 ) -> Result<HttpResponse, ApiError> {
     let settings = &services.settings;
+    if let Some(refused) = super::handshake::refusal(&req) {
+        return Ok(refused);
+    }
     let (principal, source) = authorize_upgrade(&req, &services)?;
     if let Err(e) = ws::handshake(&req) {
         return Err(ApiError::BadRequest(

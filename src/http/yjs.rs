@@ -36,6 +36,9 @@ pub async fn upgrade(
     services: web::Data<Arc<Services>>,
 ) -> Result<HttpResponse, ApiError> {
     let settings = &services.settings;
+    if let Some(refused) = super::handshake::refusal(&req) {
+        return Ok(refused);
+    }
     let (principal, source) = super::ws::authorize_upgrade(&req, &services)?;
     let name = document.into_inner();
     if name.is_empty() || name.len() > MAX_DOCUMENT_NAME_BYTES {

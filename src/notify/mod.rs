@@ -53,6 +53,8 @@ pub struct Notifier {
     pub presence: Recipient<PresenceOf>,
     /// Push, FCM and email delivery.
     pub push: Recipient<PushJob>,
+    /// Push limits (the outbox's claim length follows the job timeout).
+    pub push_settings: crate::config::PushSettings,
 }
 
 /// Which part of a request was unusable.

@@ -18,14 +18,67 @@ pub use server::{ErrorCode, ServerMessage};
 use serde::{Deserialize, Serialize};
 
 /// A client-chosen request id, echoed in the `ack` or `error`.
-/// A string or a number, at most 128 bytes as a string.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A string of at most 128 bytes, or a number of at most
+/// [`MAX_NUMERIC_REF_CHARS`] characters, echoed exactly as the client wrote it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Ref {
     /// `"ref": "r1"`
     Str(String),
     /// `"ref": 17`
-    Num(serde_json::Number),
+    Num(RawNumber),
+}
+
+/// Longest numeric `ref` accepted, in characters.
+pub const MAX_NUMERIC_REF_CHARS: usize = 512;
+
+/// A JSON number token as the client wrote it, so a 300-digit number or
+/// `1.50` comes back unchanged rather than rounded through `f64`.
+#[derive(Debug, Clone)]
+pub struct RawNumber(Box<serde_json::value::RawValue>);
+
+impl RawNumber {
+    /// The token text.
+    pub fn as_str(&self) -> &str {
+        self.0.get()
+    }
+}
+
+#[cfg(test)]
+impl From<i64> for RawNumber {
+    fn from(n: i64) -> Self {
+        #[allow(clippy::unwrap_used)]
+        RawNumber(serde_json::value::RawValue::from_string(n.to_string()).unwrap())
+    }
+}
+
+impl PartialEq for RawNumber {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Serialize for RawNumber {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+/// Reads a raw `ref` token: `Ok(None)` for null, `Err` for anything that
+/// is not an allowed string or number.
+fn ref_from_raw(raw: Box<serde_json::value::RawValue>) -> Result<Option<Ref>, ()> {
+    let text = raw.get();
+    match text.as_bytes().first() {
+        Some(b'n') => Ok(None),
+        Some(b'"') => match serde_json::from_str::<String>(text) {
+            Ok(s) if s.len() <= 128 => Ok(Some(Ref::Str(s))),
+            _ => Err(()),
+        },
+        Some(b'-' | b'0'..=b'9') if text.len() <= MAX_NUMERIC_REF_CHARS => {
+            Ok(Some(Ref::Num(RawNumber(raw))))
+        }
+        _ => Err(()),
+    }
 }
 
 /// WebSocket close codes Tandem uses. See docs/protocol.md.
@@ -62,13 +115,14 @@ pub struct ProtocolError {
     pub message: String,
 }
 
-/// Just the envelope: read first, so `ref` survives a bad body.
+/// Just the envelope: read first, so `ref` survives a bad body. `ref` is
+/// kept as the raw token, so a number is echoed exactly as written.
 #[derive(Deserialize)]
 struct Envelope {
     #[serde(rename = "type")]
     kind: Option<serde_json::Value>,
     #[serde(rename = "ref")]
-    r#ref: Option<serde_json::Value>,
+    r#ref: Option<Box<serde_json::value::RawValue>>,
 }
 
 /// Reads only the `ref` of a message (for replies to messages that are
@@ -77,12 +131,12 @@ pub fn peek_ref(text: &str) -> Option<Ref> {
     #[derive(Deserialize)]
     struct RefOnly {
         #[serde(rename = "ref")]
-        r#ref: Option<Ref>,
+        r#ref: Option<Box<serde_json::value::RawValue>>,
     }
     serde_json::from_str::<RefOnly>(text)
         .ok()
         .and_then(|r| r.r#ref)
-        .filter(|r| !matches!(r, Ref::Str(s) if s.len() > 128))
+        .and_then(|raw| ref_from_raw(raw).ok().flatten())
 }
 
 /// Parses one text frame into a client message and its `ref`.
@@ -99,20 +153,22 @@ pub fn parse_client_message(text: &str) -> Result<(Option<Ref>, ClientMessage), 
             message: "a message must be a JSON object".into(),
         });
     }
-    let envelope: Envelope = serde_json::from_value(value.clone()).map_err(|e| ProtocolError {
+    let envelope: Envelope = serde_json::from_str(text).map_err(|e| ProtocolError {
         r#ref: None,
         code: ErrorCode::InvalidMessage,
         message: e.to_string(),
     })?;
-    let r#ref = match envelope.r#ref {
-        None | Some(serde_json::Value::Null) => None,
-        Some(serde_json::Value::String(s)) if s.len() <= 128 => Some(Ref::Str(s)),
-        Some(serde_json::Value::Number(n)) => Some(Ref::Num(n)),
-        Some(_) => {
+    let r#ref = match envelope.r#ref.map(ref_from_raw) {
+        None => None,
+        Some(Ok(r)) => r,
+        Some(Err(())) => {
             return Err(ProtocolError {
                 r#ref: None,
                 code: ErrorCode::InvalidField,
-                message: "`ref` must be a string of at most 128 bytes or a number".into(),
+                message: format!(
+                    "`ref` must be a string of at most 128 bytes or a number of at most \
+                     {MAX_NUMERIC_REF_CHARS} characters"
+                ),
             })
         }
     };
@@ -195,5 +251,25 @@ mod tests {
         let (r, m) = parse_client_message(r#"{"type":"heartbeat","ref":7}"#).unwrap();
         assert_eq!(r, Some(Ref::Num(7.into())));
         assert!(matches!(m, ClientMessage::Heartbeat {}));
+    }
+
+    #[test]
+    fn numeric_refs_are_echoed_exactly_as_written() {
+        let big = "9".repeat(300);
+        for token in [big.as_str(), "1.50", "-0", "1e300", "12345678901234567890"] {
+            let text = format!(r#"{{"type":"heartbeat","ref":{token}}}"#);
+            let (r, _) = parse_client_message(&text).unwrap();
+            let r = r.unwrap();
+            assert_eq!(serde_json::to_string(&r).unwrap(), token);
+            assert_eq!(
+                serde_json::to_string(&peek_ref(&text).unwrap()).unwrap(),
+                token
+            );
+        }
+        let too_long = format!(r#"{{"type":"heartbeat","ref":0.{}}}"#, "1".repeat(520));
+        assert_eq!(
+            parse_client_message(&too_long).unwrap_err().code,
+            ErrorCode::InvalidField
+        );
     }
 }

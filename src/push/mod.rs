@@ -5,11 +5,14 @@
 //!
 //! - [`dispatcher`]: the actor (its own arbiter), bounded concurrency, retries,
 //!   the delivered flags, and the test push.
+//! - `engine`: the dispatcher's delivery engine (targets, retries, results).
 //! - [`sender`]: the [`sender::PushSender`] trait, payload, targets and outcomes.
 //! - [`webpush`]: VAPID + aes128gcm via the `web-push` crate, sent through awc.
 //! - [`fcm`]: the HTTP v1 API with a cached OAuth2 token (JWT-bearer grant).
 //! - [`email`]: SMTP via lettre.
 //! - [`retry`]: the retry policy and `Retry-After` parsing (pure).
+//! - [`outbox`]: jobs stored in PostgreSQL until delivered or given up, so
+//!   a restarted server resumes them.
 //! - [`store`]: subscriptions, contact addresses and delivered flags in PostgreSQL.
 //! - [`validate`]: checks on subscription and email requests (pure).
 //! - [`destination`]: where Web Push may connect (public addresses only,
@@ -42,6 +45,17 @@ impl Priority {
             Priority::Normal => "normal",
             Priority::High => "high",
             Priority::Urgent => "urgent",
+        }
+    }
+
+    /// Reads the database and wire spelling.
+    pub fn parse(text: &str) -> Option<Priority> {
+        match text {
+            "low" => Some(Priority::Low),
+            "normal" => Some(Priority::Normal),
+            "high" => Some(Priority::High),
+            "urgent" => Some(Priority::Urgent),
+            _ => None,
         }
     }
 }
@@ -84,7 +98,9 @@ pub struct PushJob {
 pub mod destination;
 pub mod dispatcher;
 pub mod email;
+mod engine;
 pub mod fcm;
+pub mod outbox;
 pub mod retry;
 pub mod sender;
 pub mod store;

@@ -69,38 +69,100 @@ pub struct NewSubscription {
     pub browser: Option<String>,
 }
 
-/// Stores (or refreshes) a subscription of `user` and returns its id and
-/// whether it is new. The same endpoint held by another user of the tenant
-/// (the browser changed hands) is removed, so one device never receives
-/// two people's notifications.
+/// What [`upsert_subscription`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upserted {
+    /// Stored: its id, whether it is new, and whether another user's
+    /// subscription to the same endpoint was removed (the device changed hands).
+    Stored {
+        /// Id.
+        id: i64,
+        /// New rather than refreshed.
+        created: bool,
+        /// Another user of the tenant held this endpoint; theirs was removed.
+        took_over: bool,
+    },
+    /// Another user of the tenant holds this Web Push endpoint with other
+    /// keys: nothing was changed.
+    HeldByAnother,
+}
+
+/// Stores (or refreshes) a subscription of `user`.
+///
+/// A Web Push endpoint belongs to whoever holds its keys: the browser
+/// creates the endpoint together with its `p256dh`/`auth` keys, and only
+/// that browser knows them. When another user of the tenant holds the
+/// endpoint, the caller takes it over (theirs is removed, so one device
+/// never receives two people's notifications) only by presenting the same
+/// keys, which proves it is the same browser; otherwise nothing changes
+/// ([`Upserted::HeldByAnother`]). An FCM token is itself known only to the
+/// app instance it was issued to, so presenting it takes it over.
 pub async fn upsert_subscription(
     db: &Db,
     tenant: &TenantId,
     user: &UserId,
     sub: &NewSubscription,
-) -> Result<(i64, bool), DbError> {
+) -> Result<Upserted, DbError> {
+    use diesel_async::AsyncConnection;
     use push_subscriptions::dsl as ps;
     let mut conn = db.conn().await?;
-    let existing: Option<i64> = ps::push_subscriptions
-        .filter(ps::tenant_id.eq(tenant.as_str()))
-        .filter(ps::user_id.eq(user.as_str()))
-        .filter(ps::endpoint.eq(&sub.endpoint))
-        .select(ps::id)
-        .first(&mut conn)
-        .await
-        .optional()?;
-    diesel::delete(
-        ps::push_subscriptions
-            .filter(ps::tenant_id.eq(tenant.as_str()))
+    let (tenant, user, sub) = (tenant.as_str(), user.as_str(), sub.clone());
+    conn.transaction::<_, DbError, _>(async move |conn| {
+        let existing: Option<i64> = ps::push_subscriptions
+            .filter(ps::tenant_id.eq(tenant))
+            .filter(ps::user_id.eq(user))
             .filter(ps::endpoint.eq(&sub.endpoint))
-            .filter(ps::user_id.ne(user.as_str())),
-    )
-    .execute(&mut conn)
-    .await?;
+            .select(ps::id)
+            .first(conn)
+            .await
+            .optional()?;
+        let others: Vec<(Option<String>, Option<String>)> = ps::push_subscriptions
+            .filter(ps::tenant_id.eq(tenant))
+            .filter(ps::endpoint.eq(&sub.endpoint))
+            .filter(ps::user_id.ne(user))
+            .select((ps::p256dh_key, ps::auth_key))
+            .for_update()
+            .load(conn)
+            .await?;
+        if sub.kind == "web_push"
+            && others
+                .iter()
+                .any(|(p, a)| *p != sub.p256dh || *a != sub.auth)
+        {
+            return Ok(Upserted::HeldByAnother);
+        }
+        let took_over = !others.is_empty();
+        if took_over {
+            diesel::delete(
+                ps::push_subscriptions
+                    .filter(ps::tenant_id.eq(tenant))
+                    .filter(ps::endpoint.eq(&sub.endpoint))
+                    .filter(ps::user_id.ne(user)),
+            )
+            .execute(conn)
+            .await?;
+        }
+        let id = insert_or_refresh(conn, tenant, user, &sub).await?;
+        Ok(Upserted::Stored {
+            id,
+            created: existing.is_none(),
+            took_over,
+        })
+    })
+    .await
+}
+
+async fn insert_or_refresh(
+    conn: &mut diesel_async::AsyncPgConnection,
+    tenant: &str,
+    user: &str,
+    sub: &NewSubscription,
+) -> Result<i64, DbError> {
+    use push_subscriptions::dsl as ps;
     let id: i64 = diesel::insert_into(ps::push_subscriptions)
         .values((
-            ps::tenant_id.eq(tenant.as_str()),
-            ps::user_id.eq(user.as_str()),
+            ps::tenant_id.eq(tenant),
+            ps::user_id.eq(user),
             ps::kind.eq(sub.kind),
             ps::endpoint.eq(&sub.endpoint),
             ps::p256dh_key.eq(&sub.p256dh),
@@ -122,9 +184,9 @@ pub async fn upsert_subscription(
             ps::is_active.eq(true),
         ))
         .returning(ps::id)
-        .get_result(&mut conn)
+        .get_result(conn)
         .await?;
-    Ok((id, existing.is_none()))
+    Ok(id)
 }
 
 /// Deletes the caller's subscription with this endpoint (or FCM token);

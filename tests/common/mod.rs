@@ -527,6 +527,26 @@ impl WsClient {
             .unwrap_or_else(|| panic!("no message within {RECV_TIMEOUT:?}"))
     }
 
+    /// Next text frame as it was sent (answering pings).
+    pub async fn recv_text(&mut self) -> String {
+        let deadline = tokio::time::Instant::now() + RECV_TIMEOUT;
+        loop {
+            let frame = tokio::time::timeout_at(deadline, self.framed.next())
+                .await
+                .unwrap_or_else(|_| panic!("no message within {RECV_TIMEOUT:?}"))
+                .expect("socket ended");
+            match frame {
+                Ok(Frame::Text(bytes)) => return String::from_utf8(bytes.to_vec()).unwrap(),
+                Ok(Frame::Ping(p)) => {
+                    let _ = self.framed.send(Message::Pong(p)).await;
+                }
+                Ok(Frame::Close(reason)) => panic!("socket closed: {reason:?}"),
+                Ok(_) => {}
+                Err(e) => panic!("socket error: {e}"),
+            }
+        }
+    }
+
     /// Next JSON message within `wait`, or None.
     pub async fn try_recv(&mut self, wait: Duration) -> Option<Value> {
         let deadline = tokio::time::Instant::now() + wait;

@@ -23,6 +23,7 @@ impl DocumentActor {
                 reason: l.reason.clone(),
                 acquired_at: l.acquired_at,
                 expires_at: l.expires_at,
+                user_name: Some(l.name.clone()),
             })
             .collect()
     }
@@ -237,16 +238,17 @@ impl DocumentActor {
                     } else {
                         LockMode::Soft
                     };
-                    let field = (!row.field_name.is_empty()).then_some(row.field_name.as_str());
-                    let _ = act.locks.acquire(
-                        &row.user_id,
-                        &row.user_id,
-                        field,
+                    // As stored: holder's name and acquired_at survive a restart.
+                    act.locks.restore(crate::collab::locks::Lock {
+                        field: (!row.field_name.is_empty()).then(|| row.field_name.clone()),
+                        name: row.user_name.clone().unwrap_or_else(|| row.user_id.clone()),
+                        user_id: row.user_id,
                         mode,
-                        row.reason.clone(),
-                        left,
-                        now,
-                    );
+                        reason: row.reason,
+                        acquired_at: row.acquired_at,
+                        expires: now + left,
+                        expires_at: row.expires_at,
+                    });
                 }
             }
             Err(e) => {

@@ -30,11 +30,18 @@ pub async fn create(
             })
             .collect();
         let mut conn = services.db.conn().await?;
-        diesel::insert_into(realtime_notifications::table)
-            .values(&new)
-            .returning(NotificationRow::as_returning())
-            .get_results(&mut conn)
-            .await?
+        // Recipients locked first: per user, ids are taken in commit order.
+        use diesel_async::AsyncConnection;
+        let (tenant_id, users) = (tenant.as_str(), &draft.users);
+        conn.transaction::<_, NotifyError, _>(async move |conn| {
+            crate::db::notification_order::lock_recipients(conn, tenant_id, users).await?;
+            Ok(diesel::insert_into(realtime_notifications::table)
+                .values(&new)
+                .returning(NotificationRow::as_returning())
+                .get_results(conn)
+                .await?)
+        })
+        .await?
     };
     metrics::counter!("tandem_notifications_created_total").increment(rows.len() as u64);
     let created = rows
@@ -125,7 +132,7 @@ pub(super) async fn deliver(
             publish_count(&services, &tenant, &user, *unread);
         }
         if d.needs_push_job() {
-            services.push.do_send(PushJob {
+            let job = PushJob {
                 notification_id: row.id,
                 tenant: tenant.clone(),
                 user,
@@ -135,7 +142,15 @@ pub(super) async fn deliver(
                 action_url: row.action_url.clone(),
                 priority,
                 channels: d.push,
-            });
+            };
+            // Stored in the push outbox first, so a crash cannot lose it.
+            crate::push::outbox::enqueue(
+                &services.db,
+                &services.push_settings,
+                &services.push,
+                job,
+            )
+            .await;
         }
     }
     if !delivered.is_empty() {

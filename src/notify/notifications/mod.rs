@@ -213,6 +213,9 @@ mod tests {
                 .contains("`action_url`")
         );
         assert!(err(with("action_url", serde_json::json!("//evil"))).contains("`action_url`"));
+        assert!(
+            err(with("action_url", serde_json::json!("/\\evil.example"))).contains("`action_url`")
+        );
         assert!(err(with("expires_at", serde_json::json!("tomorrow"))).contains("`expires_at`"));
         assert!(err(with(
             "expires_at",

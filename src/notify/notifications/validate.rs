@@ -74,7 +74,8 @@ pub fn parse_priority(text: &str) -> Option<Priority> {
 
 pub(super) fn check_action_url(url: &str) -> Result<(), NotifyError> {
     let ok_scheme = url.starts_with("https://") || url.starts_with("http://");
-    let ok_path = url.starts_with('/') && !url.starts_with("//");
+    // `//host` and `/\host` are both read by browsers as another origin.
+    let ok_path = url.starts_with('/') && !url.starts_with("//") && !url.starts_with("/\\");
     if url.len() > 2048 || !(ok_scheme || ok_path) || url.chars().any(char::is_control) {
         return Err(invalid(
             "action_url",

@@ -1,0 +1,1 @@
+ALTER TABLE edit_locks DROP COLUMN user_name;
