@@ -1,5 +1,7 @@
 //! Prometheus metrics: the `metrics` facade with the
-//! `metrics-exporter-prometheus` recorder, rendered at `GET /metrics`.
+//! `metrics-exporter-prometheus` recorder and the hooks that feed it
+//! (rendered at `GET /metrics` by `http::metrics`). This module depends on
+//! no other part of Tandem, so actors and services can all call it.
 //!
 //! Hooks elsewhere are one-line calls (`metrics::counter!(...)` or the
 //! helpers here), so they survive changes to the code around them. Gauges
@@ -13,18 +15,14 @@
 //! `Authorization: Bearer <metrics.token>`; without a token configured the
 //! endpoint answers 404, so metrics are never public by accident.
 
-use crate::actors::registry::GetStats;
-use crate::actors::Services;
-use crate::http::error::{ApiError, ErrorCode};
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
 use actix_web::middleware::Next;
-use actix_web::{web, HttpRequest, HttpResponse};
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock};
 
 /// Latency buckets in seconds, 0.5 ms to 10 s.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -145,7 +143,7 @@ pub fn message_type(frame: &str) -> &'static str {
     intern(&rest[..end])
 }
 
-fn intern(name: &str) -> &'static str {
+pub(crate) fn intern(name: &str) -> &'static str {
     static NAMES: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
     let Ok(mut names) = NAMES.get_or_init(Default::default).lock() else {
         return "other";
@@ -161,9 +159,31 @@ fn intern(name: &str) -> &'static str {
     leaked
 }
 
-/// Counts a message written to a WebSocket.
+/// Counts a message written to a WebSocket. This runs once per delivery
+/// (a broadcast to 1000 members is 1000 calls), so each thread keeps the
+/// counter handle of every type it has seen: a prefix scan, a thread-local
+/// lookup and an atomic add, without the global intern lock or the
+/// recorder's key hashing.
 pub fn message_out(frame: &str) {
-    counter!("tandem_messages_out_total", "type" => message_type(frame)).increment(1);
+    thread_local! {
+        static OUT: std::cell::RefCell<std::collections::HashMap<&'static str, metrics::Counter>> =
+            std::cell::RefCell::new(std::collections::HashMap::new());
+    }
+    let tag = frame
+        .strip_prefix(r#"{"type":""#)
+        .and_then(|rest| rest.find('"').map(|end| &rest[..end]))
+        .unwrap_or("other");
+    OUT.with(|out| {
+        let mut out = out.borrow_mut();
+        if let Some(counter) = out.get(tag) {
+            counter.increment(1);
+            return;
+        }
+        let name = message_type(frame);
+        let counter = counter!("tandem_messages_out_total", "type" => name);
+        counter.increment(1);
+        out.insert(name, counter);
+    });
 }
 
 /// Counts a message received on a WebSocket (after it parsed as a protocol
@@ -212,73 +232,6 @@ pub async fn count_requests(
     metrics::histogram!("tandem_http_request_duration_seconds", "route" => route)
         .record(started.elapsed());
     Ok(res)
-}
-
-/// Refreshes the gauges that mirror node state, then renders the text format.
-pub async fn render(services: &Services) -> Option<String> {
-    let handle = install()?;
-    if let Ok(stats) = services.registry.send(GetStats).await {
-        gauge!("tandem_users").set(stats.users as f64);
-        gauge!("tandem_tenants").set(stats.tenants as f64);
-        gauge!("tandem_rooms").set(stats.rooms as f64);
-    }
-    let pool = services.db.pool_status();
-    gauge!("tandem_db_pool_size").set(pool.size as f64);
-    gauge!("tandem_db_pool_available").set(pool.available as f64);
-    gauge!("tandem_db_pool_waiting").set(pool.waiting as f64);
-    Some(handle.render())
-}
-
-/// `GET /metrics`: Prometheus text format, with `Authorization: Bearer
-/// <metrics.token>`. 404 when no token is configured, 401 on a wrong one.
-#[utoipa::path(
-    get,
-    path = "/metrics",
-    tag = "meta",
-    summary = "Prometheus metrics (text format 0.0.4)",
-    responses(
-        (status = 200, description = "Metrics", content_type = "text/plain"),
-        (status = 401, description = "`invalid_token`: not the metrics.token", body = crate::http::openapi::ErrorBody),
-        (status = 404, description = "`not_found`: metrics.token is not set", body = crate::http::openapi::ErrorBody)
-    ),
-    security(("metrics_token" = []))
-)]
-pub async fn endpoint(
-    req: HttpRequest,
-    services: web::Data<Arc<Services>>,
-) -> Result<HttpResponse, ApiError> {
-    let expected = services.settings.metrics.token.expose();
-    if expected.is_empty() {
-        return Err(ApiError::NotFound(
-            ErrorCode::NotFound,
-            "metrics are off: set metrics.token".into(),
-        ));
-    }
-    let given = req
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if !constant_time_eq(given.as_bytes(), expected.as_bytes()) {
-        return Err(ApiError::Unauthorized(
-            ErrorCode::InvalidToken,
-            "GET /metrics needs Authorization: Bearer <metrics.token>".into(),
-        ));
-    }
-    let body = render(&services)
-        .await
-        .ok_or_else(|| ApiError::Internal("metrics recorder not installed".into()))?;
-    Ok(HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
-        .body(body))
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]
@@ -330,12 +283,5 @@ mod tests {
             }
             assert!(seen > 10, "{what}: {seen}");
         }
-    }
-
-    #[test]
-    fn token_comparison() {
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"abcd"));
     }
 }

@@ -10,6 +10,7 @@ pub mod content_type;
 pub mod error;
 pub mod handshake;
 pub mod health;
+pub mod metrics;
 pub mod notifications;
 pub mod openapi;
 pub mod presence;
@@ -78,7 +79,7 @@ pub fn table(r: &mut impl RouteSink) {
     r.add(M::GET, "/ws", ws::upgrade);
     r.add(M::GET, "/yjs/{document:.*}", yjs::upgrade);
     r.add(M::GET, "/api/v1/openapi.json", openapi::spec);
-    r.add(M::GET, "/metrics", crate::telemetry::endpoint);
+    r.add(M::GET, "/metrics", self::metrics::endpoint);
     r.add(M::GET, "/api/v1/presence", presence::list);
     r.add(M::PUT, "/api/v1/presence/status", presence::set_status);
     r.add(M::GET, "/api/v1/presence/{user_id}", presence::get_one);

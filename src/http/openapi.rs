@@ -42,7 +42,7 @@ pub struct ErrorBody {
         ws::upgrade,
         yjs::upgrade,
         spec,
-        crate::telemetry::endpoint,
+        crate::http::metrics::endpoint,
         presence::list,
         presence::get_one,
         presence::set_status,
