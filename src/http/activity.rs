@@ -19,7 +19,7 @@ use std::sync::Arc;
     tag = "activity",
     summary = "Record an activity-feed entry (role service)",
     request_body(content = serde_json::Value, description = "user_id, action, entity_type, entity_id, data, visibility: see docs/rest.md"),
-    responses((status = 201, description = "Its id", body = serde_json::Value), (status = 400, description = "`invalid_body` or `invalid_field`; the message names the field", body = crate::http::openapi::ErrorBody), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::openapi::ErrorBody), (status = 403, description = "`forbidden`: the caller's role may not do this", body = crate::http::openapi::ErrorBody)),
+    responses((status = 201, description = "Its id", body = serde_json::Value), (status = 400, description = "`invalid_body` or `invalid_field`; the message names the field", body = crate::http::error::ErrorBody), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::error::ErrorBody), (status = 403, description = "`forbidden`: the caller's role may not do this", body = crate::http::error::ErrorBody)),
     security(("api_key" = []), ("bearer" = []))
 )]
 pub async fn create(
@@ -100,7 +100,7 @@ async fn page(
     tag = "activity",
     summary = "The tenant's feed as I may see it",
     params(ListQuery),
-    responses((status = 200, description = "A page of entries", body = serde_json::Value), (status = 400, description = "`invalid_body` or `invalid_field`; the message names the field", body = crate::http::openapi::ErrorBody), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::openapi::ErrorBody)),
+    responses((status = 200, description = "A page of entries", body = serde_json::Value), (status = 400, description = "`invalid_body` or `invalid_field`; the message names the field", body = crate::http::error::ErrorBody), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::error::ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn list(
@@ -133,7 +133,7 @@ pub async fn list(
     tag = "activity",
     summary = "The feed of one entity",
     params(("entity_type" = String, Path, description = "Entity type, e.g. `document`"), ("entity_id" = String, Path, description = "Entity id"), PageQuery),
-    responses((status = 200, description = "A page of entries", body = serde_json::Value), (status = 400, description = "`invalid_body` or `invalid_field`; the message names the field", body = crate::http::openapi::ErrorBody), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::openapi::ErrorBody)),
+    responses((status = 200, description = "A page of entries", body = serde_json::Value), (status = 400, description = "`invalid_body` or `invalid_field`; the message names the field", body = crate::http::error::ErrorBody), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::error::ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn for_entity(

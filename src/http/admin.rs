@@ -180,8 +180,8 @@ pub struct TenantQuery {
     params(TenantQuery),
     responses(
         (status = 200, description = "Counts and uptime_secs", body = serde_json::Value),
-        (status = 401, description = "Bad token or X-Admin-Key", body = crate::http::openapi::ErrorBody),
-        (status = 403, description = "`forbidden`: not an admin, or another tenant", body = crate::http::openapi::ErrorBody)
+        (status = 401, description = "Bad token or X-Admin-Key", body = crate::http::error::ErrorBody),
+        (status = 403, description = "`forbidden`: not an admin, or another tenant", body = crate::http::error::ErrorBody)
     ),
     security(("bearer" = []), ("admin_key" = []))
 )]
@@ -241,9 +241,9 @@ pub async fn stats(
     params(TenantQuery),
     responses(
         (status = 200, description = "`{tenant_id, users: [...]}`", body = serde_json::Value),
-        (status = 400, description = "`missing_tenant` (platform operator)", body = crate::http::openapi::ErrorBody),
-        (status = 401, description = "Bad token or X-Admin-Key", body = crate::http::openapi::ErrorBody),
-        (status = 403, description = "`forbidden`: not an admin, or another tenant", body = crate::http::openapi::ErrorBody)
+        (status = 400, description = "`missing_tenant` (platform operator)", body = crate::http::error::ErrorBody),
+        (status = 401, description = "Bad token or X-Admin-Key", body = crate::http::error::ErrorBody),
+        (status = 403, description = "`forbidden`: not an admin, or another tenant", body = crate::http::error::ErrorBody)
     ),
     security(("bearer" = []), ("admin_key" = []))
 )]
@@ -306,9 +306,9 @@ pub struct AdminAction {
     params(ActionsQuery),
     responses(
         (status = 200, description = "`{actions: [...], next_before_id}`", body = serde_json::Value),
-        (status = 400, description = "`invalid_field`: limit out of range", body = crate::http::openapi::ErrorBody),
-        (status = 401, description = "Bad token or X-Admin-Key", body = crate::http::openapi::ErrorBody),
-        (status = 403, description = "`forbidden`: not an admin, or another tenant", body = crate::http::openapi::ErrorBody)
+        (status = 400, description = "`invalid_field`: limit out of range", body = crate::http::error::ErrorBody),
+        (status = 401, description = "Bad token or X-Admin-Key", body = crate::http::error::ErrorBody),
+        (status = 403, description = "`forbidden`: not an admin, or another tenant", body = crate::http::error::ErrorBody)
     ),
     security(("bearer" = []), ("admin_key" = []))
 )]

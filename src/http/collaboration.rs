@@ -117,7 +117,7 @@ fn has_no_body(req: &actix_web::HttpRequest) -> bool {
     summary = "Take or renew an edit lock",
     params(("entity_type" = String, Path, description = "Entity type, e.g. `document`"), ("entity_id" = String, Path, description = "Entity id")),
     request_body(content = Option<LockBody>),
-    responses((status = 201, description = "The lock, taken or renewed", body = serde_json::Value), (status = 400, description = "`invalid_body` or `invalid_field`; the message names the field", body = crate::http::openapi::ErrorBody), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::openapi::ErrorBody), (status = 409, description = "Held by someone else", body = crate::http::openapi::ErrorBody)),
+    responses((status = 201, description = "The lock, taken or renewed", body = serde_json::Value), (status = 400, description = "`invalid_body` or `invalid_field`; the message names the field", body = crate::http::error::ErrorBody), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::error::ErrorBody), (status = 409, description = "Held by someone else", body = crate::http::error::ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn lock(
@@ -171,7 +171,7 @@ pub async fn lock(
     tag = "collaboration",
     summary = "Release my lock",
     params(("entity_type" = String, Path, description = "Entity type, e.g. `document`"), ("entity_id" = String, Path, description = "Entity id"), UnlockQuery),
-    responses((status = 204, description = "Released"), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::openapi::ErrorBody), (status = 404, description = "`not_found`", body = crate::http::openapi::ErrorBody)),
+    responses((status = 204, description = "Released"), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::error::ErrorBody), (status = 404, description = "`not_found`", body = crate::http::error::ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn unlock(
@@ -201,7 +201,7 @@ pub async fn unlock(
     path = "/api/v1/collaboration/sessions",
     tag = "collaboration",
     summary = "Open document sessions of my tenant",
-    responses((status = 200, description = "Sessions", body = serde_json::Value), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::openapi::ErrorBody)),
+    responses((status = 200, description = "Sessions", body = serde_json::Value), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::error::ErrorBody)),
     security(("bearer" = []), ("api_key" = []))
 )]
 pub async fn sessions(
@@ -221,7 +221,7 @@ pub async fn sessions(
     tag = "collaboration",
     summary = "Active users, version, locks and edit/conflict counts of a document",
     params(("entity_type" = String, Path, description = "Entity type, e.g. `document`"), ("entity_id" = String, Path, description = "Entity id")),
-    responses((status = 200, description = "The session", body = serde_json::Value), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::openapi::ErrorBody), (status = 404, description = "`not_found`", body = crate::http::openapi::ErrorBody)),
+    responses((status = 200, description = "The session", body = serde_json::Value), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::error::ErrorBody), (status = 404, description = "`not_found`", body = crate::http::error::ErrorBody)),
     security(("bearer" = []), ("api_key" = []))
 )]
 pub async fn info(
@@ -297,7 +297,7 @@ pub struct VersionPath {
     tag = "collaboration",
     summary = "The stored document as of a version",
     params(("entity_type" = String, Path, description = "Entity type, e.g. `document`"), ("entity_id" = String, Path, description = "Entity id"), ("version" = u64, Path, description = "Version")),
-    responses((status = 200, description = "The document", body = serde_json::Value), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::openapi::ErrorBody), (status = 404, description = "`not_found`", body = crate::http::openapi::ErrorBody)),
+    responses((status = 200, description = "The document", body = serde_json::Value), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::error::ErrorBody), (status = 404, description = "`not_found`", body = crate::http::error::ErrorBody)),
     security(("bearer" = []), ("api_key" = []))
 )]
 pub async fn as_of(

@@ -248,6 +248,16 @@ pub fn path_error_handler(
     ApiError::BadRequest(ErrorCode::InvalidPath, err.to_string()).into()
 }
 
+/// Every REST error as the OpenAPI spec describes it:
+/// `{"error": "<code>", "message": "..."}`. The codes are [`ErrorCode`].
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// Stable machine-readable code, e.g. `invalid_body`, `forbidden`.
+    pub error: String,
+    /// Human-readable detail.
+    pub message: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,7 +23,7 @@ pub async fn healthz() -> HttpResponse {
     path = "/readyz",
     tag = "health",
     summary = "The database answers and every migration is applied",
-    responses((status = 200, description = "`{\"status\": \"ready\"}`", body = serde_json::Value), (status = 503, description = "`not_ready`", body = crate::http::openapi::ErrorBody))
+    responses((status = 200, description = "`{\"status\": \"ready\"}`", body = serde_json::Value), (status = 503, description = "`not_ready`", body = crate::http::error::ErrorBody))
 )]
 pub async fn readyz(db: web::Data<Db>) -> Result<HttpResponse, ApiError> {
     db.check_ready()

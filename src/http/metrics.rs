@@ -33,8 +33,8 @@ pub async fn render(services: &Services) -> Option<String> {
     summary = "Prometheus metrics (text format 0.0.4)",
     responses(
         (status = 200, description = "Metrics", content_type = "text/plain"),
-        (status = 401, description = "`invalid_token`: not the metrics.token", body = crate::http::openapi::ErrorBody),
-        (status = 404, description = "`not_found`: metrics.token is not set", body = crate::http::openapi::ErrorBody)
+        (status = 401, description = "`invalid_token`: not the metrics.token", body = crate::http::error::ErrorBody),
+        (status = 404, description = "`not_found`: metrics.token is not set", body = crate::http::error::ErrorBody)
     ),
     security(("metrics_token" = []))
 )]

@@ -46,7 +46,7 @@ impl FromRequest for ServicePrincipal {
     tag = "notifications",
     summary = "Store and deliver a notification to 1-1000 users (role service)",
     request_body(content = serde_json::Value, description = "user_ids, notification_type, title, body, data, priority, channels: see docs/rest.md"),
-    responses((status = 201, description = "The ids", body = serde_json::Value), (status = 400, description = "`invalid_body` or `invalid_field`; the message names the field", body = crate::http::openapi::ErrorBody), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::openapi::ErrorBody), (status = 403, description = "`forbidden`: the caller's role may not do this", body = crate::http::openapi::ErrorBody)),
+    responses((status = 201, description = "The ids", body = serde_json::Value), (status = 400, description = "`invalid_body` or `invalid_field`; the message names the field", body = crate::http::error::ErrorBody), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::error::ErrorBody), (status = 403, description = "`forbidden`: the caller's role may not do this", body = crate::http::error::ErrorBody)),
     security(("api_key" = []), ("bearer" = []))
 )]
 pub async fn create(
@@ -92,7 +92,7 @@ pub struct ListQuery {
     tag = "notifications",
     summary = "My notifications, paged",
     params(ListQuery),
-    responses((status = 200, description = "A page of notifications", body = serde_json::Value), (status = 400, description = "`invalid_body` or `invalid_field`; the message names the field", body = crate::http::openapi::ErrorBody), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::openapi::ErrorBody)),
+    responses((status = 200, description = "A page of notifications", body = serde_json::Value), (status = 400, description = "`invalid_body` or `invalid_field`; the message names the field", body = crate::http::error::ErrorBody), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::error::ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn list(
@@ -126,7 +126,7 @@ pub async fn list(
     path = "/api/v1/notifications/unread-count",
     tag = "notifications",
     summary = "My unread count",
-    responses((status = 200, description = "`{\"unread\": n}`", body = serde_json::Value), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::openapi::ErrorBody)),
+    responses((status = 200, description = "`{\"unread\": n}`", body = serde_json::Value), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::error::ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn unread_count(
@@ -145,7 +145,7 @@ pub async fn unread_count(
     tag = "notifications",
     summary = "Mark one of mine read",
     params(("id" = i64, Path, description = "Notification id")),
-    responses((status = 200, description = "Marked", body = serde_json::Value), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::openapi::ErrorBody), (status = 404, description = "`not_found`", body = crate::http::openapi::ErrorBody)),
+    responses((status = 200, description = "Marked", body = serde_json::Value), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::error::ErrorBody), (status = 404, description = "`not_found`", body = crate::http::error::ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn read_one(
@@ -166,7 +166,7 @@ pub async fn read_one(
     path = "/api/v1/notifications/read-all",
     tag = "notifications",
     summary = "Mark all of mine read",
-    responses((status = 200, description = "How many were marked", body = serde_json::Value), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::openapi::ErrorBody)),
+    responses((status = 200, description = "How many were marked", body = serde_json::Value), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::error::ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn read_all(
@@ -187,7 +187,7 @@ pub async fn read_all(
     tag = "notifications",
     summary = "Delete one of mine",
     params(("id" = i64, Path, description = "Notification id")),
-    responses((status = 204, description = "Deleted"), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::openapi::ErrorBody), (status = 404, description = "`not_found`", body = crate::http::openapi::ErrorBody)),
+    responses((status = 204, description = "Deleted"), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::error::ErrorBody), (status = 404, description = "`not_found`", body = crate::http::error::ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn delete(
@@ -207,7 +207,7 @@ pub async fn delete(
     path = "/api/v1/notifications/settings",
     tag = "notifications",
     summary = "My channels per notification type",
-    responses((status = 200, description = "Stored settings", body = serde_json::Value), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::openapi::ErrorBody)),
+    responses((status = 200, description = "Stored settings", body = serde_json::Value), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::error::ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn get_settings(
@@ -227,7 +227,7 @@ pub async fn get_settings(
     tag = "notifications",
     summary = "Set or clear channels per notification type",
     request_body(content = serde_json::Value, description = "`{type: {websocket, web_push, fcm, email} | null}`"),
-    responses((status = 200, description = "Every stored setting", body = serde_json::Value), (status = 400, description = "`invalid_body` or `invalid_field`; the message names the field", body = crate::http::openapi::ErrorBody), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::openapi::ErrorBody)),
+    responses((status = 200, description = "Every stored setting", body = serde_json::Value), (status = 400, description = "`invalid_body` or `invalid_field`; the message names the field", body = crate::http::error::ErrorBody), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::error::ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn put_settings(

@@ -9,20 +9,11 @@
 
 use super::*;
 use actix_web::{web, HttpResponse};
-use serde::Serialize;
 use std::sync::OnceLock;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{Modify, OpenApi};
 
-/// Every REST error: `{"error": "<code>", "message": "..."}`. The codes are
-/// listed in docs/rest.md.
-#[derive(Serialize, ToSchema)]
-pub struct ErrorBody {
-    /// Stable machine-readable code, e.g. `invalid_body`, `forbidden`.
-    pub error: String,
-    /// Human-readable detail.
-    pub message: String,
-}
+pub use super::error::ErrorBody;
 
 /// The spec.
 #[derive(OpenApi)]

@@ -18,7 +18,7 @@ use std::sync::Arc;
     path = "/api/v1/presence",
     tag = "presence",
     summary = "Online users of my tenant",
-    responses((status = 200, description = "The roster", body = PresenceList), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::openapi::ErrorBody)),
+    responses((status = 200, description = "The roster", body = PresenceList), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::error::ErrorBody)),
     security(("bearer" = []), ("api_key" = []))
 )]
 pub async fn list(
@@ -40,7 +40,7 @@ pub async fn list(
     tag = "presence",
     summary = "One user's presence (offline users answer with status offline)",
     params(("user_id" = String, Path, description = "User id")),
-    responses((status = 200, description = "The user's presence; a user who is offline gets only `user_id`, `status: offline` and empty `devices`", body = PresenceView), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::openapi::ErrorBody)),
+    responses((status = 200, description = "The user's presence; a user who is offline gets only `user_id`, `status: offline` and empty `devices`", body = PresenceView), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::error::ErrorBody)),
     security(("bearer" = []), ("api_key" = []))
 )]
 pub async fn get_one(
@@ -87,7 +87,7 @@ pub struct StatusBody {
     tag = "presence",
     summary = "Set my own status (I must be connected)",
     request_body(content = StatusBody),
-    responses((status = 204, description = "Set"), (status = 400, description = "`invalid_body` or `invalid_field`; the message names the field", body = crate::http::openapi::ErrorBody), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::openapi::ErrorBody), (status = 404, description = "`not_connected`", body = crate::http::openapi::ErrorBody)),
+    responses((status = 204, description = "Set"), (status = 400, description = "`invalid_body` or `invalid_field`; the message names the field", body = crate::http::error::ErrorBody), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::error::ErrorBody), (status = 404, description = "`not_connected`", body = crate::http::error::ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn set_status(

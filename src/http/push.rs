@@ -42,7 +42,7 @@ fn invalid((code, message): validate::Invalid) -> ApiError {
     path = "/api/v1/push/vapid-public-key",
     tag = "push",
     summary = "The VAPID key browsers pass to pushManager.subscribe",
-    responses((status = 200, description = "`{\"public_key\": \"...\"}`", body = serde_json::Value), (status = 404, description = "Web Push is off", body = crate::http::openapi::ErrorBody))
+    responses((status = 200, description = "`{\"public_key\": \"...\"}`", body = serde_json::Value), (status = 404, description = "Web Push is off", body = crate::http::error::ErrorBody))
 )]
 pub async fn vapid_public_key(push: web::Data<PushHandle>) -> Result<HttpResponse, ApiError> {
     match &push.vapid_public_key {
@@ -62,7 +62,7 @@ pub async fn vapid_public_key(push: web::Data<PushHandle>) -> Result<HttpRespons
     tag = "push",
     summary = "Store or refresh a Web Push subscription or an FCM token of mine",
     request_body(content = serde_json::Value, description = "`{\"endpoint\", \"keys\": {\"p256dh\", \"auth\"}}` (Web Push) or `{\"token\"}` (FCM), see docs/rest.md"),
-    responses((status = 201, description = "Its id", body = serde_json::Value), (status = 400, description = "`invalid_body` or `invalid_field`; the message names the field", body = crate::http::openapi::ErrorBody), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::openapi::ErrorBody), (status = 403, description = "`forbidden`: the caller's role may not do this", body = crate::http::openapi::ErrorBody), (status = 409, description = "Too many subscriptions", body = crate::http::openapi::ErrorBody)),
+    responses((status = 201, description = "Its id", body = serde_json::Value), (status = 400, description = "`invalid_body` or `invalid_field`; the message names the field", body = crate::http::error::ErrorBody), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::error::ErrorBody), (status = 403, description = "`forbidden`: the caller's role may not do this", body = crate::http::error::ErrorBody), (status = 409, description = "Too many subscriptions", body = crate::http::error::ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn subscribe(
@@ -132,7 +132,7 @@ pub struct UnsubscribeBody {
     tag = "push",
     summary = "Remove one of my subscriptions",
     request_body(content = UnsubscribeBody),
-    responses((status = 204, description = "Removed"), (status = 400, description = "`invalid_body` or `invalid_field`; the message names the field", body = crate::http::openapi::ErrorBody), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::openapi::ErrorBody), (status = 403, description = "`forbidden`: the caller's role may not do this", body = crate::http::openapi::ErrorBody), (status = 404, description = "`not_found`", body = crate::http::openapi::ErrorBody)),
+    responses((status = 204, description = "Removed"), (status = 400, description = "`invalid_body` or `invalid_field`; the message names the field", body = crate::http::error::ErrorBody), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::error::ErrorBody), (status = 403, description = "`forbidden`: the caller's role may not do this", body = crate::http::error::ErrorBody), (status = 404, description = "`not_found`", body = crate::http::error::ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn unsubscribe(
@@ -173,7 +173,7 @@ pub async fn unsubscribe(
     path = "/api/v1/push/subscriptions",
     tag = "push",
     summary = "My subscriptions (keys left out)",
-    responses((status = 200, description = "Subscriptions", body = serde_json::Value), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::openapi::ErrorBody), (status = 403, description = "`forbidden`: the caller's role may not do this", body = crate::http::openapi::ErrorBody)),
+    responses((status = 200, description = "Subscriptions", body = serde_json::Value), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::error::ErrorBody), (status = 403, description = "`forbidden`: the caller's role may not do this", body = crate::http::error::ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn list(principal: Principal, db: web::Data<Db>) -> Result<HttpResponse, ApiError> {
@@ -190,7 +190,7 @@ pub async fn list(principal: Principal, db: web::Data<Db>) -> Result<HttpRespons
     path = "/api/v1/push/test",
     tag = "push",
     summary = "Send a test notification to all my subscriptions now",
-    responses((status = 200, description = "One result per delivery", body = serde_json::Value), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::openapi::ErrorBody), (status = 403, description = "`forbidden`: the caller's role may not do this", body = crate::http::openapi::ErrorBody)),
+    responses((status = 200, description = "One result per delivery", body = serde_json::Value), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::error::ErrorBody), (status = 403, description = "`forbidden`: the caller's role may not do this", body = crate::http::error::ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn test(
@@ -234,7 +234,7 @@ pub struct EmailBody {
     path = "/api/v1/push/email",
     tag = "push",
     summary = "My notification email address",
-    responses((status = 200, description = "`{\"email\": \"...\"}`", body = serde_json::Value), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::openapi::ErrorBody), (status = 403, description = "`forbidden`: the caller's role may not do this", body = crate::http::openapi::ErrorBody), (status = 404, description = "`not_found`", body = crate::http::openapi::ErrorBody)),
+    responses((status = 200, description = "`{\"email\": \"...\"}`", body = serde_json::Value), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::error::ErrorBody), (status = 403, description = "`forbidden`: the caller's role may not do this", body = crate::http::error::ErrorBody), (status = 404, description = "`not_found`", body = crate::http::error::ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn get_email(principal: Principal, db: web::Data<Db>) -> Result<HttpResponse, ApiError> {
@@ -255,7 +255,7 @@ pub async fn get_email(principal: Principal, db: web::Data<Db>) -> Result<HttpRe
     tag = "push",
     summary = "Set my notification email address",
     request_body(content = EmailBody),
-    responses((status = 200, description = "The stored address", body = serde_json::Value), (status = 400, description = "`invalid_body` or `invalid_field`; the message names the field", body = crate::http::openapi::ErrorBody), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::openapi::ErrorBody), (status = 403, description = "`forbidden`: the caller's role may not do this", body = crate::http::openapi::ErrorBody)),
+    responses((status = 200, description = "The stored address", body = serde_json::Value), (status = 400, description = "`invalid_body` or `invalid_field`; the message names the field", body = crate::http::error::ErrorBody), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::error::ErrorBody), (status = 403, description = "`forbidden`: the caller's role may not do this", body = crate::http::error::ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn set_email(
@@ -276,7 +276,7 @@ pub async fn set_email(
     path = "/api/v1/push/email",
     tag = "push",
     summary = "Forget my notification email address",
-    responses((status = 204, description = "Removed"), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::openapi::ErrorBody), (status = 403, description = "`forbidden`: the caller's role may not do this", body = crate::http::openapi::ErrorBody), (status = 404, description = "`not_found`", body = crate::http::openapi::ErrorBody)),
+    responses((status = 204, description = "Removed"), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::error::ErrorBody), (status = 403, description = "`forbidden`: the caller's role may not do this", body = crate::http::error::ErrorBody), (status = 404, description = "`not_found`", body = crate::http::error::ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn delete_email(

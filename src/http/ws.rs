@@ -102,7 +102,7 @@ pub fn authorize_upgrade(
     tag = "sockets",
     summary = "WebSocket upgrade for the JSON protocol (docs/protocol.md)",
     params(("token" = Option<String>, Query, description = "JWT, when no Authorization header can be sent"), ("device" = Option<String>, Query, description = "Device label")),
-    responses((status = 101, description = "Switching protocols"), (status = 400, description = "`not_a_websocket`", body = crate::http::openapi::ErrorBody), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::openapi::ErrorBody), (status = 403, description = "`origin_not_allowed`", body = crate::http::openapi::ErrorBody), (status = 429, description = "`too_many_connections`", body = crate::http::openapi::ErrorBody), (status = 503, description = "`shutting_down`", body = crate::http::openapi::ErrorBody)),
+    responses((status = 101, description = "Switching protocols"), (status = 400, description = "`not_a_websocket`", body = crate::http::error::ErrorBody), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::error::ErrorBody), (status = 403, description = "`origin_not_allowed`", body = crate::http::error::ErrorBody), (status = 429, description = "`too_many_connections`", body = crate::http::error::ErrorBody), (status = 503, description = "`shutting_down`", body = crate::http::error::ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn upgrade(

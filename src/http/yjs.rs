@@ -26,7 +26,7 @@ pub const MAX_DOCUMENT_NAME_BYTES: usize = 256;
     tag = "sockets",
     summary = "y-websocket upgrade for a Yjs document",
     params(("document" = String, Path, description = "Document name (may contain `/`), at most 256 bytes"), ("token" = Option<String>, Query, description = "JWT")),
-    responses((status = 101, description = "Switching protocols"), (status = 400, description = "`not_a_websocket` or a bad document name", body = crate::http::openapi::ErrorBody), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::openapi::ErrorBody), (status = 403, description = "`origin_not_allowed`", body = crate::http::openapi::ErrorBody), (status = 429, description = "`too_many_connections`", body = crate::http::openapi::ErrorBody)),
+    responses((status = 101, description = "Switching protocols"), (status = 400, description = "`not_a_websocket` or a bad document name", body = crate::http::error::ErrorBody), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::error::ErrorBody), (status = 403, description = "`origin_not_allowed`", body = crate::http::error::ErrorBody), (status = 429, description = "`too_many_connections`", body = crate::http::error::ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn upgrade(

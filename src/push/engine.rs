@@ -3,9 +3,9 @@
 //! gone subscriptions, counters). It runs on the dispatcher's arbiter, shared
 //! by the jobs the actor spawns; the actor itself is in [`super::dispatcher`].
 
-use super::dispatcher::{DeliveryReport, DeliveryResult, PublicError, PushStats};
 use super::email::EmailSender;
 use super::fcm::FcmSender;
+use super::report::{DeliveryReport, DeliveryResult, PublicError, PushStats};
 use super::retry::RetryPolicy;
 use super::sender::{Outcome, Payload, PushSender, Target};
 use super::store::{self, DeliveredFlag};

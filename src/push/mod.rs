@@ -101,6 +101,7 @@ pub mod email;
 mod engine;
 pub mod fcm;
 pub mod outbox;
+pub mod report;
 pub mod retry;
 pub mod sender;
 pub mod store;
