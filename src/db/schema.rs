@@ -1,18 +1,6 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
-    admin_actions (id) {
-        id -> Int8,
-        actor -> Text,
-        actor_kind -> Text,
-        tenant_id -> Nullable<Text>,
-        action -> Text,
-        detail -> Jsonb,
-        created_at -> Timestamptz,
-    }
-}
-
-diesel::table! {
     activity_feed (id) {
         id -> Int8,
         tenant_id -> Text,
@@ -25,6 +13,18 @@ diesel::table! {
         details -> Nullable<Jsonb>,
         visibility -> Text,
         visible_to -> Array<Nullable<Text>>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    admin_actions (id) {
+        id -> Int8,
+        actor -> Text,
+        actor_kind -> Text,
+        tenant_id -> Nullable<Text>,
+        action -> Text,
+        detail -> Jsonb,
         created_at -> Timestamptz,
     }
 }
@@ -217,8 +217,8 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(
-    admin_actions,
     activity_feed,
+    admin_actions,
     collaboration_events,
     collaboration_sessions,
     document_snapshots,
