@@ -60,7 +60,12 @@ async fn template() -> String {
                     .collect();
             dirs.sort();
             for dir in dirs {
-                for byte in std::fs::read(dir.join("up.sql")).unwrap_or_default() {
+                // The directory name carries the version diesel records.
+                let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+                for byte in name
+                    .bytes()
+                    .chain(std::fs::read(dir.join("up.sql")).unwrap_or_default())
+                {
                     hash = (hash ^ u64::from(byte)).wrapping_mul(0x100000001b3);
                 }
             }
