@@ -187,14 +187,19 @@ mod tests {
     }
 
     #[test]
-    fn dev_tokens_need_the_development_secret() {
+    fn dev_tokens_need_development_and_its_secret() {
         use crate::config::{Settings, DEVELOPMENT_SECRET};
-        let load = |secret: &str| {
-            let toml = format!("[auth]\nsecret = \"{secret}\"\n[web]\ndev_tokens = true\n");
+        let load = |environment: &str, secret: &str| {
+            let toml = format!(
+                "[server]\nenvironment = \"{environment}\"\n[auth]\nsecret = \"{secret}\"\n\
+                 [web]\ndev_tokens = true\n"
+            );
             Settings::from_toml_str(&toml, Path::new("t.toml"), Vec::new())
         };
-        assert!(load(DEVELOPMENT_SECRET).is_ok());
-        let err = load("a-production-secret-0123456789abcdef").unwrap_err();
+        assert!(load("development", DEVELOPMENT_SECRET).is_ok());
+        let err = load("development", "a-production-secret-0123456789abcdef").unwrap_err();
+        assert!(err.to_string().contains("web.dev_tokens"), "{err}");
+        let err = load("production", "a-production-secret-0123456789abcdef").unwrap_err();
         assert!(err.to_string().contains("web.dev_tokens"), "{err}");
         // Off by default, whatever the secret.
         let toml = "[auth]\nsecret = \"a-production-secret-0123456789abcdef\"\n";
