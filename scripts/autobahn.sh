@@ -69,6 +69,7 @@ secret = "autobahn-$secret"
 leeway_secs = 0
 TOML
 
+: >"$tmp/server.log"   # exists before the first read below (no race with the server's start)
 RUST_LOG=warn,tandem=info target/debug/tandem serve --config "$tmp/config.toml" 2>"$tmp/server.log" &
 server_pid=$!
 port=""
