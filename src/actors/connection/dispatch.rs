@@ -171,7 +171,7 @@ impl ConnectionActor {
                     self.not_in_room(ctx, r#ref);
                 }
             }
-            ClientMessage::TypingStart { field, .. } => self.to_room(
+            ClientMessage::TypingStart { field, .. } => self.send_to_room(
                 ctx,
                 r#ref,
                 room,
@@ -181,7 +181,7 @@ impl ConnectionActor {
                     field,
                 },
             ),
-            ClientMessage::TypingStop { .. } => self.to_room(
+            ClientMessage::TypingStop { .. } => self.send_to_room(
                 ctx,
                 r#ref,
                 room,
@@ -191,7 +191,7 @@ impl ConnectionActor {
                     field: None,
                 },
             ),
-            ClientMessage::EditingStart { field, .. } => self.to_room(
+            ClientMessage::EditingStart { field, .. } => self.send_to_room(
                 ctx,
                 r#ref,
                 room,
@@ -201,7 +201,7 @@ impl ConnectionActor {
                     field,
                 },
             ),
-            ClientMessage::EditingStop { field, .. } => self.to_room(
+            ClientMessage::EditingStop { field, .. } => self.send_to_room(
                 ctx,
                 r#ref,
                 room,
@@ -220,7 +220,7 @@ impl ConnectionActor {
                         "`event` must be 1 to 64 bytes",
                     );
                 }
-                self.to_room(
+                self.send_to_room(
                     ctx,
                     r#ref,
                     room,
@@ -349,7 +349,7 @@ impl ConnectionActor {
         }
     }
 
-    pub(super) fn to_room<M>(
+    pub(super) fn send_to_room<M>(
         &mut self,
         ctx: &mut ws::WebsocketContext<Self>,
         r#ref: Option<Ref>,
