@@ -130,3 +130,78 @@ async fn a_killed_room_is_replaced_and_members_rejoin() {
     let state = ben.request(room("doc:sync", json!({})), "s2").await;
     assert_eq!(state["fields"]["body"]["text"], "hello world", "{state}");
 }
+
+/// While a document's writes are blocked (the events table is locked from a
+/// second connection), edits queue up to `documents.max_pending_writes`;
+/// past it they are refused with `unavailable` and `retry_after_ms`, none
+/// is acknowledged before it is stored, and after the lock is released the
+/// queued edits are acknowledged and a retried edit applies.
+#[actix_web::test]
+async fn a_full_write_queue_refuses_edits_until_storage_catches_up() {
+    use diesel_async::SimpleAsyncConnection;
+    let app = spawn_app_with(|s| s.documents.max_pending_writes = 2).await;
+    let mut ann = app.connect_ready("ann", "acme").await;
+    ann.request(room("room:join", json!({})), "j").await;
+    let ack = edit(&mut ann, 0, insert_at(0, 0, "a"), 1).await;
+    assert_eq!(ack["data"]["revision"], 1, "{ack}");
+
+    let mut blocker = app.db.conn().await;
+    blocker
+        .batch_execute("BEGIN; LOCK TABLE collaboration_events IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+
+    // Edit seq j is based on revision j - 1 and appends "b".
+    let mut refused = None;
+    for seq in 2..20u64 {
+        let revision = seq - 1;
+        let len = usize::try_from(revision).unwrap();
+        ann.send(room(
+            "doc:edit",
+            json!({"field": "body", "revision": revision, "op": insert_at(len, len, "b"),
+                   "client_id": "client-ann", "seq": seq, "ref": format!("e{seq}")}),
+        ))
+        .await;
+        let mut reply = None;
+        while let Some(m) = ann.try_recv(Duration::from_millis(300)).await {
+            assert_ne!(
+                m["type"], "ack",
+                "nothing is acked while storage is blocked: {m}"
+            );
+            if m["type"] == "error" {
+                reply = Some(m);
+                break;
+            }
+        }
+        if let Some(reply) = reply {
+            assert_eq!(reply["code"], "unavailable", "{reply}");
+            assert_eq!(reply["ref"], format!("e{seq}"));
+            assert!(reply["retry_after_ms"].as_u64().unwrap() >= 1, "{reply}");
+            refused = Some(seq);
+            break;
+        }
+    }
+    let refused = refused.expect("an edit past the bound is refused");
+    assert!(refused >= 4, "two writes may queue behind the running one");
+
+    blocker.batch_execute("COMMIT").await.unwrap();
+    for seq in 2..refused {
+        let ack = ann
+            .recv_where("queued ack", |m| m["ref"] == format!("e{seq}"))
+            .await;
+        assert_eq!(ack["type"], "ack", "{ack}");
+        assert_eq!(ack["data"]["revision"], seq);
+    }
+    // The refused edit was not applied: retried as is, it lands.
+    let len = usize::try_from(refused - 1).unwrap();
+    let ack = edit(&mut ann, refused - 1, insert_at(len, len, "b"), refused).await;
+    assert_eq!(ack["type"], "ack", "{ack}");
+    assert_eq!(ack["data"]["revision"], refused);
+    let state = ann.request(room("doc:sync", json!({})), "s").await;
+    let expected = format!("a{}", "b".repeat(usize::try_from(refused - 1).unwrap()));
+    assert_eq!(
+        state["fields"]["body"]["text"],
+        expected.as_str(),
+        "{state}"
+    );
+}
