@@ -9,10 +9,10 @@ mod common;
 use common::*;
 use serde_json::{json, Value};
 use std::time::Duration;
-use tandem::actors::registry::FindRoom;
+use tandem::actors::registry::{FindRoom, StopPresenceForTest};
 use tandem::actors::room::StopRoomForTest;
 use tandem::collab::ot::TextOperation;
-use tandem::ids::{RoomId, TenantId};
+use tandem::ids::{RoomId, TenantId, UserId};
 
 fn room(kind: &str, extra: Value) -> Value {
     let mut v = json!({"type": kind, "entity_type": "invoice", "entity_id": "7"});
@@ -204,4 +204,51 @@ async fn a_full_write_queue_refuses_edits_until_storage_catches_up() {
         expected.as_str(),
         "{state}"
     );
+}
+
+/// A presence actor that stops unexpectedly is replaced with the user's
+/// sockets attached again: status changes sent afterwards reach the others
+/// (before supervision they vanished into the dead actor).
+#[actix_web::test]
+async fn a_killed_presence_actor_is_replaced() {
+    let app = spawn_app().await;
+    let mut watcher = app.connect_ready("watcher", "acme").await;
+    let mut ann = app.connect_ready("ann", "acme").await;
+    let stopped = app
+        .services
+        .registry
+        .send(StopPresenceForTest {
+            tenant: TenantId::new("acme"),
+            user: UserId::new("ann"),
+        })
+        .await
+        .unwrap();
+    assert!(stopped, "ann had a presence actor");
+
+    // A change sent while the registry has not noticed yet may be lost with
+    // the dead actor; one sent after the replacement must arrive.
+    let mut seen = false;
+    for attempt in 0..40 {
+        let ack = ann
+            .request(
+                json!({"type": "presence:status", "status": "busy"}),
+                &format!("s{attempt}"),
+            )
+            .await;
+        assert_eq!(ack["type"], "ack", "{ack}");
+        while let Some(v) = watcher.try_recv(Duration::from_millis(250)).await {
+            if v["type"] == "presence:update"
+                && v["user"]["user_id"] == "ann"
+                && v["user"]["status"] == "busy"
+            {
+                seen = true;
+                break;
+            }
+        }
+        if seen {
+            break;
+        }
+    }
+    assert!(seen, "the status change never reached the watcher");
+    assert_eq!(app.stats().await.users, 2);
 }

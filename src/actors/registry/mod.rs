@@ -213,6 +213,19 @@ pub struct BroadcastToRoom {
 #[rtype(result = "usize")]
 pub struct Shutdown;
 
+/// Test only: stops a user's presence actor behind the registry's back,
+/// as if it had failed, so tests can check that it is replaced. Reachable
+/// only from Rust code holding the registry's address, never from the wire.
+#[doc(hidden)]
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct StopPresenceForTest {
+    /// Tenant.
+    pub tenant: TenantId,
+    /// User.
+    pub user: UserId,
+}
+
 /// Counts of live actors (admin, tests).
 #[derive(Message)]
 #[rtype(result = "RegistryStats")]

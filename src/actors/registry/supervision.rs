@@ -111,3 +111,25 @@ impl RegistryActor {
         }
     }
 }
+
+impl Handler<StopPresenceForTest> for RegistryActor {
+    type Result = ResponseFuture<bool>;
+
+    /// Stops the actor without forgetting it; answers once the actor has
+    /// handled the stop (false when there is none).
+    fn handle(&mut self, msg: StopPresenceForTest, _: &mut Context<Self>) -> Self::Result {
+        let addr = self
+            .presence
+            .get(&(msg.tenant, msg.user))
+            .map(|e| e.addr.clone());
+        Box::pin(async move {
+            match addr {
+                Some(addr) => addr
+                    .send(crate::actors::presence::StopPresence)
+                    .await
+                    .is_ok(),
+                None => false,
+            }
+        })
+    }
+}
