@@ -64,6 +64,10 @@ fn describe() {
         "Open connections by transport (ws, sse, yjs)"
     );
     describe_counter!(
+        "tandem_actor_restarts_total",
+        "Room and presence actors that stopped unexpectedly and were replaced"
+    );
+    describe_counter!(
         "tandem_connections_opened_total",
         "Connections opened by transport"
     );

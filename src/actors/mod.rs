@@ -1,8 +1,9 @@
 //! The actor tree of one node.
 //!
 //! ```text
-//! RegistryActor (one per node: admits, creates, finds, reaps)
-//! │   registry/{mod: lifecycle, reaping: rooms and presence, queries: presence routing}
+//! RegistryActor (one per node: admits, creates, finds, reaps, restarts)
+//! │   registry/{mod: lifecycle, reaping: rooms and presence, queries: presence routing,
+//! │             supervision: replaces rooms and presence actors that stopped unexpectedly}
 //! ├── ConnectionActor  one per WebSocket (the only actor that touches the socket)
 //! │     connection/{mod: socket actor, dispatch: wire → typed messages, inbox: notifications}
 //! ├── SseConnectionActor  one per Server-Sent Events stream (notifications, activity)
@@ -20,7 +21,9 @@
 //! ```
 //!
 //! Connections reach rooms directly once joined (the registry only routes the
-//! join); rooms and rosters reach connections through the broker.
+//! join); rooms and rosters reach connections through the broker. A
+//! connection that finds its room's address dead forgets it and answers
+//! `not_in_room`, so the client's rejoin reaches the fresh room.
 
 pub mod connection;
 pub mod document;

@@ -60,6 +60,9 @@ pub struct DocumentSettings {
     pub max_lock_ttl_secs: u64,
     /// Largest text field, in code points.
     pub max_field_chars: usize,
+    /// Writes a document may have queued behind the one running; past it,
+    /// changes are refused with `unavailable` until storage catches up.
+    pub max_pending_writes: usize,
 }
 
 impl Default for DocumentSettings {
@@ -70,6 +73,7 @@ impl Default for DocumentSettings {
             lock_ttl_secs: 30,
             max_lock_ttl_secs: 600,
             max_field_chars: 1_000_000,
+            max_pending_writes: 1000,
         }
     }
 }

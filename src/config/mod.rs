@@ -173,6 +173,10 @@ impl Settings {
             ("documents.snapshot_every", self.documents.snapshot_every),
             ("documents.lock_ttl_secs", self.documents.lock_ttl_secs),
             (
+                "documents.max_pending_writes",
+                self.documents.max_pending_writes as u64,
+            ),
+            (
                 "rooms.cursor_rate_per_second",
                 u64::from(self.rooms.cursor_rate_per_second),
             ),

@@ -78,7 +78,8 @@ pub struct WebSocketSettings {
     pub rate_limit_burst: u32,
     /// Token bucket refill: sustained messages per second.
     pub rate_limit_per_second: u32,
-    /// Rate-limited messages within 10 seconds after which the socket is closed (4029).
+    /// Messages arriving before their advertised `retry_after_ms`, within 10
+    /// seconds, after which the socket is closed (4029).
     pub rate_limit_close_after: u32,
 }
 

@@ -651,6 +651,27 @@ impl WsClient {
         unreachable!("the loop returns or panics")
     }
 
+    /// The next JSON message, or how the socket ended (pings answered).
+    pub async fn recv_or_end(&mut self, wait: Duration) -> Result<Value, Ended> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, self.framed.next()).await {
+                Err(_) => panic!("nothing within {wait:?}"),
+                Ok(None) | Ok(Some(Err(_))) => return Err(Ended::Eof),
+                Ok(Some(Ok(Frame::Close(reason)))) => {
+                    return Err(Ended::Close(reason.map(|r| u16::from(r.code))))
+                }
+                Ok(Some(Ok(Frame::Text(bytes)))) => {
+                    return Ok(serde_json::from_slice(&bytes).unwrap())
+                }
+                Ok(Some(Ok(Frame::Ping(p)))) => {
+                    let _ = self.framed.send(Message::Pong(p)).await;
+                }
+                Ok(Some(Ok(_))) => {}
+            }
+        }
+    }
+
     /// Reads (discarding messages, answering nothing) until the socket ends.
     pub async fn ended(&mut self, wait: Duration) -> Ended {
         let deadline = tokio::time::Instant::now() + wait;

@@ -159,7 +159,7 @@ impl ConnectionActor {
                 field,
                 ..
             } => {
-                if let Some(addr) = room.as_ref().and_then(|r| self.rooms.get(r)) {
+                if let Some(addr) = self.live_room(room.as_ref()) {
                     addr.do_send(MoveCursor {
                         connection: self.id,
                         position,
@@ -171,7 +171,7 @@ impl ConnectionActor {
                     self.not_in_room(ctx, r#ref);
                 }
             }
-            ClientMessage::TypingStart { field, .. } => self.to_room(
+            ClientMessage::TypingStart { field, .. } => self.send_to_room(
                 ctx,
                 r#ref,
                 room,
@@ -181,7 +181,7 @@ impl ConnectionActor {
                     field,
                 },
             ),
-            ClientMessage::TypingStop { .. } => self.to_room(
+            ClientMessage::TypingStop { .. } => self.send_to_room(
                 ctx,
                 r#ref,
                 room,
@@ -191,7 +191,7 @@ impl ConnectionActor {
                     field: None,
                 },
             ),
-            ClientMessage::EditingStart { field, .. } => self.to_room(
+            ClientMessage::EditingStart { field, .. } => self.send_to_room(
                 ctx,
                 r#ref,
                 room,
@@ -201,7 +201,7 @@ impl ConnectionActor {
                     field,
                 },
             ),
-            ClientMessage::EditingStop { field, .. } => self.to_room(
+            ClientMessage::EditingStop { field, .. } => self.send_to_room(
                 ctx,
                 r#ref,
                 room,
@@ -220,7 +220,7 @@ impl ConnectionActor {
                         "`event` must be 1 to 64 bytes",
                     );
                 }
-                self.to_room(
+                self.send_to_room(
                     ctx,
                     r#ref,
                     room,
@@ -305,7 +305,7 @@ impl ConnectionActor {
     /// Hands a document request to the room (which owns the document
     /// session); the session replies with an ack, an error or a typed reply.
     pub(super) fn doc(
-        &self,
+        &mut self,
         ctx: &mut ws::WebsocketContext<Self>,
         r#ref: Option<Ref>,
         room: Option<RoomId>,
@@ -337,7 +337,7 @@ impl ConnectionActor {
                 );
             }
         }
-        match (room.as_ref().and_then(|r| self.rooms.get(r)), &self.handle) {
+        match (self.live_room(room.as_ref()), &self.handle) {
             (Some(addr), Some(handle)) => addr.do_send(ForDocument(DocRequest {
                 reply: Some(handle.clone()),
                 user: self.principal.user.clone(),
@@ -349,8 +349,8 @@ impl ConnectionActor {
         }
     }
 
-    pub(super) fn to_room<M>(
-        &self,
+    pub(super) fn send_to_room<M>(
+        &mut self,
         ctx: &mut ws::WebsocketContext<Self>,
         r#ref: Option<Ref>,
         room: Option<RoomId>,
@@ -359,12 +359,28 @@ impl ConnectionActor {
         M: Message<Result = ()> + Send + 'static,
         RoomActor: Handler<M>,
     {
-        match room.as_ref().and_then(|r| self.rooms.get(r)) {
+        match self.live_room(room.as_ref()) {
             Some(addr) => {
                 addr.do_send(msg);
                 self.ack(ctx, r#ref);
             }
             None => self.not_in_room(ctx, r#ref),
+        }
+    }
+
+    /// The room's address while its actor runs. An actor that stopped
+    /// unexpectedly is forgotten, so the request gets `not_in_room` and the
+    /// client's `room:join` goes through the registry, which starts a fresh
+    /// room.
+    pub(super) fn live_room(&mut self, room: Option<&RoomId>) -> Option<Addr<RoomActor>> {
+        let room = room?;
+        match self.rooms.get(room) {
+            Some(addr) if addr.connected() => Some(addr.clone()),
+            Some(_) => {
+                self.rooms.remove(room);
+                None
+            }
+            None => None,
         }
     }
 
@@ -393,7 +409,7 @@ impl ConnectionActor {
         room: RoomId,
         ctx: &mut ws::WebsocketContext<Self>,
     ) {
-        if self.rooms.contains_key(&room) {
+        if self.live_room(Some(&room)).is_some() {
             // Already a member: answer with the current state again.
         } else if self.rooms.len() + self.joining
             >= self.services.settings.rooms.max_rooms_per_connection

@@ -147,7 +147,7 @@ impl ConnectionActor {
                         r#ref,
                         code: ErrorCode::RateLimited,
                         message: "too many messages; slow down".into(),
-                        retry_after_ms: Some(wait.as_millis().max(1) as u64),
+                        retry_after_ms: Some(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX)),
                     },
                 );
                 false

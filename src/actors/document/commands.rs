@@ -4,6 +4,9 @@
 
 use super::*;
 
+/// The `retry_after_ms` sent with `unavailable` when the write queue is full.
+const STORAGE_RETRY_AFTER_MS: u64 = 1000;
+
 impl DocumentActor {
     /// Acks, broadcasts and stores an applied text change.
     pub(super) fn text_applied(
@@ -102,6 +105,21 @@ impl DocumentActor {
             command,
         } = req;
         let now = Instant::now();
+        if !matches!(command, DocCommand::Sync)
+            && self.pending.len() >= self.services.settings.documents.max_pending_writes
+        {
+            // Nothing is acknowledged without storage, and the queue is
+            // bounded: refuse the change instead of applying it.
+            return self.reply(
+                &reply,
+                &ServerMessage::Error {
+                    r#ref,
+                    code: ErrorCode::Unavailable,
+                    message: "document storage is behind; retry later".into(),
+                    retry_after_ms: Some(STORAGE_RETRY_AFTER_MS),
+                },
+            );
+        }
         match command {
             DocCommand::Sync => {
                 let (entity_type, entity_id) = self.entity();

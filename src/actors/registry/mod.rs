@@ -3,6 +3,14 @@
 //! when each of them stops. It is never on the fan-out path: rooms and
 //! rosters deliver through the broker.
 //!
+//! Supervision: an actor can stop without the registry asking (a failure,
+//! or a test's `StopRoomForTest`). The registry checks `Addr::connected()`
+//! whenever it routes to a room or presence actor, and every second: a dead
+//! room is forgotten and a fresh one is started on the next join or lock
+//! (it reloads its document from PostgreSQL as on first load; its former
+//! members get `not_in_room` and rejoin); a dead presence actor is replaced
+//! at once and every live socket of its user is attached to it again.
+//!
 //! Reaping without races: the registry counts what it forwarded to an actor
 //! (joins, attaches). An idle actor reports how many it has seen; the
 //! registry retires it only when the counts match, so a message already on
@@ -10,6 +18,7 @@
 
 mod queries;
 mod reaping;
+mod supervision;
 
 use super::connection::{DeviceInfo, RoomJoined};
 use super::presence::{Activity, Attach, Detach, PresenceActor, SetLocation, SetStatus};
@@ -204,6 +213,19 @@ pub struct BroadcastToRoom {
 #[rtype(result = "usize")]
 pub struct Shutdown;
 
+/// Test only: stops a user's presence actor behind the registry's back,
+/// as if it had failed, so tests can check that it is replaced. Reachable
+/// only from Rust code holding the registry's address, never from the wire.
+#[doc(hidden)]
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct StopPresenceForTest {
+    /// Tenant.
+    pub tenant: TenantId,
+    /// User.
+    pub user: UserId,
+}
+
 /// Counts of live actors (admin, tests).
 #[derive(Message)]
 #[rtype(result = "RegistryStats")]
@@ -237,6 +259,9 @@ pub enum AdmitError {
 
 struct ConnectionEntry {
     handle: ConnectionHandle,
+    /// Who, to attach the socket again to a replaced presence actor.
+    principal: Principal,
+    device: DeviceInfo,
 }
 
 struct RoomEntry {
@@ -300,6 +325,9 @@ impl RegistryActor {
 
     fn presence_actor(&mut self, principal: &Principal) -> Option<&mut PresenceEntry> {
         let key = (principal.tenant.clone(), principal.user.clone());
+        if self.presence.get(&key).is_some_and(|e| !e.addr.connected()) {
+            self.restart_presence(&key);
+        }
         if !self.presence.contains_key(&key) {
             let roster = self.roster(&principal.tenant)?;
             let services = self.services()?;
@@ -336,7 +364,10 @@ impl Actor for RegistryActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.run_interval(Duration::from_secs(1), |act, _| act.reap_stalled());
+        ctx.run_interval(Duration::from_secs(1), |act, _| {
+            act.reap_stalled();
+            act.supervise();
+        });
     }
 }
 
@@ -369,13 +400,21 @@ impl Handler<ConnectionOpened> for RegistryActor {
             msg.handle
                 .cut(close_code::SERVICE_RESTART, "server shutting down");
         }
-        self.connections
-            .insert(id, ConnectionEntry { handle: msg.handle });
-        if let Some(entry) = self.presence_actor(&msg.principal) {
+        let principal = msg.principal.clone();
+        let device = msg.device.clone();
+        self.connections.insert(
+            id,
+            ConnectionEntry {
+                handle: msg.handle,
+                principal: msg.principal,
+                device: msg.device,
+            },
+        );
+        if let Some(entry) = self.presence_actor(&principal) {
             entry.attaches_forwarded += 1;
             entry.addr.do_send(Attach {
                 connection: id,
-                device: msg.device,
+                device,
             });
         }
     }
@@ -407,7 +446,7 @@ impl Handler<ConnectionClosed> for RegistryActor {
             }
         }
         if self.connections.remove(&msg.id).is_some() {
-            if let Some(entry) = self.presence.get(&key) {
+            if let Some(entry) = self.live_presence(&key) {
                 entry.addr.do_send(Detach { connection: msg.id });
             }
         }

@@ -10,7 +10,7 @@ impl Handler<ForwardPresence> for RegistryActor {
 
     /// Routes a presence change to the user's actor, if the user is connected.
     fn handle(&mut self, msg: ForwardPresence, _: &mut Context<Self>) {
-        if let Some(entry) = self.presence.get(&(msg.tenant, msg.user)) {
+        if let Some(entry) = self.live_presence(&(msg.tenant, msg.user)) {
             match msg.msg {
                 PresenceMsg::Activity(m) => entry.addr.do_send(m),
                 PresenceMsg::SetStatus(m) => entry.addr.do_send(m),
@@ -25,7 +25,7 @@ impl Handler<SetStatusFor> for RegistryActor {
 
     /// REST status change; false when the user has no presence here.
     fn handle(&mut self, msg: SetStatusFor, _: &mut Context<Self>) -> bool {
-        match self.presence.get(&(msg.tenant, msg.user)) {
+        match self.live_presence(&(msg.tenant, msg.user)) {
             Some(entry) => {
                 entry.addr.do_send(msg.status);
                 true
@@ -128,6 +128,7 @@ impl Handler<BroadcastToRoom> for RegistryActor {
     /// Forwards the event to the room (as from user `service`), if it exists;
     /// a room is never created for it.
     fn handle(&mut self, msg: BroadcastToRoom, _: &mut Context<Self>) -> bool {
+        self.forget_dead_room(&msg.room);
         match self.rooms.get(&msg.room) {
             Some(entry) => {
                 entry.addr.do_send(crate::actors::room::Broadcast {

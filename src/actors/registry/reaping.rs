@@ -9,16 +9,9 @@ impl Handler<JoinRoom> for RegistryActor {
 
     /// Finds or creates the room and forwards the join to it.
     fn handle(&mut self, msg: JoinRoom, ctx: &mut Context<Self>) {
-        let Some(services) = self.services() else {
+        let Some(entry) = self.live_room(&msg.room, ctx) else {
             return;
         };
-        let entry = self
-            .rooms
-            .entry(msg.room.clone())
-            .or_insert_with(|| RoomEntry {
-                addr: RoomActor::new(msg.room.clone(), ctx.address(), services).start(),
-                joins_forwarded: 0,
-            });
         entry.joins_forwarded += 1;
         entry.addr.do_send(Join {
             handle: msg.handle,
@@ -37,20 +30,13 @@ impl Handler<LockDocument> for RegistryActor {
 
     /// Finds or creates the room and forwards the lock request to it.
     fn handle(&mut self, msg: LockDocument, ctx: &mut Context<Self>) -> Self::Result {
-        let Some(services) = self.services() else {
+        let Some(entry) = self.live_room(&msg.room, ctx) else {
             return Box::pin(async {
                 Err(crate::actors::document::LockRefused::Unavailable(
                     "shutting down".into(),
                 ))
             });
         };
-        let entry = self
-            .rooms
-            .entry(msg.room.clone())
-            .or_insert_with(|| RoomEntry {
-                addr: RoomActor::new(msg.room.clone(), ctx.address(), services).start(),
-                joins_forwarded: 0,
-            });
         entry.joins_forwarded += 1;
         let addr = entry.addr.clone();
         Box::pin(async move {
@@ -70,6 +56,7 @@ impl Handler<FindRoom> for RegistryActor {
 
     /// A live room's address.
     fn handle(&mut self, FindRoom(room): FindRoom, _: &mut Context<Self>) -> Self::Result {
+        self.forget_dead_room(&room);
         self.rooms.get(&room).map(|e| e.addr.clone())
     }
 }
@@ -105,17 +92,6 @@ impl Handler<PresenceIdle> for RegistryActor {
         if let Some(entry) = self.presence.remove(&key) {
             entry.addr.do_send(crate::actors::presence::StopPresence);
         }
-        let empty = match self.rosters.get_mut(&msg.tenant) {
-            Some((_, users)) => {
-                *users = users.saturating_sub(1);
-                *users == 0
-            }
-            None => false,
-        };
-        if empty {
-            if let Some((addr, _)) = self.rosters.remove(&msg.tenant) {
-                addr.do_send(crate::actors::roster::StopRoster);
-            }
-        }
+        self.release_roster_slot(&msg.tenant);
     }
 }

@@ -137,6 +137,14 @@ pub struct GetMembers;
 #[rtype(result = "()")]
 pub struct StopRoom;
 
+/// Test only: stops the room as if it had failed, without telling the
+/// registry, so tests can check that the registry replaces it. Reachable
+/// only from Rust code holding the room's address, never from the wire.
+#[doc(hidden)]
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StopRoomForTest;
+
 /// How often members whose connection is gone are dropped.
 const MEMBER_SWEEP: Duration = Duration::from_secs(5);
 
@@ -371,6 +379,13 @@ impl Actor for RoomActor {
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
+        // Members left behind (the room stopped unexpectedly) must not go on
+        // receiving the room's topic: they rejoin through the registry.
+        for connection in self.members.keys() {
+            self.services
+                .broker
+                .unsubscribe(Topic::Room(self.id.clone()), *connection);
+        }
         if let Some(doc) = self.document.take() {
             doc.do_send(CloseDocument);
         }
@@ -517,6 +532,16 @@ impl Handler<StopRoom> for RoomActor {
 
     /// Stops (the registry has already forgotten this room).
     fn handle(&mut self, _: StopRoom, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}
+
+impl Handler<StopRoomForTest> for RoomActor {
+    type Result = ();
+
+    /// Stops without telling the registry (tests of supervision).
+    fn handle(&mut self, _: StopRoomForTest, ctx: &mut Context<Self>) {
+        log::warn!("room {}: stopped for a test", self.id);
         ctx.stop();
     }
 }

@@ -11,7 +11,8 @@
 
 pub mod frames;
 
-use crate::limits::{FloodDetector, TokenBucket};
+pub use crate::limits::Rate;
+use crate::limits::RateLimiter;
 use crate::protocol::close_code;
 use actix::prelude::*;
 use actix_web_actors::ws;
@@ -21,23 +22,11 @@ use std::time::{Duration, Instant};
 /// Rejected-message window used by the flood detector.
 const FLOOD_WINDOW: Duration = Duration::from_secs(10);
 
-/// The rate limiter's verdict on one inbound message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Rate {
-    /// Within the limit.
-    Allowed,
-    /// Over the limit; a token is available again after this long.
-    Limited(Duration),
-    /// Sustained flooding: the socket must close (4029).
-    Flooding,
-}
-
 /// What a socket actor needs to hold for the shell.
 #[derive(Debug)]
 pub struct Shell {
     last_heard: Instant,
-    bucket: TokenBucket,
-    flood: FloodDetector,
+    limiter: RateLimiter,
     fragments: Reassembler,
     expires_at: i64,
     leeway_secs: u64,
@@ -79,8 +68,13 @@ impl Shell {
         let now = Instant::now();
         Shell {
             last_heard: now,
-            bucket: TokenBucket::new(limits.burst, limits.per_second, now),
-            flood: FloodDetector::new(limits.close_after, FLOOD_WINDOW, now),
+            limiter: RateLimiter::new(
+                limits.burst,
+                limits.per_second,
+                limits.close_after,
+                FLOOD_WINDOW,
+                now,
+            ),
             fragments: Reassembler::new(kind, limits.max_message_bytes),
             expires_at,
             leeway_secs: limits.leeway_secs,
@@ -90,12 +84,7 @@ impl Shell {
 
     /// Counts one inbound message against the rate limit.
     pub fn rate(&mut self) -> Rate {
-        let now = Instant::now();
-        match self.bucket.try_take(now) {
-            Ok(()) => Rate::Allowed,
-            Err(_) if self.flood.record_rejection(now) => Rate::Flooding,
-            Err(wait) => Rate::Limited(wait),
-        }
+        self.limiter.check(Instant::now())
     }
 
     /// A new token was accepted (`auth:refresh`).

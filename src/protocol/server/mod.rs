@@ -53,6 +53,9 @@ pub enum ErrorCode {
     WrongFieldKind,
     /// No such item for this user (`notification:read` of an unknown id).
     NotFound,
+    /// Storage is behind (PostgreSQL slow or down): the change was not
+    /// applied; retry after `retry_after_ms`.
+    Unavailable,
 }
 /// Every message the server sends.
 #[derive(Debug, Clone, Serialize)]
@@ -96,7 +99,8 @@ pub enum ServerMessage {
         code: ErrorCode,
         /// Human-readable detail.
         message: String,
-        /// For `rate_limited`: milliseconds until a message will be accepted.
+        /// For `rate_limited`: milliseconds until a message will be accepted;
+        /// for `unavailable`: milliseconds before retrying the change.
         #[serde(skip_serializing_if = "Option::is_none")]
         retry_after_ms: Option<u64>,
     },

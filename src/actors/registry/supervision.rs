@@ -1,0 +1,135 @@
+//! The registry's supervision of room and presence actors that stopped
+//! without being retired (see the module doc of `registry`): checked with
+//! `Addr::connected()` when routing and every second.
+
+use super::*;
+
+impl RegistryActor {
+    /// A live presence actor's entry: a dead one is replaced first.
+    pub(super) fn live_presence(&mut self, key: &(TenantId, UserId)) -> Option<&PresenceEntry> {
+        if self.presence.get(key).is_some_and(|e| !e.addr.connected()) {
+            self.restart_presence(key);
+        }
+        self.presence.get(key)
+    }
+
+    /// Replaces a presence actor that stopped unexpectedly: a fresh one is
+    /// started and every live socket of the user is attached to it again.
+    pub(super) fn restart_presence(&mut self, key: &(TenantId, UserId)) {
+        if self.presence.remove(key).is_none() {
+            return;
+        }
+        log::warn!(
+            "presence actor of {}/{} stopped unexpectedly; restarting it",
+            key.0,
+            key.1
+        );
+        metrics::counter!("tandem_actor_restarts_total", "actor" => "presence").increment(1);
+        let sockets: Vec<(ConnectionId, Principal, DeviceInfo)> = self
+            .connections
+            .iter()
+            .filter(|(_, c)| c.principal.tenant == key.0 && c.principal.user == key.1)
+            .map(|(id, c)| (*id, c.principal.clone(), c.device.clone()))
+            .collect();
+        let Some((_, principal, _)) = sockets.first() else {
+            // No socket left: the user is offline; the old actor's roster
+            // slot is released as a retirement would.
+            self.release_roster_slot(&key.0);
+            return;
+        };
+        let principal = principal.clone();
+        // The user keeps the roster slot: presence_actor counts it again.
+        if let Some((_, users)) = self.rosters.get_mut(&key.0) {
+            *users = users.saturating_sub(1);
+        }
+        if let Some(entry) = self.presence_actor(&principal) {
+            for (connection, _, device) in sockets {
+                entry.attaches_forwarded += 1;
+                entry.addr.do_send(Attach { connection, device });
+            }
+        }
+    }
+
+    /// One presence actor of the tenant is gone; the roster stops with its last.
+    pub(super) fn release_roster_slot(&mut self, tenant: &TenantId) {
+        let empty = match self.rosters.get_mut(tenant) {
+            Some((_, users)) => {
+                *users = users.saturating_sub(1);
+                *users == 0
+            }
+            None => false,
+        };
+        if empty {
+            if let Some((addr, _)) = self.rosters.remove(tenant) {
+                addr.do_send(crate::actors::roster::StopRoster);
+            }
+        }
+    }
+
+    /// A live room's entry, started if there is none or it stopped unexpectedly.
+    pub(super) fn live_room(
+        &mut self,
+        room: &RoomId,
+        ctx: &mut Context<Self>,
+    ) -> Option<&mut RoomEntry> {
+        self.forget_dead_room(room);
+        let services = self.services()?;
+        Some(self.rooms.entry(room.clone()).or_insert_with(|| RoomEntry {
+            addr: RoomActor::new(room.clone(), ctx.address(), services).start(),
+            joins_forwarded: 0,
+        }))
+    }
+
+    /// Forgets a room whose actor stopped without being retired.
+    pub(super) fn forget_dead_room(&mut self, room: &RoomId) {
+        if self.rooms.get(room).is_some_and(|e| !e.addr.connected()) {
+            self.rooms.remove(room);
+            log::warn!("room {room} stopped unexpectedly; a fresh one starts on next use");
+            metrics::counter!("tandem_actor_restarts_total", "actor" => "room").increment(1);
+        }
+    }
+
+    /// The periodic check: dead rooms are forgotten, dead presence actors replaced.
+    pub(super) fn supervise(&mut self) {
+        let dead_rooms: Vec<RoomId> = self
+            .rooms
+            .iter()
+            .filter(|(_, e)| !e.addr.connected())
+            .map(|(id, _)| id.clone())
+            .collect();
+        for room in dead_rooms {
+            self.forget_dead_room(&room);
+        }
+        let dead_users: Vec<(TenantId, UserId)> = self
+            .presence
+            .iter()
+            .filter(|(_, e)| !e.addr.connected())
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in dead_users {
+            self.restart_presence(&key);
+        }
+    }
+}
+
+impl Handler<StopPresenceForTest> for RegistryActor {
+    type Result = ResponseFuture<bool>;
+
+    /// Stops the actor without forgetting it; answers once the actor has
+    /// handled the stop (false when there is none).
+    fn handle(&mut self, msg: StopPresenceForTest, _: &mut Context<Self>) -> Self::Result {
+        let addr = self
+            .presence
+            .get(&(msg.tenant, msg.user))
+            .map(|e| e.addr.clone());
+        Box::pin(async move {
+            match addr {
+                Some(addr) => addr
+                    .send(crate::actors::presence::StopPresence)
+                    .await
+                    .is_ok(),
+                None => false,
+            }
+        })
+    }
+}
