@@ -14,8 +14,18 @@ pub enum Applied {
     /// (to relay and store). None for duplicates and for changes still waiting
     /// for missing predecessors.
     Accepted(Option<Vec<u8>>),
-    /// yrs refused it with an error.
-    Refused(String),
+    /// yrs refused it with an error. yrs integrates an update block by
+    /// block and commits what it integrated before the failing block, so a
+    /// refused update can still have changed the document: `partial` is that
+    /// change, encoded as an update. The caller must relay and store it like
+    /// an accepted change, so every replica and the database keep the state
+    /// the document has in memory.
+    Refused {
+        /// yrs's error.
+        error: String,
+        /// What was integrated before the error, if anything.
+        partial: Option<Vec<u8>>,
+    },
     /// yrs panicked on it; the document may have been left half-changed.
     Panicked,
 }
@@ -23,15 +33,26 @@ pub enum Applied {
 /// Applies one update to `doc`, catching a panic.
 pub fn apply_update(doc: &Doc, update: Update) -> Applied {
     let applied = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        let mut txn = doc.try_transact_mut().map_err(|e| e.to_string())?;
-        txn.apply_update(update).map_err(|e| e.to_string())?;
-        Ok::<_, String>(txn.has_changes().then(|| txn.encode_update_v1()))
+        let mut txn = match doc.try_transact_mut() {
+            Ok(txn) => txn,
+            Err(e) => {
+                return Applied::Refused {
+                    error: e.to_string(),
+                    partial: None,
+                }
+            }
+        };
+        let result = txn.apply_update(update);
+        let change = txn.has_changes().then(|| txn.encode_update_v1());
+        match result {
+            Ok(()) => Applied::Accepted(change),
+            Err(e) => Applied::Refused {
+                error: e.to_string(),
+                partial: change,
+            },
+        }
     }));
-    match applied {
-        Ok(Ok(change)) => Applied::Accepted(change),
-        Ok(Err(e)) => Applied::Refused(e),
-        Err(_) => Applied::Panicked,
-    }
+    applied.unwrap_or(Applied::Panicked)
 }
 
 /// Decodes and applies one stored row, catching a panic (like [`apply_update`]).
@@ -41,7 +62,10 @@ pub fn apply_stored(doc: &Doc, payload: &[u8]) -> Applied {
             Applied::Accepted(_) => Applied::Accepted(None),
             other => other,
         },
-        Err(e) => Applied::Refused(e.to_string()),
+        Err(e) => Applied::Refused {
+            error: e.to_string(),
+            partial: None,
+        },
     }
 }
 

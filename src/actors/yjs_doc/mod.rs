@@ -20,6 +20,8 @@
 //! same transaction. Loading applies every row in id order.
 
 mod apply;
+#[cfg(test)]
+mod fuzz_tests;
 mod peers;
 mod persist;
 
@@ -222,8 +224,8 @@ impl YjsDocActor {
             match apply::apply_stored(&doc, payload) {
                 Applied::Accepted(_) => applied_ids.push(*row_id),
                 // Kept in the table: a snapshot only replaces rows it holds.
-                Applied::Refused(e) => {
-                    log::warn!("yjs {}: stored row {row_id} skipped: {e}", self.id)
+                Applied::Refused { error, .. } => {
+                    log::warn!("yjs {}: stored row {row_id} skipped: {error}", self.id)
                 }
                 Applied::Panicked => {
                     log::error!("yjs {}: yrs panicked on stored row {row_id}", self.id);
@@ -312,6 +314,18 @@ impl YjsDocActor {
         }
     }
 
+    /// Relays a change to every socket but its sender, stores it, and
+    /// compacts every [`COMPACT_EVERY`] rows.
+    fn changed(&mut self, change: Vec<u8>, from: YjsConnId, ctx: &mut Context<Self>) {
+        let frame = Bytes::from(Message::Sync(SyncMessage::Update(change.clone())).encode_v1());
+        self.broadcast(&frame, Some(from), ctx);
+        self.write(WriteOp::Append(change));
+        self.rows += 1;
+        if self.rows >= COMPACT_EVERY {
+            self.compact();
+        }
+    }
+
     /// Applies a client's update; broadcasts and persists what it changed.
     /// False when the socket was closed for it.
     fn on_update(&mut self, conn: YjsConnId, update: Update, ctx: &mut Context<Self>) -> bool {
@@ -320,19 +334,18 @@ impl YjsDocActor {
         match apply::apply_update(self.awareness.doc(), update) {
             Applied::Accepted(change) => {
                 if let Some(change) = change {
-                    let frame =
-                        Bytes::from(Message::Sync(SyncMessage::Update(change.clone())).encode_v1());
-                    self.broadcast(&frame, Some(conn), ctx);
-                    self.write(WriteOp::Append(change));
-                    self.rows += 1;
-                }
-                if self.rows >= COMPACT_EVERY {
-                    self.compact();
+                    self.changed(change, conn, ctx);
                 }
                 true
             }
-            Applied::Refused(e) => {
-                log::debug!("yjs {}: update from {conn} refused: {e}", self.id);
+            Applied::Refused { error, partial } => {
+                log::debug!("yjs {}: update from {conn} refused: {error}", self.id);
+                // What yrs integrated before the failing block stays in the
+                // document: it is relayed and stored like any change, so the
+                // other sockets and the database keep the same state.
+                if let Some(partial) = partial {
+                    self.changed(partial, conn, ctx);
+                }
                 if let Some(entry) = self.peers.get(&conn) {
                     entry
                         .peer
@@ -342,12 +355,15 @@ impl YjsDocActor {
                 false
             }
             Applied::Panicked => {
-                // A crafted update made yrs panic: it hurts only its sender.
-                // The document is kept when its whole state still encodes
-                // (the unwound transaction left it usable); nothing of the
-                // update is broadcast or stored.
+                // A crafted update made yrs panic. Its sender is closed with
+                // 1003 and nothing of the update is broadcast or stored. The
+                // unwound transaction can have left part of the update in the
+                // document (the fuzz test in fuzz_tests.rs finds such
+                // updates), so the in-memory document is no longer trusted:
+                // the other sockets get 1011 and the document is reloaded
+                // from what was stored, which every client already has.
                 log::error!(
-                    "yjs {}: yrs panicked applying an update from {conn}; closing that socket",
+                    "yjs {}: yrs panicked applying an update from {conn}; reloading the document",
                     self.id
                 );
                 if let Some(entry) = self.peers.get(&conn) {
@@ -356,10 +372,7 @@ impl YjsDocActor {
                         .close(yjs_close_code::UNSUPPORTED_DATA, "update refused");
                 }
                 self.remove_peers(vec![conn], ctx);
-                if apply::encode_state(self.awareness.doc()).is_none() {
-                    log::error!("yjs {}: the document no longer encodes", self.id);
-                    self.fail(DocState::Poisoned);
-                }
+                self.fail(DocState::Poisoned);
                 false
             }
         }
