@@ -31,7 +31,7 @@ use crate::db::{Db, DbError};
 use crate::ids::TenantId;
 use actix::prelude::*;
 use actix_web::web::Bytes;
-use apply::Applied;
+use apply::{Applied, SizeBudget};
 pub use persist::MAX_WRITE_BACKOFF;
 use persist::{load, run_writer, WriteOp};
 use std::collections::{HashMap, HashSet};
@@ -157,6 +157,8 @@ pub struct YjsDocActor {
     /// Rows in the database for this document (estimate: loaded + written).
     rows: usize,
     idle_after: Duration,
+    /// The encoded size against `yjs.max_document_bytes`.
+    size: SizeBudget,
     idle_timer: Option<SpawnHandle>,
 }
 
@@ -169,6 +171,7 @@ impl YjsDocActor {
         registry: Addr<YjsRegistryActor>,
         db: Db,
         idle_after: Duration,
+        max_document_bytes: usize,
         previous: Option<watch::Receiver<bool>>,
     ) -> (Self, watch::Receiver<bool>) {
         let (tx, rx) = mpsc::unbounded_channel();
@@ -195,6 +198,7 @@ impl YjsDocActor {
             joins_seen: 0,
             rows: 0,
             idle_after,
+            size: SizeBudget::new(max_document_bytes, 0),
             idle_timer: None,
         };
         (actor, done_rx)
@@ -241,6 +245,9 @@ impl YjsDocActor {
             rows.len()
         );
         self.rows = applied_ids.len();
+        let loaded_bytes = rows.iter().map(|(_, payload)| payload.len()).sum();
+        self.size
+            .measured(apply::encode_state(&doc).map_or(loaded_bytes, |state| state.len()));
         self.write(WriteOp::Loaded(applied_ids));
         self.state = DocState::Ready;
         if self.rows >= COMPACT_EVERY {
@@ -275,6 +282,7 @@ impl YjsDocActor {
         // sent; then the stored rows, which never hold those, are kept.
         match apply::encode_state(self.awareness.doc()) {
             Some(state) => {
+                self.size.measured(state.len());
                 self.write(WriteOp::Compact(state));
                 self.rows = 1;
             }
@@ -319,6 +327,7 @@ impl YjsDocActor {
     fn changed(&mut self, change: Vec<u8>, from: YjsConnId, ctx: &mut Context<Self>) {
         let frame = Bytes::from(Message::Sync(SyncMessage::Update(change.clone())).encode_v1());
         self.broadcast(&frame, Some(from), ctx);
+        self.size.grew(change.len());
         self.write(WriteOp::Append(change));
         self.rows += 1;
         if self.rows >= COMPACT_EVERY {
@@ -329,6 +338,27 @@ impl YjsDocActor {
     /// Applies a client's update; broadcasts and persists what it changed.
     /// False when the socket was closed for it.
     fn on_update(&mut self, conn: YjsConnId, update: Update, ctx: &mut Context<Self>) -> bool {
+        // The size limit is checked before yrs sees the update, so a refused
+        // one is neither applied, relayed nor stored.
+        let len = update.encode_v1().len();
+        let doc = self.awareness.doc().clone();
+        if !self
+            .size
+            .admits(len, || apply::encode_state(&doc).map(|state| state.len()))
+        {
+            log::info!(
+                "yjs {}: update of {len} bytes from {conn} refused: the document would pass {} bytes",
+                self.id,
+                self.size.limit()
+            );
+            if let Some(entry) = self.peers.get(&conn) {
+                entry
+                    .peer
+                    .close(yjs_close_code::DOCUMENT_TOO_LARGE, "document too large");
+            }
+            self.remove_peers(vec![conn], ctx);
+            return false;
+        }
         // What this update changed (nothing for duplicates, or for changes
         // still waiting for missing predecessors).
         match apply::apply_update(self.awareness.doc(), update) {
