@@ -26,12 +26,11 @@
 //! Files: this one holds the actor, its messages and its lifecycle;
 //! `sync.rs` the sync protocol and update handling; `peers.rs` the sockets
 //! and awareness; `apply.rs` the pure, panic-catching calls into yrs and the
-//! size budget; `persist.rs` loading and the writer task; `fuzz_tests.rs`
-//! the fuzz test of the update path.
+//! size budget; `persist.rs` loading and the writer task. tests/yjs_fuzz.rs
+//! fuzzes the update path (in its own test binary: a crash in yrs's unsafe
+//! code must not take other tests down).
 
-mod apply;
-#[cfg(test)]
-mod fuzz_tests;
+pub mod apply;
 mod peers;
 mod persist;
 mod sync;

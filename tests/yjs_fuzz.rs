@@ -4,8 +4,9 @@
 //! frame, decoded by the socket's `decode_frame` and applied with
 //! [`apply::apply_update`]. It runs for a fixed time budget under
 //! `cargo test`; the seed comes from `TANDEM_FUZZ_SEED` (or the clock) and is
-//! printed in every failure, so `TANDEM_FUZZ_SEED=<seed> cargo test --lib
-//! fuzz` replays a failure.
+//! printed first and in every failure, so `TANDEM_FUZZ_SEED=<seed> cargo test
+//! --test yjs_fuzz` replays a failure (add `TANDEM_FUZZ_TRACE=1` to print every update
+//! before it is applied, for crashes that are not panics).
 //!
 //! Asserted for every mutated update: no panic escapes; an update that is
 //! refused (undecodable, or refused by yrs before it integrated anything)
@@ -17,11 +18,19 @@
 //! structs that make the whole state fail to encode. The actor therefore
 //! reloads the document from what it stored in both cases, and so does this
 //! test before going on.
+//!
+//! Known open finding: yrs 0.28 sometimes crashes with SIGSEGV (not a
+//! panic) on a mutated update, e.g. `TANDEM_FUZZ_SEED=1796428958049550532`
+//! at run 2233 in a debug build. A signal cannot be caught per update, so
+//! such an update would take the whole server process down; this test then
+//! fails by crashing, which is why it runs in its own binary.
 
-use super::apply::{self, Applied};
-use crate::actors::yjs_connection::decode_frame;
-use crate::actors::yjs_doc::Incoming;
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::{Duration, Instant};
+use tandem::actors::yjs_connection::decode_frame;
+use tandem::actors::yjs_doc::apply::{self, Applied};
+use tandem::actors::yjs_doc::Incoming;
 use yrs::sync::{Message, SyncMessage};
 use yrs::updates::encoder::Encode;
 use yrs::{Array, Doc, GetString, Map, ReadTxn, Snapshot, StateVector, Text, Transact};
@@ -191,6 +200,7 @@ fn mutated_updates_never_escape_and_what_is_stored_always_reloads() {
     let seed = seed();
     // Printed first: a crash that is not a panic (a signal) must still show it.
     eprintln!("yjs fuzz: TANDEM_FUZZ_SEED={seed}");
+    let trace = std::env::var_os("TANDEM_FUZZ_TRACE").is_some();
     let mut rng = Rng(seed);
     let corpus = corpus(&mut rng);
     let started = Instant::now();
@@ -208,6 +218,11 @@ fn mutated_updates_never_escape_and_what_is_stored_always_reloads() {
             stored_doc = Doc::new();
         }
         let payload = mutate(&mut rng, &corpus);
+        if trace {
+            // A crash that is not a panic (a signal in yrs's unsafe code)
+            // leaves this as the last line: the update to report.
+            eprintln!("run {runs}: {payload:?}");
+        }
         let frame = Message::Sync(SyncMessage::Update(payload.clone())).encode_v1();
         let before = state(&doc);
         let result =
