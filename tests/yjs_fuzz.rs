@@ -21,7 +21,9 @@
 //!
 //! Known open finding: yrs 0.28 sometimes crashes with SIGSEGV (not a
 //! panic) on a mutated update, e.g. `TANDEM_FUZZ_SEED=1796428958049550532`
-//! at run 2233 in a debug build. A signal cannot be caught per update, so
+//! at run 2233 in a debug build: gdb shows a wild `ItemPtr` dereferenced in
+//! `TransactionMut::integrate_item` (yrs src/block.rs:1009, cloning the left
+//! neighbour's `parent_sub`) under `apply_update`. A signal cannot be caught per update, so
 //! such an update would take the whole server process down; this test then
 //! fails by crashing, which is why it runs in its own binary.
 
