@@ -95,6 +95,7 @@ impl Application {
                     db.clone(),
                     Duration::from_secs(settings.rooms.idle_stop_secs),
                     settings.websocket.max_connections_per_user,
+                    settings.yjs.max_document_bytes,
                 )
                 .start(),
                 push,

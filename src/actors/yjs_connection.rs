@@ -48,6 +48,8 @@ pub struct YjsClose {
 pub mod yjs_close_code {
     /// A text frame, or a binary frame that is not a valid y-websocket message.
     pub const UNSUPPORTED_DATA: u16 = 1003;
+    /// An update would take the document past `yjs.max_document_bytes`.
+    pub const DOCUMENT_TOO_LARGE: u16 = 4413;
     /// The document could not be loaded (database unavailable); reconnect later.
     pub const INTERNAL_ERROR: u16 = 1011;
 }

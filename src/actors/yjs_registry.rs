@@ -120,6 +120,7 @@ pub struct YjsRegistryActor {
     db: Db,
     idle_after: Duration,
     max_per_user: usize,
+    max_document_bytes: usize,
     next_conn: u64,
     next_generation: u64,
     shutting_down: bool,
@@ -131,12 +132,19 @@ pub struct YjsRegistryActor {
 }
 
 impl YjsRegistryActor {
-    /// A registry; documents stop after `idle_after` without sockets.
-    pub fn new(db: Db, idle_after: Duration, max_per_user: usize) -> Self {
+    /// A registry; documents stop after `idle_after` without sockets, and
+    /// refuse updates past `max_document_bytes` of encoded state.
+    pub fn new(
+        db: Db,
+        idle_after: Duration,
+        max_per_user: usize,
+        max_document_bytes: usize,
+    ) -> Self {
         YjsRegistryActor {
             db,
             idle_after,
             max_per_user,
+            max_document_bytes,
             next_conn: 1,
             next_generation: 1,
             shutting_down: false,
@@ -197,6 +205,7 @@ impl Handler<OpenDoc> for YjsRegistryActor {
                 ctx.address(),
                 self.db.clone(),
                 self.idle_after,
+                self.max_document_bytes,
                 previous,
             );
             log::debug!("yjs {}: opening (generation {generation})", msg.doc);

@@ -1,4 +1,4 @@
-//! `[presence]`, `[rooms]` and `[documents]`: timeouts and limits of the collaboration actors.
+//! `[presence]`, `[rooms]`, `[documents]` and `[yjs]`: timeouts and limits of the collaboration actors.
 
 use super::*;
 
@@ -74,6 +74,23 @@ impl Default for DocumentSettings {
             max_lock_ttl_secs: 600,
             max_field_chars: 1_000_000,
             max_pending_writes: 1000,
+        }
+    }
+}
+
+/// `[yjs]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct YjsSettings {
+    /// Largest encoded state of one Yjs document, in bytes; an update that
+    /// would take a document past it is refused (close 4413).
+    pub max_document_bytes: usize,
+}
+
+impl Default for YjsSettings {
+    fn default() -> Self {
+        YjsSettings {
+            max_document_bytes: 16 * 1024 * 1024,
         }
     }
 }

@@ -14,7 +14,7 @@ mod storage;
 mod web;
 
 pub use auth::{AuthSettings, JwtAlgorithm};
-pub use collab::{DocumentSettings, PresenceSettings, RoomSettings};
+pub use collab::{DocumentSettings, PresenceSettings, RoomSettings, YjsSettings};
 pub use operations::{AdminSettings, MetricsSettings};
 pub use push::{EmailSettings, PushSettings, SmtpTls};
 pub use server::{Environment, ServerSettings, SseSettings, WebSocketSettings, DEVELOPMENT_SECRET};
@@ -98,6 +98,8 @@ pub struct Settings {
     pub rooms: RoomSettings,
     /// Collaborative documents and edit locks.
     pub documents: DocumentSettings,
+    /// Yjs documents (`/yjs`).
+    pub yjs: YjsSettings,
     /// Server-Sent Events (`GET /api/v1/stream`).
     pub sse: SseSettings,
     /// The demo web app and its development sign-in.
@@ -171,6 +173,7 @@ impl Settings {
             ("database.pool_size", self.database.pool_size as u64),
             ("documents.max_history", self.documents.max_history as u64),
             ("documents.snapshot_every", self.documents.snapshot_every),
+            ("yjs.max_document_bytes", self.yjs.max_document_bytes as u64),
             ("documents.lock_ttl_secs", self.documents.lock_ttl_secs),
             (
                 "documents.max_pending_writes",
