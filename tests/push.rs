@@ -701,7 +701,10 @@ async fn a_failing_push_service_is_given_up_after_max_retries() {
         .do_send(job(id, "t1", "ana", all_channels()));
     // One attempt and max_retries (3) retries, then it gives up.
     fake.wait_requests(4, |r| r["path"] == path).await;
-    // A fifth attempt would come 800 ms after the fourth.
+    // This shows that nothing happens: a fifth attempt would come 800 ms
+    // after the fourth (the test's backoff), so waiting 1.5 s (almost twice
+    // that) would see it. The job goes to the dispatcher directly, not
+    // through the outbox, so there is no "given up" row to wait for.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let got = fake.requests().await;
     assert_eq!(got.iter().filter(|r| r["path"] == path).count(), 4);
@@ -772,6 +775,10 @@ async fn email_goes_to_the_address_the_user_set() {
     app.services
         .push
         .do_send(job(bob_id, "t1", "bob", all_channels()));
+    // This shows that nothing happens: ana's mail above arrived within
+    // milliseconds of its job, so 1 s is ample for a mail to bob to show up
+    // if his job sent one. The job has no outbox row to wait on (it goes to
+    // the dispatcher directly).
     tokio::time::sleep(Duration::from_millis(1000)).await;
     assert_eq!(fake.mails().await.len(), 1);
     assert!(!flags(&app, bob_id).await.delivered_email);
