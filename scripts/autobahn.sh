@@ -32,7 +32,13 @@ db_url="${url_no_query%/*}/${scratch_db}${query}"
 
 mkdir -p "$reports"
 if [ ! -x "$venv/bin/kosoku" ]; then
-    python3 -m venv "$venv"
+    if ! python3 -m venv "$venv" 2>/dev/null; then
+        # Debian's python3 needs python3-venv for `-m venv`.
+        rm -rf "$venv"
+        if [ "$(id -u)" -eq 0 ]; then as_root=(); else as_root=(sudo); fi
+        "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+        python3 -m venv "$venv"
+    fi
     "$venv/bin/pip" install -q --disable-pip-version-check kosoku==0.1.0
 fi
 cargo build -q --bin tandem
