@@ -23,6 +23,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 admin_url=${TANDEM_TEST_DATABASE_URL:-postgres://tandem:tandem@127.0.0.1:5432/postgres}
+# The binary is where cargo builds it (CARGO_TARGET_DIR, else target/).
+bin=${CARGO_TARGET_DIR:-target}/debug/tandem
 venv=target/autobahn/venv
 reports=target/autobahn
 scratch_db="tandem_autobahn_$$"
@@ -76,7 +78,7 @@ leeway_secs = 0
 TOML
 
 : >"$tmp/server.log"   # exists before the first read below (no race with the server's start)
-RUST_LOG=warn,tandem=info target/debug/tandem serve --config "$tmp/config.toml" 2>"$tmp/server.log" &
+RUST_LOG=warn,tandem=info "$bin" serve --config "$tmp/config.toml" 2>"$tmp/server.log" &
 server_pid=$!
 port=""
 for _ in $(seq 1 300); do
@@ -91,7 +93,7 @@ for _ in $(seq 1 300); do
 done
 [ -n "$port" ] || { cat "$tmp/server.log" >&2; echo "autobahn: the server did not start" >&2; exit 1; }
 
-token=$(target/debug/tandem token --config "$tmp/config.toml" --user autobahn --tenant autobahn --ttl 3600)
+token=$("$bin" token --config "$tmp/config.toml" --user autobahn --tenant autobahn --ttl 3600)
 status=0
 for endpoint in ws yjs; do
     case $endpoint in
