@@ -134,8 +134,17 @@ async fn idle_user_becomes_away_then_online_on_activity() {
     let app = spawn_app_with(|s| s.presence.away_after_secs = 1).await;
     let mut watcher = app.connect_ready("watcher", "acme").await;
     let mut alice = app.connect_ready("alice", "acme").await;
-    // Heartbeats are keep-alives, not activity: alice still goes away.
-    alice.request(json!({"type": "heartbeat"}), "hb").await;
+    // Heartbeats and presence queries are not activity: alice sends them
+    // every 300 ms for 1.5 s (past the 1 s idle limit) and still goes away.
+    for i in 0..5 {
+        alice
+            .request(json!({"type": "heartbeat"}), &format!("hb{i}"))
+            .await;
+        alice
+            .request(json!({"type": "presence:list"}), &format!("pl{i}"))
+            .await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
     let away = watcher
         .recv_where("alice away", |v| {
             is_user(v, "alice") && v["user"]["status"] == "away"
@@ -246,6 +255,42 @@ async fn viewers_of_an_entity_are_listed() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("alice never listed as a viewer of invoice 7");
+}
+
+#[actix_web::test]
+async fn a_user_whose_newest_device_is_elsewhere_is_not_a_viewer() {
+    let app = spawn_app().await;
+    let mut laptop = app.connect_ready("alice", "acme").await;
+    let mut phone = app.connect_ready("alice", "acme").await;
+    let mut bob = app.connect_ready("bob", "acme").await;
+    laptop
+        .request(
+            json!({"type": "presence:location", "entity_type": "invoice", "entity_id": "7"}),
+            "a",
+        )
+        .await;
+    phone
+        .request(
+            json!({"type": "presence:location", "entity_type": "invoice", "entity_id": "9"}),
+            "b",
+        )
+        .await;
+    let viewers =
+        |id: &str| json!({"type": "presence:viewers", "entity_type": "invoice", "entity_id": id});
+    // Location changes are applied asynchronously: wait until invoice 9
+    // (the newest) lists alice, then invoice 7 (the laptop's) must not.
+    let mut listed = false;
+    for i in 0..50 {
+        let reply = bob.request(viewers("9"), &format!("v9-{i}")).await;
+        if reply["users"].as_array().unwrap().len() == 1 {
+            listed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(listed, "alice never listed as a viewer of invoice 9");
+    let reply = bob.request(viewers("7"), "v7").await;
+    assert_eq!(reply["users"], json!([]), "{reply}");
 }
 
 #[actix_web::test]

@@ -130,16 +130,15 @@ impl Handler<GetUser> for RosterActor {
 impl Handler<ListViewersOf> for RosterActor {
     type Result = Vec<PresenceView>;
 
-    /// Users with any device whose location is the entity.
+    /// Users whose displayed location (the one most recently set by any of
+    /// their devices) is the entity; an older device elsewhere does not count.
     fn handle(&mut self, msg: ListViewersOf, _: &mut Context<Self>) -> Self::Result {
         self.users
             .values()
             .filter(|v| {
-                v.devices.iter().any(|d| {
-                    d.location.as_ref().is_some_and(|l| {
-                        l.entity_type.as_deref() == Some(msg.entity_type.as_str())
-                            && l.entity_id.as_deref() == Some(msg.entity_id.as_str())
-                    })
+                v.location.as_ref().is_some_and(|l| {
+                    l.entity_type.as_deref() == Some(msg.entity_type.as_str())
+                        && l.entity_id.as_deref() == Some(msg.entity_id.as_str())
                 })
             })
             .cloned()
