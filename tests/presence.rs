@@ -294,6 +294,31 @@ async fn a_user_whose_newest_device_is_elsewhere_is_not_a_viewer() {
 }
 
 #[actix_web::test]
+async fn an_idle_away_user_choosing_busy_sends_one_update() {
+    let app = spawn_app_with(|s| s.presence.away_after_secs = 1).await;
+    let mut watcher = app.connect_ready("watcher", "acme").await;
+    let mut alice = app.connect_ready("alice", "acme").await;
+    watcher
+        .recv_where("alice away", |v| {
+            is_user(v, "alice") && v["user"]["status"] == "away"
+        })
+        .await;
+    alice
+        .request(json!({"type": "presence:status", "status": "busy"}), "s")
+        .await;
+    let first = watcher
+        .recv_where("alice changed", |v| is_user(v, "alice"))
+        .await;
+    assert_eq!(first["user"]["status"], "busy", "{first}");
+    // Nothing else follows (an `online` would have come before `busy`; this
+    // waits 500 ms more for a stray one).
+    let more = watcher
+        .collect_type("presence:update", Duration::from_millis(500))
+        .await;
+    assert!(more.iter().all(|v| !is_user(v, "alice")), "{more:?}");
+}
+
+#[actix_web::test]
 async fn other_tenants_see_nothing() {
     let app = spawn_app().await;
     let mut outsider = app.connect_ready("eve", "other-tenant").await;

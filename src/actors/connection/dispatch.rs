@@ -23,10 +23,13 @@ impl ConnectionActor {
             Ok((r#ref, msg)) => {
                 crate::telemetry::message_in(text);
                 if self.admit(ctx, r#ref.clone()) {
-                    // Keep-alives and queries are not user activity.
+                    // Keep-alives and queries are not user activity; a
+                    // status choice counts as activity inside the presence
+                    // actor (one update, no `online` flicker before `busy`).
                     if !matches!(
                         msg,
                         ClientMessage::Heartbeat {}
+                            | ClientMessage::PresenceStatus { .. }
                             | ClientMessage::AuthRefresh { .. }
                             | ClientMessage::PresenceList {}
                             | ClientMessage::PresenceViewers { .. }
