@@ -190,20 +190,22 @@ pub fn message_out(frame: &str) {
     });
 }
 
-/// Counts a message received on a WebSocket (after it parsed as a protocol
-/// message). Clients may put `type` anywhere in the object, so it is read
-/// with serde rather than from the prefix.
-pub fn message_in(text: &str) {
-    #[derive(serde::Deserialize)]
-    struct Tag<'a> {
-        #[serde(rename = "type", borrow)]
-        kind: std::borrow::Cow<'a, str>,
+/// Counts a message received on a WebSocket, by the `type` the parser
+/// already read (one of `ClientMessage::TYPES`, so the labels are bounded).
+/// Like [`message_out`] it runs on a connection's read loop, so each thread
+/// keeps the counter handle of every type it has seen.
+pub fn message_in(kind: &'static str) {
+    thread_local! {
+        static IN: std::cell::RefCell<std::collections::HashMap<&'static str, metrics::Counter>> =
+            std::cell::RefCell::new(std::collections::HashMap::new());
     }
-    let kind = match serde_json::from_str::<Tag<'_>>(text) {
-        Ok(tag) => intern(&tag.kind),
-        Err(_) => "other",
-    };
-    counter!("tandem_messages_in_total", "type" => kind).increment(1);
+    IN.with(|counters| {
+        counters
+            .borrow_mut()
+            .entry(kind)
+            .or_insert_with(|| counter!("tandem_messages_in_total", "type" => kind))
+            .increment(1);
+    });
 }
 
 /// Middleware: counts every HTTP request by method, matched route pattern

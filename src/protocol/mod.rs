@@ -141,6 +141,14 @@ pub fn peek_ref(text: &str) -> Option<Ref> {
 
 /// Parses one text frame into a client message and its `ref`.
 pub fn parse_client_message(text: &str) -> Result<(Option<Ref>, ClientMessage), ProtocolError> {
+    parse_client_message_typed(text).map(|(r#ref, _, msg)| (r#ref, msg))
+}
+
+/// [`parse_client_message`], also returning the message's `type` (one of
+/// [`ClientMessage::TYPES`]) so callers can label it without parsing again.
+pub fn parse_client_message_typed(
+    text: &str,
+) -> Result<(Option<Ref>, &'static str, ClientMessage), ProtocolError> {
     let value: serde_json::Value = serde_json::from_str(text).map_err(|e| ProtocolError {
         r#ref: None,
         code: ErrorCode::InvalidJson,
@@ -189,20 +197,20 @@ pub fn parse_client_message(text: &str) -> Result<(Option<Ref>, ClientMessage), 
             })
         }
     };
-    if !ClientMessage::TYPES.contains(&kind.as_str()) {
+    let Some(&type_name) = ClientMessage::TYPES.iter().find(|t| **t == kind) else {
         return Err(ProtocolError {
             r#ref,
             code: ErrorCode::UnknownType,
             message: format!("unknown message type `{kind}`"),
         });
-    }
+    };
     // `ref` belongs to the envelope, not to any message's fields.
     let mut value = value;
     if let Some(obj) = value.as_object_mut() {
         obj.remove("ref");
     }
     match serde_json::from_value::<ClientMessage>(value) {
-        Ok(msg) => Ok((r#ref, msg)),
+        Ok(msg) => Ok((r#ref, type_name, msg)),
         Err(e) => Err(ProtocolError {
             r#ref,
             code: ErrorCode::InvalidField,

@@ -19,9 +19,9 @@ impl ConnectionActor {
             }
             return;
         }
-        match parse_client_message(text) {
-            Ok((r#ref, msg)) => {
-                crate::telemetry::message_in(text);
+        match parse_client_message_typed(text) {
+            Ok((r#ref, kind, msg)) => {
+                crate::telemetry::message_in(kind);
                 if self.admit(ctx, r#ref.clone()) {
                     // Keep-alives and queries are not user activity; a
                     // status choice counts as activity inside the presence

@@ -20,7 +20,7 @@ use crate::auth::Principal;
 use crate::broker::{CloseSocket, ConnectionHandle, Deliver, Topic};
 use crate::ids::{ConnectionId, RoomId};
 use crate::protocol::close_code;
-use crate::protocol::{parse_client_message, ClientMessage, ErrorCode, Ref, ServerMessage};
+use crate::protocol::{parse_client_message_typed, ClientMessage, ErrorCode, Ref, ServerMessage};
 use actix::prelude::*;
 use actix_web_actors::ws;
 use std::collections::HashMap;

@@ -18,11 +18,17 @@ pub(super) async fn stored_settings(
         .select((s::user_id, s::websocket, s::web_push, s::fcm, s::email))
         .load(&mut conn)
         .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(u, websocket, web_push, fcm, email)| {
+    Ok(keyed(rows).collect())
+}
+
+/// Stored rows (a key, then the four channel flags) as settings by key.
+fn keyed(
+    rows: Vec<(String, bool, bool, bool, bool)>,
+) -> impl Iterator<Item = (String, ChannelSettings)> {
+    rows.into_iter()
+        .map(|(key, websocket, web_push, fcm, email)| {
             (
-                u,
+                key,
                 ChannelSettings {
                     websocket,
                     web_push,
@@ -31,7 +37,6 @@ pub(super) async fn stored_settings(
                 },
             )
         })
-        .collect())
 }
 
 /// A user's stored settings, by type.
@@ -54,20 +59,7 @@ pub async fn settings(
         ))
         .load(&mut conn)
         .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(t, websocket, web_push, fcm, email)| {
-            (
-                t,
-                ChannelSettings {
-                    websocket,
-                    web_push,
-                    fcm,
-                    email,
-                },
-            )
-        })
-        .collect())
+    Ok(keyed(rows).collect())
 }
 
 /// Validates a settings update: type names, at most 100 of them.

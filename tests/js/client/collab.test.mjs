@@ -158,6 +158,8 @@ test('without a WebSocket, notifications still arrive over SSE', async () => {
   c.notifications.on('notification', (n) => seen.push(n.id))
   c.connect().catch(() => {})
   await until(() => c._sse?.active, { what: 'SSE fallback' })
+  // Lets the stream reach the server so the notification arrives live, not
+  // in the replay on connect (it must arrive exactly once either way).
   await sleep(300)
   const ids = await server.notify('sse', ['sam'], 'via sse')
   await until(() => seen.includes(ids[0]), { what: 'notification over SSE' })
@@ -177,6 +179,8 @@ test('a 4001 with a fixed token string does not reconnect', async () => {
   await c.connect()
   const closed = await new Promise((r) => c.on('state', (s) => { if (s.state === 'closed') r(s) }))
   assert.equal(closed.code, 4001)
+  // Shows that nothing happens: with baseMs 50, a reconnect would have
+  // started well within 300 ms.
   await sleep(300)
   assert.equal(c.state, 'closed')
 })
