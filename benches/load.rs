@@ -14,8 +14,23 @@
 //!   `doc:edit` ops, each waiting for its ack (stored in PostgreSQL first),
 //!   while an observer receives them; then `BENCH_EDITORS` (4) editors
 //!   share `BENCH_EDITS` edits concurrently on one field.
+//! - **many documents** (`manydocs`): `BENCH_DOCS` (100) documents with
+//!   `BENCH_DOC_EDITORS` (5) editors each (one tenant per document), every
+//!   editor keeping one edit in flight for `BENCH_DOC_SECS` (10) seconds;
+//!   reports acked edits/s over all documents, ack p50/p99, server CPU per
+//!   edit, and checks every document's final revision against its acks.
 //!
-//! Other knobs: `BENCH_SCENARIOS` (`fanout,idle,docs`),
+//! - **presence storm**: `BENCH_STORM` (2000) users connect into ONE tenant
+//!   (100 at a time), each counting the frames it receives; reports
+//!   connections/s, server CPU per connect, frames per connection, RSS per
+//!   connection; then every socket closes and reconnects at once (a reconnect
+//!   storm: time to reconnect, and whether a watcher saw anyone go offline);
+//!   then all leave, and the server's RSS is read again (memory given back).
+//!   `BENCH_ROSTER_MAX` sets `presence.tenant_roster_max` (default 500).
+//!
+//! Other knobs: `BENCH_SCENARIOS` (`fanout,idle,docs,manydocs,presence`),
+//! `BENCH_TANDEM` (the server binary to start; default the one cargo built,
+//! so an older build can be measured with the same bench),
 //! `TANDEM_BENCH_DATABASE_URL` (a role that may create databases; else
 //! `TANDEM_TEST_DATABASE_URL`, else
 //! `postgres://tandem:tandem@127.0.0.1:5432/postgres`), `RUST_LOG` for the
@@ -110,6 +125,11 @@ struct Params {
     idle_per_user: usize,
     edits: usize,
     editors: usize,
+    docs: usize,
+    doc_editors: usize,
+    doc_secs: usize,
+    storm: usize,
+    roster_max: usize,
     scenarios: Vec<String>,
 }
 
@@ -126,8 +146,13 @@ impl Params {
             idle_per_user: env_usize("BENCH_IDLE_PER_USER", 16).max(1),
             edits: env_usize("BENCH_EDITS", size(1000, 20)),
             editors: env_usize("BENCH_EDITORS", 4).max(1),
+            docs: env_usize("BENCH_DOCS", size(100, 2)).max(1),
+            doc_editors: env_usize("BENCH_DOC_EDITORS", size(5, 2)).max(1),
+            doc_secs: env_usize("BENCH_DOC_SECS", size(10, 1)).max(1),
+            storm: env_usize("BENCH_STORM", size(2000, 12)),
+            roster_max: env_usize("BENCH_ROSTER_MAX", if quick { 5 } else { 500 }),
             scenarios: std::env::var("BENCH_SCENARIOS")
-                .unwrap_or_else(|_| "fanout,idle,docs".into())
+                .unwrap_or_else(|_| "fanout,idle,docs,manydocs,presence".into())
                 .split(',')
                 .map(|s| s.trim().to_owned())
                 .filter(|s| !s.is_empty())
@@ -226,6 +251,11 @@ struct Server {
 
 impl Server {
     fn start(db_url: &str, tag: &str) -> Server {
+        Server::start_with(db_url, tag, "")
+    }
+
+    /// Starts with extra config sections appended.
+    fn start_with(db_url: &str, tag: &str, extra: &str) -> Server {
         let config =
             std::env::temp_dir().join(format!("tandem-bench-{}-{tag}.toml", std::process::id()));
         let text = format!(
@@ -248,10 +278,13 @@ pool_size = 16
 
 [auth]
 secret = "{SECRET}"
+{extra}
 "#
         );
         std::fs::write(&config, text).unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tandem"));
+        let binary =
+            std::env::var_os("BENCH_TANDEM").unwrap_or_else(|| env!("CARGO_BIN_EXE_tandem").into());
+        let mut cmd = Command::new(binary);
         cmd.arg("serve")
             .arg("--config")
             .arg(&config)
@@ -708,6 +741,160 @@ async fn idle(p: &Params, db: &BenchDb, report: &mut Report) {
     report.problems(name, &server);
 }
 
+/// A socket held open by a task that counts the text frames it receives and
+/// the users listed as gone offline (`presence:diff` `left`), until told to
+/// close.
+struct Counted {
+    close: tokio::sync::oneshot::Sender<()>,
+    done: tokio::sync::oneshot::Receiver<()>,
+}
+
+fn spawn_counted(mut ws: Ws, frames: Rc<Cell<usize>>, lefts: Rc<Cell<usize>>) -> Counted {
+    let (close, mut stop) = tokio::sync::oneshot::channel::<()>();
+    let (finished, done) = tokio::sync::oneshot::channel::<()>();
+    actix_rt::spawn(async move {
+        loop {
+            tokio::select! {
+                frame = ws.next() => match frame {
+                    Some(Ok(Frame::Text(bytes))) => {
+                        frames.set(frames.get() + 1);
+                        if bytes.starts_with(br#"{"type":"presence:diff""#) {
+                            let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+                            let n = v["left"].as_array().map_or(0, Vec::len);
+                            lefts.set(lefts.get() + n);
+                        }
+                    }
+                    Some(Ok(Frame::Ping(p))) => {
+                        let _ = ws.send(Message::Pong(p)).await;
+                    }
+                    Some(Ok(Frame::Close(_))) | Some(Err(_)) | None => break,
+                    Some(Ok(_)) => {}
+                },
+                _ = &mut stop => {
+                    let _ = ws.send(Message::Close(None)).await;
+                    break;
+                }
+            }
+        }
+        let _ = finished.send(());
+    });
+    Counted { close, done }
+}
+
+/// Connects `users` users of one tenant, 100 at a time, each waiting for
+/// its `welcome`.
+async fn storm_connect(port: u16, users: usize, frames: &Rc<Cell<usize>>) -> Vec<Counted> {
+    let mut out = Vec::with_capacity(users);
+    let ids: Vec<usize> = (0..users).collect();
+    for batch in ids.chunks(100) {
+        let socks = join_all(batch.iter().map(|i| async move {
+            let mut ws = connect(port, &format!("s{i}"), "storm").await;
+            recv_until(&mut ws, Duration::from_secs(60), |v| v["type"] == "welcome").await;
+            ws
+        }))
+        .await;
+        for ws in socks {
+            frames.set(frames.get() + 1);
+            out.push(spawn_counted(ws, frames.clone(), Rc::new(Cell::new(0))));
+        }
+    }
+    out
+}
+
+async fn close_all(socks: Vec<Counted>) {
+    let mut done = Vec::with_capacity(socks.len());
+    for s in socks {
+        let _ = s.close.send(());
+        done.push(s.done);
+    }
+    for d in done {
+        let _ = d.await;
+    }
+}
+
+async fn presence_storm(p: &Params, db: &BenchDb, report: &mut Report) {
+    let name = "presence storm";
+    let n = p.storm;
+    println!(
+        "\n== {name}: {n} users in one tenant (roster max {})",
+        p.roster_max
+    );
+    let server = Server::start_with(
+        &db.url(),
+        "storm",
+        &format!("[presence]\ntenant_roster_max = {}\n", p.roster_max),
+    );
+    let port = server.port;
+    // A watcher of the tenant sees any user going offline.
+    let lefts = Rc::new(Cell::new(0usize));
+    let watcher_frames = Rc::new(Cell::new(0usize));
+    let watcher = spawn_counted(
+        connect(port, "watcher", "storm").await,
+        watcher_frames.clone(),
+        lefts.clone(),
+    );
+    p.settle(1).await;
+    let rss0 = server.rss_kb();
+    let frames = Rc::new(Cell::new(0usize));
+    let (cpu0, start) = (server.cpu(), Instant::now());
+    let socks = storm_connect(port, n, &frames).await;
+    let took = start.elapsed();
+    let cpu = server.cpu() - cpu0;
+    p.settle(2).await;
+    let rss1 = server.rss_kb();
+    let per = |rss: u64| (rss as f64 - rss0 as f64) / n.max(1) as f64;
+    report.add(
+        name,
+        "users (one tenant), tenant_roster_max",
+        format!("{n}, {}", p.roster_max),
+    );
+    report.add(
+        name,
+        "connect storm",
+        format!(
+            "{:.0} connections/s ({:.1} s), server CPU {:.2} ms per connect",
+            n as f64 / took.as_secs_f64(),
+            took.as_secs_f64(),
+            cpu * 1000.0 / n.max(1) as f64
+        ),
+    );
+    report.add(
+        name,
+        "frames received per connection (storm + 2 s)",
+        format!("{:.1}", frames.get() as f64 / n.max(1) as f64),
+    );
+    report.add(name, "RSS per connection", format!("{:.1} KiB", per(rss1)));
+
+    // Reconnect storm: everyone closes and comes back at once.
+    lefts.set(0);
+    let start = Instant::now();
+    close_all(socks).await;
+    let socks = storm_connect(port, n, &frames).await;
+    let took = start.elapsed();
+    p.settle(6).await;
+    report.add(
+        name,
+        "reconnect storm (close and reopen all)",
+        format!(
+            "{:.1} s; users the watcher saw go offline: {}",
+            took.as_secs_f64(),
+            lefts.get()
+        ),
+    );
+    let rss2 = server.rss_kb();
+    close_all(socks).await;
+    // Past the offline grace (5 s) and a memory trim.
+    p.settle(12).await;
+    let rss3 = server.rss_kb();
+    report.add(
+        name,
+        "server RSS: before / connected / after reconnect / all gone",
+        format!("{rss0} / {rss1} / {rss2} / {rss3} KiB"),
+    );
+    let _ = watcher.close.send(());
+    report.problems(name, &server);
+}
+
 /// Length change of an ot.js op.
 fn op_delta(op: &Value) -> i64 {
     op.as_array()
@@ -740,7 +927,11 @@ struct Editor {
 
 impl Editor {
     async fn new(port: u16, id: &str, room: &str) -> Editor {
-        let mut ws = connect(port, id, "docs").await;
+        Editor::new_in(port, id, "docs", room).await
+    }
+
+    async fn new_in(port: u16, id: &str, tenant: &str, room: &str) -> Editor {
+        let mut ws = connect(port, id, tenant).await;
         join(&mut ws, room).await;
         let mut e = Editor {
             ws,
@@ -967,6 +1158,84 @@ async fn docs(p: &Params, db: &BenchDb, report: &mut Report) {
     assert!(ok, "concurrent edits lost or duplicated: {state}");
 }
 
+/// `BENCH_DOCS` documents x `BENCH_DOC_EDITORS` editors, one edit in
+/// flight each, for `BENCH_DOC_SECS` seconds (group commit across documents).
+async fn many_docs(p: &Params, db: &BenchDb, report: &mut Report) {
+    let name = "many documents";
+    let (docs, per) = (p.docs, p.doc_editors);
+    println!(
+        "\n== {name}: {docs} documents x {per} editors, {} s",
+        p.doc_secs
+    );
+    let server = Server::start(&db.url(), "manydocs");
+    let port = server.port;
+    let mut editors = Vec::new();
+    for d in 0..docs {
+        for e in 0..per {
+            let tenant = format!("md{d}");
+            editors
+                .push(Editor::new_in(port, &format!("m{d}-{e}"), &tenant, &format!("md{d}")).await);
+        }
+    }
+    let secs = p.doc_secs as u64;
+    let cpu0 = server.cpu();
+    let start = Instant::now();
+    let end = start + Duration::from_secs(secs);
+    let editors = join_all(editors.into_iter().map(|mut e| async move {
+        while Instant::now() < end {
+            e.edit().await;
+        }
+        e
+    }))
+    .await;
+    let wall = start.elapsed();
+    let cpu = server.cpu() - cpu0;
+    let acked: usize = editors.iter().map(|e| e.latencies.len()).sum();
+    let mut lat: Vec<u64> = editors
+        .iter()
+        .flat_map(|e| e.latencies.iter().copied())
+        .collect();
+    lat.sort_unstable();
+    let resyncs: usize = editors.iter().map(|e| e.resyncs).sum();
+    let mut mismatched = 0;
+    for d in 0..docs {
+        let acked_here: usize = editors[d * per..(d + 1) * per]
+            .iter()
+            .map(|e| e.latencies.len())
+            .sum();
+        let mut check = Editor::new_in(port, "checker", &format!("md{d}"), &format!("md{d}")).await;
+        check.sync().await;
+        if check.revision != acked_here as u64 || check.len != 2 * acked_here {
+            mismatched += 1;
+        }
+    }
+    report.add(name, "documents x editors", format!("{docs} x {per}"));
+    report.add(
+        name,
+        "acked edits/s (all documents)",
+        format!(
+            "{:.0} ({acked} in {:.2} s)",
+            acked as f64 / wall.as_secs_f64(),
+            wall.as_secs_f64()
+        ),
+    );
+    report.add(name, "ack p50", ms(percentile(&lat, 0.50)));
+    report.add(name, "ack p99", ms(percentile(&lat, 0.99)));
+    report.add(
+        name,
+        "server CPU per edit",
+        format!("{:.0} µs", cpu * 1e6 / acked.max(1) as f64),
+    );
+    report.add(name, "resync_required retries", resyncs.to_string());
+    report.add(
+        name,
+        "documents whose revision differs from their acks",
+        mismatched.to_string(),
+    );
+    report.problems(name, &server);
+    assert_eq!(mismatched, 0, "edits lost or duplicated");
+}
+
 fn results_path() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
@@ -1010,6 +1279,12 @@ fn main() {
         }
         if params.wants("docs") {
             docs(&params, &db, &mut report).await;
+        }
+        if params.wants("manydocs") {
+            many_docs(&params, &db, &mut report).await;
+        }
+        if params.wants("presence") {
+            presence_storm(&params, &db, &mut report).await;
         }
     });
     let table = report.markdown();

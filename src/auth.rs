@@ -101,6 +101,20 @@ pub enum AuthError {
     /// Anything else: bad signature, algorithm, audience, issuer, missing claim.
     #[error("invalid token: {0}")]
     Invalid(String),
+    /// An admin revoked the user's access until `until` (Unix seconds): every
+    /// token of that user is refused until then, however valid.
+    #[error("access revoked by an admin until {}", crate::auth::rfc3339(*until))]
+    Revoked {
+        /// Unix seconds.
+        until: i64,
+    },
+}
+
+/// Unix seconds as an RFC 3339 UTC timestamp.
+pub fn rfc3339(secs: i64) -> String {
+    chrono::DateTime::from_timestamp(secs, 0)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_else(|| secs.to_string())
 }
 
 /// Verifies (and for `tandem token`, signs) JWTs with the configured key.
@@ -109,6 +123,10 @@ pub struct Authenticator {
     validation: Validation,
     algorithm: Algorithm,
     api_keys: Vec<String>,
+    /// Users whose tokens are refused until a time (Unix seconds), by
+    /// (tenant, user): admin revocations, loaded from `user_revocations` at
+    /// start and kept up to date by the admin API.
+    revoked: std::sync::RwLock<std::collections::HashMap<(TenantId, UserId), i64>>,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -185,7 +203,36 @@ impl Authenticator {
                 .iter()
                 .map(|k| k.expose().to_owned())
                 .collect(),
+            revoked: std::sync::RwLock::new(std::collections::HashMap::new()),
         })
+    }
+
+    /// Refuses every token of `user` until `until` (Unix seconds); a later
+    /// call replaces the time (an earlier `until` shortens it).
+    pub fn revoke(&self, tenant: TenantId, user: UserId, until: i64) {
+        if let Ok(mut map) = self.revoked.write() {
+            map.retain(|_, t| *t > now_secs());
+            map.insert((tenant, user), until);
+        }
+    }
+
+    /// Lifts a revocation; true when there was one.
+    pub fn unrevoke(&self, tenant: &TenantId, user: &UserId) -> bool {
+        self.revoked
+            .write()
+            .map(|mut map| map.remove(&(tenant.clone(), user.clone())).is_some())
+            .unwrap_or(false)
+    }
+
+    /// Until when the user's tokens are refused, if they are now.
+    pub fn revoked_until(&self, tenant: &TenantId, user: &UserId) -> Option<i64> {
+        let map = self.revoked.read().ok()?;
+        if map.is_empty() {
+            return None;
+        }
+        map.get(&(tenant.clone(), user.clone()))
+            .copied()
+            .filter(|until| *until > now_secs())
     }
 
     /// Verifies a token and returns who it names.
@@ -211,7 +258,11 @@ impl Authenticator {
                 ErrorKind::ImmatureSignature => AuthError::Invalid("token not yet valid".into()),
                 _ => AuthError::Invalid("malformed token".into()),
             })?;
-        principal_from(data.claims)
+        let principal = principal_from(data.claims)?;
+        if let Some(until) = self.revoked_until(&principal.tenant, &principal.user) {
+            return Err(AuthError::Revoked { until });
+        }
+        Ok(principal)
     }
 
     /// True when `key` is one of the configured service API keys
@@ -363,6 +414,32 @@ mod tests {
             iss: None,
             aud: Some("tandem".into()),
         }
+    }
+
+    #[test]
+    fn a_revoked_user_is_refused_until_the_time_or_until_lifted() {
+        let s = settings();
+        let auth = Authenticator::new(&s).unwrap();
+        let token = Authenticator::issue(&s, &claims(60)).unwrap();
+        let (t1, u1) = (TenantId::new("t1"), UserId::new("u1"));
+        let until = now_secs() + 30;
+        auth.revoke(t1.clone(), u1.clone(), until);
+        assert_eq!(
+            auth.verify(&token).unwrap_err(),
+            AuthError::Revoked { until }
+        );
+        // Another tenant's user of the same id is someone else.
+        let mut other = claims(60);
+        other.tenant_id = "t2".into();
+        let other = Authenticator::issue(&s, &other).unwrap();
+        assert!(auth.verify(&other).is_ok());
+        assert!(auth.unrevoke(&t1, &u1));
+        assert!(auth.verify(&token).is_ok());
+        assert!(!auth.unrevoke(&t1, &u1));
+        // A time in the past refuses nothing.
+        auth.revoke(t1.clone(), u1.clone(), now_secs() - 1);
+        assert!(auth.verify(&token).is_ok());
+        assert_eq!(auth.revoked_until(&t1, &u1), None);
     }
 
     #[test]

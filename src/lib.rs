@@ -20,19 +20,30 @@
 //!   error and close codes, and [`protocol::Frame`], a message serialized once with its kind.
 //! - [`actors`]: the actor tree; `actors/mod.rs` draws it. `actors/shell` is the socket
 //!   shell every socket actor shares (limits, liveness, expiry, reassembly, close).
-//! - [`broker`]: every delivery to other connections (`Deliver`, `CloseSocket`, the
-//!   connection handle); the in-process broker and the per-connection outbound bound.
+//!   A room owns its member list and delivers to its members itself, its document
+//!   session's frames included (`actors::room` says why); members send `doc:*`
+//!   requests to the session directly.
+//! - [`broker`]: delivery types (`Deliver`, `CloseSocket`, the connection handle with
+//!   its outbound bound, the per-connection stats the admin API lists in
+//!   `broker::stats`) and tenant/user topics (notifications, activity); the
+//!   in-process broker.
 //! - [`limits`]: the token bucket and flood detector (pure).
-//! - [`presence_state`]: the presence state machine (pure).
+//! - [`presence_state`]: the presence state machine for one user (pure).
+//! - [`roster_state`]: a tenant's roster (pure): batched diffs, `all` and
+//!   `interest` mode, subscriptions and room members; the roster actor
+//!   (`actors/roster.rs`) is its shell and the one place presence is sent from.
+//! - [`memory`]: gives freed memory back to the OS after a connection storm.
 //! - [`collab`]: the OT text type, revision log, document state (text and structured
 //!   fields, undo/redo, snapshots) and edit-lock table (pure).
-//! - [`db`]: the pool, embedded migrations, readiness, generated `schema.rs`.
+//! - [`db`]: the pool, embedded migrations, readiness, generated `schema.rs`, query
+//!   timing (`db::instrument`), admin revocations (`db::revocations`).
 //! - [`http`]: REST handlers by resource, the REST error enum (`http::error`), the
 //!   `Principal` extractor, one connection-slot admission for every socket, health
 //!   checks, the WebSocket upgrades (`/ws`, and `/yjs/{document}` for y-websocket
 //!   clients), the SSE stream; one route table (`http::table`) for the router and the
 //!   OpenAPI spec (`http::openapi`, Swagger UI at `/docs`); the admin API and its
-//!   permission model (`http::admin`); `http::webapp`: the demo web app at `/` and its
+//!   permission model (`http::admin`: connections and revocations, rooms and
+//!   documents, system messages in its submodules); `http::webapp`: the demo web app at `/` and its
 //!   development sign-in `POST /dev/token`.
 //! - [`push`]: Web Push, FCM and email delivery behind one dispatcher (its own arbiter);
 //!   subscriptions and notification email addresses (REST in `http::push`).
@@ -53,10 +64,12 @@ pub mod db;
 pub mod http;
 pub mod ids;
 pub mod limits;
+pub mod memory;
 pub mod notify;
 pub mod presence_state;
 pub mod protocol;
 pub mod push;
+pub mod roster_state;
 pub mod startup;
 pub mod systemd;
 pub mod telemetry;

@@ -14,7 +14,7 @@
 
 use crate::ids::ConnectionId;
 use crate::protocol::client::ChosenStatus;
-use crate::protocol::server::{DeviceView, LocationView, PresenceView};
+use crate::protocol::server::{LocationView, PresenceDeviceView, PresenceView};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -253,18 +253,35 @@ impl UserPresence {
                 .last_activity_at
                 .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             location,
-            devices: self
-                .devices
-                .iter()
-                .map(|(id, d)| DeviceView {
-                    connection_id: id.to_string(),
-                    device_type: d.device_type.clone(),
-                    browser: d.browser.clone(),
-                    location: d.location.clone(),
-                })
-                .collect(),
+            devices: {
+                let mut devices: Vec<PresenceDeviceView> = self
+                    .devices
+                    .values()
+                    .map(|d| PresenceDeviceView {
+                        device_type: d.device_type.clone(),
+                        browser: d.browser.clone(),
+                        location: d.location.clone(),
+                    })
+                    .collect();
+                devices.sort_by(|a, b| device_key(a).cmp(&device_key(b)));
+                devices
+            },
         }
     }
+}
+
+/// Orders a user's devices independently of their connections.
+fn device_key(d: &PresenceDeviceView) -> (&str, Option<&str>, [Option<&str>; 3]) {
+    let loc = d.location.as_ref();
+    (
+        d.device_type.as_str(),
+        d.browser.as_deref(),
+        [
+            loc.and_then(|l| l.page.as_deref()),
+            loc.and_then(|l| l.entity_type.as_deref()),
+            loc.and_then(|l| l.entity_id.as_deref()),
+        ],
+    )
 }
 
 /// A stable colour per user id (same id, same colour, on every node).

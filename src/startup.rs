@@ -65,8 +65,16 @@ impl Application {
                 log::info!("applied migrations: {}", applied.join(", "));
             }
         }
+        load_revocations(&db, &auth).await?;
         let broker: Arc<dyn crate::broker::Broker> = Arc::new(LocalBroker::start());
         let log_writer = LogWriterActor::new(db.clone()).start();
+        let group_commit = crate::actors::group_commit::GroupCommit::start(
+            db.clone(),
+            crate::actors::group_commit::FlushPolicy::new(
+                settings.documents.batch_max_rows,
+                Duration::from_micros(settings.documents.batch_wait_us),
+            ),
+        );
         let stall_limit = settings.client_timeout() + settings.ping_interval();
         let push =
             crate::push::dispatcher::start(&settings, db.clone()).map_err(StartupError::Config)?;
@@ -95,11 +103,15 @@ impl Application {
                     db.clone(),
                     Duration::from_secs(settings.rooms.idle_stop_secs),
                     settings.websocket.max_connections_per_user,
-                    settings.yjs.max_document_bytes,
+                    crate::actors::yjs_doc::YjsLimits {
+                        max_document_bytes: settings.yjs.max_document_bytes,
+                        max_pending_writes: settings.documents.max_pending_writes,
+                    },
                 )
                 .start(),
                 push,
                 db: db.clone(),
+                group_commit,
             }
         });
 
@@ -295,4 +307,22 @@ async fn wait_for_signal() {
             let _ = tokio::signal::ctrl_c().await;
         }
     }
+}
+
+/// Admin revocations in force (`user_revocations`) go into the
+/// authenticator before the listener opens, so they survive a restart.
+async fn load_revocations(db: &Db, auth: &Authenticator) -> Result<(), StartupError> {
+    let mut conn = db.conn().await?;
+    let rows = crate::db::revocations::active(&mut conn).await?;
+    for (tenant, user, until) in &rows {
+        auth.revoke(
+            crate::ids::TenantId::new(tenant.as_str()),
+            crate::ids::UserId::new(user.as_str()),
+            until.timestamp(),
+        );
+    }
+    if !rows.is_empty() {
+        log::info!("{} user revocation(s) in force", rows.len());
+    }
+    Ok(())
 }

@@ -97,6 +97,14 @@ fn describe() {
         "Edits refused with resync_required (base too old)"
     );
     describe_counter!(
+        "tandem_document_write_flushes_total",
+        "Group-commit flushes: multi-row inserts of document changes"
+    );
+    describe_counter!(
+        "tandem_document_write_rows_total",
+        "Document change rows stored by group-commit flushes"
+    );
+    describe_counter!(
         "tandem_notifications_created_total",
         "Notifications stored (one per recipient)"
     );
@@ -120,6 +128,49 @@ fn describe() {
         "tandem_db_acquire_seconds",
         "Time to get a pooled database connection"
     );
+    describe_histogram!(
+        "tandem_db_query_seconds",
+        "Database query latency (diesel instrumentation), by outcome"
+    );
+    describe_gauge!(
+        "tandem_db_pool_in_use",
+        "Database pool connections checked out"
+    );
+    describe_histogram!(
+        "tandem_fanout_delivery_seconds",
+        "Time from a broadcast's publish to the connection actor writing it"
+    );
+    describe_gauge!(
+        "tandem_mailbox_depth",
+        "Messages waiting in an actor's mailbox (broker: exact count)"
+    );
+    describe_gauge!(
+        "tandem_mailbox_wait_seconds",
+        "Round trip of a probe query through an actor's mailbox at the last scrape \
+         (registry, broker, and the slowest sampled room and document)"
+    );
+    describe_gauge!(
+        "tandem_redis_up",
+        "Redis link: 0 not configured, 1 connected, -1 configured but down"
+    );
+    describe_counter!("tandem_admin_actions_total", "Admin API calls by action");
+    describe_counter!(
+        "tandem_admin_disconnects_total",
+        "Connections closed by an admin (close code 4003)"
+    );
+    describe_counter!(
+        "tandem_system_messages_total",
+        "system:message broadcasts by scope"
+    );
+}
+
+/// Records one fan-out delivery's latency (publish to write). Runs once per
+/// delivery, so each thread keeps the histogram handle.
+pub fn fanout_latency(elapsed: std::time::Duration) {
+    thread_local! {
+        static H: metrics::Histogram = metrics::histogram!("tandem_fanout_delivery_seconds");
+    }
+    H.with(|h| h.record(elapsed));
 }
 
 /// Connections by transport: call from the connection actor's `started`.

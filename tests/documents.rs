@@ -578,6 +578,162 @@ async fn remote_cursors_are_moved_by_edits() {
     );
 }
 
+fn join_msg() -> Value {
+    json!({"type": "room:join", "entity_type": "invoice", "entity_id": "7"})
+}
+
+fn cursor_of<'a>(sync: &'a Value, user: &str) -> &'a Value {
+    sync["cursors"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["user_id"] == user))
+        .unwrap_or_else(|| panic!("no cursor of {user} in {sync}"))
+}
+
+#[actix_web::test]
+async fn a_cursor_moved_right_after_an_edit_is_moved_once() {
+    let app = spawn_app().await;
+    let mut ann = joined(&app, "ann").await;
+    let mut ben = joined(&app, "ben").await;
+    let ack = ann.request(doc("doc:edit", json!({"field": "body", "revision": 0, "op": ["hello world"], "client_id": "a", "seq": 1})), "e1").await;
+    assert_eq!(ack["type"], "ack", "{ack}");
+    // Ben's cursor is on the first "l" (index 2).
+    ben.request(
+        json!({"type": "cursor:move", "entity_type": "invoice", "entity_id": "7", "position": 2, "field": "body"}),
+        "bc",
+    )
+    .await;
+    // Ann inserts "XX" at the start and at once puts her cursor after
+    // "hello" in her own text (index 7, selecting "hello"): the move is in
+    // coordinates that already have her edit. One write, so the server reads
+    // both before anything else runs.
+    ann.send_together(&[
+        doc("doc:edit", json!({"field": "body", "revision": 1, "op": ["XX", 11], "client_id": "a", "seq": 2, "ref": "e2"})),
+        json!({"type": "cursor:move", "ref": "c2", "entity_type": "invoice", "entity_id": "7",
+               "position": 7, "selection": {"start": 2, "end": 7}, "field": "body"}),
+    ])
+    .await;
+    // Both acks, in either order (the move's comes without waiting for storage).
+    let mut acked = Vec::new();
+    while acked.len() < 2 {
+        let ack = ann
+            .recv_where("ack e2 or c2", |v| v["ref"] == "e2" || v["ref"] == "c2")
+            .await;
+        assert_eq!(ack["type"], "ack", "{ack}");
+        acked.push(ack["ref"].clone());
+    }
+    // Others see the op, and Ann's cursor where she put it (the cursor is
+    // relayed at once, the op once stored: either may come first).
+    let (mut op, mut update) = (None, None);
+    while op.is_none() || update.is_none() {
+        let m = ben
+            .recv_where("doc:op or cursor:update", |v| {
+                v["type"] == "doc:op" || v["type"] == "cursor:update"
+            })
+            .await;
+        if m["type"] == "doc:op" {
+            op = Some(m);
+        } else {
+            update = Some(m);
+        }
+    }
+    let (op, update) = (op.unwrap(), update.unwrap());
+    assert_eq!(op["op"], json!(["XX", 11]), "{op}");
+    assert_eq!(update["cursor"]["user_id"], "ann", "{update}");
+    assert_eq!(update["cursor"]["position"], 7, "{update}");
+    // A joiner gets both on the characters they were on: Ann's was not moved
+    // by her own edit a second time, Ben's was moved once.
+    let mut cat = app.connect_ready("cat", "acme").await;
+    cat.request(join_msg(), "join").await;
+    let sync = cat.recv_type("cursor:sync").await;
+    let ann_cursor = cursor_of(&sync, "ann");
+    assert_eq!(ann_cursor["position"], 7, "after \"hello\": {sync}");
+    assert_eq!(ann_cursor["selection"], json!({"start": 2, "end": 7}));
+    assert_eq!(
+        cursor_of(&sync, "ben")["position"],
+        4,
+        "on the first \"l\": {sync}"
+    );
+}
+
+#[actix_web::test]
+async fn a_connection_removed_from_the_room_cannot_edit() {
+    use tandem::actors::registry::FindRoom;
+    use tandem::actors::room::LeaveRoom;
+    use tandem::ids::{ConnectionId, RoomId, TenantId};
+
+    let app = spawn_app().await;
+    let mut ann = app.connect_ready("ann", "acme").await;
+    let users = ann.request(join_msg(), "join").await;
+    let conn_id = users["users"][0]["devices"][0]["connection_id"]
+        .as_str()
+        .and_then(|c| c.strip_prefix('c'))
+        .and_then(|c| c.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no connection id in {users}"));
+    let mut ben = joined(&app, "ben").await;
+    let ack = ann.request(doc("doc:edit", json!({"field": "body", "revision": 0, "op": ["hello"], "client_id": "a", "seq": 1})), "e1").await;
+    assert_eq!(ack["type"], "ack", "{ack}");
+    // Ann's later requests go to the document session directly.
+    let state = ann.request(doc("doc:sync", json!({})), "s1").await;
+    assert_eq!(state["fields"]["body"]["text"], "hello", "{state}");
+
+    // The room drops Ann's connection (as a kick would) while her connection
+    // still believes it is a member.
+    let room = app
+        .services
+        .registry
+        .send(FindRoom(RoomId::new(TenantId::new("acme"), "invoice", "7")))
+        .await
+        .unwrap()
+        .expect("the room is live");
+    room.send(LeaveRoom {
+        connection: ConnectionId(conn_id),
+    })
+    .await
+    .unwrap();
+    let left = ben.recv_type("room:user_left").await;
+    assert_eq!(left["user_id"], "ann", "{left}");
+
+    // The session refuses her edits, locks and reads.
+    for (r, msg) in [
+        (
+            "e2",
+            doc(
+                "doc:edit",
+                json!({"field": "body", "revision": 1, "op": [5, "!"], "client_id": "a", "seq": 2}),
+            ),
+        ),
+        (
+            "l2",
+            doc("doc:lock", json!({"field": "body", "mode": "hard"})),
+        ),
+        ("s2", doc("doc:sync", json!({}))),
+    ] {
+        let reply = ann.request(msg, r).await;
+        assert_eq!(
+            (reply["type"].as_str(), reply["code"].as_str()),
+            (Some("error"), Some("not_in_room")),
+            "{r}: {reply}"
+        );
+    }
+    let state = ben.request(doc("doc:sync", json!({})), "s3").await;
+    assert_eq!(state["fields"]["body"]["text"], "hello", "{state}");
+    assert_eq!(state["locks"], json!([]), "{state}");
+
+    // Joining again makes her a member of the session again.
+    let users = ann.request(join_msg(), "join2").await;
+    assert_eq!(users["type"], "room:users", "{users}");
+    let ack = ann
+        .request(
+            doc(
+                "doc:edit",
+                json!({"field": "body", "revision": 1, "op": [5, "!"], "client_id": "a", "seq": 3}),
+            ),
+            "e3",
+        )
+        .await;
+    assert_eq!(ack["type"], "ack", "{ack}");
+}
+
 #[actix_web::test]
 async fn a_restarted_server_has_the_document_at_the_same_revision() {
     let db = std::sync::Arc::new(TestDb::create().await);

@@ -107,6 +107,52 @@ async fn metrics_move_with_real_traffic() {
         "{text}"
     );
 
+    // Fan-out latency moves with broadcasts: two members of a room, one
+    // moves its typing status, the other receives it through the broker.
+    let fanout = "tandem_fanout_delivery_seconds_count";
+    let fanout_before = value(&text, fanout);
+    let room = json!({"type": "room:join", "entity_type": "invoice", "entity_id": "m"});
+    clients[2].request(room.clone(), "j").await;
+    clients[4].request(room, "j").await;
+    clients[2]
+        .send(json!({"type": "typing:start", "entity_type": "invoice", "entity_id": "m"}))
+        .await;
+    clients[4].recv_type("typing:users").await;
+    let text = wait_for(&app, "fan-out deliveries", |t| {
+        value(t, fanout) > fanout_before
+    })
+    .await;
+    assert!(
+        text.contains("tandem_fanout_delivery_seconds_bucket{le="),
+        "{text}"
+    );
+    // Mailboxes are sampled at the scrape: the broker's depth, the probes'
+    // round trips (a room now exists, so its probe ran).
+    assert!(
+        text.contains(r#"tandem_mailbox_depth{actor="broker"}"#),
+        "{text}"
+    );
+    for actor in ["registry", "room", "document"] {
+        assert!(
+            text.contains(&format!(
+                r#"tandem_mailbox_wait_seconds{{actor="{actor}"}}"#
+            )),
+            "{actor}: {text}"
+        );
+    }
+    assert!(
+        value(&text, r#"tandem_mailbox_wait_seconds{actor="room"}"#) > 0.0,
+        "{text}"
+    );
+    // Queries are timed (the server has run migrations' checks, presence
+    // logs, ...); Redis is not configured.
+    assert!(
+        value(&text, r#"tandem_db_query_seconds_count{outcome="ok"}"#) >= 1.0,
+        "{text}"
+    );
+    assert!(text.contains("tandem_db_pool_in_use"), "{text}");
+    assert!(text.contains("tandem_redis_up 0"), "{text}");
+
     // Close 4: the gauge comes down.
     for c in clients.drain(..4) {
         c.close().await;

@@ -184,8 +184,10 @@ async fn swagger_ui_is_served_offline() {
 async fn presence_schema_matches_a_real_response() {
     let app = spawn_app().await;
     let _c = app.connect_ready("ann", "acme").await;
+    let _d = app.connect_ready("bob", "acme").await;
     let token = app.token("ann", "acme");
-    let (status, body) = app.get("/api/v1/presence", Some(&token)).await;
+    // A first page of two, so the optional `next_after` is present too.
+    let (status, body) = app.get("/api/v1/presence?limit=1", Some(&token)).await;
     assert_eq!(status, 200);
     let (_, spec) = app.get("/api/v1/openapi.json", None).await;
     let schemas = &spec["components"]["schemas"];
@@ -197,7 +199,7 @@ async fn presence_schema_matches_a_real_response() {
     let user = &body["users"][0];
     assert_eq!(keys(user), keys(&schemas["PresenceView"]["properties"]));
     let device = &user["devices"][0];
-    let device_props = keys(&schemas["DeviceView"]["properties"]);
+    let device_props = keys(&schemas["PresenceDeviceView"]["properties"]);
     assert!(
         keys(device).is_subset(&device_props),
         "{device} vs {device_props:?}"

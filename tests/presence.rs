@@ -10,8 +10,57 @@ use diesel_async::RunQueryDsl;
 use serde_json::{json, Value};
 use std::time::Duration;
 
-fn is_user(v: &Value, user: &str) -> bool {
-    v["user"]["user_id"] == user || v["user_id"] == user
+/// The user's entry in a `presence:diff` (`joined` or `updated`).
+fn entry(v: &Value, user: &str) -> Option<Value> {
+    if v["type"] != "presence:diff" {
+        return None;
+    }
+    ["joined", "updated"].iter().find_map(|k| {
+        v[*k]
+            .as_array()?
+            .iter()
+            .find(|e| e["user_id"] == user)
+            .cloned()
+    })
+}
+
+/// The user came online in this `presence:diff`.
+fn joined(v: &Value, user: &str) -> bool {
+    v["type"] == "presence:diff"
+        && v["joined"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|e| e["user_id"] == user))
+}
+
+/// The user is listed under `key` (`left`, `unwatched`) in this `presence:diff`.
+fn listed(v: &Value, key: &str, user: &str) -> bool {
+    v["type"] == "presence:diff"
+        && v[key]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|u| u == user))
+}
+
+/// The user's entry is under `key` (`joined`, `updated`) in this `presence:diff`.
+fn listed_entry(v: &Value, key: &str, user: &str) -> bool {
+    v["type"] == "presence:diff"
+        && v[key]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|e| e["user_id"] == user))
+}
+
+/// The diff mentions the user at all.
+fn mentions(v: &Value, user: &str) -> bool {
+    entry(v, user).is_some() || listed(v, "left", user) || listed(v, "unwatched", user)
+}
+
+/// The user ids of a `presence:list`.
+fn ids(list: &Value) -> Vec<&str> {
+    list["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["user_id"].as_str().unwrap())
+        .collect()
 }
 
 #[actix_web::test]
@@ -19,22 +68,20 @@ async fn joining_user_is_announced_and_listed() {
     let app = spawn_app().await;
     let mut watcher = app.connect_ready("watcher", "acme").await;
     let _alice = app.connect_ready("alice", "acme").await;
-    let joined = watcher
-        .recv_where("alice joined", |v| {
-            v["type"] == "presence:user_joined" && is_user(v, "alice")
-        })
+    let diff = watcher
+        .recv_where("alice joined", |v| joined(v, "alice"))
         .await;
-    assert_eq!(joined["user"]["status"], "online");
-    assert_eq!(joined["user"]["name"], "alice name");
-    assert!(joined["user"]["color"].as_str().unwrap().starts_with('#'));
+    let alice = entry(&diff, "alice").unwrap();
+    assert_eq!(alice["status"], "online");
+    assert_eq!(alice["name"], "alice name");
+    assert!(alice["color"].as_str().unwrap().starts_with('#'));
+    assert_eq!(
+        alice["devices"],
+        json!([{"device_type": "desktop", "browser": null}])
+    );
     let list = watcher.request(json!({"type": "presence:list"}), "l").await;
-    let ids: Vec<&str> = list["users"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["user_id"].as_str().unwrap())
-        .collect();
-    assert_eq!(ids, vec!["alice", "watcher"]);
+    assert_eq!(list["mode"], "all");
+    assert_eq!(ids(&list), vec!["alice", "watcher"]);
 }
 
 #[actix_web::test]
@@ -58,13 +105,11 @@ async fn second_device_keeps_user_online_when_first_closes() {
     let _laptop = app.connect_ready("alice", "acme").await;
     let two = watcher
         .recv_where("two devices", |v| {
-            is_user(v, "alice")
-                && v["user"]["devices"]
-                    .as_array()
-                    .is_some_and(|d| d.len() == 2)
+            entry(v, "alice").is_some_and(|e| e["devices"].as_array().is_some_and(|d| d.len() == 2))
         })
         .await;
-    let types: Vec<&str> = two["user"]["devices"]
+    let two = entry(&two, "alice").unwrap();
+    let types: Vec<&str> = two["devices"]
         .as_array()
         .unwrap()
         .iter()
@@ -77,19 +122,16 @@ async fn second_device_keeps_user_online_when_first_closes() {
     phone.close().await;
     let one = watcher
         .recv_where("one device", |v| {
-            is_user(v, "alice")
-                && v["user"]["devices"]
-                    .as_array()
-                    .is_some_and(|d| d.len() == 1)
+            entry(v, "alice").is_some_and(|e| e["devices"].as_array().is_some_and(|d| d.len() == 1))
         })
         .await;
-    assert_eq!(one["type"], "presence:update");
-    assert_eq!(one["user"]["status"], "online");
+    assert!(listed_entry(&one, "updated", "alice"), "{one}");
+    assert_eq!(entry(&one, "alice").unwrap()["status"], "online");
     let left = watcher
-        .collect_type("presence:user_left", Duration::from_secs(1))
+        .collect_type("presence:diff", Duration::from_secs(1))
         .await;
     assert!(
-        left.is_empty(),
+        left.iter().all(|v| !listed(v, "left", "alice")),
         "no offline while a device remains: {left:?}"
     );
 }
@@ -100,22 +142,23 @@ async fn reload_within_grace_produces_no_offline_event_but_leaving_does() {
     let mut watcher = app.connect_ready("watcher", "acme").await;
     let alice = app.connect_ready("alice", "acme").await;
     watcher
-        .recv_where("alice joined", |v| {
-            v["type"] == "presence:user_joined" && is_user(v, "alice")
-        })
+        .recv_where("alice joined", |v| joined(v, "alice"))
         .await;
     alice.close().await;
     let alice = app.connect_ready("alice", "acme").await;
+    // Others see nothing at all: no offline, and no change (presence
+    // devices name no connection, so the new one looks the same).
     let events = watcher
-        .collect_type("presence:user_left", Duration::from_millis(1500))
+        .collect_type("presence:diff", Duration::from_millis(1500))
         .await;
     assert!(
-        events.is_empty(),
-        "a reload must not show offline: {events:?}"
+        events.iter().all(|v| !mentions(v, "alice")),
+        "a reload must show nothing: {events:?}"
     );
     alice.close().await;
-    let left = watcher.recv_type("presence:user_left").await;
-    assert_eq!(left["user_id"], "alice");
+    watcher
+        .recv_where("alice left", |v| listed(v, "left", "alice"))
+        .await;
     // The user is gone from the list and from REST.
     let list = watcher.request(json!({"type": "presence:list"}), "l").await;
     assert_eq!(list["users"].as_array().unwrap().len(), 1);
@@ -147,19 +190,19 @@ async fn idle_user_becomes_away_then_online_on_activity() {
     }
     let away = watcher
         .recv_where("alice away", |v| {
-            is_user(v, "alice") && v["user"]["status"] == "away"
+            entry(v, "alice").is_some_and(|e| e["status"] == "away")
         })
         .await;
-    assert_eq!(away["type"], "presence:update");
+    assert!(listed_entry(&away, "updated", "alice"), "{away}");
     alice
         .request(json!({"type": "presence:location", "page": "/invoices/7", "entity_type": "invoice", "entity_id": "7"}), "loc")
         .await;
     let back = watcher
         .recv_where("alice online", |v| {
-            is_user(v, "alice") && v["user"]["status"] == "online"
+            entry(v, "alice").is_some_and(|e| e["status"] == "online")
         })
         .await;
-    assert_eq!(back["type"], "presence:update");
+    assert!(listed_entry(&back, "updated", "alice"), "{back}");
 }
 
 #[actix_web::test]
@@ -173,17 +216,17 @@ async fn busy_is_kept_until_changed_over_websocket_and_rest() {
     assert_eq!(ack["type"], "ack");
     watcher
         .recv_where("busy", |v| {
-            is_user(v, "alice") && v["user"]["status"] == "busy"
+            entry(v, "alice").is_some_and(|e| e["status"] == "busy")
         })
         .await;
     // Idle time passes: still busy.
     let changes = watcher
-        .collect_type("presence:update", Duration::from_millis(1800))
+        .collect_type("presence:diff", Duration::from_millis(1800))
         .await;
     assert!(
         changes
             .iter()
-            .all(|v| !is_user(v, "alice") || v["user"]["status"] == "busy"),
+            .all(|v| entry(v, "alice").is_none_or(|e| e["status"] == "busy")),
         "{changes:?}"
     );
     let token = app.token("alice", "acme");
@@ -198,7 +241,7 @@ async fn busy_is_kept_until_changed_over_websocket_and_rest() {
     assert_eq!(status, 204);
     watcher
         .recv_where("online", |v| {
-            is_user(v, "alice") && v["user"]["status"] == "online"
+            entry(v, "alice").is_some_and(|e| e["status"] == "online")
         })
         .await;
     let (status, body) = app.get("/api/v1/presence/alice", Some(&token)).await;
@@ -300,22 +343,22 @@ async fn an_idle_away_user_choosing_busy_sends_one_update() {
     let mut alice = app.connect_ready("alice", "acme").await;
     watcher
         .recv_where("alice away", |v| {
-            is_user(v, "alice") && v["user"]["status"] == "away"
+            entry(v, "alice").is_some_and(|e| e["status"] == "away")
         })
         .await;
     alice
         .request(json!({"type": "presence:status", "status": "busy"}), "s")
         .await;
     let first = watcher
-        .recv_where("alice changed", |v| is_user(v, "alice"))
+        .recv_where("alice changed", |v| mentions(v, "alice"))
         .await;
-    assert_eq!(first["user"]["status"], "busy", "{first}");
+    assert_eq!(entry(&first, "alice").unwrap()["status"], "busy", "{first}");
     // Nothing else follows (an `online` would have come before `busy`; this
     // waits 500 ms more for a stray one).
     let more = watcher
-        .collect_type("presence:update", Duration::from_millis(500))
+        .collect_type("presence:diff", Duration::from_millis(500))
         .await;
-    assert!(more.iter().all(|v| !is_user(v, "alice")), "{more:?}");
+    assert!(more.iter().all(|v| !mentions(v, "alice")), "{more:?}");
 }
 
 #[actix_web::test]
@@ -325,9 +368,7 @@ async fn other_tenants_see_nothing() {
     let mut watcher = app.connect_ready("watcher", "acme").await;
     let mut alice = app.connect_ready("alice", "acme").await;
     watcher
-        .recv_where("alice joined", |v| {
-            v["type"] == "presence:user_joined" && is_user(v, "alice")
-        })
+        .recv_where("alice joined", |v| joined(v, "alice"))
         .await;
     alice
         .request(json!({"type": "presence:status", "status": "busy"}), "s")
@@ -373,13 +414,7 @@ async fn other_tenants_see_nothing() {
     let list = outsider
         .request(json!({"type": "presence:list"}), "l")
         .await;
-    let ids: Vec<&str> = list["users"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["user_id"].as_str().unwrap())
-        .collect();
-    assert_eq!(ids, vec!["eve"]);
+    assert_eq!(ids(&list), vec!["eve"]);
     let (_, body) = app
         .get(
             "/api/v1/presence/alice",
@@ -459,4 +494,306 @@ async fn presence_log_rows_are_written() {
     assert_eq!(connect.5.as_deref(), Some("127.0.0.1"));
     assert!(connect.6 && !connect.7);
     assert!(rows[2].6 && rows[2].7, "disconnect row has both times");
+}
+
+#[actix_web::test]
+async fn joins_inside_one_window_reach_a_watcher_as_one_frame() {
+    // A long window makes "inside one window" certain on a slow machine.
+    let app = spawn_app_with(|s| s.presence.diff_interval_ms = 1500).await;
+    let mut watcher = app.connect_ready("watcher", "acme").await;
+    let users = ["u1", "u2", "u3", "u4", "u5"];
+    let clients =
+        futures_util::future::join_all(users.iter().map(|u| app.connect_ready(u, "acme"))).await;
+    let mut frames = Vec::new();
+    while frames.len() < 5 {
+        let Some(v) = watcher.try_recv(Duration::from_secs(3)).await else {
+            break;
+        };
+        if v["type"] == "presence:diff" && users.iter().any(|u| mentions(&v, u)) {
+            frames.push(v);
+        }
+    }
+    assert_eq!(frames.len(), 1, "one frame for the window: {frames:?}");
+    for u in users {
+        assert!(joined(&frames[0], u), "{u} in {}", frames[0]);
+    }
+    drop(clients);
+}
+
+#[actix_web::test]
+async fn a_change_undone_inside_the_window_is_not_sent() {
+    let app = spawn_app_with(|s| s.presence.diff_interval_ms = 1000).await;
+    let mut watcher = app.connect_ready("watcher", "acme").await;
+    let mut alice = app.connect_ready("alice", "acme").await;
+    watcher
+        .recv_where("alice joined", |v| joined(v, "alice"))
+        .await;
+    alice
+        .request(json!({"type": "presence:status", "status": "busy"}), "s1")
+        .await;
+    alice
+        .request(json!({"type": "presence:status", "status": "online"}), "s2")
+        .await;
+    let diffs = watcher
+        .collect_type("presence:diff", Duration::from_millis(2500))
+        .await;
+    assert!(
+        diffs.iter().all(|v| !mentions(v, "alice")),
+        "busy and back within a window sends nothing: {diffs:?}"
+    );
+    // A change that is not undone is sent.
+    alice
+        .request(json!({"type": "presence:status", "status": "busy"}), "s3")
+        .await;
+    watcher
+        .recv_where("busy", |v| {
+            entry(v, "alice").is_some_and(|e| e["status"] == "busy")
+        })
+        .await;
+}
+
+/// Connects with `?presence=none` and reads the welcome.
+async fn connect_interest(app: &TestApp, user: &str, tenant: &str) -> WsClient {
+    let token = app.token(user, tenant);
+    let mut c = WsClient::connect(
+        &format!("{}?token={token}&presence=none", app.ws_url()),
+        &[],
+    )
+    .await
+    .unwrap();
+    c.recv_type("welcome").await;
+    c
+}
+
+#[actix_web::test]
+async fn presence_none_gets_no_roster_and_only_what_it_watches() {
+    let app = spawn_app().await;
+    let _bob = app.connect_ready("bob", "acme").await;
+    let mut alice = connect_interest(&app, "alice", "acme").await;
+    // Its own user arrives in a diff; no presence:list, and bob is not sent.
+    let mut seen = Vec::new();
+    while let Some(v) = alice.try_recv(Duration::from_millis(800)).await {
+        seen.push(v);
+    }
+    assert!(
+        seen.iter().all(|v| v["type"] != "presence:list"),
+        "{seen:?}"
+    );
+    assert!(seen.iter().any(|v| joined(v, "alice")), "{seen:?}");
+    assert!(seen.iter().all(|v| !mentions(v, "bob")), "{seen:?}");
+    // Subscribing brings bob, as `updated` (he did not just come online).
+    let ack = alice
+        .request(
+            json!({"type": "presence:subscribe", "user_ids": ["bob"]}),
+            "s",
+        )
+        .await;
+    assert_eq!(ack["data"], json!({"subscribed": 1}));
+    let d = alice.recv_where("bob", |v| mentions(v, "bob")).await;
+    assert!(listed_entry(&d, "updated", "bob"), "{d}");
+    // presence:list asked for is the interest list.
+    let list = alice.request(json!({"type": "presence:list"}), "l").await;
+    assert_eq!(list["mode"], "interest");
+    assert_eq!(ids(&list), vec!["alice", "bob"]);
+    // Unsubscribing drops him.
+    alice
+        .request(
+            json!({"type": "presence:unsubscribe", "user_ids": ["bob"]}),
+            "u",
+        )
+        .await;
+    let d = alice
+        .recv_where("bob dropped", |v| mentions(v, "bob"))
+        .await;
+    assert!(listed(&d, "unwatched", "bob"), "{d}");
+    // A bad value is refused before the upgrade.
+    let (status, body) = app
+        .refused_upgrade(
+            &format!("/ws?token={}&presence=some", app.token("x", "acme")),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_field"))
+    );
+}
+
+#[actix_web::test]
+async fn subscriptions_are_validated_and_bounded() {
+    let app = spawn_app_with(|s| s.presence.max_subscriptions = 2).await;
+    let mut alice = app.connect_ready("alice", "acme").await;
+    let e = alice
+        .request(json!({"type": "presence:subscribe", "user_ids": []}), "e")
+        .await;
+    assert_eq!(
+        (e["type"].as_str(), e["code"].as_str()),
+        (Some("error"), Some("invalid_field"))
+    );
+    let long = "x".repeat(257);
+    let e = alice
+        .request(
+            json!({"type": "presence:subscribe", "user_ids": [long]}),
+            "l",
+        )
+        .await;
+    assert_eq!(e["code"], "invalid_field");
+    let ok = alice
+        .request(
+            json!({"type": "presence:subscribe", "user_ids": ["a", "b"]}),
+            "ok",
+        )
+        .await;
+    assert_eq!(ok["data"]["subscribed"], 2);
+    let e = alice
+        .request(
+            json!({"type": "presence:subscribe", "user_ids": ["c"]}),
+            "over",
+        )
+        .await;
+    assert_eq!(e["code"], "too_many_subscriptions", "{e}");
+    let ok = alice
+        .request(
+            json!({"type": "presence:unsubscribe", "user_ids": ["a"]}),
+            "un",
+        )
+        .await;
+    assert_eq!(ok["data"]["subscribed"], 1);
+}
+
+#[actix_web::test]
+async fn above_the_threshold_connections_see_only_what_they_watch() {
+    let app = spawn_app_with(|s| {
+        s.presence.tenant_roster_max = 2;
+        s.presence.offline_grace_ms = 200;
+    })
+    .await;
+    let mut outsider = connect_interest(&app, "eve", "other").await;
+    outsider
+        .request(
+            json!({"type": "presence:subscribe", "user_ids": ["a", "b", "watcher"]}),
+            "s",
+        )
+        .await;
+    let mut watcher = app.connect_ready("watcher", "acme").await;
+    let mut a = app.connect_ready("a", "acme").await;
+    let mut b = app.connect_ready("b", "acme").await;
+    // Three users online > 2: the watcher is switched to interest mode with
+    // a fresh list holding only itself.
+    let list = watcher
+        .recv_where("interest list", |v| {
+            v["type"] == "presence:list" && v["mode"] == "interest"
+        })
+        .await;
+    assert_eq!(ids(&list), vec!["watcher"]);
+    // A new connection gets the interest list on connect.
+    let mut c = app.connect("c", "acme").await;
+    c.recv_type("welcome").await;
+    let list = c.recv_type("presence:list").await;
+    // The list is what was last sent: c's own arrival may follow in a diff.
+    assert_eq!(list["mode"], "interest");
+    assert!(ids(&list).iter().all(|u| *u == "c"), "{list}");
+    if ids(&list).is_empty() {
+        c.recv_where("c itself", |v| joined(v, "c")).await;
+    }
+    // Subscribed users are watched; others are not sent.
+    watcher
+        .request(
+            json!({"type": "presence:subscribe", "user_ids": ["a"]}),
+            "s",
+        )
+        .await;
+    watcher
+        .recv_where("a", |v| listed_entry(v, "updated", "a"))
+        .await;
+    b.request(json!({"type": "presence:status", "status": "busy"}), "b1")
+        .await;
+    a.request(json!({"type": "presence:status", "status": "busy"}), "a1")
+        .await;
+    let d = watcher
+        .recv_where("a busy", |v| {
+            entry(v, "a").is_some_and(|e| e["status"] == "busy")
+        })
+        .await;
+    assert!(!mentions(&d, "b"), "{d}");
+    // Room members are watched while they share a room.
+    let join = json!({"type": "room:join", "entity_type": "doc", "entity_id": "1"});
+    watcher.request(join.clone(), "j").await;
+    b.request(join.clone(), "j").await;
+    let d = watcher.recv_where("b via room", |v| mentions(v, "b")).await;
+    assert_eq!(entry(&d, "b").unwrap()["status"], "busy", "{d}");
+    b.request(
+        json!({"type": "room:leave", "entity_type": "doc", "entity_id": "1"}),
+        "l",
+    )
+    .await;
+    let d = watcher
+        .recv_where("b unwatched", |v| mentions(v, "b"))
+        .await;
+    assert!(listed(&d, "unwatched", "b"), "{d}");
+    // Back at or below the threshold: the whole roster again.
+    c.close().await;
+    b.close().await;
+    let list = watcher
+        .recv_where("all list", |v| {
+            v["type"] == "presence:list" && v["mode"] == "all"
+        })
+        .await;
+    assert_eq!(ids(&list), vec!["a", "watcher"]);
+    a.request(json!({"type": "presence:status", "status": "online"}), "a2")
+        .await;
+    watcher
+        .recv_where("a online", |v| {
+            entry(v, "a").is_some_and(|e| e["status"] == "online")
+        })
+        .await;
+    // The other tenant subscribed to the same ids and saw none of them.
+    let mut seen = Vec::new();
+    while let Some(v) = outsider.try_recv(Duration::from_millis(300)).await {
+        seen.push(v);
+    }
+    assert!(
+        seen.iter()
+            .all(|v| !mentions(v, "a") && !mentions(v, "b") && !mentions(v, "watcher")),
+        "tenant leak: {seen:?}"
+    );
+}
+
+#[actix_web::test]
+async fn rest_presence_pages_through_the_tenant() {
+    let app = spawn_app().await;
+    let mut clients = Vec::new();
+    for u in ["a", "b", "c", "d", "e"] {
+        clients.push(app.connect_ready(u, "acme").await);
+    }
+    let token = app.token("a", "acme");
+    let mut seen: Vec<String> = Vec::new();
+    let mut after: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let path = match &after {
+            Some(a) => format!("/api/v1/presence?limit=2&after={a}"),
+            None => "/api/v1/presence?limit=2".to_owned(),
+        };
+        let (status, body) = app.get(&path, Some(&token)).await;
+        assert_eq!(status, 200, "{body}");
+        pages += 1;
+        seen.extend(ids(&body).into_iter().map(str::to_owned));
+        match body["next_after"].as_str() {
+            Some(n) => after = Some(n.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!((pages, seen.join(",")), (3, "a,b,c,d,e".to_owned()));
+    for bad in ["limit=0", "limit=1001", "limit=x", "limt=2"] {
+        let (status, body) = app
+            .get(&format!("/api/v1/presence?{bad}"), Some(&token))
+            .await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_field")),
+            "{bad}"
+        );
+    }
+    drop(clients);
 }

@@ -347,3 +347,47 @@ async fn rooms_per_connection_are_capped() {
         .await;
     assert_eq!(e["code"], "too_many_rooms");
 }
+
+#[actix_web::test]
+async fn joins_inside_one_window_are_announced_together_and_never_overtaken() {
+    // A long window makes "inside one window" certain on a slow machine.
+    let app = spawn_app_with(|s| s.rooms.join_batch_ms = 1500).await;
+    let mut watcher = app.connect_ready("watcher", "acme").await;
+    watcher.request(room("room:join"), "j").await;
+    let users = ["u1", "u2", "u3", "u4"];
+    let mut clients = Vec::new();
+    for u in users {
+        let mut c = app.connect_ready(u, "acme").await;
+        c.request(room("room:join"), "j").await;
+        clients.push(c);
+    }
+    let mut announcements = Vec::new();
+    while let Some(v) = watcher.try_recv(Duration::from_secs(3)).await {
+        if v["type"] == "room:user_joined" || v["type"] == "room:users_joined" {
+            announcements.push(v);
+        }
+    }
+    assert_eq!(
+        announcements.len(),
+        1,
+        "one frame for the window: {announcements:?}"
+    );
+    let ids: Vec<&str> = announcements[0]["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["user_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, users);
+    // A join is announced before anything else the joiner does in the room.
+    let mut late = app.connect_ready("late", "acme").await;
+    late.request(room("room:join"), "j").await;
+    late.request(with(room("cursor:move"), json!({"position": 1})), "c")
+        .await;
+    let first = watcher
+        .recv_where("late", |v| v.to_string().contains("\"late\""))
+        .await;
+    assert_eq!(first["type"], "room:user_joined", "{first}");
+    let next = watcher.recv_type("cursor:update").await;
+    assert_eq!(next["cursor"]["user_id"], "late");
+}

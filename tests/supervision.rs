@@ -237,10 +237,13 @@ async fn a_killed_presence_actor_is_replaced() {
             .await;
         assert_eq!(ack["type"], "ack", "{ack}");
         while let Some(v) = watcher.try_recv(Duration::from_millis(250)).await {
-            if v["type"] == "presence:update"
-                && v["user"]["user_id"] == "ann"
-                && v["user"]["status"] == "busy"
-            {
+            let busy = |key: &str| {
+                v[key].as_array().is_some_and(|a| {
+                    a.iter()
+                        .any(|e| e["user_id"] == "ann" && e["status"] == "busy")
+                })
+            };
+            if v["type"] == "presence:diff" && (busy("joined") || busy("updated")) {
                 seen = true;
                 break;
             }
@@ -251,4 +254,206 @@ async fn a_killed_presence_actor_is_replaced() {
     }
     assert!(seen, "the status change never reached the watcher");
     assert_eq!(app.stats().await.users, 2);
+}
+
+/// A presence actor that dies while its user has no socket left (here in
+/// the offline grace, made long so it cannot end on its own during the
+/// test) takes the user off the tenant roster: the others get
+/// `presence:user_left` and `presence:list` no longer lists the user.
+/// Before the fix the registry only released the roster slot, and the user
+/// stayed listed as online for as long as the tenant had anyone online.
+#[actix_web::test]
+async fn a_presence_actor_killed_after_its_last_socket_takes_the_user_off_the_roster() {
+    let app = spawn_app_with(|s| s.presence.offline_grace_ms = 600_000).await;
+    let mut watcher = app.connect_ready("watcher", "acme").await;
+    let ann = app.connect_ready("ann", "acme").await;
+    let in_diff = |m: &Value, key: &str| {
+        m["type"] == "presence:diff"
+            && m[key]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|e| e == "ann" || e["user_id"] == "ann"))
+    };
+    watcher
+        .recv_where("ann joined", |m| in_diff(m, "joined"))
+        .await;
+    ann.close().await;
+    app.wait_stats(|s| s.connections == 1).await;
+    // Ann is in her grace: still listed, her presence actor still alive.
+    let list = watcher
+        .request(json!({"type": "presence:list"}), "l0")
+        .await;
+    let listed = |list: &Value| {
+        list["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u["user_id"] == "ann")
+    };
+    assert!(listed(&list), "{list}");
+    assert_eq!(app.stats().await.users, 2);
+
+    let stopped = app
+        .services
+        .registry
+        .send(StopPresenceForTest {
+            tenant: TenantId::new("acme"),
+            user: UserId::new("ann"),
+        })
+        .await
+        .unwrap();
+    assert!(stopped, "ann had a presence actor");
+
+    // Supervision notices within its 1 s period.
+    let left = watcher
+        .recv_where("ann left", |m| {
+            in_diff(m, "left") || in_diff(m, "joined") || in_diff(m, "updated")
+        })
+        .await;
+    assert!(in_diff(&left, "left"), "{left}");
+    let list = watcher
+        .request(json!({"type": "presence:list"}), "l1")
+        .await;
+    assert!(!listed(&list), "ann is still listed: {list}");
+    let stats = app.wait_stats(|s| s.users == 1).await;
+    assert_eq!(stats.tenants, 1, "the watcher keeps the roster");
+}
+
+/// A REST lock request: status, `Retry-After` header and JSON body. The
+/// client waits up to a minute (awc's default 5 s would cut requests that
+/// wait for storage on purpose here).
+async fn rest_lock(
+    url: String,
+    method: &'static str,
+    token: String,
+    body: Option<Value>,
+) -> (u16, Option<String>, Value) {
+    let client = awc::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .finish();
+    let method = awc::http::Method::from_bytes(method.as_bytes()).unwrap();
+    let req = client
+        .request(method, url)
+        .insert_header(("Authorization", format!("Bearer {token}")));
+    let mut resp = match body {
+        Some(b) => req.send_json(&b).await.unwrap(),
+        None => req.send().await.unwrap(),
+    };
+    let retry_after = resp
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let bytes = resp.body().await.unwrap();
+    (
+        resp.status().as_u16(),
+        retry_after,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// REST lock and unlock go through the document's write bound as the
+/// WebSocket does: while the lock writes are blocked (the `edit_locks`
+/// table is locked from a second connection), lock requests wait to be
+/// stored up to `documents.max_pending_writes`; past it they get
+/// `503 unavailable` with `retry_after_ms` and `Retry-After`, and change
+/// nothing. Before the fix every request queued without bound.
+#[actix_web::test]
+async fn rest_locks_are_refused_with_unavailable_when_the_write_queue_is_full() {
+    use diesel_async::SimpleAsyncConnection;
+    let app = spawn_app_with(|s| s.documents.max_pending_writes = 2).await;
+    // A member keeps the room (and its document session) open.
+    let mut ann = app.connect_ready("ann", "acme").await;
+    ann.request(room("room:join", json!({})), "j").await;
+    let url = app.url("/api/v1/collaboration/invoice/7/lock");
+    let (status, _, held) = rest_lock(
+        url.clone(),
+        "POST",
+        app.token("ann", "acme"),
+        Some(json!({"field": "held"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{held}");
+
+    let mut blocker = app.db.conn().await;
+    blocker
+        .batch_execute("BEGIN; LOCK TABLE edit_locks IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+
+    let mut waiting = Vec::new();
+    let mut refused = None;
+    for i in 0..20 {
+        let mut task = actix_rt::spawn(rest_lock(
+            url.clone(),
+            "POST",
+            app.token(&format!("u{i}"), "acme"),
+            Some(json!({"field": format!("f{i}")})),
+        ));
+        match tokio::time::timeout(Duration::from_millis(300), &mut task).await {
+            Err(_) => waiting.push(task),
+            Ok(done) => {
+                let (status, retry_after, body) = done.unwrap();
+                assert_eq!(status, 503, "{body}");
+                assert_eq!(body["error"], "unavailable", "{body}");
+                assert_eq!(body["retry_after_ms"], 1000, "{body}");
+                assert_eq!(retry_after.as_deref(), Some("1"));
+                refused = Some(i);
+                break;
+            }
+        }
+    }
+    let refused = refused.expect("a lock past the bound is refused");
+    assert!(!waiting.is_empty(), "locks queue up to the bound first");
+
+    // Releasing is a change too: refused while the queue is full, and the
+    // lock stays held.
+    let (status, _, body) = rest_lock(
+        format!("{url}?field=held"),
+        "DELETE",
+        app.token("ann", "acme"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"], "unavailable", "{body}");
+
+    blocker.batch_execute("COMMIT").await.unwrap();
+    for task in waiting {
+        let (status, _, body) = task.await.unwrap();
+        assert_eq!(status, 201, "{body}");
+    }
+    // The refused lock was not taken; retried, it lands.
+    let (status, info) = app
+        .get(
+            "/api/v1/collaboration/invoice/7",
+            Some(&app.token("ann", "acme")),
+        )
+        .await;
+    assert_eq!(status, 200, "{info}");
+    let fields: Vec<&Value> = info["locks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| &l["field"])
+        .collect();
+    assert!(fields.contains(&&json!("held")), "{info}");
+    assert!(
+        !fields.contains(&&json!(format!("f{refused}"))),
+        "the refused lock was applied: {info}"
+    );
+    let (status, _, body) = rest_lock(
+        url.clone(),
+        "POST",
+        app.token(&format!("u{refused}"), "acme"),
+        Some(json!({"field": format!("f{refused}")})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, _, body) = rest_lock(
+        format!("{url}?field=held"),
+        "DELETE",
+        app.token("ann", "acme"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204, "{body}");
 }

@@ -140,3 +140,93 @@ async fn an_update_past_the_document_limit_closes_only_its_sender_and_is_not_kep
     bob.close().await;
     carol.close().await;
 }
+
+/// The y-websocket update carried by a frame, if it is one.
+fn update_of(frame: &[u8]) -> Option<Vec<u8>> {
+    match Message::decode_v1(frame) {
+        Ok(Message::Sync(SyncMessage::Update(u))) => Some(u),
+        _ => None,
+    }
+}
+
+/// Store before relay, with a bound: while the document's writes are
+/// blocked (the `yjs_updates` table is locked from a second connection), an
+/// update is applied but reaches no other socket; with
+/// `documents.max_pending_writes` writes outstanding the next update closes
+/// its sender with 1013 and is not applied. Once storage is back the held
+/// updates are relayed in order and the refused one is nowhere. Before the
+/// fix bob received every update at once, and nothing bounded the queue.
+#[actix_web::test]
+async fn yjs_updates_are_relayed_only_once_stored_and_refused_past_the_write_bound() {
+    use diesel_async::SimpleAsyncConnection;
+    let app = spawn_app_with(|s| s.documents.max_pending_writes = 2).await;
+    let writer = yrs::Doc::with_client_id(7);
+    let mut alice = raw_client(&app, "held", "alice").await;
+    let mut bob = raw_client(&app, "held", "bob").await;
+    assert_eq!(synced_text(&mut alice).await, "");
+    assert_eq!(synced_text(&mut bob).await, "");
+
+    let mut blocker = app.db.conn().await;
+    blocker
+        .batch_execute("BEGIN; LOCK TABLE yjs_updates IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    // The first write is running (blocked) and the second waits behind it:
+    // two outstanding, so the third update is refused.
+    alice.send_binary(&insert_frame(&writer, "a")).await;
+    alice.send_binary(&insert_frame(&writer, "b")).await;
+    let refused = insert_frame(&writer, "c");
+    alice.send_binary(&refused).await;
+    assert_eq!(
+        alice.ended(Duration::from_secs(5)).await,
+        Ended::Close(Some(1013))
+    );
+    // Nothing was relayed while it was not stored (bob's socket is idle:
+    // there is nothing else the server could send it).
+    let early = bob.try_recv_binary(Duration::from_millis(500)).await;
+    assert!(
+        early.as_deref().and_then(update_of).is_none(),
+        "an unstored update was relayed"
+    );
+    // A newcomer's sync waits for the same writes.
+    let mut carol = raw_client(&app, "held", "carol").await;
+    carol
+        .send_binary(&Message::Sync(SyncMessage::SyncStep1(StateVector::default())).encode_v1())
+        .await;
+    let early = carol.try_recv_binary(Duration::from_millis(300)).await;
+    assert!(early.is_none(), "sync answered before storage: {early:?}");
+
+    blocker.batch_execute("COMMIT").await.unwrap();
+    let seen = yrs::Doc::new();
+    let text = seen.get_or_insert_text("content");
+    while text.get_string(&seen.transact()) != "ab" {
+        if let Some(update) = update_of(&bob.recv_binary().await) {
+            seen.transact_mut()
+                .apply_update(Update::decode_v1(&update).unwrap())
+                .unwrap();
+        }
+    }
+    let mut answer = None;
+    while answer.is_none() {
+        if let Ok(Message::Sync(SyncMessage::SyncStep2(u))) =
+            Message::decode_v1(&carol.recv_binary().await)
+        {
+            answer = Some(u);
+        }
+    }
+    let joined = yrs::Doc::new();
+    let joined_text = joined.get_or_insert_text("content");
+    joined
+        .transact_mut()
+        .apply_update(Update::decode_v1(&answer.unwrap()).unwrap())
+        .unwrap();
+    assert_eq!(joined_text.get_string(&joined.transact()), "ab");
+    assert_eq!(
+        synced_text(&mut bob).await,
+        "ab",
+        "the refused update was applied"
+    );
+    assert_eq!(stored_bytes(&app, "held").await.0, 2);
+    bob.close().await;
+    carol.close().await;
+}

@@ -9,8 +9,9 @@ export function backoffDelay(attempt, { baseMs = 500, maxMs = 15000, random = Ma
 export const NO_RECONNECT_CODES = new Set([4003, 1008])
 
 /**
- * Whether to reconnect after a close: never after 4003 or 1008 (refused for
- * policy), nor after 4001 (token expired) unless a token function can give a
+ * Whether to reconnect after a close: never after 4003 (disconnected by an
+ * admin, whose revocation would refuse the reconnect anyway) or 1008 (refused
+ * for policy), nor after 4001 (token expired) unless a token function can give a
  * fresh token; always otherwise.
  */
 export function shouldReconnect(code, hasTokenFunction) {

@@ -185,6 +185,7 @@ export class TandemClient extends Emitter {
     const url = new URL(this.options.url)
     if (this.options.device) url.searchParams.set('device', this.options.device)
     if (this.options.browser) url.searchParams.set('browser', this.options.browser)
+    if (this.options.presence) url.searchParams.set('presence', this.options.presence)
     let ws
     try {
       ws = new this.WebSocket(url.toString(), ['bearer', token])

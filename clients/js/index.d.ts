@@ -7,7 +7,9 @@ export type Ref = string | number
 export type Status = 'online' | 'busy' | 'away'
 export interface Device { connection_id: string; device_type: string; browser: string | null }
 export interface Location { page: string | null; entity_type: string | null; entity_id: string | null }
-export interface PresenceView { user_id: string; name: string | null; status: Status; color: string; last_activity_at: string; location: Location | null; devices: Device[] }
+/** A device as presence shows it (no connection id: a reload changes nothing). */
+export interface PresenceDevice { device_type: string; browser: string | null; location?: Location }
+export interface PresenceView { user_id: string; name: string | null; status: Status; color: string; last_activity_at: string; location: Location | null; devices: PresenceDevice[] }
 export interface MemberView { user_id: string; name: string | null; color: string; devices: Device[] }
 export interface CursorView { user_id: string; connection_id: string; name: string | null; color: string; position: unknown; selection: unknown; field: string | null }
 export interface TypingEntry { user_id: string; name: string | null; field: string | null }
@@ -26,6 +28,7 @@ export type ClientMessage =
   | { type: 'presence:status'; status: Status }
   | { type: 'presence:location'; page?: string; entity_type?: string; entity_id?: string }
   | { type: 'presence:viewers'; entity_type: string; entity_id: string }
+  | { type: 'presence:subscribe' | 'presence:unsubscribe'; user_ids: string[] }
   | { type: 'room:join' | 'room:leave' | 'typing:stop' | 'doc:sync'; entity_type: string; entity_id: string }
   | { type: 'cursor:move'; entity_type: string; entity_id: string; position: unknown; selection?: unknown; field?: string }
   | { type: 'typing:start'; entity_type: string; entity_id: string; field?: string }
@@ -45,12 +48,12 @@ export type ServerMessage =
   | { type: 'ack'; ref: Ref; data?: any }
   | { type: 'error'; ref: Ref | null; code: string; message: string; retry_after_ms?: number }
   | { type: 'heartbeat_ack'; ref?: Ref; server_time: string }
-  | { type: 'presence:list'; ref?: Ref; users: PresenceView[] }
+  | { type: 'presence:list'; ref?: Ref; mode: 'all' | 'interest'; users: PresenceView[] }
   | { type: 'presence:viewers'; ref?: Ref; entity_type: string; entity_id: string; users: PresenceView[] }
-  | { type: 'presence:user_joined' | 'presence:update'; user: PresenceView }
-  | { type: 'presence:user_left'; user_id: string }
+  | { type: 'presence:diff'; joined?: PresenceView[]; updated?: PresenceView[]; left?: string[]; unwatched?: string[] }
   | ({ type: 'room:users'; ref?: Ref; users: MemberView[]; editors: EditorEntry[]; typing: TypingEntry[] } & Addressed)
   | ({ type: 'room:user_joined'; user: MemberView } & Addressed)
+  | ({ type: 'room:users_joined'; users: MemberView[] } & Addressed)
   | ({ type: 'room:user_left'; user_id: string; connection_id: string; user_left: boolean } & Addressed)
   | ({ type: 'cursor:sync'; cursors: CursorView[] } & Addressed)
   | ({ type: 'cursor:update'; cursor: CursorView } & Addressed)
@@ -66,6 +69,7 @@ export type ServerMessage =
   | { type: 'notification'; ref?: Ref; notification: Notification }
   | { type: 'notification:count'; ref?: Ref; unread: number }
   | { type: 'activity'; activity: ActivityEntry }
+  | { type: 'system:message'; level: 'info' | 'warning' | 'critical'; message: string; scope: 'tenant' | 'all'; sent_at: string }
 
 // ---- client ------------------------------------------------------------------
 export type ConnectionState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed'
@@ -82,6 +86,8 @@ export interface TandemClientOptions {
   httpUrl?: string
   device?: string
   browser?: string
+  /** `'none'`: no tenant roster; presence only for subscribed users and room members. */
+  presence?: 'all' | 'none'
   /** Default 10000. */
   requestTimeoutMs?: number
   /** While offline, queue requests (default, bounded by maxQueue) or reject them with `offline`. */
@@ -128,8 +134,10 @@ export interface ClientEvents {
 }
 
 /**
- * The connection. Does not reconnect after close codes 4003 and 1008 (refused
- * by policy), nor after 4001 (token expired) unless `token` is a function.
+ * The connection. Does not reconnect after close codes 4003 (disconnected by
+ * an admin) and 1008 (refused by policy), nor after 4001 (token expired)
+ * unless `token` is a function. Operator messages arrive as the
+ * `system:message` event.
  */
 export class TandemClient extends Emitter<ClientEvents> {
   constructor(options: TandemClientOptions)
@@ -146,8 +154,13 @@ export class TandemClient extends Emitter<ClientEvents> {
   join(entityType: string, entityId: string): Promise<Room>
 }
 
-export class PresenceStore extends Emitter<{ change: [PresenceView[]]; joined: [PresenceView]; update: [PresenceView]; left: [string] }> {
+export class PresenceStore extends Emitter<{ change: [PresenceView[]]; joined: [PresenceView]; update: [PresenceView]; left: [string]; unwatched: [string] }> {
   readonly users: Map<string, PresenceView>
+  /** `all`: the whole tenant; `interest`: own user, subscriptions and room members. */
+  readonly mode: 'all' | 'interest' | null
+  /** Watch these users (interest mode); resolves the number subscribed. Kept across reconnects. */
+  subscribe(userIds: string[]): Promise<number>
+  unsubscribe(userIds: string[]): Promise<number>
   list(): PresenceView[]
   get(userId: string): PresenceView | null
   setStatus(status: Status): Promise<void>

@@ -1,5 +1,6 @@
-// The tenant roster, kept current from presence events. Events: `change`
-// (every update, with the user list), `joined`, `left`, `update`.
+// The tenant roster, kept current from `presence:list` and `presence:diff`.
+// Events: `change` (every update, with the user list), `joined`, `left`,
+// `update`, `unwatched` (interest mode: a user no longer watched).
 import { Emitter } from './emitter.js'
 
 export class PresenceStore extends Emitter {
@@ -8,8 +9,9 @@ export class PresenceStore extends Emitter {
     this.client = client
     /** @type {Map<string, object>} user_id → PresenceView */
     this.users = new Map()
-    this._seen = new Set()
-    this._fresh = false
+    /** `all` (the whole tenant) or `interest` (own user, subscriptions, room members). */
+    this.mode = null
+    this._subscribed = new Set()
     this._status = null
     this._location = null
   }
@@ -46,9 +48,24 @@ export class PresenceStore extends Emitter {
     await this.client.request('presence:list')
   }
 
+  /** Watches these users' presence (interest mode); kept across reconnects. */
+  async subscribe(userIds) {
+    const reply = await this.client.request('presence:subscribe', { user_ids: userIds })
+    for (const id of userIds) this._subscribed.add(id)
+    return reply.data.subscribed
+  }
+
+  /** Stops watching these users. */
+  async unsubscribe(userIds) {
+    const reply = await this.client.request('presence:unsubscribe', { user_ids: userIds })
+    for (const id of userIds) this._subscribed.delete(id)
+    return reply.data.subscribed
+  }
+
   _onWelcome() {
-    this._fresh = true
-    this._seen.clear()
+    // The server sends a fresh list (or, with `presence: 'none'`, diffs of
+    // what this connection watches): start from nothing.
+    this.users.clear()
   }
 
   async _restore() {
@@ -58,39 +75,24 @@ export class PresenceStore extends Emitter {
     if (this._location) {
       await this.client._requestNow('presence:location', this._location).catch(() => {})
     }
+    const subs = [...this._subscribed]
+    for (let i = 0; i < subs.length; i += 100) {
+      await this.client._requestNow('presence:subscribe', { user_ids: subs.slice(i, i + 100) }).catch(() => {})
+    }
   }
 
   _onMessage(msg) {
     switch (msg.type) {
-      case 'presence:list': {
-        if (this._fresh || msg.ref != null) {
-          // A snapshot: drop users it does not list, unless an event about
-          // them arrived after this connection opened (it may be newer).
-          const listed = new Set(msg.users.map((u) => u.user_id))
-          for (const id of [...this.users.keys()]) {
-            if (!listed.has(id) && !this._seen.has(id)) this.users.delete(id)
-          }
-          this._fresh = false
-        }
-        for (const u of msg.users) {
-          if (!this._seen.has(u.user_id) || !this.users.has(u.user_id)) this.users.set(u.user_id, u)
-        }
+      case 'presence:list':
+        // Lists and diffs come from one place in order: a list replaces all.
+        this.mode = msg.mode
+        this.users = new Map(msg.users.map((u) => [u.user_id, u]))
         break
-      }
-      case 'presence:user_joined':
-        this._seen.add(msg.user.user_id)
-        this.users.set(msg.user.user_id, msg.user)
-        this.emit('joined', msg.user)
-        break
-      case 'presence:update':
-        this._seen.add(msg.user.user_id)
-        this.users.set(msg.user.user_id, msg.user)
-        this.emit('update', msg.user)
-        break
-      case 'presence:user_left':
-        this._seen.add(msg.user_id)
-        this.users.delete(msg.user_id)
-        this.emit('left', msg.user_id)
+      case 'presence:diff':
+        for (const u of msg.joined ?? []) { this.users.set(u.user_id, u); this.emit('joined', u) }
+        for (const u of msg.updated ?? []) { this.users.set(u.user_id, u); this.emit('update', u) }
+        for (const id of msg.left ?? []) { this.users.delete(id); this.emit('left', id) }
+        for (const id of msg.unwatched ?? []) { this.users.delete(id); this.emit('unwatched', id) }
         break
       default:
         return

@@ -244,6 +244,10 @@ export class Room extends Emitter {
       case 'room:user_joined':
         this.members.set(msg.user.user_id, msg.user)
         break
+      case 'room:users_joined':
+        // Several joins in one window (may include members already known).
+        for (const u of msg.users) this.members.set(u.user_id, u)
+        break
       case 'room:user_left': {
         if (msg.user_left) this.members.delete(msg.user_id)
         else {

@@ -3,30 +3,49 @@
 //! ```text
 //! RegistryActor (one per node: admits, creates, finds, reaps, restarts)
 //! │   registry/{mod: lifecycle, reaping: rooms and presence, queries: presence routing,
-//! │             supervision: replaces rooms and presence actors that stopped unexpectedly}
+//! │             supervision: replaces rooms and presence actors that stopped unexpectedly,
+//! │             admin: connection listing, disconnects, room listing, system messages}
 //! ├── ConnectionActor  one per WebSocket (the only actor that touches the socket)
 //! │     connection/{mod: socket actor, dispatch: wire → typed messages, inbox: notifications}
 //! ├── SseConnectionActor  one per Server-Sent Events stream (notifications, activity)
 //! ├── PresenceActor    one per (tenant, user): devices, status, activity, location
-//! ├── RosterActor      one per tenant: who is online; publishes presence diffs
-//! └── RoomActor        one per (tenant, entity_type, entity_id): members, cursors, typing
-//!     │ room/{mod: membership, events: cursors, typing, editing, broadcasts, queries}
-//!     └── DocumentActor  the room's document session: OT fields, values, locks, persistence
+//! ├── RosterActor      one per tenant: who is online; sends presence lists and batched diffs
+//! └── RoomActor        one per (tenant, entity_type, entity_id): owns its members, delivers
+//!     │                to them (its own frames and its document's), cursors, typing
+//!     │ room/{mod: membership and delivery, events: cursors, typing, editing,
+//!     │       broadcasts, document frames, queries, cursors: stored cursors (pure)}
+//!     └── DocumentActor  the room's document session: OT fields, values, locks, persistence;
+//!           serves member connections directly, refuses others
 //!           document/{mod: state and handlers, commands, write_queue: ordered storage}
-//! BrokerActor          topic subscriptions; every delivery to other connections
+//! BrokerActor          tenant and user topics: notifications, activity, system messages
 //! LogWriterActor       batches user_presence_log rows off the hot path
+//! group_commit         not an actor: one task storing every document's change rows in batches
 //! YjsRegistryActor     y-websocket: a YjsDocActor per (tenant, document), a YjsConnectionActor per socket
+//!                      (yjs_registry/admin: listing and closing Yjs sockets)
+//! yjs_peer             not an actor: how a Yjs document reaches a socket (YjsPeer, its messages,
+//!                      close codes)
 //! shell                not an actor: the socket shell ConnectionActor and YjsConnectionActor
 //!                      share (rate limit, flood, liveness, token expiry, reassembly, close)
 //! ```
 //!
 //! Connections reach rooms directly once joined (the registry only routes the
-//! join); rooms and rosters reach connections through the broker. A
-//! connection that finds its room's address dead forgets it and answers
-//! `not_in_room`, so the client's rejoin reaches the fresh room.
+//! join), and the room's document session directly once the room handed its
+//! address over (the first `doc:*` request goes through the room). Rooms
+//! deliver to their members themselves; rosters and services reach
+//! connections through the broker. A connection that finds its room's
+//! address dead forgets it (and its session's) and answers `not_in_room`, so
+//! the client's rejoin reaches the fresh room.
+//!
+//! Imports point down the tree (connection → registry → room → document;
+//! yjs_connection → yjs_registry → yjs_doc → yjs_peer): a message an actor
+//! sends upward (`RoomJoined`, `DocumentOpened`, `RoomIdle`, the document's
+//! `FromDocument`, the Yjs document's `DocIdle`, `DocFailed`, `DocRetired`)
+//! is defined with its sender and reaches the receiver as a `Recipient`, so
+//! the lower actor never imports the higher.
 
 pub mod connection;
 pub mod document;
+pub mod group_commit;
 pub mod log_writer;
 pub mod presence;
 pub mod registry;
@@ -36,6 +55,7 @@ pub mod shell;
 pub mod sse;
 pub mod yjs_connection;
 pub mod yjs_doc;
+pub mod yjs_peer;
 pub mod yjs_registry;
 
 use crate::auth::Authenticator;
@@ -64,4 +84,6 @@ pub struct Services {
     pub db: crate::db::Db,
     /// The notification and activity services' dependencies.
     pub notify: crate::notify::Notifier,
+    /// Stores every document's change rows in batches (group commit).
+    pub group_commit: group_commit::GroupCommit,
 }

@@ -4,10 +4,9 @@
 //! row to user_presence_log through the log writer.
 
 use super::log_writer::PresenceLogRow;
-use super::registry::PresenceIdle;
 use super::roster::{RosterActor, UserChanged, UserOffline};
 use super::Services;
-use crate::actors::connection::DeviceInfo;
+use crate::actors::shell::DeviceInfo;
 use crate::auth::Principal;
 use crate::ids::{ConnectionId, TenantId, UserId};
 use crate::presence_state::{Change, Device, UserPresence};
@@ -55,6 +54,19 @@ pub struct SetLocation {
     pub location: LocationView,
 }
 
+/// To the registry: a user with no connections went offline and wants to
+/// stop (defined here so presence does not import the registry).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct PresenceIdle {
+    /// Tenant.
+    pub tenant: TenantId,
+    /// User.
+    pub user: UserId,
+    /// Attaches it has processed.
+    pub attaches_seen: u64,
+}
+
 /// The registry retired this actor.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -96,7 +108,6 @@ impl PresenceActor {
             Change::None | Change::LastDeviceGone => {}
             Change::CameOnline | Change::Updated => self.roster.do_send(UserChanged {
                 view: self.state.view(self.user.as_str(), &self.name),
-                joined: change == Change::CameOnline,
             }),
             Change::WentOffline => self.roster.do_send(UserOffline(self.user.clone())),
         }

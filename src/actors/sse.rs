@@ -120,6 +120,10 @@ impl SseConnectionActor {
     /// Turns a broker frame into an SSE event, or `None` for frames this
     /// stream does not carry, duplicates of the replay, and old events.
     fn event_for(&mut self, frame: &Frame) -> Option<Bytes> {
+        if frame.kind() == FrameKind::System {
+            // Not part of the resumable stream: no id, never replayed.
+            return Some(sse_event(None, "system", frame.text()));
+        }
         let kind = match frame.kind() {
             FrameKind::Notification => "notification",
             FrameKind::Activity => "activity",
@@ -291,9 +295,12 @@ impl SseConnectionActor {
     }
 }
 
-/// True for `notification` and `activity` frames.
+/// True for `notification`, `activity` and `system:message` frames.
 fn carried(frame: &Frame) -> bool {
-    matches!(frame.kind(), FrameKind::Notification | FrameKind::Activity)
+    matches!(
+        frame.kind(),
+        FrameKind::Notification | FrameKind::Activity | FrameKind::System
+    )
 }
 
 /// One SSE event; `data` must be a single line (compact JSON is).
@@ -325,7 +332,8 @@ impl Actor for SseConnectionActor {
             ws.outbound_queue_limit,
             Duration::from_millis(ws.slow_consumer_grace_ms),
             None,
-        );
+        )
+        .with_transport("sse");
         // Subscribe before reading the backlog: nothing falls in between.
         let broker = &self.services.broker;
         broker.subscribe(
@@ -335,7 +343,10 @@ impl Actor for SseConnectionActor {
         broker.subscribe(Topic::Tenant(self.principal.tenant.clone()), handle.clone());
         self.services
             .registry
-            .do_send(super::registry::StreamOpened(handle.clone()));
+            .do_send(super::registry::StreamOpened(
+                handle.clone(),
+                self.principal.clone(),
+            ));
         self.handle = Some(handle);
         // The reconnect delay browsers use after the stream ends.
         if self
@@ -375,7 +386,7 @@ impl Handler<Deliver> for SseConnectionActor {
 
     /// A frame from the broker: held back while replaying, else sent if it
     /// is a notification or activity.
-    fn handle(&mut self, Deliver(frame): Deliver, ctx: &mut Context<Self>) {
+    fn handle(&mut self, Deliver(frame, _): Deliver, ctx: &mut Context<Self>) {
         if let Some(h) = &self.handle {
             h.dequeued();
             if h.is_closing() {
@@ -470,8 +481,11 @@ mod tests {
             },
         };
         assert!(carried(&activity.to_frame()));
-        let presence = ServerMessage::PresenceUserLeft {
-            user_id: "u".into(),
+        let presence = ServerMessage::PresenceDiff {
+            joined: Vec::new(),
+            updated: Vec::new(),
+            left: vec!["u".into()],
+            unwatched: Vec::new(),
         };
         assert!(!carried(&presence.to_frame()));
     }

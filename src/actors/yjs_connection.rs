@@ -13,110 +13,20 @@
 use super::shell::frames::MessageKind;
 use super::shell::{self, Inbound as SocketInbound, Rate, Shell, ShellLimits, SocketActor};
 use super::yjs_doc::{Inbound, Incoming, YjsDocActor, YjsDocId};
+pub use super::yjs_peer::{yjs_close_code, YjsClose, YjsConnId, YjsFrame, YjsPeer};
 use super::yjs_registry::{ConnClosed, OpenDoc};
 use super::Services;
 use crate::auth::Principal;
 use crate::broker::Outbound;
 use crate::protocol::close_code;
 use actix::prelude::*;
-use actix_web::web::Bytes;
 use actix_web_actors::ws;
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 use yrs::encoding::read::{Cursor, Read};
 use yrs::sync::AwarenessUpdate;
 use yrs::updates::decoder::Decode;
 use yrs::{StateVector, Update};
-
-/// A binary frame from the document actor, to write to this socket.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct YjsFrame(pub Bytes);
-
-/// Close this socket with a code (malformed input, shutdown, slow consumer...).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct YjsClose {
-    /// WebSocket close code.
-    pub code: u16,
-    /// Short reason sent in the close frame.
-    pub reason: &'static str,
-}
-
-/// Close codes used on Yjs sockets beyond `protocol::close_code`.
-pub mod yjs_close_code {
-    /// A text frame, or a binary frame that is not a valid y-websocket message.
-    pub const UNSUPPORTED_DATA: u16 = 1003;
-    /// An update would take the document past `yjs.max_document_bytes`.
-    pub const DOCUMENT_TOO_LARGE: u16 = 4413;
-    /// The document could not be loaded (database unavailable); reconnect later.
-    pub const INTERNAL_ERROR: u16 = 1011;
-}
-
-/// One Yjs socket, unique within this process (`y17` in logs).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
-pub struct YjsConnId(pub u64);
-
-impl fmt::Display for YjsConnId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "y{}", self.0)
-    }
-}
-
-/// How a document actor reaches one socket.
-#[derive(Clone)]
-pub struct YjsPeer {
-    /// The socket.
-    pub id: YjsConnId,
-    frames: Recipient<YjsFrame>,
-    close: Recipient<YjsClose>,
-    outbound: Arc<Outbound>,
-}
-
-impl fmt::Debug for YjsPeer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "YjsPeer({})", self.id)
-    }
-}
-
-impl YjsPeer {
-    /// Queues a frame; false when the socket is gone, closing or too far
-    /// behind (it is then closed as a slow consumer).
-    pub fn send(&self, frame: Bytes) -> bool {
-        if self.outbound.is_closing() || !self.frames.connected() {
-            return false;
-        }
-        if !self.outbound.reserve() {
-            metrics::counter!("tandem_slow_consumer_closes_total", "transport" => "yjs")
-                .increment(1);
-            self.close(
-                close_code::SLOW_CONSUMER,
-                "slow consumer: outbound queue full",
-            );
-            return false;
-        }
-        self.frames.do_send(YjsFrame(frame));
-        true
-    }
-
-    /// Asks the socket to close with `code`; cuts the TCP connection after
-    /// the grace period in case the actor cannot run.
-    pub fn close(&self, code: u16, reason: &'static str) {
-        if !self.outbound.begin_close() {
-            return;
-        }
-        log::debug!("closing yjs socket {} with {code}: {reason}", self.id);
-        self.close.do_send(YjsClose { code, reason });
-        let frames = self.frames.clone();
-        self.outbound.cut_after_grace(move || frames.connected());
-    }
-
-    /// False once the socket's actor has stopped.
-    pub fn is_alive(&self) -> bool {
-        self.frames.connected()
-    }
-}
 
 /// Why a binary frame was refused.
 #[derive(Debug, thiserror::Error)]
@@ -300,20 +210,22 @@ impl Actor for YjsConnectionActor {
     fn started(&mut self, ctx: &mut Self::Context) {
         crate::telemetry::connection_opened("yjs");
         let ws = &self.services.settings.websocket;
-        let peer = YjsPeer {
-            id: self.id,
-            frames: ctx.address().recipient(),
-            close: ctx.address().recipient(),
-            outbound: Arc::new(Outbound::new(
+        let peer = YjsPeer::new(
+            self.id,
+            ctx.address().recipient(),
+            ctx.address().recipient(),
+            Arc::new(Outbound::new(
                 ws.outbound_queue_limit,
                 Duration::from_millis(ws.slow_consumer_grace_ms),
                 self.socket.clone(),
             )),
-        };
+        );
+        peer.stats.joined(format!("yjs:{}", self.doc_id.name));
         self.peer = Some(peer.clone());
         let open = self.services.yjs.send(OpenDoc {
             doc: self.doc_id.clone(),
             peer,
+            user: self.principal.user.clone(),
         });
         // Frames wait until the document actor is known.
         ctx.wait(open.into_actor(self).map(|res, act, ctx| match res {
@@ -356,7 +268,12 @@ impl SocketActor for YjsConnectionActor {
 
     fn on_message(&mut self, msg: SocketInbound<'_>, ctx: &mut ws::WebsocketContext<Self>) {
         match msg {
-            SocketInbound::Binary(data) => self.on_binary(data, ctx),
+            SocketInbound::Binary(data) => {
+                if let Some(peer) = &self.peer {
+                    peer.stats.received();
+                }
+                self.on_binary(data, ctx)
+            }
             SocketInbound::Text(_) | SocketInbound::WrongKind => self.close(
                 ctx,
                 yjs_close_code::UNSUPPORTED_DATA,
@@ -379,10 +296,11 @@ impl Handler<YjsFrame> for YjsConnectionActor {
     /// Writes a frame from the document actor, unless the socket is closing.
     fn handle(&mut self, YjsFrame(frame): YjsFrame, ctx: &mut Self::Context) {
         if let Some(peer) = &self.peer {
-            peer.outbound.release();
-            if peer.outbound.is_closing() {
+            peer.dequeued();
+            if peer.is_closing() {
                 return;
             }
+            peer.stats.sent();
         }
         ctx.binary(frame);
     }

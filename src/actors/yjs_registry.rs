@@ -10,9 +10,13 @@
 //! stopped; a new actor for the same document waits for it before loading,
 //! so it always sees every row, and compactions never overlap.
 
+pub mod admin;
+
 use super::registry::AdmitError;
-use super::yjs_connection::{yjs_close_code, YjsConnId, YjsPeer};
-use super::yjs_doc::{Join, StopDoc, YjsDocActor, YjsDocId};
+use super::yjs_doc::{
+    DocFailed, DocIdle, DocRetired, Join, RegistryLink, StopDoc, YjsDocActor, YjsDocId, YjsLimits,
+};
+use super::yjs_peer::{yjs_close_code, YjsConnId, YjsPeer};
 use crate::db::Db;
 use crate::ids::{TenantId, UserId};
 use crate::protocol::close_code;
@@ -40,6 +44,8 @@ pub struct OpenDoc {
     pub doc: YjsDocId,
     /// How the document reaches the socket.
     pub peer: YjsPeer,
+    /// Whose socket it is (for the admin API).
+    pub user: UserId,
 }
 
 /// A socket closed (or its upgrade failed after admission): free its slot.
@@ -52,38 +58,6 @@ pub struct ConnClosed {
     pub tenant: TenantId,
     /// User.
     pub user: UserId,
-}
-
-/// A document with no sockets wants to stop.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct DocIdle {
-    /// Which.
-    pub doc: YjsDocId,
-    /// Which actor of it.
-    pub generation: u64,
-    /// Joins it has processed.
-    pub joins_seen: u64,
-}
-
-/// A document could not be loaded (or yrs failed): retire it now.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct DocFailed {
-    /// Which.
-    pub doc: YjsDocId,
-    /// Which actor of it.
-    pub generation: u64,
-}
-
-/// A document actor's writer finished its last write after the actor stopped.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct DocRetired {
-    /// Which.
-    pub doc: YjsDocId,
-    /// Which actor of it.
-    pub generation: u64,
 }
 
 /// Shutdown: refuse new sockets, close open ones with 1012, persist and
@@ -120,7 +94,7 @@ pub struct YjsRegistryActor {
     db: Db,
     idle_after: Duration,
     max_per_user: usize,
-    max_document_bytes: usize,
+    limits: YjsLimits,
     next_conn: u64,
     next_generation: u64,
     shutting_down: bool,
@@ -129,22 +103,26 @@ pub struct YjsRegistryActor {
     docs: HashMap<YjsDocId, DocEntry>,
     /// Stopped actors whose writer is still writing, by document.
     retiring: HashMap<YjsDocId, (u64, watch::Receiver<bool>)>,
+    /// Open sockets, for the admin API (`admin` submodule).
+    sockets: HashMap<YjsConnId, Socket>,
+}
+
+/// An open socket as the admin API sees it.
+struct Socket {
+    peer: YjsPeer,
+    tenant: TenantId,
+    user: UserId,
 }
 
 impl YjsRegistryActor {
     /// A registry; documents stop after `idle_after` without sockets, and
-    /// refuse updates past `max_document_bytes` of encoded state.
-    pub fn new(
-        db: Db,
-        idle_after: Duration,
-        max_per_user: usize,
-        max_document_bytes: usize,
-    ) -> Self {
+    /// refuse updates past their `limits`.
+    pub fn new(db: Db, idle_after: Duration, max_per_user: usize, limits: YjsLimits) -> Self {
         YjsRegistryActor {
             db,
             idle_after,
             max_per_user,
-            max_document_bytes,
+            limits,
             next_conn: 1,
             next_generation: 1,
             shutting_down: false,
@@ -152,6 +130,7 @@ impl YjsRegistryActor {
             connections: 0,
             docs: HashMap::new(),
             retiring: HashMap::new(),
+            sockets: HashMap::new(),
         }
     }
 
@@ -195,6 +174,14 @@ impl Handler<OpenDoc> for YjsRegistryActor {
         if self.shutting_down {
             return None;
         }
+        self.sockets.insert(
+            msg.peer.id,
+            Socket {
+                peer: msg.peer.clone(),
+                tenant: msg.doc.tenant.clone(),
+                user: msg.user,
+            },
+        );
         if !self.docs.contains_key(&msg.doc) {
             let generation = self.next_generation;
             self.next_generation += 1;
@@ -202,10 +189,14 @@ impl Handler<OpenDoc> for YjsRegistryActor {
             let (actor, done) = YjsDocActor::new(
                 msg.doc.clone(),
                 generation,
-                ctx.address(),
+                RegistryLink {
+                    idle: ctx.address().recipient(),
+                    failed: ctx.address().recipient(),
+                    retired: ctx.address().recipient(),
+                },
                 self.db.clone(),
                 self.idle_after,
-                self.max_document_bytes,
+                self.limits,
                 previous,
             );
             log::debug!("yjs {}: opening (generation {generation})", msg.doc);
@@ -231,6 +222,7 @@ impl Handler<ConnClosed> for YjsRegistryActor {
 
     /// Frees the socket's slot.
     fn handle(&mut self, msg: ConnClosed, _: &mut Context<Self>) {
+        self.sockets.remove(&msg.id);
         let key = (msg.tenant, msg.user);
         if let Some(count) = self.per_user.get_mut(&key) {
             *count = count.saturating_sub(1);

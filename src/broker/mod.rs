@@ -1,8 +1,10 @@
-//! Delivery to connections. Everything sent to a connection other than the
-//! one that asked goes through the [`Broker`] trait: rooms, rosters and
+//! Delivery to connections. Tenant- and user-wide frames (presence,
+//! notifications, activity) go through the [`Broker`] trait: rosters and
 //! services publish a frame to a [`Topic`]; the broker hands it to every
 //! subscribed [`ConnectionHandle`]. [`local::LocalBroker`] does it in process;
-//! a Redis bridge implements the same trait to reach other nodes.
+//! a Redis bridge implements the same trait to reach other nodes. A room
+//! delivers to its members itself, through the same handles (it owns its
+//! member list; `actors::room` says why).
 //!
 //! A [`Frame`] is serialized once and shared (its text is a `ByteString`,
 //! cheap to clone); it carries its kind and id, so no receiver parses it.
@@ -12,21 +14,24 @@
 
 pub mod local;
 pub mod outbound;
+pub mod stats;
 
 pub use outbound::Outbound;
+pub use stats::ConnectionStats;
 
-use crate::ids::{ConnectionId, RoomId, TenantId, UserId};
+use crate::ids::{ConnectionId, TenantId, UserId};
 use crate::protocol::close_code;
 use actix::{Message, Recipient};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub use crate::protocol::{Frame, FrameKind};
 
-/// A frame for a connection actor to write to its socket.
+/// A frame for a connection actor to write to its socket, with when it was
+/// published (for the fan-out latency histogram; `None` when not timed).
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Deliver(pub Frame);
+pub struct Deliver(pub Frame, pub Option<Instant>);
 
 /// Asks a connection actor to close its socket with a code (shutdown, slow consumer, ...).
 #[derive(Message)]
@@ -45,8 +50,6 @@ pub enum Topic {
     Tenant(TenantId),
     /// Every connection of one user (notifications).
     User(TenantId, UserId),
-    /// Every member connection of a room.
-    Room(RoomId),
 }
 
 /// The delivery interface. Implementations must not block: they enqueue.
@@ -62,6 +65,10 @@ pub trait Broker: Send + Sync + 'static {
     /// Sends a frame to one connection, in order with everything the same
     /// caller published before (a reply must not overtake an earlier broadcast).
     fn send_to(&self, handle: &ConnectionHandle, frame: Frame);
+    /// Requests waiting in the broker's mailbox, when it counts them (`/metrics`).
+    fn mailbox_depth(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// A cheap, cloneable way to send frames to one connection.
@@ -72,6 +79,7 @@ pub struct ConnectionHandle {
     deliver: Recipient<Deliver>,
     close: Recipient<CloseSocket>,
     outbound: Arc<Outbound>,
+    stats: Arc<ConnectionStats>,
 }
 
 impl std::fmt::Debug for ConnectionHandle {
@@ -95,12 +103,30 @@ impl ConnectionHandle {
             deliver,
             close,
             outbound: Arc::new(Outbound::new(limit, grace, socket)),
+            stats: Arc::new(ConnectionStats::new("ws")),
         }
+    }
+
+    /// The same handle for another transport (`sse`): shown by the admin API.
+    pub fn with_transport(mut self, transport: &'static str) -> Self {
+        self.stats = Arc::new(ConnectionStats::new(transport));
+        self
+    }
+
+    /// The connection's admin-visible facts (transport, rooms, counters).
+    pub fn stats(&self) -> &ConnectionStats {
+        &self.stats
     }
 
     /// Queues a frame; false when the connection is gone or too far behind
     /// (it is then being closed as a slow consumer).
     pub fn deliver(&self, frame: Frame) -> bool {
+        self.deliver_published(frame, None)
+    }
+
+    /// [`Self::deliver`] for a frame published at `published`: the connection
+    /// actor records the time from then to its write as fan-out latency.
+    pub fn deliver_published(&self, frame: Frame, published: Option<Instant>) -> bool {
         if self.outbound.is_closing() {
             return false;
         }
@@ -113,7 +139,7 @@ impl ConnectionHandle {
             );
             return false;
         }
-        self.deliver.do_send(Deliver(frame));
+        self.deliver.do_send(Deliver(frame, published));
         true
     }
 

@@ -10,6 +10,15 @@ pub struct PresenceSettings {
     pub away_after_secs: u64,
     /// Milliseconds a user with no connections stays listed before `offline`.
     pub offline_grace_ms: u64,
+    /// Milliseconds over which roster changes are collected into one
+    /// `presence:diff` per connection (1 to 5000).
+    pub diff_interval_ms: u64,
+    /// Above this many users online in a tenant, connections get presence
+    /// by interest (own user, subscriptions, room members) instead of the
+    /// whole roster; back to the whole roster at 10 % below.
+    pub tenant_roster_max: usize,
+    /// Users one connection may `presence:subscribe` to.
+    pub max_subscriptions: usize,
 }
 
 impl Default for PresenceSettings {
@@ -17,6 +26,9 @@ impl Default for PresenceSettings {
         PresenceSettings {
             away_after_secs: 300,
             offline_grace_ms: 5000,
+            diff_interval_ms: 50,
+            tenant_roster_max: 500,
+            max_subscriptions: 256,
         }
     }
 }
@@ -33,6 +45,9 @@ pub struct RoomSettings {
     pub typing_timeout_secs: u64,
     /// Rooms one connection may be in at once.
     pub max_rooms_per_connection: usize,
+    /// Milliseconds over which joins are collected and announced to the
+    /// other members together (1 to 5000).
+    pub join_batch_ms: u64,
 }
 
 impl Default for RoomSettings {
@@ -42,6 +57,7 @@ impl Default for RoomSettings {
             cursor_rate_per_second: 20,
             typing_timeout_secs: 5,
             max_rooms_per_connection: 32,
+            join_batch_ms: 50,
         }
     }
 }
@@ -61,8 +77,15 @@ pub struct DocumentSettings {
     /// Largest text field, in code points.
     pub max_field_chars: usize,
     /// Writes a document may have queued behind the one running; past it,
-    /// changes are refused with `unavailable` until storage catches up.
+    /// changes are refused with `unavailable` until storage catches up (a
+    /// Yjs document closes the sender of an update with 1013).
     pub max_pending_writes: usize,
+    /// Group commit: the node's change writer flushes once this many rows
+    /// (from all documents) are waiting, in one multi-row insert (1–4000).
+    pub batch_max_rows: usize,
+    /// Group commit: ... or once the oldest waiting row has waited this many
+    /// microseconds while another flush runs (0–2000).
+    pub batch_wait_us: u64,
 }
 
 impl Default for DocumentSettings {
@@ -74,6 +97,8 @@ impl Default for DocumentSettings {
             max_lock_ttl_secs: 600,
             max_field_chars: 1_000_000,
             max_pending_writes: 1000,
+            batch_max_rows: 500,
+            batch_wait_us: 1000,
         }
     }
 }

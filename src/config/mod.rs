@@ -21,6 +21,11 @@ pub use server::{Environment, ServerSettings, SseSettings, WebSocketSettings, DE
 pub use storage::{DatabaseSettings, RedisSettings};
 pub use web::WebSettings;
 
+/// The most rows `documents.batch_max_rows` may be: one statement binds 12
+/// parameters per row and PostgreSQL allows 65,535 per statement (a batch
+/// may pass the bound by one document's run of at most 200 rows).
+pub const DOCUMENT_BATCH_MAX_ROWS: usize = 4000;
+
 use serde::Deserialize;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -183,6 +188,14 @@ impl Settings {
                 "rooms.cursor_rate_per_second",
                 u64::from(self.rooms.cursor_rate_per_second),
             ),
+            (
+                "presence.tenant_roster_max",
+                self.presence.tenant_roster_max as u64,
+            ),
+            (
+                "presence.max_subscriptions",
+                self.presence.max_subscriptions as u64,
+            ),
         ] {
             if value == 0 {
                 return Err(ConfigError::invalid(key, "must be greater than 0"));
@@ -196,6 +209,30 @@ impl Settings {
             if value == 0 {
                 return Err(ConfigError::invalid(key, "must be greater than 0"));
             }
+        }
+        if !(1..=5000).contains(&self.rooms.join_batch_ms) {
+            return Err(ConfigError::invalid(
+                "rooms.join_batch_ms",
+                "must be 1 to 5000",
+            ));
+        }
+        if !(1..=DOCUMENT_BATCH_MAX_ROWS).contains(&self.documents.batch_max_rows) {
+            return Err(ConfigError::invalid(
+                "documents.batch_max_rows",
+                "must be 1 to 4000",
+            ));
+        }
+        if self.documents.batch_wait_us > 2000 {
+            return Err(ConfigError::invalid(
+                "documents.batch_wait_us",
+                "must be at most 2000 (2 ms)",
+            ));
+        }
+        if !(1..=5000).contains(&self.presence.diff_interval_ms) {
+            return Err(ConfigError::invalid(
+                "presence.diff_interval_ms",
+                "must be 1 to 5000",
+            ));
         }
         if ws.client_timeout_secs <= ws.ping_interval_secs {
             return Err(ConfigError::invalid(
@@ -426,6 +463,27 @@ mod tests {
         assert!(err.to_string().contains("push.fcm_base_url"), "{err}");
         let err = load(&format!("{SECRET}[email]\ntls = \"ssl\"\n"), &[]).unwrap_err();
         assert!(err.to_string().contains("email.tls"), "{err}");
+    }
+
+    #[test]
+    fn group_commit_keys_are_checked() {
+        let s = load(
+            &format!("{SECRET}[documents]\nbatch_max_rows = 64\nbatch_wait_us = 0\n"),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            (s.documents.batch_max_rows, s.documents.batch_wait_us),
+            (64, 0)
+        );
+        for (text, key) in [
+            ("batch_max_rows = 0", "documents.batch_max_rows"),
+            ("batch_max_rows = 4001", "documents.batch_max_rows"),
+            ("batch_wait_us = 2001", "documents.batch_wait_us"),
+        ] {
+            let err = load(&format!("{SECRET}[documents]\n{text}\n"), &[]).unwrap_err();
+            assert!(err.to_string().contains(key), "{text}: {err}");
+        }
     }
 
     #[test]

@@ -182,17 +182,18 @@ pub async fn load(
     Ok((snapshot, changes))
 }
 
-/// Appends an event; an event already stored (same version) counts as written.
-pub async fn insert_event(conn: &mut DbConn, event: &NewEvent) -> Result<(), DbError> {
-    use diesel::result::{DatabaseErrorKind, Error};
-    match diesel::insert_into(collaboration_events::table)
-        .values(event)
-        .execute(conn)
-        .await
-    {
-        Ok(_) | Err(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => Ok(()),
-        Err(e) => Err(e.into()),
+/// Stores change rows in one multi-row statement. Rows whose version is
+/// already stored are skipped (a retry after a commit whose answer was lost).
+pub async fn insert_events(conn: &mut DbConn, events: &[NewEvent]) -> Result<(), DbError> {
+    if events.is_empty() {
+        return Ok(());
     }
+    diesel::insert_into(collaboration_events::table)
+        .values(events)
+        .on_conflict_do_nothing()
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// Stores a snapshot (idempotent per version).

@@ -3,7 +3,9 @@
 //! hand; `scripts/check-schema.sh` fails when it drifts from the migrations).
 
 pub mod documents;
+mod instrument;
 pub mod notification_order;
+pub mod revocations;
 pub mod schema;
 
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
@@ -58,6 +60,7 @@ pub struct PoolStatus {
 impl Db {
     /// Builds the pool (connects lazily).
     pub fn new(url: &crate::config::Secret, size: usize, timeout: Duration) -> Result<Db, DbError> {
+        instrument::install();
         let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url.expose());
         let pool = Pool::builder(manager)
             .max_size(size)

@@ -206,6 +206,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    user_revocations (tenant_id, user_id) {
+        tenant_id -> Text,
+        user_id -> Text,
+        revoked_until -> Timestamptz,
+        reason -> Nullable<Text>,
+        revoked_by -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     yjs_updates (id) {
         id -> Int8,
         tenant_id -> Text,
@@ -230,5 +241,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     realtime_notifications,
     user_contacts,
     user_presence_log,
+    user_revocations,
     yjs_updates,
 );

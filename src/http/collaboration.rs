@@ -79,15 +79,18 @@ pub struct UnlockQuery {
     field: Option<String>,
 }
 
-fn refused(e: LockRefused) -> ApiError {
+pub(crate) fn refused(e: LockRefused) -> ApiError {
     match e {
         LockRefused::Held(_) => ApiError::Conflict(ErrorCode::LockConflict, e.to_string()),
         LockRefused::NotHeld => ApiError::NotFound(ErrorCode::NotLocked, e.to_string()),
         LockRefused::Unavailable(m) => ApiError::Unavailable(ErrorCode::DocumentUnavailable, m),
+        LockRefused::StorageBehind { retry_after_ms } => {
+            ApiError::RetryLater(ErrorCode::Unavailable, e.to_string(), retry_after_ms)
+        }
     }
 }
 
-async fn lock_request(
+pub(crate) async fn lock_request(
     services: &Services,
     room: RoomId,
     request: RestLock,
@@ -101,7 +104,7 @@ async fn lock_request(
 }
 
 /// True when the request carries no body at all.
-fn has_no_body(req: &actix_web::HttpRequest) -> bool {
+pub(crate) fn has_no_body(req: &actix_web::HttpRequest) -> bool {
     use actix_web::http::header;
     match req.headers().get(header::CONTENT_LENGTH) {
         Some(len) => len.as_bytes() == b"0",
@@ -117,7 +120,7 @@ fn has_no_body(req: &actix_web::HttpRequest) -> bool {
     summary = "Take or renew an edit lock",
     params(("entity_type" = String, Path, description = "Entity type, e.g. `document`"), ("entity_id" = String, Path, description = "Entity id")),
     request_body(content = Option<LockBody>),
-    responses((status = 201, description = "The lock, taken or renewed", body = serde_json::Value), (status = 400, description = "`invalid_body` or `invalid_field`; the message names the field", body = crate::http::error::ErrorBody), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::error::ErrorBody), (status = 409, description = "Held by someone else", body = crate::http::error::ErrorBody)),
+    responses((status = 201, description = "The lock, taken or renewed", body = serde_json::Value), (status = 400, description = "`invalid_body` or `invalid_field`; the message names the field", body = crate::http::error::ErrorBody), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::error::ErrorBody), (status = 409, description = "Held by someone else", body = crate::http::error::ErrorBody), (status = 503, description = "`unavailable`: the document's storage is behind (`documents.max_pending_writes` writes queued); nothing changed, retry after `retry_after_ms` (also `Retry-After`). `document_unavailable`: the document could not be loaded", body = crate::http::error::ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn lock(
@@ -171,7 +174,7 @@ pub async fn lock(
     tag = "collaboration",
     summary = "Release my lock",
     params(("entity_type" = String, Path, description = "Entity type, e.g. `document`"), ("entity_id" = String, Path, description = "Entity id"), UnlockQuery),
-    responses((status = 204, description = "Released"), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::error::ErrorBody), (status = 404, description = "`not_found`", body = crate::http::error::ErrorBody)),
+    responses((status = 204, description = "Released"), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::error::ErrorBody), (status = 404, description = "`not_locked`", body = crate::http::error::ErrorBody), (status = 503, description = "`unavailable`: the document's storage is behind; the lock is still held, retry after `retry_after_ms` (also `Retry-After`)", body = crate::http::error::ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn unlock(

@@ -65,6 +65,8 @@ error_codes! {
     TokenExpired => "token_expired",
     /// The token is not valid (signature, audience, issuer, claims...).
     InvalidToken => "invalid_token",
+    /// An admin revoked the user's access until a time (the message says when).
+    TokenRevoked => "token_revoked",
     /// `X-Api-Key` is not a configured key.
     InvalidApiKey => "invalid_api_key",
     /// The caller's role may not do this.
@@ -97,6 +99,9 @@ error_codes! {
     DatabaseUnavailable => "database_unavailable",
     /// The document session did not answer.
     DocumentUnavailable => "document_unavailable",
+    /// The document's storage is behind (its write queue is full); nothing
+    /// was changed. Retry after `retry_after_ms`.
+    Unavailable => "unavailable",
     /// The node is not ready (database or migrations).
     NotReady => "not_ready",
     /// The push dispatcher's queue is full.
@@ -137,6 +142,10 @@ pub enum ApiError {
     /// 503.
     #[error("{1}")]
     Unavailable(ErrorCode, String),
+    /// 503 with `retry_after_ms` in the body and a `Retry-After` header
+    /// (whole seconds, rounded up).
+    #[error("{1}")]
+    RetryLater(ErrorCode, String, u64),
     /// 500; the detail is logged, not sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -152,7 +161,8 @@ impl ApiError {
             | ApiError::NotFound(c, _)
             | ApiError::Conflict(c, _)
             | ApiError::TooManyRequests(c, _)
-            | ApiError::Unavailable(c, _) => *c,
+            | ApiError::Unavailable(c, _)
+            | ApiError::RetryLater(c, _, _) => *c,
             ApiError::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -171,10 +181,13 @@ impl From<crate::db::DbError> for ApiError {
 
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
+        if let AuthError::Revoked { .. } = e {
+            return ApiError::Forbidden(ErrorCode::TokenRevoked, e.to_string());
+        }
         let code = match e {
             AuthError::Missing => ErrorCode::MissingToken,
             AuthError::Expired => ErrorCode::TokenExpired,
-            AuthError::Invalid(_) => ErrorCode::InvalidToken,
+            AuthError::Invalid(_) | AuthError::Revoked { .. } => ErrorCode::InvalidToken,
         };
         ApiError::Unauthorized(code, e.to_string())
     }
@@ -206,7 +219,7 @@ impl ResponseError for ApiError {
             ApiError::NotFound(..) => StatusCode::NOT_FOUND,
             ApiError::Conflict(..) => StatusCode::CONFLICT,
             ApiError::TooManyRequests(..) => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable(..) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(..) | ApiError::RetryLater(..) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(..) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -219,6 +232,18 @@ impl ResponseError for ApiError {
             }
             other => other.to_string(),
         };
+        if let ApiError::RetryLater(_, _, retry_after_ms) = self {
+            return HttpResponse::build(self.status_code())
+                .insert_header((
+                    actix_web::http::header::RETRY_AFTER,
+                    retry_after_ms.div_ceil(1000).max(1).to_string(),
+                ))
+                .json(serde_json::json!({
+                    "error": self.code().as_str(),
+                    "message": message,
+                    "retry_after_ms": retry_after_ms,
+                }));
+        }
         HttpResponse::build(self.status_code())
             .json(serde_json::json!({ "error": self.code().as_str(), "message": message }))
     }
@@ -256,6 +281,10 @@ pub struct ErrorBody {
     pub error: String,
     /// Human-readable detail.
     pub message: String,
+    /// With `unavailable` only: milliseconds to wait before retrying the
+    /// same request (also sent as `Retry-After`, in whole seconds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
 }
 
 #[cfg(test)]

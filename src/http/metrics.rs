@@ -1,27 +1,69 @@
 //! `GET /metrics`: refreshes the gauges that mirror node state and renders
 //! the recorder of [`crate::telemetry`] in the Prometheus text format.
 
+use crate::actors::registry::admin::ListRooms;
 use crate::actors::registry::GetStats;
+use crate::actors::room::{GetDocumentInfo, GetMembers};
 use crate::actors::Services;
 use crate::http::error::{ApiError, ErrorCode};
 use crate::telemetry::install;
 use ::metrics::gauge;
 use actix_web::{web, HttpRequest, HttpResponse};
 use std::sync::Arc;
+use std::time::Instant;
+
+/// Rooms (and their documents) whose mailboxes are probed per scrape.
+const PROBED_ROOMS: usize = 32;
 
 /// Refreshes the gauges that mirror node state, then renders the text format.
 pub async fn render(services: &Services) -> Option<String> {
     let handle = install()?;
+    let asked = Instant::now();
     if let Ok(stats) = services.registry.send(GetStats).await {
+        gauge!("tandem_mailbox_wait_seconds", "actor" => "registry")
+            .set(asked.elapsed().as_secs_f64());
         gauge!("tandem_users").set(stats.users as f64);
         gauge!("tandem_tenants").set(stats.tenants as f64);
         gauge!("tandem_rooms").set(stats.rooms as f64);
     }
+    sample_rooms(services).await;
+    if let Some(depth) = services.broker.mailbox_depth() {
+        gauge!("tandem_mailbox_depth", "actor" => "broker").set(depth as f64);
+    }
     let pool = services.db.pool_status();
     gauge!("tandem_db_pool_size").set(pool.size as f64);
     gauge!("tandem_db_pool_available").set(pool.available as f64);
+    gauge!("tandem_db_pool_in_use").set(pool.size.saturating_sub(pool.available) as f64);
     gauge!("tandem_db_pool_waiting").set(pool.waiting as f64);
+    // 0: not configured. This build has no Redis bridge yet, so a configured
+    // URL is not in use either; the bridge will report 1 (up) and -1 (down).
+    gauge!("tandem_redis_up").set(0.0);
     Some(handle.render())
+}
+
+/// Probes the mailboxes of up to [`PROBED_ROOMS`] rooms and their document
+/// sessions with a cheap query each, and keeps the slowest round trip: a
+/// sample at scrape time, never a cost on the message path.
+async fn sample_rooms(services: &Services) {
+    let Ok(rooms) = services.registry.send(ListRooms(None)).await else {
+        return;
+    };
+    let (mut room_wait, mut doc_wait) = (0f64, 0f64);
+    for (_, addr) in rooms.into_iter().take(PROBED_ROOMS) {
+        let asked = Instant::now();
+        if addr.send(GetMembers).await.is_err() {
+            continue;
+        }
+        let room = asked.elapsed().as_secs_f64();
+        room_wait = room_wait.max(room);
+        let asked = Instant::now();
+        if let Ok(Some(_)) = addr.send(GetDocumentInfo).await {
+            // Through the room's mailbox to the session's.
+            doc_wait = doc_wait.max(asked.elapsed().as_secs_f64());
+        }
+    }
+    gauge!("tandem_mailbox_wait_seconds", "actor" => "room").set(room_wait);
+    gauge!("tandem_mailbox_wait_seconds", "actor" => "document").set(doc_wait);
 }
 
 /// `GET /metrics`: Prometheus text format, with `Authorization: Bearer

@@ -98,6 +98,39 @@ pub fn table(r: &mut impl RouteSink) {
     r.add(M::GET, "/api/v1/admin/stats", admin::stats);
     r.add(M::GET, "/api/v1/admin/presence", admin::presence);
     r.add(M::GET, "/api/v1/admin/actions", admin::actions);
+    r.add(
+        M::GET,
+        "/api/v1/admin/connections",
+        admin::connections::list,
+    );
+    r.add(
+        M::DELETE,
+        "/api/v1/admin/connections/{connection_id}",
+        admin::connections::disconnect,
+    );
+    r.add(
+        M::POST,
+        "/api/v1/admin/users/{user_id}/disconnect",
+        admin::connections::disconnect_user,
+    );
+    r.add(
+        M::DELETE,
+        "/api/v1/admin/users/{user_id}/revocation",
+        admin::connections::lift_revocation,
+    );
+    r.add(M::GET, "/api/v1/admin/rooms", admin::rooms::list);
+    r.add(
+        M::GET,
+        "/api/v1/admin/rooms/{entity_type}/{entity_id}",
+        admin::rooms::show,
+    );
+    r.add(M::GET, "/api/v1/admin/documents", admin::rooms::documents);
+    r.add(
+        M::DELETE,
+        "/api/v1/admin/documents/{entity_type}/{entity_id}/lock",
+        admin::rooms::force_unlock,
+    );
+    r.add(M::POST, "/api/v1/admin/system-message", admin::system::send);
     r.add(M::POST, "/api/v1/notifications", notifications::create);
     r.add(M::GET, "/api/v1/notifications", notifications::list);
     r.add(

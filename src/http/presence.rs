@@ -2,7 +2,7 @@
 
 use super::error::{ApiError, ErrorCode};
 use crate::actors::presence::SetStatus;
-use crate::actors::registry::{GetPresence, ListPresence, SetStatusFor};
+use crate::actors::registry::{GetPresence, ListPresencePage, SetStatusFor};
 use crate::actors::Services;
 use crate::auth::Principal;
 use crate::ids::UserId;
@@ -12,25 +12,65 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use std::sync::Arc;
 
-/// `GET /api/v1/presence`: online users of my tenant.
+/// Most users in one page of `GET /api/v1/presence`.
+pub const MAX_PAGE: usize = 1000;
+/// Users in a page when `limit` is not given.
+pub const DEFAULT_PAGE: usize = 500;
+
+/// Query of `GET /api/v1/presence`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PageQuery {
+    limit: Option<usize>,
+    after: Option<String>,
+    /// Read by the `Principal` extractor (a token may come in the query).
+    #[serde(rename = "token")]
+    _token: Option<String>,
+}
+
+/// `GET /api/v1/presence`: online users of my tenant, one page at a time
+/// (by user id; `next_after` is the `after` of the next page).
 #[utoipa::path(
     get,
     path = "/api/v1/presence",
     tag = "presence",
-    summary = "Online users of my tenant",
-    responses((status = 200, description = "The roster", body = PresenceList), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::error::ErrorBody)),
+    summary = "Online users of my tenant, paged by user id",
+    params(("limit" = Option<usize>, Query, description = "Users per page, 1 to 1000 (default 500)"), ("after" = Option<String>, Query, description = "Start after this user id (the previous page's `next_after`)")),
+    responses((status = 200, description = "One page of the roster", body = PresenceList), (status = 400, description = "`invalid_field` (a bad `limit` or an unknown parameter)", body = crate::http::error::ErrorBody), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::error::ErrorBody)),
     security(("bearer" = []), ("api_key" = []))
 )]
 pub async fn list(
+    req: actix_web::HttpRequest,
     principal: Principal,
     services: web::Data<Arc<Services>>,
 ) -> Result<HttpResponse, ApiError> {
-    let users = services
+    let query = web::Query::<PageQuery>::from_query(req.query_string())
+        .map_err(|e| ApiError::BadRequest(ErrorCode::InvalidField, e.to_string()))?
+        .into_inner();
+    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::BadRequest(
+            ErrorCode::InvalidField,
+            format!("`limit` must be 1 to {MAX_PAGE}"),
+        ));
+    }
+    let page = services
         .registry
-        .send(ListPresence(principal.tenant))
+        .send(ListPresencePage {
+            tenant: principal.tenant,
+            after: query.after,
+            limit,
+        })
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
-    Ok(HttpResponse::Ok().json(PresenceList { users }))
+    let next_after = page
+        .more
+        .then(|| page.users.last().map(|u| u.user_id.clone()))
+        .flatten();
+    Ok(HttpResponse::Ok().json(PresenceList {
+        users: page.users,
+        next_after,
+    }))
 }
 
 /// `GET /api/v1/presence/{user_id}`: one user; offline users answer with status offline.
@@ -67,8 +107,11 @@ pub async fn get_one(
 /// Response of `GET /api/v1/presence`.
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct PresenceList {
-    /// Users online (or in their offline grace period) in my tenant.
+    /// Users online (or in their offline grace period) in my tenant, by user id.
     pub users: Vec<PresenceView>,
+    /// Present when more users follow: pass it as `after` for the next page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_after: Option<String>,
 }
 
 /// Body of `PUT /api/v1/presence/status`.

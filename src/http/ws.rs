@@ -17,11 +17,62 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub struct SocketDup(pub Arc<std::net::TcpStream>);
 
+/// The body of an upgraded socket's response (the frames its actor writes),
+/// closing the TCP connection as soon as the actor's last frame (the close
+/// frame) has been handed to the server.
+///
+/// Without it actix-http, seeing the response end while the request side
+/// (the client's frames) is still open, "lingers": it reads and discards
+/// until the client sends FIN or `client_disconnect_timeout` (1 s) passes.
+/// A WebSocket client waits for the server to close TCP first (RFC 6455
+/// §7.1.1), so every close took about a second. Shutting the read half when
+/// the body ends makes the lingering read see end-of-file at once; actix-http
+/// then flushes what it has (the close frame) and sends FIN. Nothing is read
+/// after the close frame anyway: the actor has stopped.
+struct CloseWhenDone {
+    body: actix_web::body::BoxBody,
+    socket: Option<Arc<std::net::TcpStream>>,
+}
+
+impl actix_web::body::MessageBody for CloseWhenDone {
+    type Error = Box<dyn std::error::Error>;
+
+    fn size(&self) -> actix_web::body::BodySize {
+        self.body.size()
+    }
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<actix_web::web::Bytes, Self::Error>>> {
+        let next = std::pin::Pin::new(&mut self.body).poll_next(cx);
+        if let std::task::Poll::Ready(None) = next {
+            if let Some(socket) = self.socket.take() {
+                // Fails only when the peer is gone already.
+                let _ = socket.shutdown(std::net::Shutdown::Read);
+            }
+        }
+        next
+    }
+}
+
+/// Wraps an upgrade response so the TCP connection closes as soon as the
+/// socket actor's close frame is sent (see `CloseWhenDone`).
+pub fn close_promptly(
+    response: HttpResponse,
+    socket: Option<Arc<std::net::TcpStream>>,
+) -> HttpResponse {
+    response.map_body(|_, body| actix_web::body::BoxBody::new(CloseWhenDone { body, socket }))
+}
+
 /// Optional device details in the upgrade's query string.
 #[derive(Deserialize)]
 struct DeviceQuery {
     device: Option<String>,
     browser: Option<String>,
+    /// `all` (default): the tenant's roster on connect; `none`: no roster,
+    /// presence only for what the connection watches.
+    presence: Option<String>,
 }
 
 /// True when the request's Origin may open a socket. No Origin header means
@@ -101,8 +152,8 @@ pub fn authorize_upgrade(
     path = "/ws",
     tag = "sockets",
     summary = "WebSocket upgrade for the JSON protocol (docs/protocol.md)",
-    params(("token" = Option<String>, Query, description = "JWT, when no Authorization header can be sent"), ("device" = Option<String>, Query, description = "Device label")),
-    responses((status = 101, description = "Switching protocols"), (status = 400, description = "`not_a_websocket`", body = crate::http::error::ErrorBody), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::error::ErrorBody), (status = 403, description = "`origin_not_allowed`", body = crate::http::error::ErrorBody), (status = 429, description = "`too_many_connections`", body = crate::http::error::ErrorBody), (status = 503, description = "`shutting_down`", body = crate::http::error::ErrorBody)),
+    params(("token" = Option<String>, Query, description = "JWT, when no Authorization header can be sent"), ("device" = Option<String>, Query, description = "Device label"), ("presence" = Option<String>, Query, description = "`all` (default): the tenant roster on connect; `none`: no roster, presence only for subscribed users and room members")),
+    responses((status = 101, description = "Switching protocols"), (status = 400, description = "`not_a_websocket`, `invalid_field` (a bad `presence` value)", body = crate::http::error::ErrorBody), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::error::ErrorBody), (status = 403, description = "`origin_not_allowed`", body = crate::http::error::ErrorBody), (status = 429, description = "`too_many_connections`", body = crate::http::error::ErrorBody), (status = 503, description = "`shutting_down`", body = crate::http::error::ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn upgrade(
@@ -126,7 +177,18 @@ pub async fn upgrade(
         .unwrap_or(DeviceQuery {
             device: None,
             browser: None,
+            presence: None,
         });
+    let wants_roster = match query.presence.as_deref() {
+        None | Some("all") => true,
+        Some("none") => false,
+        Some(_) => {
+            return Err(ApiError::BadRequest(
+                ErrorCode::InvalidField,
+                "`presence` must be `all` or `none`".into(),
+            ))
+        }
+    };
     let clip = |s: Option<String>| {
         s.filter(|s| !s.is_empty())
             .map(|s| s.chars().take(32).collect::<String>())
@@ -135,6 +197,7 @@ pub async fn upgrade(
         device_type: clip(query.device).unwrap_or_else(|| "desktop".into()),
         browser: clip(query.browser).or_else(|| browser_from_user_agent(&req)),
         ip: req.peer_addr().map(|a| a.ip().to_string()),
+        wants_roster,
     };
     let id = super::admission::admit(
         &services.registry,
@@ -147,16 +210,25 @@ pub async fn upgrade(
     .await?;
     let socket = req.conn_data::<SocketDup>().map(|s| s.0.clone());
     let (tenant, user) = (principal.tenant.clone(), principal.user.clone());
-    let actor = ConnectionActor::new(id, principal, device, services.get_ref().clone(), socket);
+    let actor = ConnectionActor::new(
+        id,
+        principal,
+        device,
+        services.get_ref().clone(),
+        socket.clone(),
+    );
     let mut builder = ws::WsResponseBuilder::new(actor, &req, stream)
         .frame_size(settings.websocket.max_frame_bytes);
     if source == TokenSource::Subprotocol {
         builder = builder.protocols(&["bearer"]);
     }
-    builder.start().map_err(|e| {
-        services
-            .registry
-            .do_send(ConnectionClosed { id, tenant, user });
-        ApiError::BadRequest(ErrorCode::NotAWebsocket, e.to_string())
-    })
+    builder
+        .start()
+        .map(|response| close_promptly(response, socket))
+        .map_err(|e| {
+            services
+                .registry
+                .do_send(ConnectionClosed { id, tenant, user });
+            ApiError::BadRequest(ErrorCode::NotAWebsocket, e.to_string())
+        })
 }

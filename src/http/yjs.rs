@@ -68,14 +68,23 @@ pub async fn upgrade(
     };
     let socket = req.conn_data::<SocketDup>().map(|s| s.0.clone());
     let (tenant, user) = (principal.tenant.clone(), principal.user.clone());
-    let actor = YjsConnectionActor::new(id, principal, doc, services.get_ref().clone(), socket);
+    let actor = YjsConnectionActor::new(
+        id,
+        principal,
+        doc,
+        services.get_ref().clone(),
+        socket.clone(),
+    );
     let mut builder = ws::WsResponseBuilder::new(actor, &req, stream)
         .frame_size(settings.websocket.max_frame_bytes);
     if source == TokenSource::Subprotocol {
         builder = builder.protocols(&["bearer"]);
     }
-    builder.start().map_err(|e| {
-        services.yjs.do_send(ConnClosed { id, tenant, user });
-        ApiError::BadRequest(ErrorCode::NotAWebsocket, e.to_string())
-    })
+    builder
+        .start()
+        .map(|response| super::ws::close_promptly(response, socket))
+        .map_err(|e| {
+            services.yjs.do_send(ConnClosed { id, tenant, user });
+            ApiError::BadRequest(ErrorCode::NotAWebsocket, e.to_string())
+        })
 }

@@ -174,7 +174,7 @@ pub fn page_limit(limit: Option<i64>) -> Result<i64, NotifyError> {
     }
 }
 
-/// [`check_name`] for a query parameter (`invalid_query`).
+/// `check_name` for a query parameter (`invalid_query`).
 pub fn check_name_query(field: &str, value: &str) -> Result<(), NotifyError> {
     check_name(field, value).map_err(|e| match e {
         NotifyError::Invalid(_, m) => NotifyError::Invalid(InvalidKind::Query, m),

@@ -51,6 +51,19 @@ pub enum ClientMessage {
         #[serde(default)]
         entity_id: Option<String>,
     },
+    /// Watch these users' presence (interest mode: they are then in this
+    /// connection's roster while online). Acked with `{"subscribed": n}`.
+    #[serde(rename = "presence:subscribe")]
+    PresenceSubscribe {
+        /// User ids of the tenant (1 to 100 per request).
+        user_ids: Vec<String>,
+    },
+    /// Stop watching these users (they stay if they share a room).
+    #[serde(rename = "presence:unsubscribe")]
+    PresenceUnsubscribe {
+        /// User ids (1 to 100 per request).
+        user_ids: Vec<String>,
+    },
     /// Ask who is viewing an entity (`presence:viewers`).
     #[serde(rename = "presence:viewers")]
     PresenceViewers {
@@ -265,6 +278,8 @@ impl ClientMessage {
         "presence:status",
         "presence:location",
         "presence:viewers",
+        "presence:subscribe",
+        "presence:unsubscribe",
         "room:join",
         "room:leave",
         "cursor:move",

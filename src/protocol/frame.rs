@@ -22,6 +22,8 @@ pub enum FrameKind {
     NotificationCount,
     /// `activity`.
     Activity,
+    /// `system:message` (from the operators).
+    System,
 }
 
 /// A serialized server message. Cloning shares the text.
@@ -105,12 +107,11 @@ impl ServerMessage {
             | ServerMessage::Error { .. }
             | ServerMessage::HeartbeatAck { .. } => (FrameKind::Reply, None, None),
             ServerMessage::PresenceList { .. }
-            | ServerMessage::PresenceUserJoined { .. }
-            | ServerMessage::PresenceUserLeft { .. }
-            | ServerMessage::PresenceUpdate { .. }
+            | ServerMessage::PresenceDiff { .. }
             | ServerMessage::PresenceViewers { .. } => (FrameKind::Presence, None, None),
             ServerMessage::RoomUsers { .. }
             | ServerMessage::RoomUserJoined { .. }
+            | ServerMessage::RoomUsersJoined { .. }
             | ServerMessage::RoomUserLeft { .. }
             | ServerMessage::CursorSync { .. }
             | ServerMessage::CursorUpdate { .. }
@@ -134,6 +135,7 @@ impl ServerMessage {
                 Some(activity.id),
                 last_field(&text, "activity"),
             ),
+            ServerMessage::SystemMessage { .. } => (FrameKind::System, None, None),
         };
         Frame {
             kind,

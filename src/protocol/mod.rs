@@ -97,6 +97,10 @@ pub mod close_code {
     pub const HEARTBEAT_TIMEOUT: u16 = 4000;
     /// The token expired and no `auth:refresh` replaced it.
     pub const TOKEN_EXPIRED: u16 = 4001;
+    /// An admin disconnected this connection or every connection of its
+    /// user (reason `disconnected by an admin`); the user's access may also
+    /// be revoked for a while. Clients must not reconnect on their own.
+    pub const KICKED: u16 = 4003;
     /// The outbound queue passed `websocket.outbound_queue_limit`.
     pub const SLOW_CONSUMER: u16 = 4008;
     /// Sustained flooding past the rate limit.

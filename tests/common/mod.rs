@@ -52,7 +52,12 @@ static TEMPLATE: OnceCell<String> = OnceCell::const_new();
 async fn template() -> String {
     TEMPLATE
         .get_or_init(|| async {
+            // The role is part of the key: a database cloned from another
+            // role's template holds tables this role may not write.
             let mut hash: u64 = 0xcbf29ce484222325;
+            for byte in admin_url().bytes() {
+                hash = (hash ^ u64::from(byte)).wrapping_mul(0x100000001b3);
+            }
             let mut dirs: Vec<_> =
                 std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
                     .unwrap()
@@ -457,6 +462,27 @@ impl WsClient {
         self.send_text(&value.to_string()).await;
     }
 
+    /// Sends a JSON value; false when the server has already closed the
+    /// connection (a flood test keeps sending until then).
+    pub async fn send_unless_closed(&mut self, value: Value) -> bool {
+        self.framed
+            .send(Message::Text(value.to_string().into()))
+            .await
+            .is_ok()
+    }
+
+    /// Sends JSON values as text frames in one write, so the server reads
+    /// them together (no server-side work can run between them).
+    pub async fn send_together(&mut self, values: &[Value]) {
+        for v in values {
+            self.framed
+                .feed(Message::Text(v.to_string().into()))
+                .await
+                .unwrap();
+        }
+        self.framed.flush().await.unwrap();
+    }
+
     /// Sends raw text.
     pub async fn send_text(&mut self, text: &str) {
         self.framed
@@ -515,6 +541,27 @@ impl WsClient {
                 .expect("socket ended");
             match frame {
                 Ok(Frame::Binary(bytes)) => return bytes.to_vec(),
+                Ok(Frame::Ping(p)) => {
+                    let _ = self.framed.send(Message::Pong(p)).await;
+                }
+                Ok(Frame::Close(reason)) => panic!("socket closed: {reason:?}"),
+                Ok(_) => {}
+                Err(e) => panic!("socket error: {e}"),
+            }
+        }
+    }
+
+    /// Next binary frame within `wait` (answering pings; text frames are
+    /// skipped), or None; panics when the socket closes.
+    pub async fn try_recv_binary(&mut self, wait: Duration) -> Option<Vec<u8>> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let frame = tokio::time::timeout_at(deadline, self.framed.next())
+                .await
+                .ok()?
+                .expect("socket ended");
+            match frame {
+                Ok(Frame::Binary(bytes)) => return Some(bytes.to_vec()),
                 Ok(Frame::Ping(p)) => {
                     let _ = self.framed.send(Message::Pong(p)).await;
                 }

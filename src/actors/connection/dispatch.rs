@@ -3,6 +3,9 @@
 
 use super::*;
 
+/// User ids in one `presence:subscribe` or `presence:unsubscribe`.
+pub const MAX_IDS_PER_SUBSCRIPTION: usize = 100;
+
 impl ConnectionActor {
     /// Handles one complete text message.
     pub(super) fn on_text(&mut self, text: &str, ctx: &mut ws::WebsocketContext<Self>) {
@@ -22,6 +25,9 @@ impl ConnectionActor {
         match parse_client_message_typed(text) {
             Ok((r#ref, kind, msg)) => {
                 crate::telemetry::message_in(kind);
+                if let Some(h) = &self.handle {
+                    h.stats().received();
+                }
                 if self.admit(ctx, r#ref.clone()) {
                     // Keep-alives and queries are not user activity; a
                     // status choice counts as activity inside the presence
@@ -33,6 +39,8 @@ impl ConnectionActor {
                             | ClientMessage::AuthRefresh { .. }
                             | ClientMessage::PresenceList {}
                             | ClientMessage::PresenceViewers { .. }
+                            | ClientMessage::PresenceSubscribe { .. }
+                            | ClientMessage::PresenceUnsubscribe { .. }
                             | ClientMessage::NotificationSync { .. }
                     ) {
                         self.report_activity();
@@ -99,7 +107,13 @@ impl ConnectionActor {
                 },
             ),
             ClientMessage::AuthRefresh { token } => self.refresh(r#ref, &token, ctx),
-            ClientMessage::PresenceList {} => self.presence_list(r#ref, ctx),
+            ClientMessage::PresenceList {} => self.presence_list(r#ref),
+            ClientMessage::PresenceSubscribe { user_ids } => {
+                self.presence_subscription(r#ref, user_ids, true, ctx)
+            }
+            ClientMessage::PresenceUnsubscribe { user_ids } => {
+                self.presence_subscription(r#ref, user_ids, false, ctx)
+            }
             ClientMessage::PresenceStatus { status } => {
                 self.forward_presence(crate::actors::registry::PresenceMsg::SetStatus(SetStatus(
                     status,
@@ -145,11 +159,14 @@ impl ConnectionActor {
             }
             ClientMessage::RoomLeave { .. } => {
                 if let Some(room) = room {
+                    self.documents.remove(&room);
                     match self.rooms.remove(&room) {
                         Some(addr) => {
+                            self.room_left(&room);
                             addr.do_send(LeaveRoom {
                                 connection: self.id,
                             });
+                            self.room_interest(room, false);
                             self.ack(ctx, r#ref);
                         }
                         None => self.not_in_room(ctx, r#ref),
@@ -168,6 +185,7 @@ impl ConnectionActor {
                         position,
                         selection,
                         field,
+                        sent_edits: self.doc_edits_sent,
                     });
                     self.ack(ctx, r#ref);
                 } else {
@@ -305,8 +323,10 @@ impl ConnectionActor {
         }
     }
 
-    /// Hands a document request to the room (which owns the document
-    /// session); the session replies with an ack, an error or a typed reply.
+    /// Sends a document request to the room's session: directly once the
+    /// room handed over its address, through the room before that. The
+    /// session replies (through the room) with an ack, an error or a typed
+    /// reply.
     pub(super) fn doc(
         &mut self,
         ctx: &mut ws::WebsocketContext<Self>,
@@ -340,15 +360,36 @@ impl ConnectionActor {
                 );
             }
         }
-        match (self.live_room(room.as_ref()), &self.handle) {
-            (Some(addr), Some(handle)) => addr.do_send(ForDocument(DocRequest {
-                reply: Some(handle.clone()),
-                user: self.principal.user.clone(),
-                name: self.principal.name.clone(),
-                r#ref,
-                command,
-            })),
-            _ => self.not_in_room(ctx, r#ref),
+        let (Some(room), Some(room_addr), Some(handle)) = (
+            room.as_ref(),
+            self.live_room(room.as_ref()),
+            self.handle.clone(),
+        ) else {
+            return self.not_in_room(ctx, r#ref);
+        };
+        if matches!(command, DocCommand::Edit { .. }) {
+            self.doc_edits_sent += 1;
+        }
+        let request = DocRequest {
+            reply: Some(handle),
+            user: self.principal.user.clone(),
+            name: self.principal.name.clone(),
+            r#ref,
+            command,
+            sent_edits: self.doc_edits_sent,
+        };
+        let route = self.documents.entry(room.clone()).or_default();
+        match &route.addr {
+            Some(doc) if route.via_room == 0 && doc.connected() => doc.do_send(request),
+            _ => {
+                // The first request, or the session was restarted.
+                route.addr = None;
+                route.via_room += 1;
+                room_addr.do_send(ForDocument {
+                    request,
+                    opened: ctx.address().recipient(),
+                });
+            }
         }
     }
 
@@ -381,6 +422,9 @@ impl ConnectionActor {
             Some(addr) if addr.connected() => Some(addr.clone()),
             Some(_) => {
                 self.rooms.remove(room);
+                self.room_interest(room.clone(), false);
+                self.room_left(room);
+                self.documents.remove(room);
                 None
             }
             None => None,
@@ -473,15 +517,49 @@ impl ConnectionActor {
         }
     }
 
-    pub(super) fn presence_list(&self, r#ref: Option<Ref>, ctx: &mut ws::WebsocketContext<Self>) {
-        let fut = self
-            .services
-            .registry
-            .send(ListPresence(self.principal.tenant.clone()));
-        ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| match res {
-            Ok(users) => act.send(ctx, &ServerMessage::PresenceList { r#ref, users }),
-            Err(_) => act.send_error(ctx, r#ref, ErrorCode::Internal, "presence unavailable"),
-        }));
+    /// `presence:list`: the roster sends it, in order with its diffs.
+    pub(super) fn presence_list(&self, r#ref: Option<Ref>) {
+        self.to_roster(crate::actors::registry::RosterRequest::SendList(
+            crate::actors::roster::SendList {
+                connection: self.id,
+                r#ref,
+            },
+        ));
+    }
+
+    /// `presence:subscribe` / `presence:unsubscribe`: 1 to
+    /// [`MAX_IDS_PER_SUBSCRIPTION`] user ids of 1 to 256 bytes; the roster acks.
+    pub(super) fn presence_subscription(
+        &self,
+        r#ref: Option<Ref>,
+        user_ids: Vec<String>,
+        subscribe: bool,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) {
+        if user_ids.is_empty() || user_ids.len() > MAX_IDS_PER_SUBSCRIPTION {
+            return self.send_error(
+                ctx,
+                r#ref,
+                ErrorCode::InvalidField,
+                format!("`user_ids` must list 1 to {MAX_IDS_PER_SUBSCRIPTION} users"),
+            );
+        }
+        if user_ids.iter().any(|u| u.is_empty() || u.len() > 256) {
+            return self.send_error(
+                ctx,
+                r#ref,
+                ErrorCode::InvalidField,
+                "each user id must be 1 to 256 bytes",
+            );
+        }
+        self.to_roster(crate::actors::registry::RosterRequest::Subscription(
+            crate::actors::roster::Subscription {
+                connection: self.id,
+                r#ref,
+                users: user_ids,
+                subscribe,
+            },
+        ));
     }
 
     pub(super) fn viewers(

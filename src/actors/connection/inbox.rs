@@ -7,59 +7,38 @@ use super::*;
 /// `presence:list` (the count then follows the list).
 const INITIAL_COUNT_WAIT: Duration = Duration::from_millis(500);
 
-/// The unread-count query of a connect, finished or still running.
-enum InitialCount {
-    Done(Result<i64, crate::notify::NotifyError>),
-    Pending(
-        std::pin::Pin<
-            Box<dyn std::future::Future<Output = Result<i64, crate::notify::NotifyError>>>,
-        >,
-    ),
-}
-
 /// Notifications over the socket. Database work runs in spawned futures,
 /// never in the mailbox turn; replies are sent when they finish.
 impl ConnectionActor {
-    /// On connect: `notification:count`, then `presence:list`. The count's
-    /// query runs alongside the presence request; when it is more than
-    /// [`INITIAL_COUNT_WAIT`] slower, the list goes first and the count follows.
+    /// On connect: `notification:count`, then (unless the client opened
+    /// with `?presence=none`) the roster sends `presence:list`. When the
+    /// count's query takes longer than [`INITIAL_COUNT_WAIT`], the list is
+    /// asked for first and the count follows.
     pub(super) fn initial_lists(&self, ctx: &mut ws::WebsocketContext<Self>) {
-        use futures_util::future::{select, Either};
         let services = self.services.clone();
         let (tenant, user) = (self.principal.tenant.clone(), self.principal.user.clone());
         let mut count: std::pin::Pin<Box<dyn std::future::Future<Output = _>>> =
             Box::pin(async move {
                 crate::notify::notifications::unread_count(&services.db, &tenant, &user).await
             });
-        let presence = Box::pin(
-            self.services
-                .registry
-                .send(ListPresence(self.principal.tenant.clone())),
-        );
-        let both = async move {
-            match select(presence, &mut count).await {
-                Either::Left((users, _)) => {
-                    match tokio::time::timeout(INITIAL_COUNT_WAIT, &mut count).await {
-                        Ok(n) => (users, InitialCount::Done(n)),
-                        Err(_) => (users, InitialCount::Pending(count)),
-                    }
-                }
-                Either::Right((n, presence)) => (presence.await, InitialCount::Done(n)),
+        let first = async move {
+            match tokio::time::timeout(INITIAL_COUNT_WAIT, &mut count).await {
+                Ok(n) => (Some(n), None),
+                Err(_) => (None, Some(count)),
             }
         };
-        ctx.spawn(both.into_actor(self).map(|(users, count), act, ctx| {
-            match count {
-                InitialCount::Done(n) => act.send_count(ctx, n),
-                InitialCount::Pending(fut) => {
-                    ctx.spawn(
-                        fut.into_actor(act)
-                            .map(|n, act, ctx| act.send_count(ctx, n)),
-                    );
-                }
+        ctx.spawn(first.into_actor(self).map(|(done, pending), act, ctx| {
+            if let Some(n) = done {
+                act.send_count(ctx, n);
             }
-            match users {
-                Ok(users) => act.send(ctx, &ServerMessage::PresenceList { r#ref: None, users }),
-                Err(_) => act.send_error(ctx, None, ErrorCode::Internal, "presence unavailable"),
+            if act.device.wants_roster {
+                act.presence_list(None);
+            }
+            if let Some(fut) = pending {
+                ctx.spawn(
+                    fut.into_actor(act)
+                        .map(|n, act, ctx| act.send_count(ctx, n)),
+                );
             }
         }));
     }

@@ -7,13 +7,15 @@
 mod dispatch;
 mod inbox;
 
-use super::document::{DocCommand, DocRequest};
+use super::document::{DocCommand, DocRequest, DocumentActor};
 use super::presence::{Activity, SetLocation, SetStatus};
-use super::registry::{ConnectionClosed, ConnectionOpened, JoinRoom, ListPresence, ListViewers};
+use super::registry::{ConnectionClosed, ConnectionOpened, JoinRoom, ListViewers};
 use super::room::{
-    Broadcast, EditingChanged, ForDocument, LeaveRoom, MoveCursor, RoomActor, TypingChanged,
+    Broadcast, DocumentOpened, EditingChanged, ForDocument, LeaveRoom, MoveCursor, RoomActor,
+    RoomJoined, TypingChanged,
 };
 use super::shell::frames::MessageKind;
+pub use super::shell::DeviceInfo;
 use super::shell::{self, Inbound, Rate, Shell, ShellLimits, SocketActor};
 use super::Services;
 use crate::auth::Principal;
@@ -27,25 +29,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// A room accepted this connection; keep its address for later requests.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct RoomJoined {
-    /// The room.
-    pub room: RoomId,
-    /// Its actor.
-    pub addr: Addr<RoomActor>,
-}
-
-/// What the client told us about its device at connect time.
-#[derive(Debug, Clone)]
-pub struct DeviceInfo {
-    /// `desktop`, `mobile`, `tablet` or client-supplied.
-    pub device_type: String,
-    /// Browser name, if known.
-    pub browser: Option<String>,
-    /// Peer address.
-    pub ip: Option<String>,
+/// Where a joined room's `doc:*` requests go.
+#[derive(Default)]
+struct DocRoute {
+    /// The session, once the room handed its address over.
+    addr: Option<Addr<DocumentActor>>,
+    /// Requests sent through the room and not yet answered with
+    /// [`DocumentOpened`]; while any is, later ones follow the same way so
+    /// none overtakes another.
+    via_room: usize,
 }
 
 /// Presence activity is reported at most this often.
@@ -73,6 +65,10 @@ pub struct ConnectionActor {
     rooms: HashMap<RoomId, Addr<RoomActor>>,
     /// Rooms asked for but not confirmed yet.
     joining: usize,
+    /// Where each joined room's `doc:*` requests go.
+    documents: HashMap<RoomId, DocRoute>,
+    /// `doc:edit` requests sent so far (cursor moves carry it).
+    doc_edits_sent: u64,
 }
 
 impl ConnectionActor {
@@ -101,13 +97,25 @@ impl ConnectionActor {
             last_activity_report: now - ACTIVITY_REPORT_EVERY,
             rooms: HashMap::new(),
             joining: 0,
+            documents: HashMap::new(),
+            doc_edits_sent: 0,
         }
     }
 
     fn send(&self, ctx: &mut ws::WebsocketContext<Self>, msg: &ServerMessage) {
         let text = msg.to_frame().into_text();
         crate::telemetry::message_out(&text);
+        if let Some(h) = &self.handle {
+            h.stats().sent();
+        }
         ctx.text(text);
+    }
+
+    /// Forgets a room in the admin-visible room list.
+    fn room_left(&self, room: &RoomId) {
+        if let Some(h) = &self.handle {
+            h.stats().left(&room.to_string());
+        }
     }
 
     fn send_error(
@@ -129,6 +137,29 @@ impl ConnectionActor {
     /// Closes with `code` and stops.
     fn close(&self, ctx: &mut ws::WebsocketContext<Self>, code: u16, reason: &str) {
         shell::close(ctx, code, reason);
+    }
+
+    /// Asks the tenant's roster for something (in order with this
+    /// connection's registration, which went through the registry too).
+    fn to_roster(&self, request: crate::actors::registry::RosterRequest) {
+        self.services
+            .registry
+            .do_send(crate::actors::registry::ToRoster {
+                tenant: self.principal.tenant.clone(),
+                request,
+            });
+    }
+
+    /// Tells the roster this connection entered or left a room (interest
+    /// mode shows room members' presence).
+    fn room_interest(&self, room: RoomId, entered: bool) {
+        self.to_roster(crate::actors::registry::RosterRequest::RoomInterest(
+            crate::actors::roster::RoomInterest {
+                connection: self.id,
+                room,
+                entered,
+            },
+        ));
     }
 
     /// Applies the rate limit; false (after replying) when the message must be dropped.
@@ -273,15 +304,19 @@ impl Handler<Deliver> for ConnectionActor {
     type Result = ();
 
     /// Writes a frame from another actor, unless the socket is being cut.
-    fn handle(&mut self, Deliver(frame): Deliver, ctx: &mut Self::Context) {
+    fn handle(&mut self, Deliver(frame, published): Deliver, ctx: &mut Self::Context) {
         if let Some(h) = &self.handle {
             h.dequeued();
             if h.is_closing() {
                 return;
             }
+            h.stats().sent();
         }
         let text = frame.into_text();
         crate::telemetry::message_out(&text);
+        if let Some(at) = published {
+            crate::telemetry::fanout_latency(at.elapsed());
+        }
         ctx.text(text);
     }
 }
@@ -298,9 +333,39 @@ impl Handler<CloseSocket> for ConnectionActor {
 impl Handler<RoomJoined> for ConnectionActor {
     type Result = ();
 
-    /// Records the room's address for later requests.
+    /// Records the room's address (and its session's) for later requests.
     fn handle(&mut self, msg: RoomJoined, _: &mut Self::Context) {
         self.joining = self.joining.saturating_sub(1);
+        self.room_interest(msg.room.clone(), true);
+        if let Some(h) = &self.handle {
+            h.stats().joined(msg.room.to_string());
+        }
+        let same_room = self.rooms.get(&msg.room) == Some(&msg.addr);
+        if !same_room {
+            self.documents.remove(&msg.room);
+        }
+        let route = self.documents.entry(msg.room.clone()).or_default();
+        if route.via_room == 0 && msg.document.is_some() {
+            route.addr = msg.document;
+        }
         self.rooms.insert(msg.room, msg.addr);
+    }
+}
+
+impl Handler<DocumentOpened> for ConnectionActor {
+    type Result = ();
+
+    /// Sends this room's later `doc:*` requests to the session directly,
+    /// once every request sent through the room has been handed over.
+    fn handle(&mut self, msg: DocumentOpened, _: &mut Self::Context) {
+        if self.rooms.get(&msg.room) != Some(&msg.room_addr) {
+            return;
+        }
+        if let Some(route) = self.documents.get_mut(&msg.room) {
+            route.via_room = route.via_room.saturating_sub(1);
+            if route.via_room == 0 {
+                route.addr = msg.addr;
+            }
+        }
     }
 }

@@ -4,14 +4,17 @@
 
 use super::*;
 
-/// The `retry_after_ms` sent with `unavailable` when the write queue is full.
-const STORAGE_RETRY_AFTER_MS: u64 = 1000;
-
 impl DocumentActor {
-    /// Acks, broadcasts and stores an applied text change.
+    /// Acks, broadcasts and stores an applied text change. `sent_edits`
+    /// numbers a `doc:edit` among its connection's (see [`AppliedOp`]).
     pub(super) fn text_applied(
         &mut self,
-        (req_user, reply, r#ref): (&UserId, &Option<ConnectionHandle>, Option<Ref>),
+        (req_user, reply, r#ref, sent_edits): (
+            &UserId,
+            &Option<ConnectionHandle>,
+            Option<Ref>,
+            u64,
+        ),
         applied: TextApplied,
         kind: &'static str,
         warning: Option<Box<Lock>>,
@@ -35,10 +38,6 @@ impl DocumentActor {
             }
             return;
         }
-        self.room_addr.do_send(TransformCursors {
-            field: applied.field.clone(),
-            op: applied.op.clone(),
-        });
         let (entity_type, entity_id) = self.entity();
         let (client_id, seq) = match &applied.change {
             Change::Text { client_id, seq, .. } => (client_id.clone(), *seq),
@@ -67,7 +66,16 @@ impl DocumentActor {
         if let (Some(h), Some(ack)) = (reply, ack) {
             after.push(After::Reply(h.clone(), ack.to_frame()));
         }
-        after.push(After::Publish(op_frame, except));
+        let moved = AppliedOp {
+            field: applied.field.clone(),
+            op: applied.op.clone(),
+            author: if kind == "edit" {
+                reply.as_ref().map(|h| (h.id, sent_edits))
+            } else {
+                None
+            },
+        };
+        after.push(After::PublishOp(op_frame, except, moved));
         let event = self.new_event(req_user, &applied.change, kind, applied.version);
         self.record_change(event, after, ctx);
     }
@@ -103,11 +111,10 @@ impl DocumentActor {
             name,
             r#ref,
             command,
+            sent_edits,
         } = req;
         let now = Instant::now();
-        if !matches!(command, DocCommand::Sync)
-            && self.pending.len() >= self.services.settings.documents.max_pending_writes
-        {
+        if !matches!(command, DocCommand::Sync) && self.storage_full() {
             // Nothing is acknowledged without storage, and the queue is
             // bounded: refuse the change instead of applying it.
             return self.reply(
@@ -180,7 +187,13 @@ impl DocumentActor {
                         if !applied.duplicate {
                             self.note_edit(&user, &name, &field);
                         }
-                        self.text_applied((&user, &reply, r#ref), applied, "edit", warning, ctx)
+                        self.text_applied(
+                            (&user, &reply, r#ref, sent_edits),
+                            applied,
+                            "edit",
+                            warning,
+                            ctx,
+                        )
                     }
                     Err(e) => self.doc_error(&reply, r#ref, e),
                 }
@@ -199,15 +212,23 @@ impl DocumentActor {
                 );
             }
             DocCommand::Undo { field } => match self.doc.undo(user.as_str(), &field) {
-                Ok(applied) => {
-                    self.text_applied((&user, &reply, r#ref), applied, "undo", None, ctx)
-                }
+                Ok(applied) => self.text_applied(
+                    (&user, &reply, r#ref, sent_edits),
+                    applied,
+                    "undo",
+                    None,
+                    ctx,
+                ),
                 Err(e) => self.doc_error(&reply, r#ref, e),
             },
             DocCommand::Redo { field } => match self.doc.redo(user.as_str(), &field) {
-                Ok(applied) => {
-                    self.text_applied((&user, &reply, r#ref), applied, "redo", None, ctx)
-                }
+                Ok(applied) => self.text_applied(
+                    (&user, &reply, r#ref, sent_edits),
+                    applied,
+                    "redo",
+                    None,
+                    ctx,
+                ),
                 Err(e) => self.doc_error(&reply, r#ref, e),
             },
             DocCommand::Set {

@@ -3,16 +3,23 @@
 //! it loads the latest snapshot plus later events on start, applies edits,
 //! sets, undo/redo and locks, and persists every change through an ordered
 //! write queue. A change is acknowledged to its author and broadcast to the
-//! room only once it is stored, so an acked edit is never lost. Database I/O
+//! room only once it is stored, so an acked edit is never lost.
+//!
+//! Members send their requests here directly (the room hands them the
+//! address once they joined); the session keeps the room's list of member
+//! connections ([`MembersChanged`]) and refuses anyone else with
+//! `not_in_room`. Everything it sends members goes through the room
+//! ([`FromDocument`]), which delivers it in order with the room's own frames
+//! and moves stored cursors with each text op. Database I/O
 //! runs in spawned futures, never inside a mailbox turn (except the initial
 //! load, before which nothing can be served).
 
 mod commands;
 mod write_queue;
 
-use super::room::{RoomActor, TransformCursors};
 use super::Services;
-use crate::broker::{ConnectionHandle, Frame, Topic};
+use crate::actors::room::cursors::AppliedOp;
+use crate::broker::{ConnectionHandle, Frame};
 use crate::collab::document::{Change, DocError, Document, SetResult, TextApplied};
 use crate::collab::history::HistoryError;
 use crate::collab::locks::{EditCheck, Lock, LockError, LockMode, LockTable};
@@ -81,11 +88,12 @@ pub enum DocCommand {
     },
 }
 
-/// A client request, forwarded by the room.
+/// A member's request, sent by its connection (the first one through the
+/// room, which hands the connection this session's address).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct DocRequest {
-    /// Where replies go.
+    /// Where replies go; must be a member connection.
     pub reply: Option<ConnectionHandle>,
     /// Who asks.
     pub user: UserId,
@@ -95,6 +103,9 @@ pub struct DocRequest {
     pub r#ref: Option<Ref>,
     /// What.
     pub command: DocCommand,
+    /// `doc:edit` requests the connection has sent so far, this one
+    /// included (tells the room whether the author's cursor has the op).
+    pub sent_edits: u64,
 }
 
 /// Take or release a lock over REST; answers once the change is stored.
@@ -123,6 +134,13 @@ pub enum LockRefused {
     /// The session could not load or store.
     #[error("document unavailable: {0}")]
     Unavailable(String),
+    /// The document's write queue is full (`documents.max_pending_writes`):
+    /// nothing was changed; retry after this many milliseconds.
+    #[error("document storage is behind; retry later")]
+    StorageBehind {
+        /// When to retry.
+        retry_after_ms: u64,
+    },
 }
 
 /// Live session facts for REST.
@@ -150,15 +168,45 @@ pub struct DocumentInfo {
 #[rtype(result = "()")]
 pub struct UserLeft(pub UserId);
 
-/// The room's members changed (for session statistics).
+/// The room's members changed: who may send requests, and session statistics.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct MembersChanged(pub Vec<String>);
+pub struct MembersChanged {
+    /// Users in the room (sorted, deduplicated).
+    pub users: Vec<String>,
+    /// Member connections: the only ones whose requests are served.
+    pub connections: HashSet<ConnectionId>,
+}
 
 /// The room is stopping: store everything, close the session row, stop.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct CloseDocument;
+
+/// Who a [`FromDocument`] frame is for.
+pub enum Audience {
+    /// One connection (a reply).
+    One(ConnectionHandle),
+    /// Every member except one (usually the author).
+    Members {
+        /// The connection to skip.
+        except: Option<ConnectionId>,
+    },
+}
+
+/// A frame for the room to deliver to its members (sent to the room), in
+/// the order this session sent it, after everything the room delivered
+/// before.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct FromDocument {
+    /// Who gets it.
+    pub to: Audience,
+    /// The frame.
+    pub frame: Frame,
+    /// The text op it carries, if any: stored cursors move with it.
+    pub applied: Option<AppliedOp>,
+}
 
 /// A write waiting in the queue, and what to do once it is stored.
 struct Pending {
@@ -176,6 +224,8 @@ enum Write {
 enum After {
     Reply(ConnectionHandle, Frame),
     Publish(Frame, Option<ConnectionId>),
+    /// A text op's frame: the room moves stored cursors with it.
+    PublishOp(Frame, Option<ConnectionId>, AppliedOp),
     Respond(
         tokio::sync::oneshot::Sender<Result<Option<LockView>, LockRefused>>,
         Option<LockView>,
@@ -186,6 +236,8 @@ enum After {
 const EVENT_BATCH: usize = 200;
 /// Pause before retrying a failed write.
 const RETRY_AFTER: Duration = Duration::from_millis(500);
+/// The `retry_after_ms` sent with `unavailable` when the write queue is full.
+const STORAGE_RETRY_AFTER_MS: u64 = 1000;
 /// How often lock expiry and session counters are checked.
 const TICK: Duration = Duration::from_secs(1);
 
@@ -193,7 +245,7 @@ const TICK: Duration = Duration::from_secs(1);
 pub struct DocumentActor {
     room: RoomId,
     key: DocKey,
-    room_addr: Addr<RoomActor>,
+    room_addr: Recipient<FromDocument>,
     services: Arc<Services>,
     doc: Document,
     locks: LockTable,
@@ -207,6 +259,8 @@ pub struct DocumentActor {
     session_conflicts_resolved: i64,
     conflicted: HashSet<(String, String)>,
     active_users: Vec<String>,
+    /// The room's member connections, as the room last told.
+    members: HashSet<ConnectionId>,
     max_concurrent: usize,
     session_dirty: bool,
     last_activity: chrono::DateTime<chrono::Utc>,
@@ -235,7 +289,7 @@ fn lock_view(l: &Lock) -> LockView {
 
 impl DocumentActor {
     /// A session for `room`; it loads itself when started.
-    pub fn new(room: RoomId, room_addr: Addr<RoomActor>, services: Arc<Services>) -> Self {
+    pub fn new(room: RoomId, room_addr: Recipient<FromDocument>, services: Arc<Services>) -> Self {
         let max_history = services.settings.documents.max_history;
         DocumentActor {
             key: DocKey {
@@ -258,6 +312,7 @@ impl DocumentActor {
             session_conflicts_resolved: 0,
             conflicted: HashSet::new(),
             active_users: Vec::new(),
+            members: HashSet::new(),
             max_concurrent: 0,
             session_dirty: false,
             last_activity: chrono::Utc::now(),
@@ -305,12 +360,35 @@ impl DocumentActor {
         (self.key.entity_type.clone(), self.key.entity_id.clone())
     }
 
-    /// Replies go through the broker so they never overtake a broadcast
-    /// published before them (a client must see ops in revision order).
+    /// Replies go through the room so they never overtake a broadcast
+    /// sent before them (a client must see ops in revision order).
     fn reply(&self, to: &Option<ConnectionHandle>, msg: &ServerMessage) {
         if let Some(h) = to {
-            self.services.broker.send_to(h, msg.to_frame());
+            self.send_reply(h.clone(), msg.to_frame());
         }
+    }
+
+    fn send_reply(&self, to: ConnectionHandle, frame: Frame) {
+        if !self.room_addr.connected() {
+            // The room stopped (this session is closing): nothing it sends
+            // can overtake this any more, and the author still learns that
+            // its change was stored.
+            to.deliver(frame);
+            return;
+        }
+        self.room_addr.do_send(FromDocument {
+            to: Audience::One(to),
+            frame,
+            applied: None,
+        });
+    }
+
+    fn send_members(&self, frame: Frame, except: Option<ConnectionId>, applied: Option<AppliedOp>) {
+        self.room_addr.do_send(FromDocument {
+            to: Audience::Members { except },
+            frame,
+            applied,
+        });
     }
 
     fn error(
@@ -321,6 +399,12 @@ impl DocumentActor {
         message: impl Into<String>,
     ) {
         self.reply(to, &ServerMessage::error(r#ref, code, message));
+    }
+
+    /// True when `documents.max_pending_writes` writes are queued: a new
+    /// change is refused (not applied) until storage catches up.
+    fn storage_full(&self) -> bool {
+        self.pending.len() >= self.services.settings.documents.max_pending_writes
     }
 
     fn lock_views(&self) -> Vec<LockView> {
@@ -363,8 +447,22 @@ impl Actor for DocumentActor {
 impl Handler<DocRequest> for DocumentActor {
     type Result = ();
 
-    /// Applies a client request; replies after the change is stored.
+    /// Applies a member's request; replies after the change is stored. A
+    /// connection that is not (or no longer) a member is refused.
     fn handle(&mut self, req: DocRequest, ctx: &mut Context<Self>) {
+        let Some(from) = req.reply.as_ref() else {
+            return;
+        };
+        if !self.members.contains(&from.id) {
+            // Straight to it: it gets nothing else from this room.
+            let refusal = ServerMessage::error(
+                req.r#ref,
+                ErrorCode::NotInRoom,
+                "join the room first (room:join)",
+            );
+            from.deliver(refusal.to_frame());
+            return;
+        }
         if let Some(e) = &self.load_error {
             let message = format!("document unavailable: {e}");
             return self.error(&req.reply, req.r#ref, ErrorCode::Internal, message);
@@ -381,6 +479,14 @@ impl Handler<RestLock> for DocumentActor {
         if let Some(e) = &self.load_error {
             let e = e.clone();
             return Box::pin(async move { Err(LockRefused::Unavailable(e)) });
+        }
+        if self.storage_full() {
+            // The same bound as the WebSocket's lock changes: refused, not applied.
+            return Box::pin(async {
+                Err(LockRefused::StorageBehind {
+                    retry_after_ms: STORAGE_RETRY_AFTER_MS,
+                })
+            });
         }
         let result = match msg.acquire {
             Some((mode, ttl, reason)) => self
@@ -451,9 +557,13 @@ impl Handler<MembersChanged> for DocumentActor {
     type Result = ();
 
     /// Tracks who is in the room, for the session row.
-    fn handle(&mut self, MembersChanged(users): MembersChanged, _: &mut Context<Self>) {
-        self.max_concurrent = self.max_concurrent.max(users.len());
-        self.active_users = users;
+    fn handle(&mut self, msg: MembersChanged, _: &mut Context<Self>) {
+        if self.closing {
+            return;
+        }
+        self.max_concurrent = self.max_concurrent.max(msg.users.len());
+        self.active_users = msg.users;
+        self.members = msg.connections;
         self.session_dirty = true;
     }
 }
@@ -474,6 +584,8 @@ impl Handler<CloseDocument> for DocumentActor {
             self.queue_snapshot(ctx);
         }
         self.active_users.clear();
+        // The room is gone: its members rejoin a fresh one.
+        self.members.clear();
         let update = self.session_update(true);
         self.closing = true;
         self.enqueue(Write::Session(update), Vec::new(), ctx);

@@ -1,7 +1,11 @@
 //! The document's write queue: every change, snapshot and lock update is
-//! stored in order by one spawned writer at a time; acks and broadcasts
-//! that wait for a write run after it ("acked only after stored"). Also the
-//! initial load (snapshot, events, locks) and the session row.
+//! stored in order, one write at a time; acks and broadcasts that wait for a
+//! write run after it ("acked only after stored"). Runs of consecutive
+//! changes go to the node's group commit ([`crate::actors::group_commit`]),
+//! which stores them together with other documents' changes in one
+//! multi-row insert; snapshots, lock rows and the session row are written
+//! here on a pooled connection. Also the initial load (snapshot, events,
+//! locks) and the session row.
 
 use super::*;
 
@@ -139,17 +143,26 @@ impl DocumentActor {
         let db = self.services.db.clone();
         let key = self.key.clone();
         let session_id = self.session_id;
+        // Change rows go to the node's group commit (one multi-row insert
+        // shared with other documents); the rest keeps this document's path.
+        let events: Vec<NewEvent> = batch
+            .iter()
+            .filter_map(|p| match &p.write {
+                Write::Event(e) => Some(NewEvent::clone(e)),
+                _ => None,
+            })
+            .collect();
+        let stored = (!events.is_empty()).then(|| self.services.group_commit.store(events));
         let fut = async move {
             let result = async {
+                if let Some(stored) = stored {
+                    return stored
+                        .await
+                        .map_err(|e| crate::db::DbError::Unavailable(e.to_string()));
+                }
                 let mut conn = db.conn().await?;
                 match batch.first().map(|p| &p.write) {
-                    Some(Write::Event(_)) => {
-                        for item in &batch {
-                            if let Write::Event(e) = &item.write {
-                                q::insert_event(&mut conn, e).await?;
-                            }
-                        }
-                    }
+                    Some(Write::Event(_)) | None => {}
                     Some(Write::Snapshot(s)) => q::insert_snapshot(&mut conn, s).await?,
                     Some(Write::Locks(rows)) => q::replace_locks(&mut conn, &key, rows).await?,
                     Some(Write::Session(update)) => {
@@ -157,7 +170,6 @@ impl DocumentActor {
                             q::update_session(&mut conn, id, update).await?;
                         }
                     }
-                    None => {}
                 }
                 Ok::<(), crate::db::DbError>(())
             }
@@ -187,11 +199,10 @@ impl DocumentActor {
     pub(super) fn run_after(&self, after: Vec<After>) {
         for a in after {
             match a {
-                After::Reply(handle, frame) => self.services.broker.send_to(&handle, frame),
-                After::Publish(frame, except) => {
-                    self.services
-                        .broker
-                        .publish(Topic::Room(self.room.clone()), frame, except)
+                After::Reply(handle, frame) => self.send_reply(handle, frame),
+                After::Publish(frame, except) => self.send_members(frame, except, None),
+                After::PublishOp(frame, except, applied) => {
+                    self.send_members(frame, except, Some(applied))
                 }
                 After::Respond(tx, view) => {
                     let _ = tx.send(Ok(view));

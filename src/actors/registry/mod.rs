@@ -16,15 +16,20 @@
 //! registry retires it only when the counts match, so a message already on
 //! its way is never sent to an actor that is stopping.
 
+pub mod admin;
 mod queries;
 mod reaping;
 mod supervision;
 
-use super::connection::{DeviceInfo, RoomJoined};
+pub use super::presence::PresenceIdle;
 use super::presence::{Activity, Attach, Detach, PresenceActor, SetLocation, SetStatus};
-use super::room::{Join, RoomActor, StopRoom};
+use super::room::{Join, RoomActor, RoomIdle, RoomJoined, StopRoom};
+use super::shell::DeviceInfo;
 use super::Services;
-use crate::actors::roster::{GetUser, ListUsers, ListViewersOf, RosterActor};
+use crate::actors::roster::{
+    GetUser, ListPage, ListUsers, ListViewersOf, PresencePage, RoomInterest, RosterActor, SendList,
+    Subscription, Unwatch, Watch,
+};
 use crate::auth::Principal;
 use crate::broker::ConnectionHandle;
 use crate::ids::{ConnectionId, RoomId, TenantId, UserId};
@@ -59,11 +64,11 @@ pub struct ConnectionOpened {
     pub device: DeviceInfo,
 }
 
-/// An SSE stream started: tracked so shutdown closes it too (it does not
-/// count as presence).
+/// An SSE stream started: tracked so shutdown and the admin API close it
+/// too (it does not count as presence).
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct StreamOpened(pub ConnectionHandle);
+pub struct StreamOpened(pub ConnectionHandle, pub Principal);
 
 /// A socket's actor stopped (or its upgrade failed after admission).
 #[derive(Message)]
@@ -134,32 +139,42 @@ pub struct LockDocument {
 #[rtype(result = "Option<Addr<RoomActor>>")]
 pub struct FindRoom(pub RoomId);
 
-/// An empty room wants to stop.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct RoomIdle {
-    /// Which.
-    pub room: RoomId,
-    /// Joins it has processed.
-    pub joins_seen: u64,
-}
-
-/// A user with no connections went offline and wants to stop.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct PresenceIdle {
-    /// Tenant.
-    pub tenant: TenantId,
-    /// User.
-    pub user: UserId,
-    /// Attaches it has processed.
-    pub attaches_seen: u64,
-}
-
 /// Online users of a tenant.
 #[derive(Message)]
 #[rtype(result = "Vec<PresenceView>")]
 pub struct ListPresence(pub TenantId);
+
+/// A page of a tenant's online users (REST).
+#[derive(Message)]
+#[rtype(result = "PresencePage")]
+pub struct ListPresencePage {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// Start after this user id.
+    pub after: Option<String>,
+    /// At most this many.
+    pub limit: usize,
+}
+
+/// What a connection asks of its tenant's roster.
+pub enum RosterRequest {
+    /// Send it its `presence:list`.
+    SendList(SendList),
+    /// `presence:subscribe` / `presence:unsubscribe`.
+    Subscription(Subscription),
+    /// It entered or left a room.
+    RoomInterest(RoomInterest),
+}
+
+/// Forward a connection's request to its tenant's roster.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ToRoster {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The request.
+    pub request: RosterRequest,
+}
 
 /// One user's presence.
 #[derive(Message)]
@@ -283,12 +298,14 @@ pub struct RegistryActor {
     /// Admitted sockets per user (counted from admission, before the actor starts).
     per_user: HashMap<(TenantId, UserId), usize>,
     connections: HashMap<ConnectionId, ConnectionEntry>,
-    streams: HashMap<ConnectionId, ConnectionHandle>,
+    streams: HashMap<ConnectionId, (ConnectionHandle, Principal)>,
     presence: HashMap<(TenantId, UserId), PresenceEntry>,
     rosters: HashMap<TenantId, (Addr<RosterActor>, usize)>,
     rooms: HashMap<RoomId, RoomEntry>,
     max_per_user: usize,
     stall_limit_ms: i64,
+    /// Returns freed memory to the OS after many sockets closed.
+    trimmer: crate::memory::Trimmer,
 }
 
 impl RegistryActor {
@@ -306,6 +323,7 @@ impl RegistryActor {
             rooms: HashMap::new(),
             max_per_user,
             stall_limit_ms: i64::try_from(stall_limit.as_millis()).unwrap_or(i64::MAX),
+            trimmer: crate::memory::Trimmer::default(),
         }
     }
 
@@ -367,6 +385,13 @@ impl Actor for RegistryActor {
         ctx.run_interval(Duration::from_secs(1), |act, _| {
             act.reap_stalled();
             act.supervise();
+            // Sockets, and what outlives them (presence in its offline
+            // grace, rooms lingering empty): their memory is freed later.
+            let live =
+                act.connections.len() + act.streams.len() + act.presence.len() + act.rooms.len();
+            if act.trimmer.tick(live) {
+                log::debug!("returned free memory to the OS ({live} sockets and actors live)");
+            }
         });
     }
 }
@@ -410,11 +435,22 @@ impl Handler<ConnectionOpened> for RegistryActor {
                 device: msg.device,
             },
         );
+        let wants_all = device.wants_roster;
         if let Some(entry) = self.presence_actor(&principal) {
             entry.attaches_forwarded += 1;
             entry.addr.do_send(Attach {
                 connection: id,
                 device,
+            });
+        }
+        if let (Some((roster, _)), Some(entry)) = (
+            self.rosters.get(&principal.tenant),
+            self.connections.get(&id),
+        ) {
+            roster.do_send(Watch {
+                handle: entry.handle.clone(),
+                user: principal.user.clone(),
+                wants_all,
             });
         }
     }
@@ -424,11 +460,11 @@ impl Handler<StreamOpened> for RegistryActor {
     type Result = ();
 
     /// Records an SSE stream (closed at shutdown like sockets).
-    fn handle(&mut self, StreamOpened(handle): StreamOpened, _: &mut Context<Self>) {
+    fn handle(&mut self, StreamOpened(handle, principal): StreamOpened, _: &mut Context<Self>) {
         if self.shutting_down {
             handle.cut(close_code::SERVICE_RESTART, "server shutting down");
         }
-        self.streams.insert(handle.id, handle);
+        self.streams.insert(handle.id, (handle, principal));
     }
 }
 
@@ -446,6 +482,9 @@ impl Handler<ConnectionClosed> for RegistryActor {
             }
         }
         if self.connections.remove(&msg.id).is_some() {
+            if let Some((roster, _)) = self.rosters.get(&key.0) {
+                roster.do_send(Unwatch(msg.id));
+            }
             if let Some(entry) = self.live_presence(&key) {
                 entry.addr.do_send(Detach { connection: msg.id });
             }
@@ -464,7 +503,7 @@ impl Handler<Shutdown> for RegistryActor {
                 .handle
                 .cut(close_code::SERVICE_RESTART, "server shutting down");
         }
-        for handle in self.streams.values() {
+        for (handle, _) in self.streams.values() {
             handle.cut(close_code::SERVICE_RESTART, "server shutting down");
         }
         self.connections.len() + self.streams.len()

@@ -54,6 +54,44 @@ impl Handler<ListPresence> for RegistryActor {
     }
 }
 
+impl Handler<ListPresencePage> for RegistryActor {
+    type Result = ResponseFuture<PresencePage>;
+
+    /// Asks the tenant's roster for one page.
+    fn handle(&mut self, msg: ListPresencePage, _: &mut Context<Self>) -> Self::Result {
+        let roster = self.rosters.get(&msg.tenant).map(|(a, _)| a.clone());
+        Box::pin(async move {
+            match roster {
+                Some(r) => r
+                    .send(ListPage {
+                        after: msg.after,
+                        limit: msg.limit,
+                    })
+                    .await
+                    .unwrap_or_default(),
+                None => PresencePage::default(),
+            }
+        })
+    }
+}
+
+impl Handler<ToRoster> for RegistryActor {
+    type Result = ();
+
+    /// Hands a connection's request to its tenant's roster (in order with
+    /// the connection's `Watch`, which went the same way).
+    fn handle(&mut self, msg: ToRoster, _: &mut Context<Self>) {
+        let Some((roster, _)) = self.rosters.get(&msg.tenant) else {
+            return;
+        };
+        match msg.request {
+            RosterRequest::SendList(m) => roster.do_send(m),
+            RosterRequest::Subscription(m) => roster.do_send(m),
+            RosterRequest::RoomInterest(m) => roster.do_send(m),
+        }
+    }
+}
+
 /// Above this many users, [`PresenceOf`] reads the tenant's whole roster
 /// once instead of asking for each user.
 const PRESENCE_LIST_ABOVE: usize = 20;

@@ -32,8 +32,12 @@ impl RegistryActor {
             .map(|(id, c)| (*id, c.principal.clone(), c.device.clone()))
             .collect();
         let Some((_, principal, _)) = sockets.first() else {
-            // No socket left: the user is offline; the old actor's roster
-            // slot is released as a retirement would.
+            // No socket left: the user is offline. The dead actor can no
+            // longer tell the roster after its grace, so the registry does,
+            // then releases the old actor's roster slot as a retirement would.
+            if let Some((roster, _)) = self.rosters.get(&key.0) {
+                roster.do_send(crate::actors::roster::UserOffline(key.1.clone()));
+            }
             self.release_roster_slot(&key.0);
             return;
         };
@@ -75,7 +79,7 @@ impl RegistryActor {
         self.forget_dead_room(room);
         let services = self.services()?;
         Some(self.rooms.entry(room.clone()).or_insert_with(|| RoomEntry {
-            addr: RoomActor::new(room.clone(), ctx.address(), services).start(),
+            addr: RoomActor::new(room.clone(), ctx.address().recipient(), services).start(),
             joins_forwarded: 0,
         }))
     }

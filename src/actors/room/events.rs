@@ -1,5 +1,6 @@
 //! The room's handlers for member events (cursors, typing, editing,
-//! broadcasts), document requests it forwards, and queries.
+//! broadcasts), its document session (first requests, frames to deliver),
+//! and queries.
 
 use super::*;
 
@@ -14,14 +15,17 @@ impl Handler<MoveCursor> for RoomActor {
         let Some(m) = self.members.get_mut(&msg.connection) else {
             return;
         };
-        m.cursor = Some(CursorView {
-            user_id: m.user.to_string(),
-            connection_id: msg.connection.to_string(),
-            name: m.name.to_string(),
-            color: color_for(m.user.as_str()),
-            position: msg.position,
-            selection: msg.selection,
-            field: msg.field,
+        m.cursor = Some(StoredCursor {
+            view: CursorView {
+                user_id: m.user.to_string(),
+                connection_id: msg.connection.to_string(),
+                name: m.name.to_string(),
+                color: color_for(m.user.as_str()),
+                position: msg.position,
+                selection: msg.selection,
+                field: msg.field,
+            },
+            sent_edits: msg.sent_edits,
         });
         if m.cursor_flush_pending {
             return;
@@ -116,9 +120,45 @@ impl Handler<Broadcast> for RoomActor {
 impl Handler<ForDocument> for RoomActor {
     type Result = ();
 
-    /// Hands a member's document request to the session.
-    fn handle(&mut self, ForDocument(req): ForDocument, ctx: &mut Context<Self>) {
-        self.document(ctx).do_send(req);
+    /// Hands the request to the session (started on first use), then tells
+    /// a member the session's address: sent after the request, so the
+    /// connection's later requests, sent straight to the session, queue
+    /// behind it. The session itself refuses non-members.
+    fn handle(&mut self, msg: ForDocument, ctx: &mut Context<Self>) {
+        let doc = self.document(ctx);
+        let member = msg
+            .request
+            .reply
+            .as_ref()
+            .is_some_and(|h| self.members.contains_key(&h.id));
+        doc.do_send(msg.request);
+        msg.opened.do_send(DocumentOpened {
+            room: self.id.clone(),
+            room_addr: ctx.address(),
+            addr: member.then_some(doc),
+        });
+    }
+}
+
+impl Handler<FromDocument> for RoomActor {
+    type Result = ();
+
+    /// Moves stored cursors through the op it carries (exactly once, see
+    /// `cursors.rs`) and delivers the frame in the same turn.
+    fn handle(&mut self, msg: FromDocument, _: &mut Context<Self>) {
+        if let Some(applied) = &msg.applied {
+            for (id, m) in &mut self.members {
+                if let Some(cursor) = m.cursor.as_mut() {
+                    cursor.apply(*id, applied);
+                }
+            }
+        }
+        match msg.to {
+            Audience::One(handle) => {
+                handle.deliver(msg.frame);
+            }
+            Audience::Members { except } => self.deliver(msg.frame, except),
+        }
     }
 }
 
@@ -149,43 +189,13 @@ impl Handler<GetDocumentInfo> for RoomActor {
 
     /// The session's facts, if one is open.
     fn handle(&mut self, _: GetDocumentInfo, _: &mut Context<Self>) -> Self::Result {
-        let doc = self.document.clone().filter(|d| d.connected());
+        let doc = self.live_document();
         Box::pin(async move {
             match doc {
                 Some(d) => d.send(GetDocInfo).await.ok(),
                 None => None,
             }
         })
-    }
-}
-
-impl Handler<TransformCursors> for RoomActor {
-    type Result = ();
-
-    /// Moves cursors whose position (or selection ends) are code point
-    /// indexes in the edited field, so joiners get them on the right character.
-    fn handle(&mut self, msg: TransformCursors, _: &mut Context<Self>) {
-        let shift = |v: &mut serde_json::Value| {
-            if let Some(i) = v.as_u64() {
-                *v = serde_json::Value::from(msg.op.transform_index(i as usize) as u64);
-            }
-        };
-        for m in self.members.values_mut() {
-            let Some(cursor) = m.cursor.as_mut() else {
-                continue;
-            };
-            if cursor.field.as_deref() != Some(msg.field.as_str()) {
-                continue;
-            }
-            shift(&mut cursor.position);
-            if let Some(sel) = cursor.selection.as_mut().and_then(|s| s.as_object_mut()) {
-                for key in ["start", "end", "anchor", "head"] {
-                    if let Some(v) = sel.get_mut(key) {
-                        shift(v);
-                    }
-                }
-            }
-        }
     }
 }
 

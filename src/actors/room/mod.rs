@@ -1,21 +1,45 @@
 //! One actor per (tenant, entity_type, entity_id): its members and their
 //! devices, cursors (throttled and coalesced), typing (expiring) and editing
-//! status. Replies to the requester go straight to its handle; everything for
-//! the other members is serialized once and published to the room's topic.
-//! An empty room asks the registry to retire it after `rooms.idle_stop_secs`.
+//! status, and the only delivery path to its members. An empty room asks the
+//! registry to retire it after `rooms.idle_stop_secs`.
+//!
+//! # Membership and delivery
+//! The room is the one owner of its member list: it holds each member's
+//! [`ConnectionHandle`] and delivers every frame for its members itself,
+//! its own (`room:*`, `cursor:*`, `typing:users`, ...) and its document
+//! session's (replies, `doc:op`, `doc:field`, lock status), which the session
+//! hands it as [`FromDocument`]. The broker has no room topic. Why here and
+//! not in the broker:
+//! - **Order.** One mailbox sequences everything a member gets from this
+//!   room, so a reply never overtakes an earlier broadcast and every member
+//!   sees the same order.
+//! - **Cursors.** The room moves stored cursors through a text op in the same
+//!   turn as it relays that op, so each cursor is moved exactly once
+//!   (`cursors.rs` says how).
+//! - **Bounded queues.** Each member's handle keeps its outbound bound and
+//!   slow-consumer cut, so a stalled member never holds up the room.
+//! - **Scale-out.** A broker that spans nodes needs one frame per node, not
+//!   per member: a room on each node delivers to its local members, and the
+//!   room hands the broker one copy of each frame for the other nodes' rooms.
+//!
+//! The document session keeps a copy of the member connection ids (sent as
+//! [`MembersChanged`] before the joiner hears of its join) so that members
+//! send `doc:*` requests to it directly and non-members are refused.
 
+pub mod admin;
+pub mod cursors;
 mod events;
 
-use super::connection::{DeviceInfo, RoomJoined};
+pub use cursors::{AppliedOp, StoredCursor};
+
 use super::document::{
-    CloseDocument, DocRequest, DocumentActor, DocumentInfo, GetDocInfo, LockRefused,
-    MembersChanged, RestLock, UserLeft,
+    Audience, CloseDocument, DocRequest, DocumentActor, DocumentInfo, FromDocument, GetDocInfo,
+    LockRefused, MembersChanged, RestLock, UserLeft,
 };
-use super::registry::{RegistryActor, RoomIdle};
+use super::shell::DeviceInfo;
 use super::Services;
 use crate::auth::Principal;
-use crate::broker::{ConnectionHandle, Topic};
-use crate::collab::ot::TextOperation;
+use crate::broker::{ConnectionHandle, Frame};
 use crate::ids::{ConnectionId, RoomId, UserId};
 use crate::presence_state::color_for;
 use crate::protocol::server::LockView;
@@ -25,6 +49,45 @@ use actix::prelude::*;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+// What a room tells the actors above it (a joiner, a member that sent a
+// document request, the registry) is defined here, so that the room never
+// imports them.
+
+/// A room accepted this connection; keep its address for later requests.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RoomJoined {
+    /// The room.
+    pub room: RoomId,
+    /// Its actor.
+    pub addr: Addr<RoomActor>,
+    /// Its document session, if one is open: `doc:*` requests go there.
+    pub document: Option<Addr<DocumentActor>>,
+}
+
+/// The room handed a document request sent through it to its session;
+/// `addr` (`None` for a non-member) takes this room's later `doc:*` requests.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct DocumentOpened {
+    /// The room.
+    pub room: RoomId,
+    /// The room actor that answers (a replaced room's answer is ignored).
+    pub room_addr: Addr<RoomActor>,
+    /// Its document session.
+    pub addr: Option<Addr<DocumentActor>>,
+}
+
+/// An empty room wants to stop (sent to the registry).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RoomIdle {
+    /// Which.
+    pub room: RoomId,
+    /// Joins it has processed.
+    pub joins_seen: u64,
+}
 
 /// A connection joins (forwarded by the registry).
 #[derive(Message)]
@@ -62,6 +125,9 @@ pub struct MoveCursor {
     pub selection: Option<serde_json::Value>,
     /// Field.
     pub field: Option<String>,
+    /// `doc:edit` requests the connection had sent when it moved (see
+    /// [`StoredCursor::sent_edits`]).
+    pub sent_edits: u64,
 }
 
 /// A member started or stopped typing.
@@ -102,10 +168,17 @@ pub struct Broadcast {
     pub payload: serde_json::Value,
 }
 
-/// A document request for this room's session (created on first use).
+/// A member's document request before it knows the session's address: the
+/// room starts the session if needed, hands it the request, and tells the
+/// connection the address so later requests go to the session directly.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct ForDocument(pub DocRequest);
+pub struct ForDocument {
+    /// The request.
+    pub request: DocRequest,
+    /// Told the session's address (`None` when not a member).
+    pub opened: Recipient<DocumentOpened>,
+}
 
 /// A REST lock request, forwarded by the registry.
 #[derive(Message)]
@@ -116,16 +189,6 @@ pub struct ForDocumentLock(pub RestLock);
 #[derive(Message)]
 #[rtype(result = "Option<DocumentInfo>")]
 pub struct GetDocumentInfo;
-
-/// A text op was applied: move stored cursors in that field with it.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct TransformCursors {
-    /// Field the op changed.
-    pub field: String,
-    /// The op.
-    pub op: TextOperation,
-}
 
 /// Members of the room (REST and tests).
 #[derive(Message)]
@@ -154,7 +217,7 @@ struct Member {
     user: UserId,
     name: Arc<str>,
     device: DeviceInfo,
-    cursor: Option<CursorView>,
+    cursor: Option<StoredCursor>,
     /// Last time a cursor update was relayed.
     cursor_sent: Option<Instant>,
     /// A coalesced cursor update is scheduled.
@@ -166,7 +229,7 @@ struct Member {
 /// A room.
 pub struct RoomActor {
     id: RoomId,
-    registry: Addr<RegistryActor>,
+    registry: Recipient<RoomIdle>,
     services: Arc<Services>,
     members: BTreeMap<ConnectionId, Member>,
     joins_seen: u64,
@@ -174,11 +237,15 @@ pub struct RoomActor {
     document: Option<Addr<DocumentActor>>,
     cursor_interval: Duration,
     typing_timeout: Duration,
+    /// Joins not announced to the other members yet (connection, user), in
+    /// order: they go out together after `rooms.join_batch_ms`, or before any
+    /// other frame for the members, whichever comes first.
+    pending_joins: std::cell::RefCell<Vec<(ConnectionId, UserId)>>,
 }
 
 impl RoomActor {
     /// An empty room.
-    pub fn new(id: RoomId, registry: Addr<RegistryActor>, services: Arc<Services>) -> Self {
+    pub fn new(id: RoomId, registry: Recipient<RoomIdle>, services: Arc<Services>) -> Self {
         let rooms = &services.settings.rooms;
         RoomActor {
             id,
@@ -189,6 +256,7 @@ impl RoomActor {
             members: BTreeMap::new(),
             joins_seen: 0,
             document: None,
+            pending_joins: Default::default(),
         }
     }
 
@@ -202,9 +270,68 @@ impl RoomActor {
 
     /// Sends to every member except `except`.
     fn publish(&self, msg: &ServerMessage, except: Option<ConnectionId>) {
-        self.services
-            .broker
-            .publish(Topic::Room(self.id.clone()), msg.to_frame(), except);
+        self.deliver(msg.to_frame(), except);
+    }
+
+    /// Delivers a frame to every member except `except`, each through its
+    /// own bounded outbound queue (stamped for the fan-out latency metric).
+    /// Pending joins are announced first, so nothing overtakes them.
+    fn deliver(&self, frame: Frame, except: Option<ConnectionId>) {
+        self.announce_joins();
+        self.deliver_now(frame, except);
+    }
+
+    /// Announces the pending joins: one `room:user_joined` (to everyone but
+    /// the joiner) for a single join, one `room:users_joined` (to every
+    /// member) for several. A connect storm into a big room then costs one
+    /// frame per member per window, not one per member per join.
+    fn announce_joins(&self) {
+        let pending = std::mem::take(&mut *self.pending_joins.borrow_mut());
+        let (msg, except) = match pending.as_slice() {
+            [] => return,
+            [(conn, user)] => match self.member_view(user) {
+                Some(view) => (
+                    ServerMessage::RoomUserJoined {
+                        entity_type: self.entity_type(),
+                        entity_id: self.entity_id(),
+                        user: view,
+                    },
+                    Some(*conn),
+                ),
+                None => return,
+            },
+            many => {
+                let mut users: Vec<&UserId> = many.iter().map(|(_, u)| u).collect();
+                users.sort();
+                users.dedup();
+                let views: Vec<MemberView> = users
+                    .into_iter()
+                    .filter_map(|u| self.member_view(u))
+                    .collect();
+                if views.is_empty() {
+                    return;
+                }
+                (
+                    ServerMessage::RoomUsersJoined {
+                        entity_type: self.entity_type(),
+                        entity_id: self.entity_id(),
+                        users: views,
+                    },
+                    None,
+                )
+            }
+        };
+        self.deliver_now(msg.to_frame(), except);
+    }
+
+    /// Delivers without announcing pending joins first.
+    fn deliver_now(&self, frame: Frame, except: Option<ConnectionId>) {
+        let at = std::time::Instant::now();
+        for (id, m) in &self.members {
+            if Some(*id) != except {
+                m.handle.deliver_published(frame.clone(), Some(at));
+            }
+        }
     }
 
     fn member_view(&self, user: &UserId) -> Option<MemberView> {
@@ -227,14 +354,28 @@ impl RoomActor {
         })
     }
 
+    /// Every member user with their connections here, by user id, in one
+    /// pass over the members (a join into a big room must not be quadratic).
     fn members_view(&self) -> Vec<MemberView> {
-        let mut users: Vec<&UserId> = self.members.values().map(|m| &m.user).collect();
-        users.sort();
-        users.dedup();
-        users
-            .into_iter()
-            .filter_map(|u| self.member_view(u))
-            .collect()
+        let mut users: std::collections::BTreeMap<&UserId, MemberView> = Default::default();
+        for (id, m) in &self.members {
+            users
+                .entry(&m.user)
+                .or_insert_with(|| MemberView {
+                    user_id: m.user.to_string(),
+                    name: m.name.to_string(),
+                    color: color_for(m.user.as_str()),
+                    devices: Vec::new(),
+                })
+                .devices
+                .push(DeviceView {
+                    connection_id: id.to_string(),
+                    device_type: m.device.device_type.clone(),
+                    browser: m.device.browser.clone(),
+                    location: None,
+                });
+        }
+        users.into_values().collect()
     }
 
     fn typing_view(&self) -> Vec<TypingView> {
@@ -299,7 +440,7 @@ impl RoomActor {
         };
         m.cursor_sent = Some(Instant::now());
         m.cursor_flush_pending = false;
-        let Some(cursor) = m.cursor.clone() else {
+        let Some(cursor) = m.cursor.as_ref().map(|c| c.view.clone()) else {
             return;
         };
         let msg = ServerMessage::CursorUpdate {
@@ -327,21 +468,33 @@ impl RoomActor {
         match &self.document {
             Some(addr) if addr.connected() => addr.clone(),
             _ => {
-                let addr =
-                    DocumentActor::new(self.id.clone(), ctx.address(), self.services.clone())
-                        .start();
-                addr.do_send(MembersChanged(self.user_ids()));
+                let addr = DocumentActor::new(
+                    self.id.clone(),
+                    ctx.address().recipient(),
+                    self.services.clone(),
+                )
+                .start();
+                addr.do_send(self.members_changed());
                 self.document = Some(addr.clone());
                 addr
             }
         }
     }
 
-    fn user_ids(&self) -> Vec<String> {
+    /// What the document session is told of the members.
+    fn members_changed(&self) -> MembersChanged {
         let mut users: Vec<String> = self.members.values().map(|m| m.user.to_string()).collect();
         users.sort();
         users.dedup();
-        users
+        MembersChanged {
+            users,
+            connections: self.members.keys().copied().collect(),
+        }
+    }
+
+    /// The document session's address while it runs.
+    fn live_document(&self) -> Option<Addr<DocumentActor>> {
+        self.document.clone().filter(|d| d.connected())
     }
 
     fn schedule_idle_check(&self, ctx: &mut Context<Self>) {
@@ -379,13 +532,9 @@ impl Actor for RoomActor {
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
-        // Members left behind (the room stopped unexpectedly) must not go on
-        // receiving the room's topic: they rejoin through the registry.
-        for connection in self.members.keys() {
-            self.services
-                .broker
-                .unsubscribe(Topic::Room(self.id.clone()), *connection);
-        }
+        // Members left behind (the room stopped unexpectedly) get nothing
+        // more from it: they find its address dead and rejoin through the
+        // registry. The session stops taking their requests.
         if let Some(doc) = self.document.take() {
             doc.do_send(CloseDocument);
         }
@@ -401,36 +550,32 @@ impl Handler<Join> for RoomActor {
         self.joins_seen += 1;
         let id = msg.handle.id;
         let user = msg.principal.user.clone();
-        if !self.members.contains_key(&id) {
-            self.services
-                .broker
-                .subscribe(Topic::Room(self.id.clone()), msg.handle.clone());
-            self.members.insert(
-                id,
-                Member {
-                    handle: msg.handle,
-                    user: user.clone(),
-                    name: msg.principal.name.clone(),
-                    device: msg.device,
-                    cursor: None,
-                    cursor_sent: None,
-                    cursor_flush_pending: false,
-                    typing: None,
-                    editing: Vec::new(),
-                },
-            );
+        if let std::collections::btree_map::Entry::Vacant(entry) = self.members.entry(id) {
+            entry.insert(Member {
+                handle: msg.handle,
+                user: user.clone(),
+                name: msg.principal.name.clone(),
+                device: msg.device,
+                cursor: None,
+                cursor_sent: None,
+                cursor_flush_pending: false,
+                typing: None,
+                editing: Vec::new(),
+            });
+            // Before the joiner hears of its join (and of the session).
             if let Some(doc) = &self.document {
-                doc.do_send(MembersChanged(self.user_ids()));
+                doc.do_send(self.members_changed());
             }
-            if let Some(view) = self.member_view(&user) {
-                self.publish(
-                    &ServerMessage::RoomUserJoined {
-                        entity_type: self.entity_type(),
-                        entity_id: self.entity_id(),
-                        user: view,
-                    },
-                    Some(id),
-                );
+            // Alone in the room: there is nobody to tell.
+            let alone = self.members.len() == 1;
+            let first = !alone && {
+                let mut pending = self.pending_joins.borrow_mut();
+                pending.push((id, user.clone()));
+                pending.len() == 1
+            };
+            if first {
+                let wait = Duration::from_millis(self.services.settings.rooms.join_batch_ms);
+                ctx.run_later(wait, |act, _| act.announce_joins());
             }
         }
         if !msg.reply_to.connected() {
@@ -441,14 +586,13 @@ impl Handler<Join> for RoomActor {
         msg.reply_to.do_send(RoomJoined {
             room: self.id.clone(),
             addr: ctx.address(),
+            document: self.live_document(),
         });
         let Some(joiner) = self.members.get(&id) else {
             return;
         };
-        // Through the broker: after every broadcast published before it.
-        let broker = &self.services.broker;
-        broker.send_to(
-            &joiner.handle,
+        // Delivered by this room: after every broadcast delivered before it.
+        joiner.handle.deliver(
             ServerMessage::RoomUsers {
                 r#ref: msg.r#ref,
                 entity_type: self.entity_type(),
@@ -459,8 +603,7 @@ impl Handler<Join> for RoomActor {
             }
             .to_frame(),
         );
-        broker.send_to(
-            &joiner.handle,
+        joiner.handle.deliver(
             ServerMessage::CursorSync {
                 entity_type: self.entity_type(),
                 entity_id: self.entity_id(),
@@ -468,7 +611,7 @@ impl Handler<Join> for RoomActor {
                     .members
                     .iter()
                     .filter(|(cid, _)| **cid != id)
-                    .filter_map(|(_, m)| m.cursor.clone())
+                    .filter_map(|(_, m)| m.cursor.as_ref().map(|c| c.view.clone()))
                     .collect(),
             }
             .to_frame(),
@@ -481,12 +624,11 @@ impl Handler<LeaveRoom> for RoomActor {
 
     /// Removes the member and tells the others (`cursor:remove`, `room:user_left`).
     fn handle(&mut self, msg: LeaveRoom, ctx: &mut Context<Self>) {
+        // Others hear of a join before they hear of the leave.
+        self.announce_joins();
         let Some(member) = self.members.remove(&msg.connection) else {
             return;
         };
-        self.services
-            .broker
-            .unsubscribe(Topic::Room(self.id.clone()), msg.connection);
         if member.cursor.is_some() {
             self.publish(
                 &ServerMessage::CursorRemove {
@@ -509,7 +651,7 @@ impl Handler<LeaveRoom> for RoomActor {
             if user_left {
                 doc.do_send(UserLeft(member.user.clone()));
             }
-            doc.do_send(MembersChanged(self.user_ids()));
+            doc.do_send(self.members_changed());
         }
         self.publish(
             &ServerMessage::RoomUserLeft {

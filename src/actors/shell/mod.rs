@@ -19,6 +19,20 @@ use actix_web_actors::ws;
 use frames::{Assembled, Fragment, MessageKind, Reassembler};
 use std::time::{Duration, Instant};
 
+/// What the client told us about its device at connect time.
+#[derive(Debug, Clone)]
+pub struct DeviceInfo {
+    /// `desktop`, `mobile`, `tablet` or client-supplied.
+    pub device_type: String,
+    /// Browser name, if known.
+    pub browser: Option<String>,
+    /// Peer address.
+    pub ip: Option<String>,
+    /// False when the client opened with `?presence=none`: no roster on
+    /// connect, presence only for what it watches (interest mode).
+    pub wants_roster: bool,
+}
+
 /// Rejected-message window used by the flood detector.
 const FLOOD_WINDOW: Duration = Duration::from_secs(10);
 

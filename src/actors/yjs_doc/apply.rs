@@ -5,7 +5,7 @@
 
 use std::panic::AssertUnwindSafe;
 use yrs::updates::decoder::Decode;
-use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
+use yrs::{Doc, ReadTxn, StateVector, Transact, Update, WriteTxn};
 
 /// Keeps a document's encoded size within `yjs.max_document_bytes` without
 /// encoding the whole state on every update: it knows the size measured last
@@ -92,7 +92,42 @@ pub enum Applied {
     Panicked,
 }
 
-/// Applies one update to `doc`, catching a panic.
+/// Why `update` cannot be integrated at once into a document whose state
+/// vector is `known`, or None when it can: for some client its structs
+/// start past the document's clock for that client, or leave a hole.
+///
+/// yrs would keep such structs "pending" until the missing clocks arrive,
+/// and yrs 0.28 can crash the process (SIGSEGV, not a panic, in
+/// `TransactionMut::integrate_item`) when a later update brings a different
+/// struct at a clock a pending struct already claims. A y-websocket client
+/// never sends such an update (its own changes follow the state it has,
+/// and its sync step 2 is everything the server lacks), so it is refused
+/// before yrs sees it.
+pub fn gap_in(update: &Update, known: &StateVector) -> Option<String> {
+    for (client, clock) in update.state_vector_lower().iter() {
+        let have = known.get(client);
+        if *clock > have {
+            return Some(format!(
+                "update out of order: client {client} starts at clock {clock}, the document is at {have}"
+            ));
+        }
+    }
+    for (client, ranges) in update.insertions(true).iter() {
+        if ranges.len() > 1 {
+            return Some(format!(
+                "update out of order: client {client}'s clocks have a hole"
+            ));
+        }
+    }
+    None
+}
+
+/// Applies one update to `doc`, catching a panic. An update that would
+/// leave structs pending ([`gap_in`]) is refused unapplied; whatever yrs
+/// still could not integrate (structs or deletions that refer to changes
+/// the document does not have) is dropped, and the update counts as
+/// refused after a partial change, so the document never keeps pending
+/// structs from one update to the next.
 pub fn apply_update(doc: &Doc, update: Update) -> Applied {
     let applied = std::panic::catch_unwind(AssertUnwindSafe(|| {
         let mut txn = match doc.try_transact_mut() {
@@ -104,10 +139,21 @@ pub fn apply_update(doc: &Doc, update: Update) -> Applied {
                 }
             }
         };
+        if let Some(error) = gap_in(&update, &txn.state_vector()) {
+            return Applied::Refused {
+                error,
+                partial: None,
+            };
+        }
         let result = txn.apply_update(update);
+        let dropped = txn.prune_pending().is_some();
         let change = txn.has_changes().then(|| txn.encode_update_v1());
         match result {
-            Ok(()) => Applied::Accepted(change),
+            Ok(()) if !dropped => Applied::Accepted(change),
+            Ok(()) => Applied::Refused {
+                error: "the update refers to changes the document does not have".into(),
+                partial: change,
+            },
             Err(e) => Applied::Refused {
                 error: e.to_string(),
                 partial: change,
@@ -153,7 +199,9 @@ pub fn encode_diff(doc: &Doc, sv: &StateVector) -> Option<(Vec<u8>, StateVector)
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use yrs::Text;
 
     #[test]
     fn the_budget_admits_by_estimate_and_measures_only_when_it_must() {
@@ -182,6 +230,74 @@ mod tests {
         budget.grew(10);
         assert!(!budget.admits(41, || None));
         assert!(budget.admits(40, || None));
+    }
+
+    /// Three updates (minimised from `TANDEM_FUZZ_SEED=1796428958049550532`
+    /// in tests/yjs_fuzz.rs) that crashed yrs 0.28 with SIGSEGV: the first
+    /// puts client 3's struct at clock 16 in a map while clocks 0..16 are
+    /// missing (yrs keeps it pending), the third brings client 3's clocks
+    /// 0..24 with a different struct at clock 16, and integrating the pending
+    /// struct then dereferences a dangling pointer. The first is now refused
+    /// before yrs sees it. Before the fix this test binary died.
+    #[test]
+    fn an_update_that_would_leave_structs_pending_is_refused() {
+        let pending: &[u8] = &[
+            1, 1, 3, 16, 40, 1, 4, 109, 101, 116, 97, 2, 107, 51, 1, 125, 11, 1, 3, 2, 0, 1, 2, 1,
+        ];
+        let other_client: &[u8] = &[
+            1, 12, 2, 0, 4, 1, 7, 99, 111, 110, 116, 101, 110, 116, 7, 120, 121, 122, 104, 101,
+            108, 108, 132, 2, 6, 5, 111, 44, 32, 111, 107, 196, 2, 6, 2, 7, 3, 104, 101, 108, 193,
+            2, 14, 2, 7, 1, 196, 2, 15, 2, 7, 3, 111, 44, 32, 193, 2, 18, 2, 7, 1, 196, 2, 19, 2,
+            7, 1, 107, 132, 2, 11, 6, 120, 121, 122, 120, 121, 122, 8, 1, 4, 108, 105, 115, 112, 1,
+            119, 6, 105, 116, 101, 109, 32, 55, 132, 2, 26, 3, 120, 121, 122, 196, 2, 20, 2, 7, 9,
+            104, 101, 108, 108, 111, 44, 32, 111, 107, 136, 2, 27, 2, 119, 7, 105, 116, 101, 109,
+            32, 49, 48, 119, 7, 105, 116, 101, 109, 32, 49, 49, 1, 2, 2, 15, 1, 19, 1,
+        ];
+        let overlapping: &[u8] = &[
+            1, 6, 3, 0, 33, 1, 4, 109, 101, 116, 97, 2, 107, 48, 1, 40, 1, 4, 109, 101, 116, 97, 2,
+            107, 49, 1, 125, 1, 1, 1, 7, 99, 111, 110, 116, 101, 110, 116, 1, 132, 3, 2, 2, 121,
+            122, 168, 3, 0, 1, 125, 4, 132, 3, 4, 18, 120, 121, 122, 120, 121, 122, 120, 121, 122,
+            120, 121, 123, 120, 121, 122, 120, 121, 122, 1, 3, 2, 0, 1, 2, 1,
+        ];
+        let doc = Doc::new();
+        let decode = |bytes: &[u8]| Update::decode_v1(bytes).unwrap();
+        assert!(matches!(
+            apply_update(&doc, decode(pending)),
+            Applied::Refused { partial: None, ref error } if error.contains("out of order")
+        ));
+        assert!(!doc.transact().has_missing_updates());
+        assert!(matches!(
+            apply_update(&doc, decode(other_client)),
+            Applied::Accepted(Some(_))
+        ));
+        assert!(matches!(
+            apply_update(&doc, decode(overlapping)),
+            Applied::Accepted(Some(_))
+        ));
+        assert!(encode_state(&doc).is_some());
+        // Sent again now that clocks 0..24 are there, it is a duplicate.
+        assert!(matches!(
+            apply_update(&doc, decode(pending)),
+            Applied::Accepted(None)
+        ));
+    }
+
+    #[test]
+    fn a_hole_in_a_clients_clocks_is_refused() {
+        let source = Doc::with_client_id(5);
+        let text = source.get_or_insert_text("t");
+        let mut updates = Vec::new();
+        for word in ["a", "b", "c"] {
+            let before = source.transact().state_vector();
+            text.push(&mut source.transact_mut(), word);
+            updates.push(source.transact().encode_state_as_update_v1(&before));
+        }
+        let merged = yrs::merge_updates_v1([&updates[0], &updates[2]]).unwrap();
+        let doc = Doc::new();
+        let known = doc.transact().state_vector();
+        assert!(gap_in(&Update::decode_v1(&updates[1]).unwrap(), &known).is_some());
+        assert!(gap_in(&Update::decode_v1(&merged).unwrap(), &known).is_some());
+        assert!(gap_in(&Update::decode_v1(&updates[0]).unwrap(), &known).is_none());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! persists to `yjs_updates` through a per-document writer task so the
 //! mailbox never waits for the database.
 //!
-//! Lifecycle (owned by [`YjsRegistryActor`]): the registry creates the actor
+//! Lifecycle (owned by [`YjsRegistryActor`](crate::actors::yjs_registry::YjsRegistryActor)): the registry creates the actor
 //! and forwards every [`Join`]; the actor loads the document (after the
 //! previous actor of the same document finished writing), serves, and once
 //! it has had no sockets for `rooms.idle_stop_secs` reports [`DocIdle`] with
@@ -18,6 +18,16 @@
 //! stored); every [`COMPACT_EVERY`] rows, and on stop, the full state is
 //! written as one `is_snapshot` row and the rows it holds are deleted in the
 //! same transaction. Loading applies every row in id order.
+//!
+//! Store before relay: a change reaches the other sockets only once it is
+//! stored, and an answer to sync step 1 (which carries the whole in-memory
+//! state) waits until every change before it is stored, so no socket ever
+//! sees a change that a stopped PostgreSQL or a crash could still lose. A
+//! write that fails is retried, never dropped ([`MAX_WRITE_BACKOFF`]); the
+//! frames wait meanwhile. The wait is bounded: with
+//! `documents.max_pending_writes` writes outstanding, a further update is
+//! not applied and its sender is closed with 1013 (try again later); the
+//! y-websocket client reconnects and sends it again when it syncs.
 //!
 //! Size: an update that would take the encoded state past
 //! `yjs.max_document_bytes` closes its sender with 4413 before yrs sees it
@@ -35,8 +45,7 @@ mod peers;
 mod persist;
 mod sync;
 
-use super::yjs_connection::{yjs_close_code, YjsConnId, YjsPeer};
-use super::yjs_registry::{DocFailed, DocIdle, YjsRegistryActor};
+use super::yjs_peer::{yjs_close_code, YjsConnId, YjsPeer};
 use crate::db::{Db, DbError};
 use crate::ids::TenantId;
 use actix::prelude::*;
@@ -44,7 +53,7 @@ use actix_web::web::Bytes;
 use apply::{Applied, SizeBudget};
 pub use persist::MAX_WRITE_BACKOFF;
 use persist::{load, run_writer, WriteOp};
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,6 +61,50 @@ use tokio::sync::{mpsc, watch};
 use yrs::sync::{Awareness, AwarenessUpdate, Message};
 use yrs::updates::encoder::Encode;
 use yrs::{ClientID, Doc, StateVector, Update};
+
+/// A document with no sockets wants to stop (sent to the registry).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct DocIdle {
+    /// Which.
+    pub doc: YjsDocId,
+    /// Which actor of it.
+    pub generation: u64,
+    /// Joins it has processed.
+    pub joins_seen: u64,
+}
+
+/// A document could not be loaded (or yrs failed): retire it now.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct DocFailed {
+    /// Which.
+    pub doc: YjsDocId,
+    /// Which actor of it.
+    pub generation: u64,
+}
+
+/// A document actor's writer finished its last write after the actor stopped.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct DocRetired {
+    /// Which.
+    pub doc: YjsDocId,
+    /// Which actor of it.
+    pub generation: u64,
+}
+
+/// How this actor and its writer reach the registry (the messages below
+/// are defined here so that the document never imports the registry).
+#[derive(Clone)]
+pub struct RegistryLink {
+    /// Takes [`DocIdle`].
+    pub idle: Recipient<DocIdle>,
+    /// Takes [`DocFailed`].
+    pub failed: Recipient<DocFailed>,
+    /// Takes [`DocRetired`].
+    pub retired: Recipient<DocRetired>,
+}
 
 /// A socket joins the document (only the registry sends it; it counts them).
 #[derive(Message)]
@@ -87,6 +140,11 @@ pub struct StopDoc {
     /// Close code and reason for sockets still open (shutdown: 1012).
     pub close: Option<(u16, &'static str)>,
 }
+
+/// The writer task stored every write up to this sequence number.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Stored(pub u64);
 
 /// A document's identity: the token's tenant and the name from the URL.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
@@ -143,6 +201,24 @@ enum DocState {
     Poisoned,
 }
 
+/// A frame waiting for a write to be stored before it may be sent.
+enum Held {
+    /// A change, to every socket but its sender.
+    Relay { frame: Bytes, from: YjsConnId },
+    /// An answer to one socket's sync step 1.
+    Reply { conn: YjsConnId, frames: [Bytes; 2] },
+}
+
+/// Limits of one document (from `[yjs]` and `[documents]`).
+#[derive(Debug, Clone, Copy)]
+pub struct YjsLimits {
+    /// `yjs.max_document_bytes`: largest encoded state.
+    pub max_document_bytes: usize,
+    /// `documents.max_pending_writes`: writes outstanding before updates
+    /// are refused.
+    pub max_pending_writes: usize,
+}
+
 struct PeerEntry {
     peer: YjsPeer,
     /// Awareness ids this socket has set.
@@ -153,7 +229,7 @@ struct PeerEntry {
 pub struct YjsDocActor {
     id: YjsDocId,
     generation: u64,
-    registry: Addr<YjsRegistryActor>,
+    registry: RegistryLink,
     db: Db,
     /// The previous actor's writer for this document; loading waits for it.
     previous: Option<watch::Receiver<bool>>,
@@ -170,6 +246,14 @@ pub struct YjsDocActor {
     /// The encoded size against `yjs.max_document_bytes`.
     size: SizeBudget,
     idle_timer: Option<SpawnHandle>,
+    /// Sequence number of the last write handed to the writer.
+    written: u64,
+    /// Sequence number up to which the writer has stored everything.
+    stored: u64,
+    /// Frames waiting for their write, in sequence order.
+    held: VecDeque<(u64, Held)>,
+    /// `documents.max_pending_writes`.
+    max_pending: u64,
 }
 
 impl YjsDocActor {
@@ -178,10 +262,10 @@ impl YjsDocActor {
     pub fn new(
         id: YjsDocId,
         generation: u64,
-        registry: Addr<YjsRegistryActor>,
+        registry: RegistryLink,
         db: Db,
         idle_after: Duration,
-        max_document_bytes: usize,
+        limits: YjsLimits,
         previous: Option<watch::Receiver<bool>>,
     ) -> (Self, watch::Receiver<bool>) {
         let (tx, rx) = mpsc::unbounded_channel();
@@ -208,16 +292,61 @@ impl YjsDocActor {
             joins_seen: 0,
             rows: 0,
             idle_after,
-            size: SizeBudget::new(max_document_bytes, 0),
+            size: SizeBudget::new(limits.max_document_bytes, 0),
             idle_timer: None,
+            written: 0,
+            stored: 0,
+            held: VecDeque::new(),
+            max_pending: u64::try_from(limits.max_pending_writes).unwrap_or(u64::MAX),
         };
         (actor, done_rx)
     }
 
-    fn write(&mut self, op: WriteOp) {
+    fn send_op(&mut self, op: WriteOp) {
         if let Some(writer) = &self.writer {
             if writer.send(op).is_err() {
                 log::error!("yjs {}: writer gone; change not persisted", self.id);
+            }
+        }
+    }
+
+    /// Hands a write to the writer; returns its sequence number.
+    fn write(&mut self, op: impl FnOnce(u64) -> WriteOp) -> u64 {
+        self.written += 1;
+        let seq = self.written;
+        self.send_op(op(seq));
+        seq
+    }
+
+    /// Writes handed to the writer and not stored yet.
+    fn pending_writes(&self) -> u64 {
+        self.written.saturating_sub(self.stored)
+    }
+
+    /// Sends `held` once write `seq` is stored (at once if it is).
+    fn after_stored(&mut self, seq: u64, held: Held, ctx: &mut Context<Self>) {
+        self.held.push_back((seq, held));
+        self.release(ctx);
+    }
+
+    /// Sends the frames whose writes are stored, in order.
+    fn release(&mut self, ctx: &mut Context<Self>) {
+        while self
+            .held
+            .front()
+            .is_some_and(|(seq, _)| *seq <= self.stored)
+        {
+            let Some((_, held)) = self.held.pop_front() else {
+                break;
+            };
+            match held {
+                Held::Relay { frame, from } => self.broadcast(&frame, Some(from), ctx),
+                Held::Reply { conn, frames } => {
+                    let [first, second] = frames;
+                    if !(self.send_to(conn, first) && self.send_to(conn, second)) {
+                        self.remove_peers(vec![conn], ctx);
+                    }
+                }
             }
         }
     }
@@ -258,7 +387,7 @@ impl YjsDocActor {
         let loaded_bytes = rows.iter().map(|(_, payload)| payload.len()).sum();
         self.size
             .measured(apply::encode_state(&doc).map_or(loaded_bytes, |state| state.len()));
-        self.write(WriteOp::Loaded(applied_ids));
+        self.send_op(WriteOp::Loaded(applied_ids, ctx.address().recipient()));
         self.state = DocState::Ready;
         if self.rows >= COMPACT_EVERY {
             self.compact();
@@ -277,7 +406,8 @@ impl YjsDocActor {
                 .close(yjs_close_code::INTERNAL_ERROR, "document unavailable");
         }
         self.owners.clear();
-        self.registry.do_send(DocFailed {
+        self.held.clear();
+        self.registry.failed.do_send(DocFailed {
             doc: self.id.clone(),
             generation: self.generation,
         });
@@ -293,7 +423,7 @@ impl YjsDocActor {
         match apply::encode_state(self.awareness.doc()) {
             Some(state) => {
                 self.size.measured(state.len());
-                self.write(WriteOp::Compact(state));
+                self.write(|seq| WriteOp::Compact(seq, state));
                 self.rows = 1;
             }
             None => {
@@ -310,7 +440,7 @@ impl YjsDocActor {
         self.idle_timer = Some(ctx.run_later(self.idle_after, |act, _| {
             act.idle_timer = None;
             if act.peers.is_empty() {
-                act.registry.do_send(DocIdle {
+                act.registry.idle.do_send(DocIdle {
                     doc: act.id.clone(),
                     generation: act.generation,
                     joins_seen: act.joins_seen,
@@ -418,6 +548,16 @@ impl Handler<Inbound> for YjsDocActor {
     }
 }
 
+impl Handler<Stored> for YjsDocActor {
+    type Result = ();
+
+    /// Sends the frames that waited for these writes.
+    fn handle(&mut self, Stored(seq): Stored, ctx: &mut Context<Self>) {
+        self.stored = self.stored.max(seq);
+        self.release(ctx);
+    }
+}
+
 impl Handler<StopDoc> for YjsDocActor {
     type Result = ();
 
@@ -430,6 +570,7 @@ impl Handler<StopDoc> for YjsDocActor {
         }
         self.peers.clear();
         self.owners.clear();
+        self.held.clear();
         if self.rows > 1 {
             self.compact();
         }

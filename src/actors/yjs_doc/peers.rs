@@ -2,7 +2,7 @@
 //! forgetting closed sockets, and which socket owns which awareness id.
 
 use super::{YjsDocActor, MAX_AWARENESS_IDS_PER_SOCKET};
-use crate::actors::yjs_connection::YjsConnId;
+use crate::actors::yjs_peer::YjsConnId;
 use actix::prelude::*;
 use actix_web::web::Bytes;
 use yrs::sync::{AwarenessUpdate, Message};

@@ -1,8 +1,10 @@
 //! The document's persistence: loading its rows, and the writer task that
-//! appends changes and writes snapshots in order, off the actor's mailbox.
+//! appends changes and writes snapshots in order, off the actor's mailbox,
+//! and tells the actor ([`Stored`]) how far it has got, so the actor relays
+//! a change only once it is stored.
 
-use super::YjsDocId;
-use crate::actors::yjs_registry::{DocRetired, YjsRegistryActor};
+use super::{DocRetired, RegistryLink};
+use super::{Stored, YjsDocId};
 use crate::db::schema::yjs_updates;
 use crate::db::{Db, DbError};
 use actix::prelude::*;
@@ -14,14 +16,17 @@ use tokio::sync::{mpsc, watch};
 /// Update rows written per insert at most.
 const WRITE_BATCH: usize = 100;
 
-/// A write for the document's writer task.
+/// A write for the document's writer task. Every write carries the
+/// actor's sequence number for it; the writer reports the highest one
+/// stored with [`Stored`].
 pub(super) enum WriteOp {
-    /// Rows the loaded document holds (a snapshot may delete them).
-    Loaded(Vec<i64>),
+    /// Rows the loaded document holds (a snapshot may delete them), and
+    /// where to report stored writes (sent first, before any write).
+    Loaded(Vec<i64>, Recipient<Stored>),
     /// One update row.
-    Append(Vec<u8>),
+    Append(u64, Vec<u8>),
     /// A snapshot row replacing every older row.
-    Compact(Vec<u8>),
+    Compact(u64, Vec<u8>),
 }
 
 /// Every stored row of a document, oldest first.
@@ -47,20 +52,29 @@ pub(super) async fn run_writer(
     db: Db,
     id: YjsDocId,
     generation: u64,
-    registry: Addr<YjsRegistryActor>,
+    registry: RegistryLink,
     mut ops: mpsc::UnboundedReceiver<WriteOp>,
     done: watch::Sender<bool>,
 ) {
     let mut covered: Vec<i64> = Vec::new();
+    let mut report: Option<Recipient<Stored>> = None;
     let mut next = ops.recv().await;
     while let Some(op) = next.take() {
-        match op {
-            WriteOp::Loaded(ids) => covered.extend(ids),
-            WriteOp::Append(first) => {
+        let stored = match op {
+            WriteOp::Loaded(ids, to) => {
+                covered.extend(ids);
+                report = Some(to);
+                None
+            }
+            WriteOp::Append(seq, first) => {
+                let mut last = seq;
                 let mut batch = vec![first];
                 while batch.len() < WRITE_BATCH {
                     match ops.try_recv() {
-                        Ok(WriteOp::Append(more)) => batch.push(more),
+                        Ok(WriteOp::Append(seq, more)) => {
+                            last = seq;
+                            batch.push(more);
+                        }
                         Ok(other) => {
                             next = Some(other);
                             break;
@@ -70,18 +84,24 @@ pub(super) async fn run_writer(
                 }
                 let ids = until_written(&id, || append(&db, &id, &batch)).await;
                 covered.extend(ids);
+                Some(last)
             }
-            WriteOp::Compact(state) => {
+            WriteOp::Compact(seq, state) => {
                 let snapshot = until_written(&id, || compact(&db, &id, &state, &covered)).await;
                 covered = vec![snapshot];
+                Some(seq)
             }
+        };
+        if let (Some(seq), Some(to)) = (stored, &report) {
+            // The actor may have stopped (its sockets are gone): nobody to tell.
+            to.do_send(Stored(seq));
         }
         if next.is_none() {
             next = ops.recv().await;
         }
     }
     done.send_replace(true);
-    registry.do_send(DocRetired {
+    registry.retired.do_send(DocRetired {
         doc: id,
         generation,
     });

@@ -4,8 +4,8 @@
 
 use super::apply::{self, Applied};
 use super::persist::WriteOp;
-use super::{DocState, YjsDocActor, COMPACT_EVERY};
-use crate::actors::yjs_connection::{yjs_close_code, YjsConnId};
+use super::{DocState, Held, YjsDocActor, COMPACT_EVERY};
+use crate::actors::yjs_peer::{yjs_close_code, YjsConnId};
 use actix::prelude::*;
 use actix_web::web::Bytes;
 use yrs::sync::{Message, SyncMessage};
@@ -26,18 +26,18 @@ impl YjsDocActor {
         };
         let step2 = Bytes::from(Message::Sync(SyncMessage::SyncStep2(update)).encode_v1());
         let step1 = Bytes::from(Message::Sync(SyncMessage::SyncStep1(ours)).encode_v1());
-        if !(self.send_to(conn, step2) && self.send_to(conn, step1)) {
-            self.remove_peers(vec![conn], ctx);
-        }
+        // The state may hold changes not stored yet: answer once they are.
+        let frames = [step2, step1];
+        self.after_stored(self.written, Held::Reply { conn, frames }, ctx);
     }
 
-    /// Relays a change to every socket but its sender, stores it, and
-    /// compacts every [`COMPACT_EVERY`] rows.
+    /// Stores a change, relays it to every socket but its sender once it is
+    /// stored, and compacts every [`COMPACT_EVERY`] rows.
     pub(super) fn changed(&mut self, change: Vec<u8>, from: YjsConnId, ctx: &mut Context<Self>) {
         let frame = Bytes::from(Message::Sync(SyncMessage::Update(change.clone())).encode_v1());
-        self.broadcast(&frame, Some(from), ctx);
         self.size.grew(change.len());
-        self.write(WriteOp::Append(change));
+        let seq = self.write(|seq| WriteOp::Append(seq, change));
+        self.after_stored(seq, Held::Relay { frame, from }, ctx);
         self.rows += 1;
         if self.rows >= COMPACT_EVERY {
             self.compact();
@@ -52,6 +52,24 @@ impl YjsDocActor {
         update: Update,
         ctx: &mut Context<Self>,
     ) -> bool {
+        // Storage is behind (PostgreSQL slow or down): refused before yrs
+        // sees it, so nothing of it is applied, relayed or stored. The
+        // client reconnects and sends it again.
+        if self.pending_writes() >= self.max_pending {
+            log::warn!(
+                "yjs {}: update from {conn} refused: {} writes are waiting for storage",
+                self.id,
+                self.pending_writes()
+            );
+            if let Some(entry) = self.peers.get(&conn) {
+                entry.peer.close(
+                    yjs_close_code::TRY_AGAIN_LATER,
+                    "storage behind; retry later",
+                );
+            }
+            self.remove_peers(vec![conn], ctx);
+            return false;
+        }
         // The size limit is checked before yrs sees the update, so a refused
         // one is neither applied, relayed nor stored.
         let len = update.encode_v1().len();
@@ -102,7 +120,7 @@ impl YjsDocActor {
                 // A crafted update made yrs panic. Its sender is closed with
                 // 1003 and nothing of the update is broadcast or stored. The
                 // unwound transaction can have left part of the update in the
-                // document (the fuzz test in fuzz_tests.rs finds such
+                // document (tests/yjs_fuzz.rs found such
                 // updates), so the in-memory document is no longer trusted:
                 // the other sockets get 1011 and the document is reloaded
                 // from what was stored, which every client already has.

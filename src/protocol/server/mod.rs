@@ -34,6 +34,8 @@ pub enum ErrorCode {
     NotInRoom,
     /// The connection is already in `rooms.max_rooms_per_connection` rooms.
     TooManyRooms,
+    /// `presence:subscribe` would pass `presence.max_subscriptions` users.
+    TooManySubscriptions,
     /// The server failed; the request may be retried.
     Internal,
     /// `doc:edit` based on a revision the server does not have (too new or
@@ -113,32 +115,37 @@ pub enum ServerMessage {
         /// Server time, RFC 3339.
         server_time: String,
     },
-    /// Online users of the tenant (on connect and on `presence:list`).
+    /// The connection's roster, replacing what it held (on connect, on
+    /// `presence:list`, and when the tenant changes mode).
     #[serde(rename = "presence:list")]
     PresenceList {
         /// The request's `ref`, if any.
         #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
         r#ref: Option<Ref>,
-        /// Every user not offline.
+        /// `all`: every user online in the tenant; `interest`: the
+        /// connection's own user, its subscriptions and its rooms' members.
+        mode: &'static str,
+        /// Those users who are online, by user id.
         users: Vec<PresenceView>,
     },
-    /// A user of the tenant came online.
-    #[serde(rename = "presence:user_joined")]
-    PresenceUserJoined {
-        /// Their presence.
-        user: PresenceView,
-    },
-    /// A user of the tenant went offline.
-    #[serde(rename = "presence:user_left")]
-    PresenceUserLeft {
-        /// User id.
-        user_id: String,
-    },
-    /// A user's status, devices or location changed.
-    #[serde(rename = "presence:update")]
-    PresenceUpdate {
-        /// Their presence now.
-        user: PresenceView,
+    /// What changed in the roster during one window
+    /// (`presence.diff_interval_ms`). `joined` and `updated` entries replace
+    /// the user's entry; `left` and `unwatched` remove it.
+    #[serde(rename = "presence:diff")]
+    PresenceDiff {
+        /// Users who came online.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        joined: Vec<std::sync::Arc<serde_json::value::RawValue>>,
+        /// Users whose status, devices or location changed (interest mode:
+        /// also users newly watched while online).
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        updated: Vec<std::sync::Arc<serde_json::value::RawValue>>,
+        /// User ids that went offline.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        left: Vec<String>,
+        /// Interest mode: user ids still online but no longer watched.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        unwatched: Vec<String>,
     },
     /// Who is viewing an entity (reply to `presence:viewers`).
     #[serde(rename = "presence:viewers")]
@@ -179,6 +186,17 @@ pub enum ServerMessage {
         entity_id: String,
         /// The member now.
         user: MemberView,
+    },
+    /// Several connections joined within one `rooms.join_batch_ms` window
+    /// (sent to every member, the joiners included).
+    #[serde(rename = "room:users_joined")]
+    RoomUsersJoined {
+        /// Entity type.
+        entity_type: String,
+        /// Entity id.
+        entity_id: String,
+        /// Each joined user as a member now, by user id.
+        users: Vec<MemberView>,
     },
     /// A connection left the room; `user_left` is true when it was the user's last.
     #[serde(rename = "room:user_left")]
@@ -378,6 +396,19 @@ pub enum ServerMessage {
     Activity {
         /// The stored entry.
         activity: ActivityView,
+    },
+    /// A message from the operators (admin API): to every connection of a
+    /// tenant, or of every tenant.
+    #[serde(rename = "system:message")]
+    SystemMessage {
+        /// `info`, `warning` or `critical`.
+        level: String,
+        /// The text to show.
+        message: String,
+        /// `tenant` (sent to the connection's tenant) or `all` (every tenant).
+        scope: String,
+        /// When it was sent (RFC 3339).
+        sent_at: String,
     },
 }
 

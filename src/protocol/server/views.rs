@@ -18,8 +18,23 @@ pub struct PresenceView {
     pub last_activity_at: String,
     /// Where the user is (most recent location of any device).
     pub location: Option<LocationView>,
-    /// One entry per connected device.
-    pub devices: Vec<DeviceView>,
+    /// One entry per connected device, ordered by type, browser and
+    /// location (not by connection, so a reload changes nothing).
+    pub devices: Vec<PresenceDeviceView>,
+}
+
+/// One of a user's connected devices, as presence shows it. It names no
+/// connection: a page reload opens a new connection, and others should not
+/// see a change for that.
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct PresenceDeviceView {
+    /// `desktop`, `mobile`, `tablet` or what the client said.
+    pub device_type: String,
+    /// Browser name, if known.
+    pub browser: Option<String>,
+    /// Where this device is in the app.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<LocationView>,
 }
 
 /// Where a user is in the app.

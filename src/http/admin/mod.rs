@@ -11,6 +11,10 @@
 //! Every call is an admin action: it is logged (target `tandem::admin`) and
 //! stored in `admin_actions`, which `GET /api/v1/admin/actions` lists.
 
+pub mod connections;
+pub mod rooms;
+pub mod system;
+
 use super::error::{ApiError, ErrorCode};
 use crate::actors::registry::{GetStats, ListPresence};
 use crate::actors::Services;
@@ -76,6 +80,15 @@ impl Admin {
         }
     }
 
+    /// The tenant a listing is about: `None` (every tenant) for a platform
+    /// operator who names none; otherwise as [`Admin::tenant`].
+    pub fn scope(&self, asked: Option<&str>) -> Result<Option<TenantId>, ApiError> {
+        match (self, asked) {
+            (Admin::Platform { .. }, None) => Ok(None),
+            _ => self.tenant(asked).map(Some),
+        }
+    }
+
     /// Logs and stores one admin action.
     async fn record(
         &self,
@@ -91,6 +104,8 @@ impl Admin {
             self.actor(),
             tenant.map(|t| t.as_str()).unwrap_or("*"),
         );
+        metrics::counter!("tandem_admin_actions_total", "action" => crate::telemetry::intern(action))
+            .increment(1);
         let mut conn = services.db.conn().await?;
         diesel::insert_into(admin_actions::table)
             .values((

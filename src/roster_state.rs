@@ -1,0 +1,884 @@
+//! A tenant's roster as a plain struct (no actix): who is online, which
+//! connections watch whom, and the batched diffs they are owed.
+//!
+//! Changes are collected over a window (`presence.diff_interval_ms`) and
+//! [`Roster::flush`] turns them into at most one diff per connection. A
+//! change undone inside the window (a reload, online → busy → online) is not
+//! sent at all: the entry keeps the state watchers last saw.
+//!
+//! Two modes per tenant:
+//! - **all** (at most `presence.tenant_roster_max` users online): every
+//!   connection that asked for the roster gets the whole roster and one
+//!   shared diff per window.
+//! - **interest** (above the threshold, and always for a connection that
+//!   opened with `?presence=none`): a connection sees its own user, the users
+//!   it subscribed to and the members of the rooms it is in. The roster keeps
+//!   what each such connection was told (`Watcher::shown`), so its diffs make
+//!   the client's list exact, including users it stopped watching.
+//!
+//! The tenant switches to interest mode when a flush finds more than
+//! `tenant_roster_max` users online, and back when it finds at most
+//! [`Roster::low_water`] (10 % lower, so a tenant at the edge does not
+//! flap). Each connection affected by a switch gets a fresh list instead of
+//! that window's diff.
+
+use crate::ids::{ConnectionId, RoomId};
+use crate::protocol::server::PresenceView;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+/// Which presence a connection is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// The whole tenant.
+    All,
+    /// The users it watches.
+    Interest,
+}
+
+impl Mode {
+    /// Wire spelling (`presence:list`'s `mode`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::All => "all",
+            Mode::Interest => "interest",
+        }
+    }
+}
+
+/// One diff: user ids, to be looked up in [`Roster::get`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Diff {
+    /// Came online.
+    pub joined: Vec<String>,
+    /// Changed (status, devices, location, name); in interest mode also a
+    /// user who is newly watched while online.
+    pub updated: Vec<String>,
+    /// Went offline.
+    pub left: Vec<String>,
+    /// Interest mode: still online, but no longer watched (they left the
+    /// connection's rooms, or it unsubscribed).
+    pub unwatched: Vec<String>,
+}
+
+impl Diff {
+    /// Nothing to send.
+    pub fn is_empty(&self) -> bool {
+        self.joined.is_empty()
+            && self.updated.is_empty()
+            && self.left.is_empty()
+            && self.unwatched.is_empty()
+    }
+}
+
+/// What a flush asks the actor to send.
+#[derive(Debug, Default)]
+pub struct Flush {
+    /// The diff every all-mode connection gets (the same frame for all).
+    pub shared: Option<Diff>,
+    /// Who gets `shared`.
+    pub shared_to: Vec<ConnectionId>,
+    /// Interest-mode connections' own diffs.
+    pub personal: Vec<(ConnectionId, Diff)>,
+    /// Connections that get a fresh list because the tenant changed mode.
+    pub lists: Vec<(ConnectionId, Mode, Vec<String>)>,
+}
+
+/// Why a subscription was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubscribeError {
+    /// The connection would watch more than the limit.
+    TooMany {
+        /// `presence.max_subscriptions`.
+        max: usize,
+    },
+    /// The connection is not registered (it closed).
+    UnknownConnection,
+}
+
+/// A connection that may be sent presence.
+#[derive(Debug)]
+struct Watcher {
+    /// Its user (always watched).
+    user: String,
+    /// It asked for the whole roster (`?presence=all`, the default).
+    wants_all: bool,
+    /// Users it subscribed to.
+    subs: HashSet<String>,
+    /// Rooms it is in.
+    rooms: HashSet<RoomId>,
+    /// Interest mode: the users this connection was last told are online.
+    shown: HashSet<String>,
+    /// Interest mode: users whose watched state may have changed this window.
+    touched: BTreeSet<String>,
+}
+
+/// A tenant's roster.
+#[derive(Debug)]
+pub struct Roster {
+    /// Who is online, as last sent to watchers (lists show this, so a list
+    /// and the diffs after it never disagree).
+    users: BTreeMap<String, PresenceView>,
+    /// Users changed in this window: their entry now (`None`: offline).
+    window: HashMap<String, Option<PresenceView>>,
+    watchers: HashMap<ConnectionId, Watcher>,
+    /// Each user's own connections (a connection always watches its user).
+    user_conns: HashMap<String, HashSet<ConnectionId>>,
+    /// Explicit subscriptions, by watched user.
+    subscribers: HashMap<String, HashSet<ConnectionId>>,
+    /// Connections in each room, with their user.
+    room_members: HashMap<RoomId, HashMap<ConnectionId, String>>,
+    /// Rooms each user has a connection in (with how many connections).
+    user_rooms: HashMap<String, HashMap<RoomId, usize>>,
+    /// Interest-mode connections with touched users this window.
+    dirty: HashSet<ConnectionId>,
+    mode: Mode,
+    /// Bumped whenever a flush changes what was sent.
+    version: u64,
+    max_users: usize,
+    max_subscriptions: usize,
+}
+
+/// Equal for watchers: ignores `last_activity_at` (refreshed only with a
+/// change that is sent) so a reload or an undone change sends nothing.
+fn same_for_watchers(a: &PresenceView, b: &PresenceView) -> bool {
+    a.name == b.name
+        && a.status == b.status
+        && a.color == b.color
+        && a.location == b.location
+        && a.devices == b.devices
+}
+
+impl Roster {
+    /// An empty roster; above `max_users` online it uses interest mode.
+    pub fn new(max_users: usize, max_subscriptions: usize) -> Self {
+        Roster {
+            users: BTreeMap::new(),
+            window: HashMap::new(),
+            watchers: HashMap::new(),
+            user_conns: HashMap::new(),
+            subscribers: HashMap::new(),
+            room_members: HashMap::new(),
+            user_rooms: HashMap::new(),
+            dirty: HashSet::new(),
+            mode: Mode::All,
+            version: 0,
+            max_users,
+            max_subscriptions,
+        }
+    }
+
+    /// Changes whenever the sent roster changes (a cache key for lists).
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// The tenant's mode.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// Back to all mode at or below this many users.
+    pub fn low_water(&self) -> usize {
+        self.max_users - self.max_users / 10
+    }
+
+    /// One user's entry as last sent.
+    pub fn get(&self, user: &str) -> Option<&PresenceView> {
+        self.users.get(user)
+    }
+
+    /// Everyone online as last sent, by user id.
+    pub fn users(&self) -> impl Iterator<Item = &PresenceView> {
+        self.users.values()
+    }
+
+    /// Everyone online now, including this window's changes (queries), by user id.
+    pub fn current_users(&self) -> Vec<&PresenceView> {
+        if self.window.is_empty() {
+            return self.users.values().collect();
+        }
+        let mut now: BTreeMap<&str, &PresenceView> =
+            self.users.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        for (user, entry) in &self.window {
+            match entry {
+                Some(v) => now.insert(user.as_str(), v),
+                None => now.remove(user.as_str()),
+            };
+        }
+        now.into_values().collect()
+    }
+
+    /// A page of the users online now, after `after` (by user id), and
+    /// whether more follow.
+    pub fn page(&self, after: Option<&str>, limit: usize) -> (Vec<&PresenceView>, bool) {
+        let all = self.current_users();
+        let start = match after {
+            Some(a) => all.partition_point(|v| v.user_id.as_str() <= a),
+            None => 0,
+        };
+        let rest = all.get(start..).unwrap_or_default();
+        let page = rest.iter().take(limit).copied().collect();
+        (page, rest.len() > limit)
+    }
+
+    /// True when a window is open (a flush is due).
+    pub fn has_pending(&self) -> bool {
+        !self.window.is_empty() || !self.dirty.is_empty()
+    }
+
+    /// A user came online or changed; true when watchers must hear of it.
+    pub fn upsert(&mut self, view: PresenceView) -> bool {
+        if self
+            .current(&view.user_id)
+            .is_some_and(|o| same_for_watchers(o, &view))
+        {
+            return false;
+        }
+        self.window.insert(view.user_id.clone(), Some(view));
+        true
+    }
+
+    /// A user went offline; true when watchers must hear of it.
+    pub fn remove(&mut self, user: &str) -> bool {
+        if self.current(user).is_none() {
+            return false;
+        }
+        self.window.insert(user.to_owned(), None);
+        true
+    }
+
+    /// A user's entry including this window's changes (queries); lists and
+    /// diffs use [`Roster::get`], the entry as last sent.
+    pub fn current(&self, user: &str) -> Option<&PresenceView> {
+        match self.window.get(user) {
+            Some(pending) => pending.as_ref(),
+            None => self.users.get(user),
+        }
+    }
+
+    /// A connection opened. `wants_all` is false for `?presence=none`.
+    pub fn watch(&mut self, conn: ConnectionId, user: &str, wants_all: bool) {
+        let mut touched = BTreeSet::new();
+        touched.insert(user.to_owned());
+        self.user_conns
+            .entry(user.to_owned())
+            .or_default()
+            .insert(conn);
+        self.watchers.insert(
+            conn,
+            Watcher {
+                user: user.to_owned(),
+                wants_all,
+                subs: HashSet::new(),
+                rooms: HashSet::new(),
+                shown: HashSet::new(),
+                touched,
+            },
+        );
+        self.dirty.insert(conn);
+    }
+
+    /// A connection closed.
+    pub fn unwatch(&mut self, conn: ConnectionId) {
+        let Some(w) = self.watchers.remove(&conn) else {
+            return;
+        };
+        if let Some(set) = self.user_conns.get_mut(&w.user) {
+            set.remove(&conn);
+            if set.is_empty() {
+                self.user_conns.remove(&w.user);
+            }
+        }
+        for u in &w.subs {
+            if let Some(set) = self.subscribers.get_mut(u) {
+                set.remove(&conn);
+                if set.is_empty() {
+                    self.subscribers.remove(u);
+                }
+            }
+        }
+        for room in &w.rooms {
+            self.drop_member(room, conn, &w.user);
+        }
+        self.dirty.remove(&conn);
+    }
+
+    fn effective(&self, w: &Watcher) -> Mode {
+        if w.wants_all {
+            self.mode
+        } else {
+            Mode::Interest
+        }
+    }
+
+    /// Whether `conn`'s watcher watches `user` (own user, subscription, shared room).
+    fn watches(&self, w: &Watcher, user: &str) -> bool {
+        if w.user == user || w.subs.contains(user) {
+            return true;
+        }
+        self.user_rooms
+            .get(user)
+            .is_some_and(|rooms| w.rooms.iter().any(|r| rooms.contains_key(r)))
+    }
+
+    /// Marks `user` for re-evaluation on `conn` (interest mode only).
+    fn touch(&mut self, conn: ConnectionId, user: &str) {
+        let mode = self.mode;
+        if let Some(w) = self.watchers.get_mut(&conn) {
+            let interest = !w.wants_all || mode == Mode::Interest;
+            if interest {
+                w.touched.insert(user.to_owned());
+                self.dirty.insert(conn);
+            }
+        }
+    }
+
+    /// The list a connection gets now (and, in interest mode, what it is
+    /// then known to have been shown).
+    pub fn list_for(&mut self, conn: ConnectionId) -> Option<(Mode, Vec<String>)> {
+        let w = self.watchers.get(&conn)?;
+        let mode = self.effective(w);
+        let ids: Vec<String> = match mode {
+            Mode::All => self.users.keys().cloned().collect(),
+            Mode::Interest => {
+                let mut ids: Vec<String> = self
+                    .watched_by(w)
+                    .into_iter()
+                    .filter(|u| self.users.contains_key(u))
+                    .collect();
+                ids.sort();
+                ids
+            }
+        };
+        if let Some(w) = self.watchers.get_mut(&conn) {
+            w.touched.clear();
+            w.shown = match mode {
+                Mode::All => HashSet::new(),
+                Mode::Interest => ids.iter().cloned().collect(),
+            };
+        }
+        Some((mode, ids))
+    }
+
+    /// Every user a watcher watches (online or not).
+    fn watched_by(&self, w: &Watcher) -> HashSet<String> {
+        let mut out: HashSet<String> = w.subs.clone();
+        out.insert(w.user.clone());
+        for room in &w.rooms {
+            if let Some(members) = self.room_members.get(room) {
+                out.extend(members.values().cloned());
+            }
+        }
+        out
+    }
+
+    /// Adds subscriptions; returns how many users the connection is
+    /// subscribed to. Newly watched users who are online reach the
+    /// connection in the next diff (interest mode).
+    pub fn subscribe(
+        &mut self,
+        conn: ConnectionId,
+        users: &[String],
+    ) -> Result<usize, SubscribeError> {
+        let max = self.max_subscriptions;
+        let w = self
+            .watchers
+            .get_mut(&conn)
+            .ok_or(SubscribeError::UnknownConnection)?;
+        let new: HashSet<&String> = users.iter().filter(|u| !w.subs.contains(*u)).collect();
+        if w.subs.len() + new.len() > max {
+            return Err(SubscribeError::TooMany { max });
+        }
+        w.subs.extend(users.iter().cloned());
+        let count = w.subs.len();
+        for u in users {
+            self.subscribers.entry(u.clone()).or_default().insert(conn);
+            self.touch(conn, u);
+        }
+        Ok(count)
+    }
+
+    /// Removes subscriptions; returns how many remain.
+    pub fn unsubscribe(&mut self, conn: ConnectionId, users: &[String]) -> usize {
+        let Some(w) = self.watchers.get_mut(&conn) else {
+            return 0;
+        };
+        let mut removed = Vec::new();
+        for u in users {
+            if w.subs.remove(u) {
+                removed.push(u.clone());
+            }
+        }
+        let remaining = w.subs.len();
+        for u in removed {
+            if let Some(set) = self.subscribers.get_mut(&u) {
+                set.remove(&conn);
+                if set.is_empty() {
+                    self.subscribers.remove(&u);
+                }
+            }
+            self.touch(conn, &u);
+        }
+        remaining
+    }
+
+    /// A connection's join of a room was confirmed.
+    pub fn enter_room(&mut self, conn: ConnectionId, room: RoomId) {
+        let Some(w) = self.watchers.get_mut(&conn) else {
+            return;
+        };
+        if !w.rooms.insert(room.clone()) {
+            return;
+        }
+        let user = w.user.clone();
+        let members = self.room_members.entry(room.clone()).or_default();
+        let others: Vec<(ConnectionId, String)> =
+            members.iter().map(|(c, u)| (*c, u.clone())).collect();
+        members.insert(conn, user.clone());
+        *self
+            .user_rooms
+            .entry(user.clone())
+            .or_default()
+            .entry(room)
+            .or_insert(0) += 1;
+        for (other, other_user) in others {
+            self.touch(other, &user);
+            self.touch(conn, &other_user);
+        }
+    }
+
+    /// A connection left a room.
+    pub fn leave_room(&mut self, conn: ConnectionId, room: &RoomId) {
+        let Some(w) = self.watchers.get_mut(&conn) else {
+            return;
+        };
+        if !w.rooms.remove(room) {
+            return;
+        }
+        let user = w.user.clone();
+        self.drop_member(room, conn, &user);
+    }
+
+    fn drop_member(&mut self, room: &RoomId, conn: ConnectionId, user: &str) {
+        let mut others = Vec::new();
+        if let Some(members) = self.room_members.get_mut(room) {
+            members.remove(&conn);
+            others = members.iter().map(|(c, u)| (*c, u.clone())).collect();
+            if members.is_empty() {
+                self.room_members.remove(room);
+            }
+        }
+        if let Some(rooms) = self.user_rooms.get_mut(user) {
+            if let Some(n) = rooms.get_mut(room) {
+                *n -= 1;
+                if *n == 0 {
+                    rooms.remove(room);
+                }
+            }
+            if rooms.is_empty() {
+                self.user_rooms.remove(user);
+            }
+        }
+        for (other, other_user) in others {
+            self.touch(other, user);
+            self.touch(conn, &other_user);
+        }
+    }
+
+    /// Closes the window: what each connection must be sent.
+    pub fn flush(&mut self) -> Flush {
+        let mut out = Flush::default();
+        // 1. The window's net changes, as every all-mode watcher sees them.
+        let mut shared = Diff::default();
+        let mut window: Vec<(String, Option<PresenceView>)> = self.window.drain().collect();
+        window.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut changed: Vec<String> = Vec::new();
+        let mut came_online: HashSet<String> = HashSet::new();
+        let mut went_offline: HashSet<String> = HashSet::new();
+        for (user, now) in window {
+            match (self.users.get(&user), now) {
+                (None, None) => continue,
+                // Undone inside the window: watchers keep what they saw.
+                (Some(before), Some(now)) if same_for_watchers(before, &now) => continue,
+                (None, Some(now)) => {
+                    came_online.insert(user.clone());
+                    shared.joined.push(user.clone());
+                    self.users.insert(user.clone(), now);
+                }
+                (Some(_), Some(now)) => {
+                    shared.updated.push(user.clone());
+                    self.users.insert(user.clone(), now);
+                }
+                (Some(_), None) => {
+                    went_offline.insert(user.clone());
+                    shared.left.push(user.clone());
+                    self.users.remove(&user);
+                }
+            }
+            changed.push(user);
+        }
+        // 2. Interest-mode watchers of the changed users.
+        for user in &changed {
+            let mut conns: Vec<ConnectionId> = self
+                .subscribers
+                .get(user)
+                .map(|s| s.iter().copied().collect())
+                .unwrap_or_default();
+            if let Some(rooms) = self.user_rooms.get(user) {
+                for room in rooms.keys() {
+                    if let Some(m) = self.room_members.get(room) {
+                        conns.extend(m.keys().copied());
+                    }
+                }
+            }
+            if let Some(own) = self.user_conns.get(user) {
+                conns.extend(own.iter().copied());
+            }
+            for c in conns {
+                self.touch(c, user);
+            }
+        }
+        if !changed.is_empty() {
+            self.version += 1;
+        }
+        let changed: HashSet<String> = changed.into_iter().collect();
+        // 3. Mode switch.
+        let n = self.users.len();
+        let switched = match self.mode {
+            Mode::All if n > self.max_users => Some(Mode::Interest),
+            Mode::Interest if n <= self.low_water() => Some(Mode::All),
+            _ => None,
+        };
+        if let Some(mode) = switched {
+            self.mode = mode;
+            let all: Vec<ConnectionId> = self
+                .watchers
+                .iter()
+                .filter(|(_, w)| w.wants_all)
+                .map(|(c, _)| *c)
+                .collect();
+            for c in all {
+                if let Some((mode, ids)) = self.list_for(c) {
+                    self.dirty.remove(&c);
+                    out.lists.push((c, mode, ids));
+                }
+            }
+        }
+        // 4. The shared diff.
+        if self.mode == Mode::All && !shared.is_empty() {
+            out.shared_to = self
+                .watchers
+                .iter()
+                .filter(|(_, w)| w.wants_all)
+                .map(|(c, _)| *c)
+                .filter(|c| !out.lists.iter().any(|(l, _, _)| l == c))
+                .collect();
+            out.shared_to.sort();
+        }
+        // 5. Personal diffs, from what each connection was shown.
+        let mut dirty: Vec<ConnectionId> = self.dirty.drain().collect();
+        dirty.sort();
+        for c in dirty {
+            let Some(w) = self.watchers.get(&c) else {
+                continue;
+            };
+            if self.effective(w) != Mode::Interest {
+                continue;
+            }
+            let mut diff = Diff::default();
+            let touched: Vec<String> = w.touched.iter().cloned().collect();
+            let mut shown_add = Vec::new();
+            let mut shown_remove = Vec::new();
+            for u in touched {
+                let online = self.users.contains_key(&u);
+                let target = online && self.watches(w, &u);
+                let had = w.shown.contains(&u);
+                match (had, target) {
+                    (false, true) => {
+                        if came_online.contains(&u) {
+                            diff.joined.push(u.clone());
+                        } else {
+                            diff.updated.push(u.clone());
+                        }
+                        shown_add.push(u);
+                    }
+                    (true, true) if changed.contains(&u) => diff.updated.push(u),
+                    (true, false) => {
+                        if went_offline.contains(&u) {
+                            diff.left.push(u.clone());
+                        } else {
+                            diff.unwatched.push(u.clone());
+                        }
+                        shown_remove.push(u);
+                    }
+                    _ => {}
+                }
+            }
+            if let Some(w) = self.watchers.get_mut(&c) {
+                w.touched.clear();
+                for u in shown_add {
+                    w.shown.insert(u);
+                }
+                for u in &shown_remove {
+                    w.shown.remove(u);
+                }
+            }
+            if !diff.is_empty() {
+                out.personal.push((c, diff));
+            }
+        }
+        if !out.shared_to.is_empty() {
+            out.shared = Some(shared);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::ids::TenantId;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    const STATUSES: [&str; 3] = ["online", "away", "busy"];
+
+    fn view(user: &str, status: usize, stamp: u64) -> PresenceView {
+        PresenceView {
+            user_id: user.to_owned(),
+            name: user.to_uppercase(),
+            status: STATUSES[status % 3],
+            color: "#000000".into(),
+            last_activity_at: format!("t{stamp}"),
+            location: None,
+            devices: Vec::new(),
+        }
+    }
+
+    fn room(n: u8) -> RoomId {
+        RoomId::new(TenantId::new("t"), "doc", &format!("r{n}"))
+    }
+
+    /// What a client holds: user id → entry, rebuilt from lists and diffs.
+    type Client = BTreeMap<String, PresenceView>;
+
+    fn apply(client: &mut Client, roster: &Roster, diff: &Diff) {
+        for u in diff.joined.iter().chain(&diff.updated) {
+            client.insert(u.clone(), roster.get(u).unwrap().clone());
+        }
+        for u in diff.left.iter().chain(&diff.unwatched) {
+            client.remove(u);
+        }
+    }
+
+    fn replace(client: &mut Client, roster: &Roster, ids: &[String]) {
+        client.clear();
+        for u in ids {
+            client.insert(u.clone(), roster.get(u).unwrap().clone());
+        }
+    }
+
+    fn flush_into(roster: &mut Roster, clients: &mut HashMap<ConnectionId, Client>) -> Flush {
+        let out = roster.flush();
+        for (c, _, ids) in &out.lists {
+            replace(clients.get_mut(c).unwrap(), roster, ids);
+        }
+        if let Some(d) = &out.shared {
+            for c in &out.shared_to {
+                apply(clients.get_mut(c).unwrap(), roster, d);
+            }
+        }
+        for (c, d) in &out.personal {
+            apply(clients.get_mut(c).unwrap(), roster, d);
+        }
+        out
+    }
+
+    #[test]
+    fn a_window_of_joins_is_one_diff() {
+        let mut r = Roster::new(100, 10);
+        r.watch(ConnectionId(1), "w", true);
+        r.list_for(ConnectionId(1));
+        for i in 0..5 {
+            r.upsert(view(&format!("u{i}"), 0, 1));
+        }
+        let out = r.flush();
+        assert_eq!(out.shared_to, vec![ConnectionId(1)]);
+        assert_eq!(out.shared.unwrap().joined.len(), 5);
+        assert!(out.personal.is_empty());
+    }
+
+    #[test]
+    fn a_change_undone_in_the_window_sends_nothing() {
+        let mut r = Roster::new(100, 10);
+        r.watch(ConnectionId(1), "w", true);
+        r.upsert(view("a", 0, 1));
+        r.flush();
+        // Reload: a newer last_activity_at alone is not a change.
+        assert!(!r.upsert(view("a", 0, 2)));
+        // Online → busy → online within one window.
+        assert!(r.upsert(view("a", 2, 3)));
+        assert!(r.upsert(view("a", 0, 4)));
+        let out = r.flush();
+        assert!(out.shared.is_none(), "{out:?}");
+        assert_eq!(r.get("a").unwrap().last_activity_at, "t1");
+        assert_eq!(r.current("a").unwrap().last_activity_at, "t1");
+        // Offline and back inside a window.
+        r.remove("a");
+        r.upsert(view("a", 0, 5));
+        assert!(r.flush().shared.is_none());
+    }
+
+    #[test]
+    fn interest_mode_sends_only_watched_users() {
+        let mut r = Roster::new(2, 10);
+        let (a, b) = (ConnectionId(1), ConnectionId(2));
+        r.watch(a, "a", true);
+        r.watch(b, "b", false);
+        for u in ["a", "b", "c", "d"] {
+            r.upsert(view(u, 0, 1));
+        }
+        let out = r.flush();
+        assert_eq!(r.mode(), Mode::Interest);
+        // `a` wanted everything: it gets a fresh interest list (itself).
+        assert_eq!(out.lists, vec![(a, Mode::Interest, vec!["a".to_owned()])]);
+        // `b` opened with presence=none: only itself.
+        assert_eq!(out.personal.len(), 1);
+        assert_eq!(out.personal[0].1.joined, vec!["b".to_owned()]);
+        // `b` subscribes to `c`; `c` changing reaches `b` only.
+        assert_eq!(r.subscribe(b, &["c".into()]).unwrap(), 1);
+        r.upsert(view("c", 2, 2));
+        r.upsert(view("d", 2, 2));
+        let out = r.flush();
+        assert!(out.shared.is_none());
+        assert_eq!(out.personal.len(), 1);
+        assert_eq!(out.personal[0].0, b);
+        assert_eq!(out.personal[0].1.updated, vec!["c".to_owned()]);
+        // Room members are watched: `a` and `d`'s connection share a room.
+        r.watch(ConnectionId(3), "d", false);
+        r.enter_room(a, room(1));
+        r.enter_room(ConnectionId(3), room(1));
+        let out = r.flush();
+        let to_a = out.personal.iter().find(|(c, _)| *c == a).unwrap();
+        assert_eq!(to_a.1.updated, vec!["d".to_owned()]);
+        r.leave_room(ConnectionId(3), &room(1));
+        let out = r.flush();
+        let to_a = out.personal.iter().find(|(c, _)| *c == a).unwrap();
+        assert_eq!(to_a.1.unwatched, vec!["d".to_owned()]);
+    }
+
+    #[test]
+    fn subscriptions_are_bounded() {
+        let mut r = Roster::new(2, 2);
+        r.watch(ConnectionId(1), "a", false);
+        r.subscribe(ConnectionId(1), &["x".into(), "y".into()])
+            .unwrap();
+        assert_eq!(
+            r.subscribe(ConnectionId(1), &["z".into()]),
+            Err(SubscribeError::TooMany { max: 2 })
+        );
+        // Subscribing again to the same users is not more.
+        assert!(r.subscribe(ConnectionId(1), &["x".into()]).is_ok());
+    }
+
+    #[test]
+    fn pages_walk_the_roster() {
+        let mut r = Roster::new(10, 10);
+        for i in 0..5 {
+            r.upsert(view(&format!("u{i}"), 0, 1));
+        }
+        let (p, more) = r.page(None, 2);
+        assert_eq!((p.len(), more), (2, true));
+        let (p, more) = r.page(Some("u1"), 2);
+        assert_eq!(p[0].user_id, "u2");
+        assert!(more);
+        let (p, more) = r.page(Some("u3"), 2);
+        assert_eq!((p.len(), more), (1, false));
+    }
+
+    proptest! {
+        /// Whatever happens, after every flush each connection's list, rebuilt
+        /// from its lists, subscription acks and diffs, is exactly what it
+        /// should see: the whole roster in all mode, and in interest mode its
+        /// own user, its subscriptions and its rooms' members who are online.
+        #[test]
+        fn clients_rebuild_exactly_what_they_watch(
+            ops in proptest::collection::vec((0u8..10, 0u8..6, 0u8..4, 0u64..1000), 1..200)
+        ) {
+            let users = ["u0", "u1", "u2", "u3", "u4", "u5"];
+            let mut r = Roster::new(3, 3);
+            let mut clients: HashMap<ConnectionId, Client> = HashMap::new();
+            let mut wants: HashMap<ConnectionId, bool> = HashMap::new();
+            let mut subs: HashMap<ConnectionId, HashSet<String>> = HashMap::new();
+            let mut rooms: HashMap<ConnectionId, HashSet<u8>> = HashMap::new();
+            let user_of = |c: ConnectionId| users[(c.0 % 4) as usize].to_owned();
+            for (op, a, b, stamp) in ops {
+                let c = ConnectionId(u64::from(a % 5));
+                let u = users[a as usize].to_owned();
+                match op {
+                    0 | 1 => { r.upsert(view(&u, usize::from(b), stamp)); }
+                    2 => { r.remove(&u); }
+                    3 if !clients.contains_key(&c) => {
+                        let all = b % 2 == 0;
+                        r.watch(c, &user_of(c), all);
+                        clients.insert(c, Client::new());
+                        wants.insert(c, all);
+                        subs.insert(c, HashSet::new());
+                        rooms.insert(c, HashSet::new());
+                        if all {
+                            let (_, ids) = r.list_for(c).unwrap();
+                            replace(clients.get_mut(&c).unwrap(), &r, &ids);
+                        }
+                    }
+                    4 if clients.contains_key(&c) && b == 0 => {
+                        r.unwatch(c);
+                        clients.remove(&c);
+                    }
+                    4 if clients.contains_key(&c) => {
+                        let target = users[usize::from(b)].to_owned();
+                        if r.subscribe(c, std::slice::from_ref(&target)).is_ok() {
+                            subs.get_mut(&c).unwrap().insert(target);
+                        }
+                    }
+                    5 if clients.contains_key(&c) => {
+                        let target = users[usize::from(b)].to_owned();
+                        r.unsubscribe(c, std::slice::from_ref(&target));
+                        subs.get_mut(&c).unwrap().remove(&target);
+                    }
+                    6 if clients.contains_key(&c) => {
+                        r.enter_room(c, room(b % 2));
+                        rooms.get_mut(&c).unwrap().insert(b % 2);
+                    }
+                    7 if clients.contains_key(&c) => {
+                        r.leave_room(c, &room(b % 2));
+                        rooms.get_mut(&c).unwrap().remove(&(b % 2));
+                    }
+                    8 if clients.contains_key(&c) && wants[&c] => {
+                        let (_, ids) = r.list_for(c).unwrap();
+                        replace(clients.get_mut(&c).unwrap(), &r, &ids);
+                    }
+                    _ => {
+                        flush_into(&mut r, &mut clients);
+                        for (c, client) in &clients {
+                            let interest = !wants[c] || r.mode() == Mode::Interest;
+                            let expected: Client = r.users()
+                                .filter(|v| {
+                                    !interest
+                                        || v.user_id == user_of(*c)
+                                        || subs[c].contains(&v.user_id)
+                                        || clients.keys().any(|o| {
+                                            user_of(*o) == v.user_id
+                                                && rooms[o].iter().any(|x| rooms[c].contains(x))
+                                        })
+                                })
+                                .map(|v| (v.user_id.clone(), v.clone()))
+                                .collect();
+                            prop_assert_eq!(client, &expected, "connection {:?}", c);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
