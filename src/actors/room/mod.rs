@@ -29,6 +29,7 @@
 pub mod admin;
 pub mod cursors;
 mod events;
+mod members;
 
 pub use cursors::{AppliedOp, StoredCursor};
 
@@ -216,7 +217,6 @@ struct Member {
     handle: ConnectionHandle,
     user: UserId,
     name: Arc<str>,
-    device: DeviceInfo,
     cursor: Option<StoredCursor>,
     /// Last time a cursor update was relayed.
     cursor_sent: Option<Instant>,
@@ -232,6 +232,8 @@ pub struct RoomActor {
     registry: Recipient<RoomIdle>,
     services: Arc<Services>,
     members: BTreeMap<ConnectionId, Member>,
+    /// The members by user, with each user's view ready as JSON.
+    by_user: std::cell::RefCell<members::MemberIndex>,
     joins_seen: u64,
     /// The document session, started on the first document request.
     document: Option<Addr<DocumentActor>>,
@@ -254,6 +256,7 @@ impl RoomActor {
             typing_timeout: Duration::from_secs(rooms.typing_timeout_secs),
             services,
             members: BTreeMap::new(),
+            by_user: Default::default(),
             joins_seen: 0,
             document: None,
             pending_joins: Default::default(),
@@ -287,9 +290,10 @@ impl RoomActor {
     /// frame per member per window, not one per member per join.
     fn announce_joins(&self) {
         let pending = std::mem::take(&mut *self.pending_joins.borrow_mut());
+        let mut by_user = self.by_user.borrow_mut();
         let (msg, except) = match pending.as_slice() {
             [] => return,
-            [(conn, user)] => match self.member_view(user) {
+            [(conn, user)] => match by_user.json(user) {
                 Some(view) => (
                     ServerMessage::RoomUserJoined {
                         entity_type: self.entity_type(),
@@ -304,10 +308,7 @@ impl RoomActor {
                 let mut users: Vec<&UserId> = many.iter().map(|(_, u)| u).collect();
                 users.sort();
                 users.dedup();
-                let views: Vec<MemberView> = users
-                    .into_iter()
-                    .filter_map(|u| self.member_view(u))
-                    .collect();
+                let views: Vec<_> = users.into_iter().filter_map(|u| by_user.json(u)).collect();
                 if views.is_empty() {
                     return;
                 }
@@ -321,6 +322,7 @@ impl RoomActor {
                 )
             }
         };
+        drop(by_user);
         self.deliver_now(msg.to_frame(), except);
     }
 
@@ -334,48 +336,9 @@ impl RoomActor {
         }
     }
 
-    fn member_view(&self, user: &UserId) -> Option<MemberView> {
-        let mut devices = Vec::new();
-        let mut name = None;
-        for (id, m) in self.members.iter().filter(|(_, m)| &m.user == user) {
-            name.get_or_insert_with(|| m.name.to_string());
-            devices.push(DeviceView {
-                connection_id: id.to_string(),
-                device_type: m.device.device_type.clone(),
-                browser: m.device.browser.clone(),
-                location: None,
-            });
-        }
-        Some(MemberView {
-            user_id: user.to_string(),
-            name: name?,
-            color: color_for(user.as_str()),
-            devices,
-        })
-    }
-
-    /// Every member user with their connections here, by user id, in one
-    /// pass over the members (a join into a big room must not be quadratic).
+    /// Every member user with their connections here, by user id.
     fn members_view(&self) -> Vec<MemberView> {
-        let mut users: std::collections::BTreeMap<&UserId, MemberView> = Default::default();
-        for (id, m) in &self.members {
-            users
-                .entry(&m.user)
-                .or_insert_with(|| MemberView {
-                    user_id: m.user.to_string(),
-                    name: m.name.to_string(),
-                    color: color_for(m.user.as_str()),
-                    devices: Vec::new(),
-                })
-                .devices
-                .push(DeviceView {
-                    connection_id: id.to_string(),
-                    device_type: m.device.device_type.clone(),
-                    browser: m.device.browser.clone(),
-                    location: None,
-                });
-        }
-        users.into_values().collect()
+        self.by_user.borrow().views()
     }
 
     fn typing_view(&self) -> Vec<TypingView> {
@@ -551,11 +514,21 @@ impl Handler<Join> for RoomActor {
         let id = msg.handle.id;
         let user = msg.principal.user.clone();
         if let std::collections::btree_map::Entry::Vacant(entry) = self.members.entry(id) {
+            self.by_user.borrow_mut().add(
+                id,
+                &user,
+                &msg.principal.name,
+                DeviceView {
+                    connection_id: id.to_string(),
+                    device_type: msg.device.device_type.clone(),
+                    browser: msg.device.browser.clone(),
+                    location: None,
+                },
+            );
             entry.insert(Member {
                 handle: msg.handle,
                 user: user.clone(),
                 name: msg.principal.name.clone(),
-                device: msg.device,
                 cursor: None,
                 cursor_sent: None,
                 cursor_flush_pending: false,
@@ -597,7 +570,7 @@ impl Handler<Join> for RoomActor {
                 r#ref: msg.r#ref,
                 entity_type: self.entity_type(),
                 entity_id: self.entity_id(),
-                users: self.members_view(),
+                users: self.by_user.borrow_mut().all_json(),
                 editors: self.editors_view(),
                 typing: self.typing_view(),
             }
@@ -646,7 +619,10 @@ impl Handler<LeaveRoom> for RoomActor {
         if !member.editing.is_empty() {
             self.publish_editors();
         }
-        let user_left = !self.members.values().any(|m| m.user == member.user);
+        let user_left = self
+            .by_user
+            .borrow_mut()
+            .remove(msg.connection, &member.user);
         if let Some(doc) = &self.document {
             if user_left {
                 doc.do_send(UserLeft(member.user.clone()));

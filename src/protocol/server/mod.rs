@@ -170,8 +170,8 @@ pub enum ServerMessage {
         entity_type: String,
         /// Entity id.
         entity_id: String,
-        /// Members.
-        users: Vec<MemberView>,
+        /// Members (each a `MemberView`, serialized when it last changed).
+        users: Vec<std::sync::Arc<serde_json::value::RawValue>>,
         /// Who is editing which field.
         editors: Vec<EditorView>,
         /// Who is typing.
@@ -184,8 +184,8 @@ pub enum ServerMessage {
         entity_type: String,
         /// Entity id.
         entity_id: String,
-        /// The member now.
-        user: MemberView,
+        /// The member now (a `MemberView`).
+        user: std::sync::Arc<serde_json::value::RawValue>,
     },
     /// Several connections joined within one `rooms.join_batch_ms` window
     /// (sent to every member, the joiners included).
@@ -195,8 +195,8 @@ pub enum ServerMessage {
         entity_type: String,
         /// Entity id.
         entity_id: String,
-        /// Each joined user as a member now, by user id.
-        users: Vec<MemberView>,
+        /// Each joined user as a member now (`MemberView`s), by user id.
+        users: Vec<std::sync::Arc<serde_json::value::RawValue>>,
     },
     /// A connection left the room; `user_left` is true when it was the user's last.
     #[serde(rename = "room:user_left")]
