@@ -796,6 +796,46 @@ async fn a_restarted_server_has_the_document_at_the_same_revision() {
     drop(db);
 }
 
+/// A client whose ack was lost resends its op after the document was
+/// stored and reloaded from a snapshot (the server restarted): the resend
+/// is acknowledged with its first revision and applied once.
+/// (Before snapshots kept each client's last `seq`, it was applied twice.)
+#[actix_web::test]
+async fn a_resend_after_a_reload_from_a_snapshot_is_applied_once() {
+    let db = std::sync::Arc::new(TestDb::create().await);
+    let mut settings = test_settings(&db);
+    // A snapshot after every change: the reload replays no event.
+    settings.documents.snapshot_every = 1;
+    {
+        let app = spawn_app_on(settings.clone(), db.clone()).await;
+        let mut ann = joined(&app, "ann").await;
+        for (i, op) in [json!(["one "]), json!([4, "two"])].into_iter().enumerate() {
+            let ack = ann
+                .request(
+                    doc("doc:edit", json!({"field": "body", "revision": i, "op": op, "client_id": "tab-a", "seq": i + 1})),
+                    &format!("e{i}"),
+                )
+                .await;
+            assert_eq!(ack["type"], "ack", "{ack}");
+        }
+        app.shutdown.shutdown().await;
+    }
+    let app = spawn_app_on(settings, db.clone()).await;
+    let mut ann = joined(&app, "ann").await;
+    let ack = ann
+        .request(
+            doc("doc:edit", json!({"field": "body", "revision": 1, "op": [4, "two"], "client_id": "tab-a", "seq": 2})),
+            "again",
+        )
+        .await;
+    assert_eq!(ack["type"], "ack", "{ack}");
+    assert_eq!(ack["data"]["revision"], 2, "{ack}");
+    let state = ann.request(doc("doc:sync", json!({})), "sync").await;
+    assert_eq!(state["fields"]["body"]["text"], "one two", "{state}");
+    assert_eq!(state["fields"]["body"]["revision"], 2, "{state}");
+    drop(db);
+}
+
 #[actix_web::test]
 async fn edits_and_new_locks_are_recorded_in_the_activity_feed() {
     let app = spawn_app().await;

@@ -9,7 +9,7 @@
 //! set); it is what history and "the document as of version N" refer to.
 //! Text revisions are per field and are what OT clients track.
 
-use super::history::{HistoryError, RevisionLog};
+use super::history::{ClientRecord, HistoryError, RevisionLog};
 use super::ot::TextOperation;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -32,6 +32,12 @@ pub struct TextField {
     pub text: String,
     /// Its OT revision.
     pub revision: u64,
+    /// Each client's last applied sequence number, so that a client that
+    /// resends an operation after the document was reloaded from this
+    /// snapshot gets it acknowledged as a duplicate, not applied twice.
+    /// Absent in snapshots written before it existed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub clients: BTreeMap<String, ClientRecord>,
 }
 
 /// The persisted form of a document.
@@ -201,10 +207,11 @@ impl Document {
         doc.version = snapshot.version;
         doc.values = snapshot.values;
         for (name, field) in snapshot.texts {
-            doc.texts.insert(
-                name,
-                RevisionLog::new(field.text, field.revision, max_history),
-            );
+            let mut log = RevisionLog::new(field.text, field.revision, max_history);
+            for (client, record) in &field.clients {
+                log.restore_client(client, *record);
+            }
+            doc.texts.insert(name, log);
         }
         doc
     }
@@ -260,6 +267,10 @@ impl Document {
                         TextField {
                             text: log.text().to_owned(),
                             revision: log.revision(),
+                            clients: log
+                                .client_records()
+                                .map(|(c, r)| (c.to_owned(), r))
+                                .collect(),
                         },
                     )
                 })
@@ -564,5 +575,31 @@ mod tests {
             let json = serde_json::to_value(c).unwrap();
             assert_eq!(&serde_json::from_value::<Change>(json).unwrap(), c);
         }
+    }
+
+    #[test]
+    fn a_resend_after_a_reload_from_a_snapshot_is_a_duplicate() {
+        let mut d = Document::new(100);
+        d.edit("t", 0, op(r#"["abc"]"#), "a", "ca", 1).unwrap();
+        d.edit("t", 1, op(r#"[3, "d"]"#), "b", "cb", 7).unwrap();
+        // The snapshot goes through JSON, as it is stored (JSONB).
+        let json = serde_json::to_value(d.snapshot()).unwrap();
+        let mut restored = Document::restore(serde_json::from_value(json).unwrap(), 100);
+        // Client cb never saw its ack (say the session was reloaded) and
+        // resends seq 7: acknowledged at its revision, applied once.
+        let again = restored
+            .edit("t", 1, op(r#"[3, "d"]"#), "b", "cb", 7)
+            .unwrap();
+        assert!(again.duplicate);
+        assert_eq!(again.revision, 2);
+        assert_eq!(restored.text("t"), Some(("abcd", 2)));
+        // An older sequence number than the last is refused, not applied.
+        assert!(restored
+            .edit("t", 0, op(r#"["abc"]"#), "a", "ca", 0)
+            .is_err());
+        // Snapshots written before the field existed still load.
+        let old = serde_json::json!({"version": 2, "texts": {"t": {"text": "abcd", "revision": 2}}, "values": {}});
+        let old: Snapshot = serde_json::from_value(old).unwrap();
+        assert_eq!(Document::restore(old, 100).text("t"), Some(("abcd", 2)));
     }
 }

@@ -100,11 +100,21 @@ pub struct Applied {
 }
 
 /// Last sequence number seen from a client and the revision it produced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct ClientRecord {
-    last_seq: u64,
-    revision: u64,
+/// Kept in snapshots, so a resend after a reload is still recognised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ClientRecord {
+    /// The client's last applied sequence number.
+    pub last_seq: u64,
+    /// The revision that operation produced.
+    pub revision: u64,
 }
+
+/// Client records a log keeps: past this, the records of the clients that
+/// edited least recently are dropped (amortised, down to half). A client
+/// that resends an operation after this many other clients have edited
+/// since is no longer recognised; 4096 distinct editors of one field
+/// between a send and its resend is far beyond any reconnect.
+pub const MAX_CLIENT_RECORDS: usize = 4096;
 
 /// Server-authoritative text, revision counter and bounded operation history.
 #[derive(Debug, Clone)]
@@ -279,6 +289,7 @@ impl RevisionLog {
                 revision,
             },
         );
+        self.bound_clients();
         if self.max_history > 0 {
             self.history.push_back(HistoryEntry {
                 revision,
@@ -296,6 +307,28 @@ impl RevisionLog {
             op,
             duplicate: false,
         })
+    }
+
+    /// The clients' sequence-number records (for snapshots).
+    pub fn client_records(&self) -> impl Iterator<Item = (&str, ClientRecord)> {
+        self.clients.iter().map(|(k, v)| (k.as_str(), *v))
+    }
+
+    /// Restores a client's record from a snapshot.
+    pub fn restore_client(&mut self, client_id: &str, record: ClientRecord) {
+        self.clients.insert(client_id.to_owned(), record);
+        self.bound_clients();
+    }
+
+    /// Keeps the client map bounded (see [`MAX_CLIENT_RECORDS`]).
+    fn bound_clients(&mut self) {
+        if self.clients.len() <= MAX_CLIENT_RECORDS {
+            return;
+        }
+        let mut revisions: Vec<u64> = self.clients.values().map(|r| r.revision).collect();
+        revisions.sort_unstable();
+        let cut = revisions[revisions.len() - MAX_CLIENT_RECORDS / 2];
+        self.clients.retain(|_, r| r.revision >= cut);
     }
 
     /// Forgets the sequence-number record of a client id (e.g. when its
@@ -720,5 +753,31 @@ mod tests {
                 prop_assert_eq!(&c.text, log.text());
             }
         }
+    }
+
+    #[test]
+    fn client_records_stay_bounded_and_keep_the_most_recent() {
+        let mut log = RevisionLog::new("", 0, 10);
+        let n = MAX_CLIENT_RECORDS + 10;
+        for i in 0..n {
+            let base = log.revision();
+            let json = if base == 0 {
+                r#"["x"]"#.to_owned()
+            } else {
+                format!("[{base}, \"x\"]")
+            };
+            let op: TextOperation = serde_json::from_str(&json).unwrap();
+            log.apply_client_op(base, op, "u", &format!("c{i}"), 1)
+                .unwrap();
+        }
+        assert!(log.client_records().count() <= MAX_CLIENT_RECORDS);
+        // The latest editor is still recognised: its resend is a duplicate.
+        let last = format!("c{}", n - 1);
+        let op: TextOperation = serde_json::from_str(&format!("[{}, \"x\"]", n - 1)).unwrap();
+        let again = log
+            .apply_client_op(n as u64 - 1, op, "u", &last, 1)
+            .unwrap();
+        assert!(again.duplicate);
+        assert_eq!(log.revision(), n as u64);
     }
 }
