@@ -836,6 +836,51 @@ async fn a_resend_after_a_reload_from_a_snapshot_is_applied_once() {
     drop(db);
 }
 
+/// An `edited` activity is published only once the edit it reports is
+/// stored: a member sees the edit's `doc:op` (sent after the write) first.
+/// (Before, the activity was recorded when the edit was applied and raced
+/// the edit's own write.)
+#[actix_web::test]
+async fn an_edit_reaches_the_activity_feed_only_after_it_is_stored() {
+    let app = spawn_app().await;
+    let mut watcher = joined(&app, "wendy").await;
+    let editors = ["ann", "bob", "cid", "dan", "eve", "fay"];
+    for (revision, user) in editors.iter().enumerate() {
+        let mut c = joined(&app, user).await;
+        let op = if revision == 0 {
+            json!(["x"])
+        } else {
+            json!([revision, "x"])
+        };
+        let ack = c
+            .request(
+                doc("doc:edit", json!({"field": "body", "revision": revision, "op": op, "client_id": user, "seq": 1})),
+                &format!("e{revision}"),
+            )
+            .await;
+        assert_eq!(ack["type"], "ack", "{ack}");
+    }
+    let mut ops_seen = std::collections::HashSet::new();
+    let mut activities = 0;
+    while activities < editors.len() {
+        let m = watcher.recv().await;
+        match m["type"].as_str() {
+            Some("doc:op") => {
+                ops_seen.insert(m["user_id"].as_str().unwrap().to_owned());
+            }
+            Some("activity") if m["activity"]["action"] == "edited" => {
+                let user = m["activity"]["user_id"].as_str().unwrap();
+                assert!(
+                    ops_seen.contains(user),
+                    "the activity of {user}'s edit came before its doc:op: {m}"
+                );
+                activities += 1;
+            }
+            _ => {}
+        }
+    }
+}
+
 #[actix_web::test]
 async fn edits_and_new_locks_are_recorded_in_the_activity_feed() {
     let app = spawn_app().await;

@@ -32,12 +32,6 @@ pub struct TextField {
     pub text: String,
     /// Its OT revision.
     pub revision: u64,
-    /// Each client's last applied sequence number, so that a client that
-    /// resends an operation after the document was reloaded from this
-    /// snapshot gets it acknowledged as a duplicate, not applied twice.
-    /// Absent in snapshots written before it existed.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub clients: BTreeMap<String, ClientRecord>,
 }
 
 /// The persisted form of a document.
@@ -49,6 +43,13 @@ pub struct Snapshot {
     pub texts: BTreeMap<String, TextField>,
     /// Structured fields.
     pub values: BTreeMap<String, ValueField>,
+    /// Per text field, each client's last applied sequence number, so that
+    /// a client that resends an operation after the document was reloaded
+    /// from this snapshot gets it acknowledged as a duplicate, not applied
+    /// twice. Stored only (never sent to clients); absent in snapshots
+    /// written before it existed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub clients: BTreeMap<String, BTreeMap<String, ClientRecord>>,
 }
 
 /// An applied change, as stored in collaboration_events and replayed on load.
@@ -208,7 +209,7 @@ impl Document {
         doc.values = snapshot.values;
         for (name, field) in snapshot.texts {
             let mut log = RevisionLog::new(field.text, field.revision, max_history);
-            for (client, record) in &field.clients {
+            for (client, record) in snapshot.clients.get(&name).into_iter().flatten() {
                 log.restore_client(client, *record);
             }
             doc.texts.insert(name, log);
@@ -267,15 +268,23 @@ impl Document {
                         TextField {
                             text: log.text().to_owned(),
                             revision: log.revision(),
-                            clients: log
-                                .client_records()
-                                .map(|(c, r)| (c.to_owned(), r))
-                                .collect(),
                         },
                     )
                 })
                 .collect(),
             values: self.values.clone(),
+            clients: self
+                .texts
+                .iter()
+                .filter(|(_, log)| log.client_records().next().is_some())
+                .map(|(k, log)| {
+                    let records = log
+                        .client_records()
+                        .map(|(c, r)| (c.to_owned(), r))
+                        .collect();
+                    (k.clone(), records)
+                })
+                .collect(),
         }
     }
 

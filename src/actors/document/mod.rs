@@ -222,6 +222,8 @@ enum Write {
 }
 
 enum After {
+    /// Record an activity (the feed row and its `activity` frame).
+    Activity(Box<crate::notify::activity::ActivityInput>),
     Reply(ConnectionHandle, Frame),
     Publish(Frame, Option<ConnectionId>),
     /// A text op's frame: the room moves stored cursors with it.
@@ -266,6 +268,8 @@ pub struct DocumentActor {
     last_activity: chrono::DateTime<chrono::Utc>,
     /// When each user's editing was last recorded in the activity feed.
     edit_recorded: std::collections::HashMap<String, Instant>,
+    /// Activity noted for the change being made, attached to its write.
+    activity_after_write: Vec<crate::notify::activity::ActivityInput>,
 }
 
 /// A user's edits appear in the activity feed at most this often.
@@ -317,12 +321,19 @@ impl DocumentActor {
             session_dirty: false,
             last_activity: chrono::Utc::now(),
             edit_recorded: std::collections::HashMap::new(),
+            activity_after_write: Vec::new(),
         }
     }
 
     /// Records Tandem's own activity (document edited, lock taken) in the
-    /// feed, off this mailbox.
-    fn record_activity(&self, user: &UserId, name: &str, action: &str, details: serde_json::Value) {
+    /// feed, off this mailbox, after the change it describes is stored.
+    fn record_activity(
+        &mut self,
+        user: &UserId,
+        name: &str,
+        action: &str,
+        details: serde_json::Value,
+    ) {
         let input = crate::notify::activity::ActivityInput {
             tenant: self.room.tenant.clone(),
             user_id: Some(user.to_string()),
@@ -335,12 +346,9 @@ impl DocumentActor {
             visibility: crate::notify::activity::Visibility::Team,
             visible_to: Vec::new(),
         };
-        let services = self.services.clone();
-        actix::spawn(async move {
-            if let Err(e) = crate::notify::activity::record(&services.notify, input).await {
-                log::warn!("could not record document activity: {e}");
-            }
-        });
+        // Published once the write it is about is stored (`enqueue`
+        // attaches it to the next write), never ahead of it.
+        self.activity_after_write.push(input);
     }
 
     /// Records `edited` for a user at most every [`EDIT_ACTIVITY_EVERY`].

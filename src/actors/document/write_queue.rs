@@ -43,7 +43,13 @@ impl DocumentActor {
         }
     }
 
-    pub(super) fn enqueue(&mut self, write: Write, after: Vec<After>, ctx: &mut Context<Self>) {
+    pub(super) fn enqueue(&mut self, write: Write, mut after: Vec<After>, ctx: &mut Context<Self>) {
+        // Activity noted for this change is recorded once it is stored.
+        after.extend(
+            self.activity_after_write
+                .drain(..)
+                .map(|input| After::Activity(Box::new(input))),
+        );
         self.pending.push_back(Pending { write, after });
         self.pump(ctx);
     }
@@ -206,6 +212,16 @@ impl DocumentActor {
                 }
                 After::Respond(tx, view) => {
                     let _ = tx.send(Ok(view));
+                }
+                After::Activity(input) => {
+                    let services = self.services.clone();
+                    actix::spawn(async move {
+                        if let Err(e) =
+                            crate::notify::activity::record(&services.notify, *input).await
+                        {
+                            log::warn!("could not record document activity: {e}");
+                        }
+                    });
                 }
             }
         }
