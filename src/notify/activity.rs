@@ -285,15 +285,30 @@ pub async fn record(
             visible_to: input.visible_to.iter().map(|u| Some(u.as_str())).collect(),
         };
         let mut conn = services.db.conn().await?;
-        diesel::insert_into(activity_feed::table)
-            .values(&new)
-            .returning(ActivityRow::as_returning())
-            .get_results(&mut conn)
-            .await?
-            .pop()
-            .ok_or(NotifyError::Db(crate::db::DbError::Query(
-                diesel::result::Error::NotFound,
-            )))?
+        // Writers of one tenant take their ids one after another, so id
+        // order is commit order and a reader resuming "after id N" (REST
+        // `after_id`, SSE `Last-Event-ID`) never misses a row that commits
+        // later with a smaller id. A transaction-scoped advisory lock per
+        // tenant does it without a table (a hash collision between two
+        // tenants only serializes them too).
+        use diesel_async::AsyncConnection;
+        let tenant = input.tenant.as_str();
+        conn.transaction::<_, NotifyError, _>(async move |conn| {
+            diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                .bind::<diesel::sql_types::Text, _>(format!("tandem.activity/{tenant}"))
+                .execute(conn)
+                .await?;
+            diesel::insert_into(activity_feed::table)
+                .values(&new)
+                .returning(ActivityRow::as_returning())
+                .get_results(conn)
+                .await?
+                .pop()
+                .ok_or(NotifyError::Db(crate::db::DbError::Query(
+                    diesel::result::Error::NotFound,
+                )))
+        })
+        .await?
     };
     let view = row.view();
     let frame = ServerMessage::Activity {
