@@ -30,7 +30,8 @@
 //! - [`limits`]: the token bucket and flood detector (pure).
 //! - [`presence_state`]: the presence state machine for one user (pure).
 //! - [`roster_state`]: a tenant's roster (pure): batched diffs, `all` and
-//!   `interest` mode, subscriptions and room members; the roster actor
+//!   `interest` mode (`roster_state/interest.rs`: subscriptions, room members,
+//!   what each connection was shown); the roster actor
 //!   (`actors/roster.rs`) is its shell and the one place presence is sent from.
 //! - [`memory`]: gives freed memory back to the OS after a connection storm.
 //! - [`collab`]: the OT text type, revision log, document state (text and structured

@@ -1,0 +1,239 @@
+//! Who watches whom: connections (`watch`, `unwatch`), explicit
+//! subscriptions, room members, and the per-connection bookkeeping of what
+//! each interest-mode connection was shown. Part of [`Roster`]; the window,
+//! the published state and `flush` are in the parent module.
+
+use super::{Mode, Roster, SubscribeError, Watcher};
+use crate::ids::{ConnectionId, RoomId};
+use std::collections::{BTreeSet, HashSet};
+
+impl Roster {
+    /// A connection opened. `wants_all` is false for `?presence=none`.
+    pub fn watch(&mut self, conn: ConnectionId, user: &str, wants_all: bool) {
+        let mut touched = BTreeSet::new();
+        touched.insert(user.to_owned());
+        self.user_conns
+            .entry(user.to_owned())
+            .or_default()
+            .insert(conn);
+        self.watchers.insert(
+            conn,
+            Watcher {
+                user: user.to_owned(),
+                wants_all,
+                subs: HashSet::new(),
+                rooms: HashSet::new(),
+                shown: HashSet::new(),
+                touched,
+            },
+        );
+        self.dirty.insert(conn);
+    }
+
+    /// A connection closed.
+    pub fn unwatch(&mut self, conn: ConnectionId) {
+        let Some(w) = self.watchers.remove(&conn) else {
+            return;
+        };
+        if let Some(set) = self.user_conns.get_mut(&w.user) {
+            set.remove(&conn);
+            if set.is_empty() {
+                self.user_conns.remove(&w.user);
+            }
+        }
+        for u in &w.subs {
+            if let Some(set) = self.subscribers.get_mut(u) {
+                set.remove(&conn);
+                if set.is_empty() {
+                    self.subscribers.remove(u);
+                }
+            }
+        }
+        for room in &w.rooms {
+            self.drop_member(room, conn, &w.user);
+        }
+        self.dirty.remove(&conn);
+    }
+
+    pub(super) fn effective(&self, w: &Watcher) -> Mode {
+        if w.wants_all {
+            self.mode
+        } else {
+            Mode::Interest
+        }
+    }
+
+    /// Whether `conn`'s watcher watches `user` (own user, subscription, shared room).
+    pub(super) fn watches(&self, w: &Watcher, user: &str) -> bool {
+        if w.user == user || w.subs.contains(user) {
+            return true;
+        }
+        self.user_rooms
+            .get(user)
+            .is_some_and(|rooms| w.rooms.iter().any(|r| rooms.contains_key(r)))
+    }
+
+    /// Marks `user` for re-evaluation on `conn` (interest mode only).
+    pub(super) fn touch(&mut self, conn: ConnectionId, user: &str) {
+        let mode = self.mode;
+        if let Some(w) = self.watchers.get_mut(&conn) {
+            let interest = !w.wants_all || mode == Mode::Interest;
+            if interest {
+                w.touched.insert(user.to_owned());
+                self.dirty.insert(conn);
+            }
+        }
+    }
+
+    /// The list a connection gets now (and, in interest mode, what it is
+    /// then known to have been shown).
+    pub fn list_for(&mut self, conn: ConnectionId) -> Option<(Mode, Vec<String>)> {
+        let w = self.watchers.get(&conn)?;
+        let mode = self.effective(w);
+        let ids: Vec<String> = match mode {
+            Mode::All => self.users.keys().cloned().collect(),
+            Mode::Interest => {
+                let mut ids: Vec<String> = self
+                    .watched_by(w)
+                    .into_iter()
+                    .filter(|u| self.users.contains_key(u))
+                    .collect();
+                ids.sort();
+                ids
+            }
+        };
+        if let Some(w) = self.watchers.get_mut(&conn) {
+            w.touched.clear();
+            w.shown = match mode {
+                Mode::All => HashSet::new(),
+                Mode::Interest => ids.iter().cloned().collect(),
+            };
+        }
+        Some((mode, ids))
+    }
+
+    /// Every user a watcher watches (online or not).
+    fn watched_by(&self, w: &Watcher) -> HashSet<String> {
+        let mut out: HashSet<String> = w.subs.clone();
+        out.insert(w.user.clone());
+        for room in &w.rooms {
+            if let Some(members) = self.room_members.get(room) {
+                out.extend(members.values().cloned());
+            }
+        }
+        out
+    }
+
+    /// Adds subscriptions; returns how many users the connection is
+    /// subscribed to. Newly watched users who are online reach the
+    /// connection in the next diff (interest mode).
+    pub fn subscribe(
+        &mut self,
+        conn: ConnectionId,
+        users: &[String],
+    ) -> Result<usize, SubscribeError> {
+        let max = self.max_subscriptions;
+        let w = self
+            .watchers
+            .get_mut(&conn)
+            .ok_or(SubscribeError::UnknownConnection)?;
+        let new: HashSet<&String> = users.iter().filter(|u| !w.subs.contains(*u)).collect();
+        if w.subs.len() + new.len() > max {
+            return Err(SubscribeError::TooMany { max });
+        }
+        w.subs.extend(users.iter().cloned());
+        let count = w.subs.len();
+        for u in users {
+            self.subscribers.entry(u.clone()).or_default().insert(conn);
+            self.touch(conn, u);
+        }
+        Ok(count)
+    }
+
+    /// Removes subscriptions; returns how many remain.
+    pub fn unsubscribe(&mut self, conn: ConnectionId, users: &[String]) -> usize {
+        let Some(w) = self.watchers.get_mut(&conn) else {
+            return 0;
+        };
+        let mut removed = Vec::new();
+        for u in users {
+            if w.subs.remove(u) {
+                removed.push(u.clone());
+            }
+        }
+        let remaining = w.subs.len();
+        for u in removed {
+            if let Some(set) = self.subscribers.get_mut(&u) {
+                set.remove(&conn);
+                if set.is_empty() {
+                    self.subscribers.remove(&u);
+                }
+            }
+            self.touch(conn, &u);
+        }
+        remaining
+    }
+
+    /// A connection's join of a room was confirmed.
+    pub fn enter_room(&mut self, conn: ConnectionId, room: RoomId) {
+        let Some(w) = self.watchers.get_mut(&conn) else {
+            return;
+        };
+        if !w.rooms.insert(room.clone()) {
+            return;
+        }
+        let user = w.user.clone();
+        let members = self.room_members.entry(room.clone()).or_default();
+        let others: Vec<(ConnectionId, String)> =
+            members.iter().map(|(c, u)| (*c, u.clone())).collect();
+        members.insert(conn, user.clone());
+        *self
+            .user_rooms
+            .entry(user.clone())
+            .or_default()
+            .entry(room)
+            .or_insert(0) += 1;
+        for (other, other_user) in others {
+            self.touch(other, &user);
+            self.touch(conn, &other_user);
+        }
+    }
+
+    /// A connection left a room.
+    pub fn leave_room(&mut self, conn: ConnectionId, room: &RoomId) {
+        let Some(w) = self.watchers.get_mut(&conn) else {
+            return;
+        };
+        if !w.rooms.remove(room) {
+            return;
+        }
+        let user = w.user.clone();
+        self.drop_member(room, conn, &user);
+    }
+
+    fn drop_member(&mut self, room: &RoomId, conn: ConnectionId, user: &str) {
+        let mut others = Vec::new();
+        if let Some(members) = self.room_members.get_mut(room) {
+            members.remove(&conn);
+            others = members.iter().map(|(c, u)| (*c, u.clone())).collect();
+            if members.is_empty() {
+                self.room_members.remove(room);
+            }
+        }
+        if let Some(rooms) = self.user_rooms.get_mut(user) {
+            if let Some(n) = rooms.get_mut(room) {
+                *n -= 1;
+                if *n == 0 {
+                    rooms.remove(room);
+                }
+            }
+            if rooms.is_empty() {
+                self.user_rooms.remove(user);
+            }
+        }
+        for (other, other_user) in others {
+            self.touch(other, user);
+            self.touch(conn, &other_user);
+        }
+    }
+}
