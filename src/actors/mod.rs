@@ -12,8 +12,10 @@
 //! ├── RosterActor      one per tenant: who is online; sends presence lists and batched diffs
 //! └── RoomActor        one per (tenant, entity_type, entity_id): owns its members, delivers
 //!     │                to them (its own frames and its document's), cursors, typing
-//!     │ room/{mod: membership and delivery, events: cursors, typing, editing,
-//!     │       broadcasts, document frames, queries, cursors: stored cursors (pure)}
+//!     │ room/{mod: membership, delivery: to members, batched join announcements,
+//!     │       views, members: members by user with ready JSON (pure), events: cursors,
+//!     │       typing, editing, broadcasts, document frames, queries,
+//!     │       cursors: stored cursors (pure)}
 //!     └── DocumentActor  the room's document session: OT fields, values, locks, persistence;
 //!           serves member connections directly, refuses others
 //!           document/{mod: state and handlers, commands, write_queue: ordered storage}

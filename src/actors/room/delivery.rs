@@ -1,0 +1,163 @@
+//! How the room reaches its members: delivery through each member's
+//! bounded handle, join announcements batched per `rooms.join_batch_ms`
+//! (flushed before any other frame), and the member, typing and editor
+//! views it publishes.
+
+use super::*;
+
+impl RoomActor {
+    /// Sends to every member except `except`.
+    pub(super) fn publish(&self, msg: &ServerMessage, except: Option<ConnectionId>) {
+        self.deliver(msg.to_frame(), except);
+    }
+
+    /// Delivers a frame to every member except `except`, each through its
+    /// own bounded outbound queue (stamped for the fan-out latency metric).
+    /// Pending joins are announced first, so nothing overtakes them.
+    pub(super) fn deliver(&self, frame: Frame, except: Option<ConnectionId>) {
+        self.announce_joins();
+        self.deliver_now(frame, except);
+    }
+
+    /// Announces the pending joins: one `room:user_joined` (to everyone but
+    /// the joiner) for a single join, one `room:users_joined` (to every
+    /// member) for several. A connect storm into a big room then costs one
+    /// frame per member per window, not one per member per join.
+    pub(super) fn announce_joins(&self) {
+        let pending = std::mem::take(&mut *self.pending_joins.borrow_mut());
+        let mut by_user = self.by_user.borrow_mut();
+        let (msg, except) = match pending.as_slice() {
+            [] => return,
+            [(conn, user)] => match by_user.json(user) {
+                Some(view) => (
+                    ServerMessage::RoomUserJoined {
+                        entity_type: self.entity_type(),
+                        entity_id: self.entity_id(),
+                        user: view,
+                    },
+                    Some(*conn),
+                ),
+                None => return,
+            },
+            many => {
+                let mut users: Vec<&UserId> = many.iter().map(|(_, u)| u).collect();
+                users.sort();
+                users.dedup();
+                let views: Vec<_> = users.into_iter().filter_map(|u| by_user.json(u)).collect();
+                if views.is_empty() {
+                    return;
+                }
+                (
+                    ServerMessage::RoomUsersJoined {
+                        entity_type: self.entity_type(),
+                        entity_id: self.entity_id(),
+                        users: views,
+                    },
+                    None,
+                )
+            }
+        };
+        drop(by_user);
+        self.deliver_now(msg.to_frame(), except);
+    }
+
+    /// Delivers without announcing pending joins first.
+    pub(super) fn deliver_now(&self, frame: Frame, except: Option<ConnectionId>) {
+        let at = std::time::Instant::now();
+        for (id, m) in &self.members {
+            if Some(*id) != except {
+                m.handle.deliver_published(frame.clone(), Some(at));
+            }
+        }
+    }
+
+    /// Every member user with their connections here, by user id.
+    pub(super) fn members_view(&self) -> Vec<MemberView> {
+        self.by_user.borrow().views()
+    }
+
+    pub(super) fn typing_view(&self) -> Vec<TypingView> {
+        let mut seen = std::collections::HashSet::new();
+        self.members
+            .values()
+            .filter_map(|m| {
+                let (field, _) = m.typing.as_ref()?;
+                seen.insert(m.user.clone()).then(|| TypingView {
+                    user_id: m.user.to_string(),
+                    name: m.name.to_string(),
+                    field: field.clone(),
+                })
+            })
+            .collect()
+    }
+
+    pub(super) fn editors_view(&self) -> Vec<EditorView> {
+        let mut out: Vec<EditorView> = Vec::new();
+        for m in self.members.values() {
+            for field in &m.editing {
+                if !out
+                    .iter()
+                    .any(|e| e.user_id == m.user.as_str() && &e.field == field)
+                {
+                    out.push(EditorView {
+                        user_id: m.user.to_string(),
+                        name: m.name.to_string(),
+                        field: field.clone(),
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    pub(super) fn publish_typing(&self) {
+        self.publish(
+            &ServerMessage::TypingUsers {
+                entity_type: self.entity_type(),
+                entity_id: self.entity_id(),
+                users: self.typing_view(),
+            },
+            None,
+        );
+    }
+
+    pub(super) fn publish_editors(&self) {
+        self.publish(
+            &ServerMessage::EditingUsers {
+                entity_type: self.entity_type(),
+                entity_id: self.entity_id(),
+                editors: self.editors_view(),
+            },
+            None,
+        );
+    }
+
+    pub(super) fn publish_cursor(&mut self, connection: ConnectionId) {
+        let Some(m) = self.members.get_mut(&connection) else {
+            return;
+        };
+        m.cursor_sent = Some(Instant::now());
+        m.cursor_flush_pending = false;
+        let Some(cursor) = m.cursor.as_ref().map(|c| c.view.clone()) else {
+            return;
+        };
+        let msg = ServerMessage::CursorUpdate {
+            entity_type: self.entity_type(),
+            entity_id: self.entity_id(),
+            cursor,
+        };
+        self.publish(&msg, Some(connection));
+    }
+
+    /// Drops expired typing entries; true when any expired.
+    pub(super) fn expire_typing(&mut self, now: Instant) -> bool {
+        let mut changed = false;
+        for m in self.members.values_mut() {
+            if m.typing.as_ref().is_some_and(|(_, until)| *until <= now) {
+                m.typing = None;
+                changed = true;
+            }
+        }
+        changed
+    }
+}
