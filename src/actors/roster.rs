@@ -207,9 +207,11 @@ impl RosterActor {
                 self.send(*conn, frame.clone(), at);
             }
         }
-        for (conn, diff) in &out.personal {
+        for (conns, diff) in &out.personal {
             let frame = self.diff_frame(diff, &mut entries);
-            self.send(*conn, frame, at);
+            for conn in conns {
+                self.send(*conn, frame.clone(), at);
+            }
         }
     }
 

@@ -3,15 +3,16 @@
 //! each interest-mode connection was shown. Part of [`Roster`]; the window,
 //! the published state and `flush` are in the parent module.
 
-use super::{Mode, Roster, SubscribeError, Watcher};
+use super::{Mode, Roster, SubscribeError, Uid, Watcher};
 use crate::ids::{ConnectionId, RoomId};
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashSet;
 
 impl Roster {
     /// A connection opened. `wants_all` is false for `?presence=none`.
     pub fn watch(&mut self, conn: ConnectionId, user: &str, wants_all: bool) {
-        let mut touched = BTreeSet::new();
-        touched.insert(user.to_owned());
+        let uid = self.interner.intern(user);
+        let mut touched = HashSet::new();
+        touched.insert(uid);
         self.user_conns
             .entry(user.to_owned())
             .or_default()
@@ -20,6 +21,7 @@ impl Roster {
             conn,
             Watcher {
                 user: user.to_owned(),
+                uid,
                 wants_all,
                 subs: HashSet::new(),
                 rooms: HashSet::new(),
@@ -50,7 +52,7 @@ impl Roster {
             }
         }
         for room in &w.rooms {
-            self.drop_member(room, conn, &w.user);
+            self.drop_member(room, conn, &w.user, w.uid);
         }
         self.dirty.remove(&conn);
     }
@@ -64,8 +66,12 @@ impl Roster {
     }
 
     /// Whether `conn`'s watcher watches `user` (own user, subscription, shared room).
-    pub(super) fn watches(&self, w: &Watcher, user: &str) -> bool {
-        if w.user == user || w.subs.contains(user) {
+    pub(super) fn watches(&self, w: &Watcher, id: Uid) -> bool {
+        if w.uid == id {
+            return true;
+        }
+        let user = self.interner.name(id);
+        if w.subs.contains(user) {
             return true;
         }
         self.user_rooms
@@ -75,11 +81,17 @@ impl Roster {
 
     /// Marks `user` for re-evaluation on `conn` (interest mode only).
     pub(super) fn touch(&mut self, conn: ConnectionId, user: &str) {
+        let id = self.interner.intern(user);
+        self.touch_id(conn, id);
+    }
+
+    /// [`Roster::touch`] by interned id.
+    pub(super) fn touch_id(&mut self, conn: ConnectionId, id: Uid) {
         let mode = self.mode;
         if let Some(w) = self.watchers.get_mut(&conn) {
             let interest = !w.wants_all || mode == Mode::Interest;
             if interest {
-                w.touched.insert(user.to_owned());
+                w.touched.insert(id);
                 self.dirty.insert(conn);
             }
         }
@@ -102,12 +114,13 @@ impl Roster {
                 ids
             }
         };
+        let shown: HashSet<Uid> = match mode {
+            Mode::All => HashSet::new(),
+            Mode::Interest => ids.iter().map(|u| self.interner.intern(u)).collect(),
+        };
         if let Some(w) = self.watchers.get_mut(&conn) {
             w.touched.clear();
-            w.shown = match mode {
-                Mode::All => HashSet::new(),
-                Mode::Interest => ids.iter().cloned().collect(),
-            };
+            w.shown = shown;
         }
         Some((mode, ids))
     }
@@ -118,7 +131,11 @@ impl Roster {
         out.insert(w.user.clone());
         for room in &w.rooms {
             if let Some(members) = self.room_members.get(room) {
-                out.extend(members.values().cloned());
+                out.extend(
+                    members
+                        .values()
+                        .map(|id| self.interner.name(*id).to_owned()),
+                );
             }
         }
         out
@@ -182,11 +199,10 @@ impl Roster {
         if !w.rooms.insert(room.clone()) {
             return;
         }
-        let user = w.user.clone();
+        let (user, uid) = (w.user.clone(), w.uid);
         let members = self.room_members.entry(room.clone()).or_default();
-        let others: Vec<(ConnectionId, String)> =
-            members.iter().map(|(c, u)| (*c, u.clone())).collect();
-        members.insert(conn, user.clone());
+        let others: Vec<(ConnectionId, Uid)> = members.iter().map(|(c, u)| (*c, *u)).collect();
+        members.insert(conn, uid);
         *self
             .user_rooms
             .entry(user.clone())
@@ -194,8 +210,8 @@ impl Roster {
             .entry(room)
             .or_insert(0) += 1;
         for (other, other_user) in others {
-            self.touch(other, &user);
-            self.touch(conn, &other_user);
+            self.touch_id(other, uid);
+            self.touch_id(conn, other_user);
         }
     }
 
@@ -207,15 +223,15 @@ impl Roster {
         if !w.rooms.remove(room) {
             return;
         }
-        let user = w.user.clone();
-        self.drop_member(room, conn, &user);
+        let (user, uid) = (w.user.clone(), w.uid);
+        self.drop_member(room, conn, &user, uid);
     }
 
-    fn drop_member(&mut self, room: &RoomId, conn: ConnectionId, user: &str) {
+    fn drop_member(&mut self, room: &RoomId, conn: ConnectionId, user: &str, uid: Uid) {
         let mut others = Vec::new();
         if let Some(members) = self.room_members.get_mut(room) {
             members.remove(&conn);
-            others = members.iter().map(|(c, u)| (*c, u.clone())).collect();
+            others = members.iter().map(|(c, u)| (*c, *u)).collect::<Vec<_>>();
             if members.is_empty() {
                 self.room_members.remove(room);
             }
@@ -232,8 +248,8 @@ impl Roster {
             }
         }
         for (other, other_user) in others {
-            self.touch(other, user);
-            self.touch(conn, &other_user);
+            self.touch_id(other, uid);
+            self.touch_id(conn, other_user);
         }
     }
 }

@@ -26,7 +26,59 @@ mod interest;
 
 use crate::ids::{ConnectionId, RoomId};
 use crate::protocol::server::PresenceView;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+/// A user id interned in this roster: what each interest-mode connection
+/// was shown and has pending is kept as these (4 bytes) rather than as
+/// strings, since a member of a room of m users keeps m of them.
+type Uid = u32;
+
+/// User ids seen by this roster, each with its number. Ids are never
+/// dropped while the roster lives (a tenant's roster actor is retired
+/// when its tenant has nobody online), so the table holds each distinct
+/// user of the tenant once.
+#[derive(Debug, Default)]
+struct Interner {
+    ids: HashMap<Arc<str>, Uid>,
+    names: Vec<Arc<str>>,
+}
+
+impl Interner {
+    fn intern(&mut self, user: &str) -> Uid {
+        if let Some(id) = self.ids.get(user) {
+            return *id;
+        }
+        let id = Uid::try_from(self.names.len()).unwrap_or(Uid::MAX);
+        let name: Arc<str> = Arc::from(user);
+        self.names.push(name.clone());
+        self.ids.insert(name, id);
+        id
+    }
+
+    fn name(&self, id: Uid) -> &str {
+        self.names.get(id as usize).map_or("", |n| n)
+    }
+}
+
+/// A diff by interned ids, each list sorted by id: connections owed the
+/// same changes have equal ones, and share one frame.
+#[derive(Debug, Default, PartialEq, Eq, Hash)]
+struct IdDiff {
+    joined: Vec<Uid>,
+    updated: Vec<Uid>,
+    left: Vec<Uid>,
+    unwatched: Vec<Uid>,
+}
+
+impl IdDiff {
+    fn is_empty(&self) -> bool {
+        self.joined.is_empty()
+            && self.updated.is_empty()
+            && self.left.is_empty()
+            && self.unwatched.is_empty()
+    }
+}
 
 /// Which presence a connection is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,8 +131,9 @@ pub struct Flush {
     pub shared: Option<Diff>,
     /// Who gets `shared`.
     pub shared_to: Vec<ConnectionId>,
-    /// Interest-mode connections' own diffs.
-    pub personal: Vec<(ConnectionId, Diff)>,
+    /// Interest-mode connections' own diffs: each distinct diff once, with
+    /// every connection that is owed exactly it (one frame for all of them).
+    pub personal: Vec<(Vec<ConnectionId>, Diff)>,
     /// Connections that get a fresh list because the tenant changed mode.
     pub lists: Vec<(ConnectionId, Mode, Vec<String>)>,
 }
@@ -102,6 +155,8 @@ pub enum SubscribeError {
 struct Watcher {
     /// Its user (always watched).
     user: String,
+    /// The same, interned.
+    uid: Uid,
     /// It asked for the whole roster (`?presence=all`, the default).
     wants_all: bool,
     /// Users it subscribed to.
@@ -109,9 +164,9 @@ struct Watcher {
     /// Rooms it is in.
     rooms: HashSet<RoomId>,
     /// Interest mode: the users this connection was last told are online.
-    shown: HashSet<String>,
+    shown: HashSet<Uid>,
     /// Interest mode: users whose watched state may have changed this window.
-    touched: BTreeSet<String>,
+    touched: HashSet<Uid>,
 }
 
 /// A tenant's roster.
@@ -128,11 +183,15 @@ pub struct Roster {
     /// Explicit subscriptions, by watched user.
     subscribers: HashMap<String, HashSet<ConnectionId>>,
     /// Connections in each room, with their user.
-    room_members: HashMap<RoomId, HashMap<ConnectionId, String>>,
+    room_members: HashMap<RoomId, HashMap<ConnectionId, Uid>>,
     /// Rooms each user has a connection in (with how many connections).
     user_rooms: HashMap<String, HashMap<RoomId, usize>>,
     /// Interest-mode connections with touched users this window.
     dirty: HashSet<ConnectionId>,
+    /// User ids by number.
+    interner: Interner,
+    /// The users of `users`, interned.
+    online: HashSet<Uid>,
     mode: Mode,
     /// Bumped whenever a flush changes what was sent.
     version: u64,
@@ -162,6 +221,8 @@ impl Roster {
             room_members: HashMap::new(),
             user_rooms: HashMap::new(),
             dirty: HashSet::new(),
+            interner: Interner::default(),
+            online: HashSet::new(),
             mode: Mode::All,
             version: 0,
             max_users,
@@ -266,15 +327,17 @@ impl Roster {
         let mut window: Vec<(String, Option<PresenceView>)> = self.window.drain().collect();
         window.sort_by(|a, b| a.0.cmp(&b.0));
         let mut changed: Vec<String> = Vec::new();
-        let mut came_online: HashSet<String> = HashSet::new();
-        let mut went_offline: HashSet<String> = HashSet::new();
+        let mut came_online: HashSet<Uid> = HashSet::new();
+        let mut went_offline: HashSet<Uid> = HashSet::new();
         for (user, now) in window {
             match (self.users.get(&user), now) {
                 (None, None) => continue,
                 // Undone inside the window: watchers keep what they saw.
                 (Some(before), Some(now)) if same_for_watchers(before, &now) => continue,
                 (None, Some(now)) => {
-                    came_online.insert(user.clone());
+                    let id = self.interner.intern(&user);
+                    came_online.insert(id);
+                    self.online.insert(id);
                     shared.joined.push(user.clone());
                     self.users.insert(user.clone(), now);
                 }
@@ -283,7 +346,9 @@ impl Roster {
                     self.users.insert(user.clone(), now);
                 }
                 (Some(_), None) => {
-                    went_offline.insert(user.clone());
+                    let id = self.interner.intern(&user);
+                    went_offline.insert(id);
+                    self.online.remove(&id);
                     shared.left.push(user.clone());
                     self.users.remove(&user);
                 }
@@ -307,14 +372,15 @@ impl Roster {
             if let Some(own) = self.user_conns.get(user) {
                 conns.extend(own.iter().copied());
             }
+            let id = self.interner.intern(user);
             for c in conns {
-                self.touch(c, user);
+                self.touch_id(c, id);
             }
         }
         if !changed.is_empty() {
             self.version += 1;
         }
-        let changed: HashSet<String> = changed.into_iter().collect();
+        let changed: HashSet<Uid> = changed.iter().map(|u| self.interner.intern(u)).collect();
         // 3. Mode switch.
         let n = self.users.len();
         let switched = match self.mode {
@@ -348,9 +414,11 @@ impl Roster {
                 .collect();
             out.shared_to.sort();
         }
-        // 5. Personal diffs, from what each connection was shown.
+        // 5. Personal diffs, from what each connection was shown; equal
+        // ones are grouped (the members of one big room mostly owe the same).
         let mut dirty: Vec<ConnectionId> = self.dirty.drain().collect();
         dirty.sort();
+        let mut groups: HashMap<IdDiff, Vec<ConnectionId>> = HashMap::new();
         for c in dirty {
             let Some(w) = self.watchers.get(&c) else {
                 continue;
@@ -358,29 +426,29 @@ impl Roster {
             if self.effective(w) != Mode::Interest {
                 continue;
             }
-            let mut diff = Diff::default();
-            let touched: Vec<String> = w.touched.iter().cloned().collect();
+            let mut diff = IdDiff::default();
+            let mut touched: Vec<Uid> = w.touched.iter().copied().collect();
+            touched.sort_unstable();
             let mut shown_add = Vec::new();
             let mut shown_remove = Vec::new();
             for u in touched {
-                let online = self.users.contains_key(&u);
-                let target = online && self.watches(w, &u);
+                let target = self.online.contains(&u) && self.watches(w, u);
                 let had = w.shown.contains(&u);
                 match (had, target) {
                     (false, true) => {
                         if came_online.contains(&u) {
-                            diff.joined.push(u.clone());
+                            diff.joined.push(u);
                         } else {
-                            diff.updated.push(u.clone());
+                            diff.updated.push(u);
                         }
                         shown_add.push(u);
                     }
                     (true, true) if changed.contains(&u) => diff.updated.push(u),
                     (true, false) => {
                         if went_offline.contains(&u) {
-                            diff.left.push(u.clone());
+                            diff.left.push(u);
                         } else {
-                            diff.unwatched.push(u.clone());
+                            diff.unwatched.push(u);
                         }
                         shown_remove.push(u);
                     }
@@ -389,17 +457,37 @@ impl Roster {
             }
             if let Some(w) = self.watchers.get_mut(&c) {
                 w.touched.clear();
-                for u in shown_add {
-                    w.shown.insert(u);
-                }
+                w.shown.extend(shown_add);
                 for u in &shown_remove {
                     w.shown.remove(u);
                 }
             }
             if !diff.is_empty() {
-                out.personal.push((c, diff));
+                groups.entry(diff).or_default().push(c);
             }
         }
+        let names = |ids: Vec<Uid>| -> Vec<String> {
+            let mut v: Vec<String> = ids
+                .into_iter()
+                .map(|u| self.interner.name(u).to_owned())
+                .collect();
+            v.sort();
+            v
+        };
+        let mut personal: Vec<(Vec<ConnectionId>, Diff)> = groups
+            .into_iter()
+            .map(|(d, conns)| {
+                let diff = Diff {
+                    joined: names(d.joined),
+                    updated: names(d.updated),
+                    left: names(d.left),
+                    unwatched: names(d.unwatched),
+                };
+                (conns, diff)
+            })
+            .collect();
+        personal.sort_by_key(|(conns, _)| conns.first().copied());
+        out.personal = personal;
         if !out.shared_to.is_empty() {
             out.shared = Some(shared);
         }
@@ -462,10 +550,38 @@ mod tests {
                 apply(clients.get_mut(c).unwrap(), roster, d);
             }
         }
-        for (c, d) in &out.personal {
-            apply(clients.get_mut(c).unwrap(), roster, d);
+        for (conns, d) in &out.personal {
+            for c in conns {
+                apply(clients.get_mut(c).unwrap(), roster, d);
+            }
         }
         out
+    }
+
+    #[test]
+    fn members_of_one_room_owed_the_same_changes_share_one_diff() {
+        let mut r = Roster::new(10, 10);
+        for i in 0..50u64 {
+            let u = format!("u{i:02}");
+            r.upsert(view(&u, 0, 1));
+            r.watch(ConnectionId(i), &u, false);
+            r.enter_room(ConnectionId(i), room(1));
+        }
+        r.flush();
+        for i in 50..55u64 {
+            let u = format!("u{i:02}");
+            r.upsert(view(&u, 0, 1));
+            r.watch(ConnectionId(i), &u, false);
+            r.enter_room(ConnectionId(i), room(1));
+        }
+        let out = r.flush();
+        // The 50 members hear of the 5 joiners; the 5 joiners get everyone.
+        assert_eq!(out.personal.len(), 2, "{:?}", out.personal);
+        let sizes: Vec<usize> = out.personal.iter().map(|(c, _)| c.len()).collect();
+        assert_eq!(sizes.iter().sum::<usize>(), 55);
+        let old = out.personal.iter().find(|(c, _)| c.len() == 50).unwrap();
+        assert_eq!(old.1.joined, vec!["u50", "u51", "u52", "u53", "u54"]);
+        assert!(old.1.updated.is_empty());
     }
 
     #[test]
@@ -526,18 +642,18 @@ mod tests {
         let out = r.flush();
         assert!(out.shared.is_none());
         assert_eq!(out.personal.len(), 1);
-        assert_eq!(out.personal[0].0, b);
+        assert_eq!(out.personal[0].0, vec![b]);
         assert_eq!(out.personal[0].1.updated, vec!["c".to_owned()]);
         // Room members are watched: `a` and `d`'s connection share a room.
         r.watch(ConnectionId(3), "d", false);
         r.enter_room(a, room(1));
         r.enter_room(ConnectionId(3), room(1));
         let out = r.flush();
-        let to_a = out.personal.iter().find(|(c, _)| *c == a).unwrap();
+        let to_a = out.personal.iter().find(|(c, _)| c.contains(&a)).unwrap();
         assert_eq!(to_a.1.updated, vec!["d".to_owned()]);
         r.leave_room(ConnectionId(3), &room(1));
         let out = r.flush();
-        let to_a = out.personal.iter().find(|(c, _)| *c == a).unwrap();
+        let to_a = out.personal.iter().find(|(c, _)| c.contains(&a)).unwrap();
         assert_eq!(to_a.1.unwatched, vec!["d".to_owned()]);
     }
 
