@@ -121,7 +121,7 @@ pub struct YjsConnectionActor {
     principal: Principal,
     doc_id: YjsDocId,
     services: Arc<Services>,
-    socket: Option<Arc<std::net::TcpStream>>,
+    socket: Option<crate::broker::socket::SocketRef>,
     /// Built in `started`.
     peer: Option<YjsPeer>,
     /// The document actor, once the registry answered.
@@ -138,7 +138,7 @@ impl YjsConnectionActor {
         principal: Principal,
         doc_id: YjsDocId,
         services: Arc<Services>,
-        socket: Option<Arc<std::net::TcpStream>>,
+        socket: Option<crate::broker::socket::SocketRef>,
     ) -> Self {
         let limits = ShellLimits::from_settings(
             &services.settings,
@@ -217,7 +217,7 @@ impl Actor for YjsConnectionActor {
             Arc::new(Outbound::new(
                 ws.outbound_queue_limit,
                 Duration::from_millis(ws.slow_consumer_grace_ms),
-                self.socket.clone(),
+                self.socket.take(),
             )),
         );
         peer.stats.joined(format!("yjs:{}", self.doc_id.name));
