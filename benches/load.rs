@@ -9,7 +9,9 @@
 //!   delivery latency percentiles and the server's CPU time per delivery.
 //! - **idle memory**: `BENCH_IDLE` (2000) idle authenticated sockets
 //!   (`BENCH_IDLE_PER_USER`, default 16, per user; one tenant per user);
-//!   reports the server's RSS growth per socket.
+//!   reports the server's RSS growth per socket, then the server's CPU
+//!   (utime + stime from /proc/<pid>/stat) over `BENCH_IDLE_SECS` (30)
+//!   seconds of idleness, as a percentage of one core (pings answered).
 //! - **document edits**: one editor sends `BENCH_EDITS` (1000) sequential
 //!   `doc:edit` ops, each waiting for its ack (stored in PostgreSQL first),
 //!   while an observer receives them; then `BENCH_EDITORS` (4) editors
@@ -123,6 +125,7 @@ struct Params {
     rate: usize,
     idle: usize,
     idle_per_user: usize,
+    idle_secs: usize,
     edits: usize,
     editors: usize,
     docs: usize,
@@ -144,6 +147,7 @@ impl Params {
             rate: env_usize("BENCH_RATE", 200).max(1),
             idle: env_usize("BENCH_IDLE", size(2000, 20)),
             idle_per_user: env_usize("BENCH_IDLE_PER_USER", 16).max(1),
+            idle_secs: env_usize("BENCH_IDLE_SECS", size(30, 1)).max(1),
             edits: env_usize("BENCH_EDITS", size(1000, 20)),
             editors: env_usize("BENCH_EDITORS", 4).max(1),
             docs: env_usize("BENCH_DOCS", size(100, 2)).max(1),
@@ -712,6 +716,11 @@ async fn idle(p: &Params, db: &BenchDb, report: &mut Report) {
     p.settle(2).await;
     let rss2 = server.rss_kb();
 
+    // Idle CPU: nothing happens but pings, pongs and the server's timers.
+    let (cpu0, t0) = (server.cpu(), Instant::now());
+    tokio::time::sleep(Duration::from_secs(p.idle_secs as u64)).await;
+    let idle_cpu = (server.cpu() - cpu0) / t0.elapsed().as_secs_f64();
+
     let per = |rss: u64| (rss as f64 - rss0 as f64) / p.idle.max(1) as f64;
     report.add(
         name,
@@ -732,6 +741,11 @@ async fn idle(p: &Params, db: &BenchDb, report: &mut Report) {
         name,
         "RSS per idle socket",
         format!("{:.1} KiB (3 s after: {:.1} KiB)", per(rss2), per(rss1)),
+    );
+    report.add(
+        name,
+        "server CPU while idle",
+        format!("{:.2} % of a core over {} s", idle_cpu * 100.0, p.idle_secs),
     );
     report.add(
         name,

@@ -234,7 +234,8 @@ impl Actor for YjsConnectionActor {
             Err(_) => act.close(ctx, yjs_close_code::INTERNAL_ERROR, "document unavailable"),
         }));
         let settings = &self.services.settings;
-        shell::start_liveness(ctx, settings.ping_interval(), settings.client_timeout());
+        let (ping, timeout) = (settings.ping_interval(), settings.client_timeout());
+        shell::start_liveness(self, ctx, ping, timeout);
         shell::schedule_expiry(self, ctx);
     }
 

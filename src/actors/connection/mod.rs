@@ -228,7 +228,8 @@ impl Actor for ConnectionActor {
         );
         self.initial_lists(ctx);
         let settings = &self.services.settings;
-        shell::start_liveness(ctx, settings.ping_interval(), settings.client_timeout());
+        let (ping, timeout) = (settings.ping_interval(), settings.client_timeout());
+        shell::start_liveness(self, ctx, ping, timeout);
         shell::schedule_expiry(self, ctx);
     }
 
