@@ -9,7 +9,7 @@
 //!   delivery latency percentiles and the server's CPU time per delivery.
 //! - **idle memory**: `BENCH_IDLE` (2000) idle authenticated sockets
 //!   (`BENCH_IDLE_PER_USER`, default 16, per user; one tenant per user);
-//!   reports the server's RSS growth per socket, then the server's CPU
+//!   reports the server's RSS and descriptor growth per socket, then the server's CPU
 //!   (utime + stime from /proc/<pid>/stat) over `BENCH_IDLE_SECS` (30)
 //!   seconds of idleness, as a percentage of one core (pings answered).
 //! - **document edits**: one editor sends `BENCH_EDITS` (1000) sequential
@@ -31,6 +31,8 @@
 //!   `BENCH_ROSTER_MAX` sets `presence.tenant_roster_max` (default 500).
 //!
 //! Other knobs: `BENCH_SCENARIOS` (`fanout,idle,docs,manydocs,presence`),
+//! `BENCH_PING_SECS` (15: `websocket.ping_interval_secs`; the client
+//! timeout is three times that, at least the default 45 s),
 //! `BENCH_TANDEM` (the server binary to start; default the one cargo built,
 //! so an older build can be measured with the same bench),
 //! `TANDEM_BENCH_DATABASE_URL` (a role that may create databases; else
@@ -104,6 +106,13 @@ fn rss_kb(pid: &str) -> u64 {
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
         .unwrap()
+}
+
+/// Open file descriptors of a process.
+fn open_fds(pid: &str) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
 }
 
 // ---------------------------------------------------------------- params --
@@ -262,6 +271,8 @@ impl Server {
     fn start_with(db_url: &str, tag: &str, extra: &str) -> Server {
         let config =
             std::env::temp_dir().join(format!("tandem-bench-{}-{tag}.toml", std::process::id()));
+        let ping_secs = env_usize("BENCH_PING_SECS", 15).max(1);
+        let timeout_secs = (ping_secs * 3).max(45);
         let text = format!(
             r#"[server]
 host = "127.0.0.1"
@@ -275,6 +286,8 @@ outbound_queue_limit = 65536
 rate_limit_burst = 100000
 rate_limit_per_second = 100000
 rate_limit_close_after = 1000000
+ping_interval_secs = {ping_secs}
+client_timeout_secs = {timeout_secs}
 
 [database]
 url = "{db_url}"
@@ -694,6 +707,7 @@ async fn idle(p: &Params, db: &BenchDb, report: &mut Report) {
     }
     p.settle(1).await;
     let rss0 = server.rss_kb();
+    let fds0 = open_fds(&server.pid);
 
     let start = Instant::now();
     let ids: Vec<usize> = (0..p.idle).collect();
@@ -715,6 +729,7 @@ async fn idle(p: &Params, db: &BenchDb, report: &mut Report) {
     let rss1 = server.rss_kb();
     p.settle(2).await;
     let rss2 = server.rss_kb();
+    let fds2 = open_fds(&server.pid);
 
     // Idle CPU: nothing happens but pings, pongs and the server's timers.
     let (cpu0, t0) = (server.cpu(), Instant::now());
@@ -741,6 +756,14 @@ async fn idle(p: &Params, db: &BenchDb, report: &mut Report) {
         name,
         "RSS per idle socket",
         format!("{:.1} KiB (3 s after: {:.1} KiB)", per(rss2), per(rss1)),
+    );
+    report.add(
+        name,
+        "server descriptors per idle socket",
+        format!(
+            "{:.2} ({fds0} before, {fds2} after)",
+            (fds2 as f64 - fds0 as f64) / p.idle.max(1) as f64
+        ),
     );
     report.add(
         name,
