@@ -137,6 +137,10 @@ async fn at_the_open_files_limit_sockets_are_refused_with_503_and_the_server_rec
     };
     assert_eq!(refused, 503);
     let held = clients.len();
+    eprintln!(
+        "refused after {held} sockets; server descriptors {before} -> {}",
+        open_fds(pid)
+    );
     assert!(
         (ULIMIT - RESERVE - 16..=ULIMIT - RESERVE).contains(&held),
         "refused after {held} connections"
