@@ -9,7 +9,9 @@
 //!   delivery latency percentiles and the server's CPU time per delivery.
 //! - **idle memory**: `BENCH_IDLE` (2000) idle authenticated sockets
 //!   (`BENCH_IDLE_PER_USER`, default 16, per user; one tenant per user);
-//!   reports the server's RSS growth per socket.
+//!   reports the server's RSS and descriptor growth per socket, then the server's CPU
+//!   (utime + stime from /proc/<pid>/stat) over `BENCH_IDLE_SECS` (30)
+//!   seconds of idleness, as a percentage of one core (pings answered).
 //! - **document edits**: one editor sends `BENCH_EDITS` (1000) sequential
 //!   `doc:edit` ops, each waiting for its ack (stored in PostgreSQL first),
 //!   while an observer receives them; then `BENCH_EDITORS` (4) editors
@@ -29,6 +31,8 @@
 //!   `BENCH_ROSTER_MAX` sets `presence.tenant_roster_max` (default 500).
 //!
 //! Other knobs: `BENCH_SCENARIOS` (`fanout,idle,docs,manydocs,presence`),
+//! `BENCH_PING_SECS` (15: `websocket.ping_interval_secs`; the client
+//! timeout is three times that, at least the default 45 s),
 //! `BENCH_TANDEM` (the server binary to start; default the one cargo built,
 //! so an older build can be measured with the same bench),
 //! `TANDEM_BENCH_DATABASE_URL` (a role that may create databases; else
@@ -104,6 +108,13 @@ fn rss_kb(pid: &str) -> u64 {
         .unwrap()
 }
 
+/// Open file descriptors of a process.
+fn open_fds(pid: &str) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
 // ---------------------------------------------------------------- params --
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -123,6 +134,7 @@ struct Params {
     rate: usize,
     idle: usize,
     idle_per_user: usize,
+    idle_secs: usize,
     edits: usize,
     editors: usize,
     docs: usize,
@@ -144,6 +156,7 @@ impl Params {
             rate: env_usize("BENCH_RATE", 200).max(1),
             idle: env_usize("BENCH_IDLE", size(2000, 20)),
             idle_per_user: env_usize("BENCH_IDLE_PER_USER", 16).max(1),
+            idle_secs: env_usize("BENCH_IDLE_SECS", size(30, 1)).max(1),
             edits: env_usize("BENCH_EDITS", size(1000, 20)),
             editors: env_usize("BENCH_EDITORS", 4).max(1),
             docs: env_usize("BENCH_DOCS", size(100, 2)).max(1),
@@ -258,6 +271,8 @@ impl Server {
     fn start_with(db_url: &str, tag: &str, extra: &str) -> Server {
         let config =
             std::env::temp_dir().join(format!("tandem-bench-{}-{tag}.toml", std::process::id()));
+        let ping_secs = env_usize("BENCH_PING_SECS", 15).max(1);
+        let timeout_secs = (ping_secs * 3).max(45);
         let text = format!(
             r#"[server]
 host = "127.0.0.1"
@@ -271,6 +286,8 @@ outbound_queue_limit = 65536
 rate_limit_burst = 100000
 rate_limit_per_second = 100000
 rate_limit_close_after = 1000000
+ping_interval_secs = {ping_secs}
+client_timeout_secs = {timeout_secs}
 
 [database]
 url = "{db_url}"
@@ -690,6 +707,7 @@ async fn idle(p: &Params, db: &BenchDb, report: &mut Report) {
     }
     p.settle(1).await;
     let rss0 = server.rss_kb();
+    let fds0 = open_fds(&server.pid);
 
     let start = Instant::now();
     let ids: Vec<usize> = (0..p.idle).collect();
@@ -711,6 +729,12 @@ async fn idle(p: &Params, db: &BenchDb, report: &mut Report) {
     let rss1 = server.rss_kb();
     p.settle(2).await;
     let rss2 = server.rss_kb();
+    let fds2 = open_fds(&server.pid);
+
+    // Idle CPU: nothing happens but pings, pongs and the server's timers.
+    let (cpu0, t0) = (server.cpu(), Instant::now());
+    tokio::time::sleep(Duration::from_secs(p.idle_secs as u64)).await;
+    let idle_cpu = (server.cpu() - cpu0) / t0.elapsed().as_secs_f64();
 
     let per = |rss: u64| (rss as f64 - rss0 as f64) / p.idle.max(1) as f64;
     report.add(
@@ -732,6 +756,19 @@ async fn idle(p: &Params, db: &BenchDb, report: &mut Report) {
         name,
         "RSS per idle socket",
         format!("{:.1} KiB (3 s after: {:.1} KiB)", per(rss2), per(rss1)),
+    );
+    report.add(
+        name,
+        "server descriptors per idle socket",
+        format!(
+            "{:.2} ({fds0} before, {fds2} after)",
+            (fds2 as f64 - fds0 as f64) / p.idle.max(1) as f64
+        ),
+    );
+    report.add(
+        name,
+        "server CPU while idle",
+        format!("{:.2} % of a core over {} s", idle_cpu * 100.0, p.idle_secs),
     );
     report.add(
         name,

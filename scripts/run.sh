@@ -46,5 +46,9 @@ scripts/services.sh
 echo "run: building the release binary (the first build takes several minutes)"
 cargo build --release --bin tandem
 echo "run: target/release/tandem serve --config $config (in the foreground; Ctrl-C stops it)"
+# One file descriptor per connection: the server raises its soft open-files
+# limit to this hard limit itself. To hold more connections, raise the hard
+# limit (README, "Open files").
+echo "run: open files hard limit $(ulimit -Hn) (one per connection; README \"Open files\")"
 echo "run: open http://127.0.0.1:8080/ for the demo app (with the shipped config.toml)"
 exec target/release/tandem serve --config "$config"

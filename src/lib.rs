@@ -24,7 +24,8 @@
 //!   session's frames included (`actors::room` says why); members send `doc:*`
 //!   requests to the session directly.
 //! - [`broker`]: delivery types (`Deliver`, `CloseSocket`, the connection handle with
-//!   its outbound bound, the per-connection stats the admin API lists in
+//!   its outbound bound, the socket reference that cuts a stalled peer through its one
+//!   descriptor (`broker::socket`), the per-connection stats the admin API lists in
 //!   `broker::stats`) and tenant/user topics (notifications, activity); the
 //!   in-process broker.
 //! - [`limits`]: the token bucket and flood detector (pure).
@@ -34,6 +35,8 @@
 //!   what each connection was shown); the roster actor
 //!   (`actors/roster.rs`) is its shell and the one place presence is sent from.
 //! - [`memory`]: gives freed memory back to the OS after a connection storm.
+//! - [`fds`]: the open-files budget: `RLIMIT_NOFILE` raised at start, client
+//!   connections counted, sockets refused (503) before descriptors run out.
 //! - [`collab`]: the OT text type, revision log, document state (text and structured
 //!   fields, undo/redo, snapshots) and edit-lock table (pure).
 //! - [`db`]: the pool, embedded migrations, readiness, generated `schema.rs`, query
@@ -62,6 +65,7 @@ pub mod clock;
 pub mod collab;
 pub mod config;
 pub mod db;
+pub mod fds;
 pub mod http;
 pub mod ids;
 pub mod limits;

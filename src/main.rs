@@ -50,7 +50,13 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let logger =
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).build();
+    let max_level = logger.filter();
+    // The accept loop's `Too many open files` at most once a minute (`fds`).
+    if log::set_boxed_logger(Box::new(tandem::fds::QuietAccept::new(logger))).is_ok() {
+        log::set_max_level(max_level);
+    }
     let cli = Cli::parse();
     let settings = match Settings::load(&cli.config) {
         Ok(s) => s,

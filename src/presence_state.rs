@@ -191,7 +191,16 @@ impl UserPresence {
         self.idle = false;
     }
 
-    /// Periodic check: online becomes away after `away_after` of inactivity.
+    /// When [`UserPresence::tick`] would turn the user away, if nothing
+    /// happens meanwhile; `None` while it cannot (no device, not listed, or
+    /// idle already).
+    pub fn away_at(&self, away_after: Duration) -> Option<Instant> {
+        (self.listed && !self.idle && !self.devices.is_empty())
+            .then(|| self.last_activity + away_after)
+    }
+
+    /// The idle check (at [`UserPresence::away_at`]): online becomes away
+    /// after `away_after` of inactivity.
     pub fn tick(&mut self, now: Instant, away_after: Duration) -> Change {
         if self.listed
             && !self.idle
@@ -366,6 +375,25 @@ mod tests {
             Change::Updated
         );
         assert_eq!(p.status(), Status::Online);
+    }
+
+    #[test]
+    fn away_at_follows_activity_and_stops_once_idle() {
+        let t = Instant::now();
+        let mut p = UserPresence::new(t);
+        assert_eq!(p.away_at(AWAY), None, "no device yet");
+        p.attach(ConnectionId(1), device(), t);
+        assert_eq!(p.away_at(AWAY), Some(t + AWAY));
+        let later = t + Duration::from_secs(10);
+        p.activity(later);
+        assert_eq!(p.away_at(AWAY), Some(later + AWAY));
+        // A check before the deadline changes nothing and keeps it.
+        assert_eq!(p.tick(t + AWAY, AWAY), Change::None);
+        assert_eq!(p.away_at(AWAY), Some(later + AWAY));
+        assert_eq!(p.tick(later + AWAY, AWAY), Change::Updated);
+        assert_eq!(p.away_at(AWAY), None, "away already");
+        p.activity(later + AWAY * 2);
+        assert_eq!(p.away_at(AWAY), Some(later + AWAY * 3));
     }
 
     #[test]

@@ -8,7 +8,6 @@ use crate::auth::Authenticator;
 use crate::broker::local::LocalBroker;
 use crate::config::Settings;
 use crate::db::Db;
-use crate::http::ws::SocketDup;
 use crate::systemd::Notifier;
 use actix::Actor;
 use actix_web::dev::{Server, ServerHandle};
@@ -129,6 +128,7 @@ impl Application {
         let db_data = web::Data::new(db.clone());
         let push_data = web::Data::new(push);
         let web_settings = settings.web.clone();
+        let accept_cap = crate::fds::init(settings.server.fd_reserve, settings.server.workers);
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(
@@ -162,14 +162,15 @@ impl Application {
             if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
                 // Real-time latency matters more than packet count.
                 let _ = tcp.set_nodelay(true);
-                use std::os::fd::AsFd;
-                if let Ok(fd) = tcp.as_fd().try_clone_to_owned() {
-                    ext.insert(SocketDup(Arc::new(std::net::TcpStream::from(fd))));
-                }
+                // Its number only: one descriptor per connection (`broker::socket`).
+                use std::os::fd::AsRawFd;
+                ext.insert(crate::broker::socket::AcceptedFd(tcp.as_raw_fd()));
+                ext.insert(crate::fds::Counted::accepted());
             }
         })
         .disable_signals()
-        .shutdown_timeout(settings.server.shutdown_grace_secs);
+        .shutdown_timeout(settings.server.shutdown_grace_secs)
+        .max_connections(accept_cap);
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);
         }

@@ -85,6 +85,8 @@ pub struct PresenceActor {
     /// Per connection: when it connected and its ip, for the log.
     connected:
         std::collections::HashMap<ConnectionId, (chrono::DateTime<chrono::Utc>, Option<String>)>,
+    /// True while the idle timer is set (see [`PresenceActor::watch_idle`]).
+    idle_timer: bool,
 }
 
 impl PresenceActor {
@@ -99,7 +101,37 @@ impl PresenceActor {
             services,
             attaches_seen: 0,
             connected: Default::default(),
+            idle_timer: false,
         }
+    }
+
+    /// Sets the one idle timer for when the user would turn away, unless it
+    /// is set already. No periodic tick: when the timer fires it applies
+    /// the idle check, then sets itself again for the (possibly later, after
+    /// activity meanwhile) next deadline, if there is one.
+    fn watch_idle(&mut self, ctx: &mut Context<Self>) {
+        if self.idle_timer {
+            return;
+        }
+        let away_after = Duration::from_secs(self.services.settings.presence.away_after_secs);
+        let Some(at) = self.state.away_at(away_after) else {
+            return;
+        };
+        self.idle_timer = true;
+        ctx.run_later(
+            at.saturating_duration_since(Instant::now()),
+            move |act, ctx| {
+                act.idle_timer = false;
+                let change = act.state.tick(Instant::now(), away_after);
+                if change != Change::None {
+                    if let Some(&id) = act.connected.keys().next() {
+                        act.log("status", id, false);
+                    }
+                }
+                act.publish(change);
+                act.watch_idle(ctx);
+            },
+        );
     }
 
     /// Tells the roster what changed.
@@ -151,18 +183,7 @@ impl Actor for PresenceActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        let away_after = Duration::from_secs(self.services.settings.presence.away_after_secs);
-        // Check idleness often enough to be within ~1/10 of the away time.
-        let every = (away_after / 10).clamp(Duration::from_millis(100), Duration::from_secs(10));
-        ctx.run_interval(every, move |act, _| {
-            let change = act.state.tick(Instant::now(), away_after);
-            if change != Change::None {
-                if let Some(&id) = act.connected.keys().next() {
-                    act.log("status", id, false);
-                }
-            }
-            act.publish(change);
-        });
+        self.watch_idle(ctx);
     }
 }
 
@@ -170,7 +191,7 @@ impl Handler<Attach> for PresenceActor {
     type Result = ();
 
     /// Adds the device; a returning user within the grace period shows no offline.
-    fn handle(&mut self, msg: Attach, _: &mut Context<Self>) {
+    fn handle(&mut self, msg: Attach, ctx: &mut Context<Self>) {
         self.attaches_seen += 1;
         self.connected
             .insert(msg.connection, (chrono::Utc::now(), msg.device.ip.clone()));
@@ -186,6 +207,7 @@ impl Handler<Attach> for PresenceActor {
         );
         self.log("connect", msg.connection, false);
         self.publish(change);
+        self.watch_idle(ctx);
     }
 }
 
@@ -221,7 +243,7 @@ impl Handler<Activity> for PresenceActor {
     type Result = ();
 
     /// Resets the idle clock; away from idleness becomes online.
-    fn handle(&mut self, _: Activity, _: &mut Context<Self>) {
+    fn handle(&mut self, _: Activity, ctx: &mut Context<Self>) {
         let change = self.state.activity(Instant::now());
         if change != Change::None {
             if let Some(&id) = self.connected.keys().next() {
@@ -229,6 +251,7 @@ impl Handler<Activity> for PresenceActor {
             }
         }
         self.publish(change);
+        self.watch_idle(ctx);
     }
 }
 
@@ -236,7 +259,7 @@ impl Handler<SetStatus> for PresenceActor {
     type Result = ();
 
     /// Applies a chosen status.
-    fn handle(&mut self, SetStatus(status): SetStatus, _: &mut Context<Self>) {
+    fn handle(&mut self, SetStatus(status): SetStatus, ctx: &mut Context<Self>) {
         let change = self.state.set_status(status, Instant::now());
         if change != Change::None {
             if let Some(&id) = self.connected.keys().next() {
@@ -244,6 +267,7 @@ impl Handler<SetStatus> for PresenceActor {
             }
         }
         self.publish(change);
+        self.watch_idle(ctx);
     }
 }
 

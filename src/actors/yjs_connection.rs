@@ -121,7 +121,7 @@ pub struct YjsConnectionActor {
     principal: Principal,
     doc_id: YjsDocId,
     services: Arc<Services>,
-    socket: Option<Arc<std::net::TcpStream>>,
+    socket: Option<crate::broker::socket::SocketRef>,
     /// Built in `started`.
     peer: Option<YjsPeer>,
     /// The document actor, once the registry answered.
@@ -138,7 +138,7 @@ impl YjsConnectionActor {
         principal: Principal,
         doc_id: YjsDocId,
         services: Arc<Services>,
-        socket: Option<Arc<std::net::TcpStream>>,
+        socket: Option<crate::broker::socket::SocketRef>,
     ) -> Self {
         let limits = ShellLimits::from_settings(
             &services.settings,
@@ -217,7 +217,7 @@ impl Actor for YjsConnectionActor {
             Arc::new(Outbound::new(
                 ws.outbound_queue_limit,
                 Duration::from_millis(ws.slow_consumer_grace_ms),
-                self.socket.clone(),
+                self.socket.take(),
             )),
         );
         peer.stats.joined(format!("yjs:{}", self.doc_id.name));
@@ -234,7 +234,8 @@ impl Actor for YjsConnectionActor {
             Err(_) => act.close(ctx, yjs_close_code::INTERNAL_ERROR, "document unavailable"),
         }));
         let settings = &self.services.settings;
-        shell::start_liveness(ctx, settings.ping_interval(), settings.client_timeout());
+        let (ping, timeout) = (settings.ping_interval(), settings.client_timeout());
+        shell::start_liveness(self, ctx, ping, timeout);
         shell::schedule_expiry(self, ctx);
     }
 

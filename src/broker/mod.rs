@@ -14,6 +14,7 @@
 
 pub mod local;
 pub mod outbound;
+pub mod socket;
 pub mod stats;
 
 pub use outbound::Outbound;
@@ -96,7 +97,7 @@ impl ConnectionHandle {
         close: Recipient<CloseSocket>,
         limit: usize,
         grace: Duration,
-        socket: Option<Arc<std::net::TcpStream>>,
+        socket: Option<crate::broker::socket::SocketRef>,
     ) -> Self {
         ConnectionHandle {
             id,

@@ -6,11 +6,12 @@
 //! releases it when it writes the frame. Once a peer stops reading, the
 //! actor stops running (actix stops polling a socket whose writes block), so
 //! the count grows; past the limit the socket is closed, and its TCP stream
-//! is cut after a grace period through a duplicate of the socket, since the
-//! stalled actor cannot close it itself.
+//! is cut after a grace period through its descriptor's number (a
+//! [`SocketRef`], no second descriptor), since the stalled actor cannot
+//! close it itself.
 
+use super::socket::SocketRef;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 /// The queue bound of one socket.
@@ -25,14 +26,14 @@ pub struct Outbound {
     limit: usize,
     /// How long the close frame may take before the TCP stream is cut.
     grace: Duration,
-    /// A duplicate of the TCP socket, used to cut a socket whose actor
-    /// cannot run because its peer stopped reading.
-    socket: Option<Arc<std::net::TcpStream>>,
+    /// The TCP socket, to cut it when its actor cannot run because its
+    /// peer stopped reading.
+    socket: Option<SocketRef>,
 }
 
 impl Outbound {
     /// A bound of `limit` frames.
-    pub fn new(limit: usize, grace: Duration, socket: Option<Arc<std::net::TcpStream>>) -> Self {
+    pub fn new(limit: usize, grace: Duration, socket: Option<SocketRef>) -> Self {
         Outbound {
             queued: AtomicUsize::new(0),
             closing: AtomicBool::new(false),
@@ -91,15 +92,9 @@ impl Outbound {
 
     /// Cuts the TCP stream after the grace period if the actor is still
     /// running then (it could not write its close frame).
-    pub fn cut_after_grace(&self, still_running: impl Fn() -> bool + 'static) {
-        if let Some(socket) = self.socket.clone() {
-            let grace = self.grace;
-            actix_rt::spawn(async move {
-                tokio::time::sleep(grace).await;
-                if still_running() {
-                    let _ = socket.shutdown(std::net::Shutdown::Both);
-                }
-            });
+    pub fn cut_after_grace(&self, still_running: impl Fn() -> bool + Send + 'static) {
+        if let Some(socket) = &self.socket {
+            socket.cut_after(self.grace, still_running);
         }
     }
 }

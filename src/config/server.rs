@@ -17,6 +17,11 @@ pub struct ServerSettings {
     pub allowed_origins: Vec<String>,
     /// Seconds to finish in-flight work after SIGTERM/SIGINT before exiting.
     pub shutdown_grace_secs: u64,
+    /// Open files kept free for PostgreSQL, Redis, files and the runtime:
+    /// socket upgrades get `503 server_at_capacity` once the connections
+    /// reach the open-files limit minus this, and the accept loop pauses at
+    /// the limit minus half of it (`fds`).
+    pub fd_reserve: usize,
     /// `development` allows the development secret shipped in config.toml;
     /// `production` (the default) refuses to start with it.
     pub environment: Environment,
@@ -50,6 +55,7 @@ impl Default for ServerSettings {
                 "http://127.0.0.1:3000".into(),
             ],
             shutdown_grace_secs: 10,
+            fd_reserve: 256,
             environment: Environment::Production,
         }
     }

@@ -1,6 +1,8 @@
 //! Connection-slot admission, one function for every socket entry point
 //! (`/ws`, `/yjs/{document}`, `/api/v1/stream`): asks the actor that keeps
-//! the per-user slot table and maps a refusal to the REST error.
+//! the per-user slot table and maps a refusal to the REST error. Before that
+//! it refuses every socket once the node's open-files budget is spent
+//! (`503 server_at_capacity`, see `fds`).
 
 use super::error::{ApiError, ErrorCode};
 use crate::actors::registry::AdmitError;
@@ -16,11 +18,30 @@ where
     M: Message<Result = Result<T, AdmitError>> + Send + 'static,
     T: Send + 'static,
 {
+    if !crate::fds::has_room() {
+        return Err(at_capacity());
+    }
     table
         .send(admit)
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?
         .map_err(|e| refused(e, max_per_user))
+}
+
+/// Seconds a client refused for lack of descriptors is told to wait.
+const AT_CAPACITY_RETRY_MS: u64 = 5_000;
+
+/// The REST error when the node's open-files budget is spent (`fds`).
+fn at_capacity() -> ApiError {
+    log::debug!(
+        "socket refused: {} connections open, at the open-files budget",
+        crate::fds::open_connections()
+    );
+    ApiError::RetryLater(
+        ErrorCode::ServerAtCapacity,
+        "the server holds as many connections as its open-files limit allows; retry later".into(),
+        AT_CAPACITY_RETRY_MS,
+    )
 }
 
 /// The REST error for a refused slot.

@@ -108,6 +108,9 @@ error_codes! {
     PushBusy => "push_busy",
     /// The node is shutting down.
     ShuttingDown => "shutting_down",
+    /// The node holds as many connections as its open-files limit allows
+    /// (less `server.fd_reserve`); retry later or elsewhere.
+    ServerAtCapacity => "server_at_capacity",
     /// An unexpected failure (the detail is logged, not sent).
     Internal => "internal",
 }

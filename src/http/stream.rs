@@ -30,7 +30,7 @@ struct StreamQuery {
     tag = "activity",
     summary = "Server-Sent Events: my notifications and visible activity",
     params(("token" = Option<String>, Query, description = "JWT (EventSource cannot send headers)"), ("last_event_id" = Option<String>, Query, description = "Resume position, as the Last-Event-ID header")),
-    responses((status = 200, description = "text/event-stream; resumes from Last-Event-ID", content_type = "text/event-stream"), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::error::ErrorBody)),
+    responses((status = 200, description = "text/event-stream; resumes from Last-Event-ID", content_type = "text/event-stream"), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::error::ErrorBody), (status = 429, description = "`too_many_connections`", body = crate::http::error::ErrorBody), (status = 503, description = "`shutting_down`, or `server_at_capacity` (the open-files budget is spent; with `retry_after_ms`)", body = crate::http::error::ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn stream(

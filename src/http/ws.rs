@@ -7,15 +7,11 @@ use crate::actors::connection::{ConnectionActor, DeviceInfo};
 use crate::actors::registry::{AdmitConnection, ConnectionClosed};
 use crate::actors::Services;
 use crate::auth::{extract_token, AuthError, Principal, TokenSource};
+use crate::broker::socket::{AcceptedFd, OpenGuard, SocketRef};
 use actix_web::{http::header, web, HttpRequest, HttpResponse};
 use actix_web_actors::ws;
 use serde::Deserialize;
 use std::sync::Arc;
-
-/// A duplicate of the accepted TCP socket, stored per connection by the
-/// server's `on_connect` hook, so a stalled WebSocket can be cut.
-#[derive(Clone)]
-pub struct SocketDup(pub Arc<std::net::TcpStream>);
 
 /// The body of an upgraded socket's response (the frames its actor writes),
 /// closing the TCP connection as soon as the actor's last frame (the close
@@ -29,9 +25,14 @@ pub struct SocketDup(pub Arc<std::net::TcpStream>);
 /// the body ends makes the lingering read see end-of-file at once; actix-http
 /// then flushes what it has (the close frame) and sends FIN. Nothing is read
 /// after the close frame anyway: the actor has stopped.
+///
+/// It also holds the socket's [`OpenGuard`]: the dispatcher owns this body
+/// together with the socket, so the guard is dropped no later than the
+/// socket is closed (`broker::socket` says why that matters).
 struct CloseWhenDone {
     body: actix_web::body::BoxBody,
-    socket: Option<Arc<std::net::TcpStream>>,
+    guard: Option<OpenGuard>,
+    done: bool,
 }
 
 impl actix_web::body::MessageBody for CloseWhenDone {
@@ -47,9 +48,11 @@ impl actix_web::body::MessageBody for CloseWhenDone {
     ) -> std::task::Poll<Option<Result<actix_web::web::Bytes, Self::Error>>> {
         let next = std::pin::Pin::new(&mut self.body).poll_next(cx);
         if let std::task::Poll::Ready(None) = next {
-            if let Some(socket) = self.socket.take() {
-                // Fails only when the peer is gone already.
-                let _ = socket.shutdown(std::net::Shutdown::Read);
+            if !self.done {
+                self.done = true;
+                if let Some(guard) = &self.guard {
+                    guard.shutdown_read();
+                }
             }
         }
         next
@@ -58,11 +61,28 @@ impl actix_web::body::MessageBody for CloseWhenDone {
 
 /// Wraps an upgrade response so the TCP connection closes as soon as the
 /// socket actor's close frame is sent (see `CloseWhenDone`).
-pub fn close_promptly(
-    response: HttpResponse,
-    socket: Option<Arc<std::net::TcpStream>>,
-) -> HttpResponse {
-    response.map_body(|_, body| actix_web::body::BoxBody::new(CloseWhenDone { body, socket }))
+pub fn close_promptly(response: HttpResponse, guard: Option<OpenGuard>) -> HttpResponse {
+    response.map_body(|_, body| {
+        actix_web::body::BoxBody::new(CloseWhenDone {
+            body,
+            guard,
+            done: false,
+        })
+    })
+}
+
+/// The accepted socket of `req`, as a reference that can cut it and the
+/// guard to keep in the response body (`None` when the server did not
+/// record the descriptor, e.g. in a test harness without `on_connect`).
+pub fn socket_of(req: &HttpRequest) -> (Option<SocketRef>, Option<OpenGuard>) {
+    match req
+        .conn_data::<AcceptedFd>()
+        .copied()
+        .and_then(SocketRef::new)
+    {
+        Some((socket, guard)) => (Some(socket), Some(guard)),
+        None => (None, None),
+    }
 }
 
 /// Optional device details in the upgrade's query string.
@@ -153,7 +173,7 @@ pub fn authorize_upgrade(
     tag = "sockets",
     summary = "WebSocket upgrade for the JSON protocol (docs/protocol.md)",
     params(("token" = Option<String>, Query, description = "JWT, when no Authorization header can be sent"), ("device" = Option<String>, Query, description = "Device label"), ("presence" = Option<String>, Query, description = "`all` (default): the tenant roster on connect; `none`: no roster, presence only for subscribed users and room members")),
-    responses((status = 101, description = "Switching protocols"), (status = 400, description = "`not_a_websocket`, `invalid_field` (a bad `presence` value)", body = crate::http::error::ErrorBody), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::error::ErrorBody), (status = 403, description = "`origin_not_allowed`", body = crate::http::error::ErrorBody), (status = 429, description = "`too_many_connections`", body = crate::http::error::ErrorBody), (status = 503, description = "`shutting_down`", body = crate::http::error::ErrorBody)),
+    responses((status = 101, description = "Switching protocols"), (status = 400, description = "`not_a_websocket`, `invalid_field` (a bad `presence` value)", body = crate::http::error::ErrorBody), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::error::ErrorBody), (status = 403, description = "`origin_not_allowed`", body = crate::http::error::ErrorBody), (status = 429, description = "`too_many_connections`", body = crate::http::error::ErrorBody), (status = 503, description = "`shutting_down`, or `server_at_capacity` (the open-files budget is spent; with `retry_after_ms`)", body = crate::http::error::ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn upgrade(
@@ -208,15 +228,9 @@ pub async fn upgrade(
         settings.websocket.max_connections_per_user,
     )
     .await?;
-    let socket = req.conn_data::<SocketDup>().map(|s| s.0.clone());
+    let (socket, guard) = socket_of(&req);
     let (tenant, user) = (principal.tenant.clone(), principal.user.clone());
-    let actor = ConnectionActor::new(
-        id,
-        principal,
-        device,
-        services.get_ref().clone(),
-        socket.clone(),
-    );
+    let actor = ConnectionActor::new(id, principal, device, services.get_ref().clone(), socket);
     let mut builder = ws::WsResponseBuilder::new(actor, &req, stream)
         .frame_size(settings.websocket.max_frame_bytes);
     if source == TokenSource::Subprotocol {
@@ -224,7 +238,7 @@ pub async fn upgrade(
     }
     builder
         .start()
-        .map(|response| close_promptly(response, socket))
+        .map(|response| close_promptly(response, guard))
         .map_err(|e| {
             services
                 .registry

@@ -6,7 +6,6 @@
 //! socket belongs to the Yjs connection actor.
 
 use super::error::{ApiError, ErrorCode};
-use super::ws::SocketDup;
 use crate::actors::yjs_connection::YjsConnectionActor;
 use crate::actors::yjs_doc::YjsDocId;
 use crate::actors::yjs_registry::{Admit, ConnClosed};
@@ -26,7 +25,7 @@ pub const MAX_DOCUMENT_NAME_BYTES: usize = 256;
     tag = "sockets",
     summary = "y-websocket upgrade for a Yjs document",
     params(("document" = String, Path, description = "Document name (may contain `/`), at most 256 bytes"), ("token" = Option<String>, Query, description = "JWT")),
-    responses((status = 101, description = "Switching protocols"), (status = 400, description = "`not_a_websocket` or a bad document name", body = crate::http::error::ErrorBody), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::error::ErrorBody), (status = 403, description = "`origin_not_allowed`", body = crate::http::error::ErrorBody), (status = 429, description = "`too_many_connections`", body = crate::http::error::ErrorBody)),
+    responses((status = 101, description = "Switching protocols"), (status = 400, description = "`not_a_websocket` or a bad document name", body = crate::http::error::ErrorBody), (status = 401, description = "Missing, invalid or expired token (`missing_token`, `invalid_token`, `token_expired`, `invalid_api_key`)", body = crate::http::error::ErrorBody), (status = 403, description = "`origin_not_allowed`", body = crate::http::error::ErrorBody), (status = 429, description = "`too_many_connections`", body = crate::http::error::ErrorBody), (status = 503, description = "`shutting_down`, or `server_at_capacity` (the open-files budget is spent; with `retry_after_ms`)", body = crate::http::error::ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn upgrade(
@@ -66,15 +65,9 @@ pub async fn upgrade(
         tenant: principal.tenant.clone(),
         name: name.into(),
     };
-    let socket = req.conn_data::<SocketDup>().map(|s| s.0.clone());
+    let (socket, guard) = super::ws::socket_of(&req);
     let (tenant, user) = (principal.tenant.clone(), principal.user.clone());
-    let actor = YjsConnectionActor::new(
-        id,
-        principal,
-        doc,
-        services.get_ref().clone(),
-        socket.clone(),
-    );
+    let actor = YjsConnectionActor::new(id, principal, doc, services.get_ref().clone(), socket);
     let mut builder = ws::WsResponseBuilder::new(actor, &req, stream)
         .frame_size(settings.websocket.max_frame_bytes);
     if source == TokenSource::Subprotocol {
@@ -82,7 +75,7 @@ pub async fn upgrade(
     }
     builder
         .start()
-        .map(|response| super::ws::close_promptly(response, socket))
+        .map(|response| super::ws::close_promptly(response, guard))
         .map_err(|e| {
             services.yjs.do_send(ConnClosed { id, tenant, user });
             ApiError::BadRequest(ErrorCode::NotAWebsocket, e.to_string())

@@ -345,15 +345,26 @@ impl TestApp {
         path_and_query: &str,
         headers: &[(&str, String)],
     ) -> (u16, Value) {
+        refused_upgrade_at(self.port, path_and_query, headers).await
+    }
+}
+
+/// [`TestApp::refused_upgrade`] on a server at `port` (a spawned binary).
+pub async fn refused_upgrade_at(
+    port: u16,
+    path_and_query: &str,
+    headers: &[(&str, String)],
+) -> (u16, Value) {
+    {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
             .unwrap();
         let mut req = format!(
             "GET {path_and_query} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: Upgrade\r\n\
              Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n",
-            self.port
+            port
         );
         for (k, v) in headers {
             req.push_str(&format!("{k}: {v}\r\n"));

@@ -55,8 +55,9 @@ pub struct ConnectionActor {
     services: Arc<Services>,
     /// Built in `started`: the way others reach this actor.
     handle: Option<ConnectionHandle>,
-    /// Duplicate of the TCP socket, to cut it if the actor stalls.
-    socket: Option<Arc<std::net::TcpStream>>,
+    /// The TCP socket, to cut it if the actor stalls (moved into the
+    /// connection handle at start).
+    socket: Option<crate::broker::socket::SocketRef>,
     /// Limits, liveness, expiry and reassembly.
     shell: Shell,
     /// Last activity report to presence.
@@ -78,7 +79,7 @@ impl ConnectionActor {
         principal: Principal,
         device: DeviceInfo,
         services: Arc<Services>,
-        socket: Option<Arc<std::net::TcpStream>>,
+        socket: Option<crate::broker::socket::SocketRef>,
     ) -> Self {
         let now = Instant::now();
         let limits = ShellLimits::from_settings(
@@ -199,7 +200,7 @@ impl Actor for ConnectionActor {
             ctx.address().recipient(),
             ws.outbound_queue_limit,
             Duration::from_millis(ws.slow_consumer_grace_ms),
-            self.socket.clone(),
+            self.socket.take(),
         );
         let broker = &self.services.broker;
         broker.subscribe(Topic::Tenant(self.principal.tenant.clone()), handle.clone());
@@ -227,7 +228,8 @@ impl Actor for ConnectionActor {
         );
         self.initial_lists(ctx);
         let settings = &self.services.settings;
-        shell::start_liveness(ctx, settings.ping_interval(), settings.client_timeout());
+        let (ping, timeout) = (settings.ping_interval(), settings.client_timeout());
+        shell::start_liveness(self, ctx, ping, timeout);
         shell::schedule_expiry(self, ctx);
     }
 

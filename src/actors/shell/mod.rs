@@ -211,24 +211,46 @@ pub fn handle_frame<A: SocketActor>(
 
 /// Pings every `interval`, and closes with 4000 when the client has been
 /// silent longer than `timeout`.
+///
+/// No periodic tick: one timer per socket, set for its next deadline (the
+/// next ping, or the moment the silence would reach `timeout`), in the
+/// runtime's shared timer wheel. An idle socket whose client answers pings
+/// wakes once per `interval`, not once a second. When the timer fires it
+/// re-reads `last_heard` (moved by every inbound frame since) and sets the
+/// next deadline.
 pub fn start_liveness<A: SocketActor>(
+    act: &mut A,
     ctx: &mut ws::WebsocketContext<A>,
     interval: Duration,
     timeout: Duration,
 ) {
-    // Check often enough that the timeout is honoured within a second.
-    let tick = interval.min(Duration::from_secs(1));
-    let mut last_ping = Instant::now();
-    ctx.run_interval(tick, move |act, ctx| {
+    let next_ping = Instant::now() + interval;
+    arm_liveness(act, ctx, next_ping, interval, timeout);
+}
+
+/// Sets the socket's one liveness timer for its next deadline.
+fn arm_liveness<A: SocketActor>(
+    act: &mut A,
+    ctx: &mut ws::WebsocketContext<A>,
+    next_ping: Instant,
+    interval: Duration,
+    timeout: Duration,
+) {
+    let deadline = frames::liveness_deadline(act.shell().last_heard, next_ping, timeout);
+    let wait = deadline.saturating_duration_since(Instant::now());
+    ctx.run_later(wait, move |act, ctx| {
         act.on_tick();
-        if act.shell().last_heard.elapsed() > timeout {
+        let now = Instant::now();
+        if now.saturating_duration_since(act.shell().last_heard) > timeout {
             close(ctx, close_code::HEARTBEAT_TIMEOUT, "heartbeat timeout");
             return;
         }
-        if last_ping.elapsed() >= interval {
-            last_ping = Instant::now();
+        let mut next_ping = next_ping;
+        if now >= next_ping {
             ctx.ping(b"");
+            next_ping = now + interval;
         }
+        arm_liveness(act, ctx, next_ping, interval, timeout);
     });
 }
 
