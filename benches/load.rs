@@ -33,7 +33,8 @@
 //!   server as `TANDEM__SERVER__ACTOR_THREADS`): one room of
 //!   `BENCH_BIG_ROOM` (1000) members at `BENCH_BIG_RATE` (20) broadcasts/s,
 //!   and `BENCH_ROOMS` (500) rooms of `BENCH_ROOM_SIZE` (20) members at
-//!   `BENCH_ROOM_RATE` (2) broadcasts/s each, for `BENCH_ROOMS_SECS` (10)
+//!   `BENCH_ROOM_RATE` (2) broadcasts/s each (`BENCH_ROOMS_PER_SOCKET`, 4,
+//!   rooms share each socket), for `BENCH_ROOMS_SECS` (10)
 //!   seconds; reports deliveries/s, latency p50/p99 and server CPU
 //!   (`load/rooms.rs`).
 //!
@@ -149,6 +150,7 @@ struct Params {
     rooms: usize,
     room_size: usize,
     room_rate: usize,
+    rooms_per_socket: usize,
     rooms_secs: usize,
     scenarios: Vec<String>,
 }
@@ -185,6 +187,7 @@ impl Params {
             rooms: env_usize("BENCH_ROOMS", size(500, 3)).max(1),
             room_size: env_usize("BENCH_ROOM_SIZE", size(20, 3)).max(2),
             room_rate: env_usize("BENCH_ROOM_RATE", 2).max(1),
+            rooms_per_socket: env_usize("BENCH_ROOMS_PER_SOCKET", size(4, 2)).max(1),
             rooms_secs: env_usize("BENCH_ROOMS_SECS", size(10, 1)).max(1),
             scenarios: std::env::var("BENCH_SCENARIOS")
                 .unwrap_or_else(|_| "fanout,idle,docs,manydocs,presence".into())

@@ -6,6 +6,9 @@
 //!   `room:broadcast` at `BENCH_BIG_RATE` (20) per second;
 //! - **many rooms**: `BENCH_ROOMS` (500) rooms of `BENCH_ROOM_SIZE` (20)
 //!   members, one sender per room at `BENCH_ROOM_RATE` (2) per second each;
+//!   `BENCH_ROOMS_PER_SOCKET` (4) consecutive rooms share the same 20
+//!   sockets (a connection in 4 rooms), which keeps 500 x 20 memberships
+//!   within the file-descriptor limit (the server holds two per socket);
 //!
 //! both for `BENCH_ROOMS_SECS` (10) seconds. Reports delivered frames per
 //! second, delivery latency p50/p99 (send time carried in the payload), and
@@ -100,37 +103,45 @@ async fn run(
     let port = server.port;
     let tally = Rc::new(Tally::default());
     let setup = Instant::now();
-    // Every member but the first of each room receives; the first sends.
-    let slots: Vec<(usize, usize)> = (0..rooms)
-        .flat_map(|r| (0..members).map(move |m| (r, m)))
+    // `per_socket` consecutive rooms share their members' sockets (a socket
+    // may be in several rooms; the server holds two descriptors per socket).
+    let per_socket = if rooms == 1 { 1 } else { p.rooms_per_socket };
+    let groups = rooms.div_ceil(per_socket);
+    // Member 0 of each group sends for its rooms; the others receive.
+    let slots: Vec<(usize, usize)> = (0..groups)
+        .flat_map(|g| (0..members).map(move |m| (g, m)))
         .collect();
-    let mut senders = Vec::with_capacity(rooms);
+    let mut senders = Vec::with_capacity(groups);
     for batch in slots.chunks(100) {
-        let socks = join_all(batch.iter().map(|&(r, m)| async move {
+        let socks = join_all(batch.iter().map(|&(g, m)| async move {
+            let first = g * per_socket;
             // One tenant per 50 rooms: rosters spread over the threads too.
-            let tenant = format!("t{}", r / 50);
-            let mut ws = connect(port, &format!("u{r}-{m}"), &tenant).await;
-            join(&mut ws, &format!("room{r}")).await;
-            (r, m, ws)
+            let tenant = format!("t{}", first / 50);
+            let mut ws = connect(port, &format!("u{g}-{m}"), &tenant).await;
+            for r in first..(first + per_socket).min(rooms) {
+                join(&mut ws, &format!("room{r}")).await;
+            }
+            (g, m, ws)
         }))
         .await;
-        for (r, m, ws) in socks {
+        for (g, m, ws) in socks {
             if m == 0 {
-                senders.push((r, ws));
+                senders.push((g, ws));
             } else {
                 spawn_receiver(ws, tally.clone());
             }
         }
     }
-    senders.sort_by_key(|(r, _)| *r);
-    let mut sinks = Vec::with_capacity(rooms);
-    for (r, ws) in senders {
+    senders.sort_by_key(|(g, _)| *g);
+    let mut sinks = Vec::with_capacity(groups);
+    for (_, ws) in senders {
         let (sink, mut stream) = ws.split();
         actix_rt::spawn(async move { while let Some(Ok(_)) = stream.next().await {} });
-        sinks.push((r, sink));
+        sinks.push(sink);
     }
     println!(
-        "  {} sockets joined in {:.1} s",
+        "  {} sockets ({} memberships) joined in {:.1} s",
+        groups * members,
         rooms * members,
         setup.elapsed().as_secs_f64()
     );
@@ -144,7 +155,8 @@ async fn run(
     let start = tokio::time::Instant::now();
     for i in 0..total {
         tokio::time::sleep_until(start + period * i as u32).await;
-        let (r, sink) = &mut sinks[i % rooms];
+        let r = i % rooms;
+        let sink = &mut sinks[r / per_socket];
         let msg = format!(
             r#"{{"type":"room:broadcast","entity_type":"document","entity_id":"room{r}","event":"tick","payload":{{"t":{},"pad":"{pad}"}}}}"#,
             now_ns()
@@ -164,7 +176,11 @@ async fn run(
     report.add(
         name,
         "rooms x members, rate",
-        format!("{rooms} x {members}, {rate}/s per room, {} s", p.rooms_secs),
+        format!(
+            "{rooms} x {members} ({} sockets, {per_socket} rooms each), {rate}/s per room, {} s",
+            groups * members,
+            p.rooms_secs
+        ),
     );
     report.add(
         name,
