@@ -9,9 +9,16 @@
 //! the room's arbiter. The hash only has to be stable within one process (the
 //! pool is rebuilt at every start).
 //!
-//! What runs here must be `Send` to construct (the actor is built in the
-//! calling thread and moved); each arbiter has its own tokio runtime (timers,
-//! IO), and the database pool is shared by all of them.
+//! What runs here must be `Send` to construct (the closure given to
+//! [`ActorPool::start_actor`] is moved to the arbiter, which builds the actor
+//! there, so anything the constructor spawns runs on the actor's thread).
+//! Each arbiter has its own tokio runtime (timers, IO). The database pool is
+//! shared by all threads: a pooled connection's IO task runs on the thread
+//! that opened it and serves whichever thread uses it, so the arbiters are
+//! stopped only after shutdown stored everything ([`ActorPool::stop`]).
+//! Heavy work (OT on large fields, snapshots, encoding big Yjs states) runs in
+//! the room's or document's own actor, so it only delays that thread's
+//! actors, never the registries or other threads' rooms.
 
 pub use crate::ids::shard_of;
 use actix::prelude::*;
