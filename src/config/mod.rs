@@ -475,6 +475,15 @@ mod tests {
     }
 
     #[test]
+    fn actor_threads_are_bounded() {
+        let s = load(SECRET, &[("TANDEM__SERVER__ACTOR_THREADS", "3")]).unwrap();
+        assert_eq!(s.server.actor_threads, 3);
+        assert_eq!(load(SECRET, &[]).unwrap().server.actor_threads, 0);
+        let err = load(SECRET, &[("TANDEM__SERVER__ACTOR_THREADS", "65")]).unwrap_err();
+        assert!(err.to_string().contains("server.actor_threads"), "{err}");
+    }
+
+    #[test]
     fn group_commit_keys_are_checked() {
         let s = load(
             &format!("{SECRET}[documents]\nbatch_max_rows = 64\nbatch_wait_us = 0\n"),
