@@ -156,3 +156,42 @@ async fn every_room_keeps_one_order_under_concurrent_senders() {
         }
     }
 }
+
+/// Notifications go through the broker's shards (by tenant): every user of
+/// tenants spread over several shards gets exactly their own, in order.
+#[actix_web::test]
+async fn notifications_reach_their_users_through_every_broker_shard() {
+    let app = spawn_app_with_api_key(|s| s.server.actor_threads = 3).await;
+    let tenants: Vec<String> = (0..6).map(|i| format!("t{i}")).collect();
+    let shards: HashSet<usize> = tenants
+        .iter()
+        .map(|t| tandem::ids::shard_of(&TenantId::new(t.as_str()), 3))
+        .collect();
+    assert!(
+        shards.len() >= 2,
+        "the tenants must span shards: {shards:?}"
+    );
+    let mut clients = Vec::new();
+    for t in &tenants {
+        for u in ["ann", "ben"] {
+            clients.push((t.clone(), u, app.connect_ready(u, t).await));
+        }
+    }
+    for i in 0..2 {
+        for t in &tenants {
+            for u in ["ann", "ben"] {
+                app.notify(t, u, &format!("{t}/{u}/{i}")).await;
+            }
+        }
+    }
+    for (t, u, c) in &mut clients {
+        for i in 0..2 {
+            let n = c.recv_type("notification").await;
+            assert_eq!(
+                n["notification"]["title"],
+                json!(format!("{t}/{u}/{i}")),
+                "{n}"
+            );
+        }
+    }
+}
