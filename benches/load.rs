@@ -30,7 +30,18 @@
 //!   then all leave, and the server's RSS is read again (memory given back).
 //!   `BENCH_ROSTER_MAX` sets `presence.tenant_roster_max` (default 500).
 //!
-//! Other knobs: `BENCH_SCENARIOS` (`fanout,idle,docs,manydocs,presence`),
+//! - **rooms** (`rooms`, not in the default list): the actor pool under room
+//!   fan-out, for each of `BENCH_ACTOR_THREADS` (`1,2,0`; passed to the
+//!   server as `TANDEM__SERVER__ACTOR_THREADS`): one room of
+//!   `BENCH_BIG_ROOM` (1000) members at `BENCH_BIG_RATE` (20) broadcasts/s,
+//!   and `BENCH_ROOMS` (500) rooms of `BENCH_ROOM_SIZE` (20) members at
+//!   `BENCH_ROOM_RATE` (2) broadcasts/s each (`BENCH_ROOMS_PER_SOCKET`, 4,
+//!   rooms share each socket), for `BENCH_ROOMS_SECS` (10)
+//!   seconds; reports deliveries/s, latency p50/p99 and server CPU
+//!   (`load/rooms.rs`).
+//!
+//! Other knobs: `BENCH_SCENARIOS` (`fanout,idle,docs,manydocs,presence`;
+//! add `rooms` to run it),
 //! `BENCH_PING_SECS` (15: `websocket.ping_interval_secs`; the client
 //! timeout is three times that, at least the default 45 s),
 //! `BENCH_TANDEM` (the server binary to start; default the one cargo built,
@@ -60,6 +71,9 @@ use std::process::{Child, Command, Stdio};
 use std::rc::Rc;
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+#[path = "load/rooms.rs"]
+mod rooms;
 
 type Ws = Framed<BoxedSocket, Codec>;
 
@@ -142,6 +156,14 @@ struct Params {
     doc_secs: usize,
     storm: usize,
     roster_max: usize,
+    actor_threads: Vec<usize>,
+    big_room: usize,
+    big_rate: usize,
+    rooms: usize,
+    room_size: usize,
+    room_rate: usize,
+    rooms_per_socket: usize,
+    rooms_secs: usize,
     scenarios: Vec<String>,
 }
 
@@ -164,6 +186,22 @@ impl Params {
             doc_secs: env_usize("BENCH_DOC_SECS", size(10, 1)).max(1),
             storm: env_usize("BENCH_STORM", size(2000, 12)),
             roster_max: env_usize("BENCH_ROSTER_MAX", if quick { 5 } else { 500 }),
+            actor_threads: std::env::var("BENCH_ACTOR_THREADS")
+                .unwrap_or_else(|_| if quick { "2".into() } else { "1,2,0".into() })
+                .split(',')
+                .map(|s| {
+                    s.trim()
+                        .parse()
+                        .unwrap_or_else(|_| panic!("BENCH_ACTOR_THREADS: not a number: {s:?}"))
+                })
+                .collect(),
+            big_room: env_usize("BENCH_BIG_ROOM", size(1000, 5)).max(2),
+            big_rate: env_usize("BENCH_BIG_RATE", 20).max(1),
+            rooms: env_usize("BENCH_ROOMS", size(500, 3)).max(1),
+            room_size: env_usize("BENCH_ROOM_SIZE", size(20, 3)).max(2),
+            room_rate: env_usize("BENCH_ROOM_RATE", 2).max(1),
+            rooms_per_socket: env_usize("BENCH_ROOMS_PER_SOCKET", size(4, 2)).max(1),
+            rooms_secs: env_usize("BENCH_ROOMS_SECS", size(10, 1)).max(1),
             scenarios: std::env::var("BENCH_SCENARIOS")
                 .unwrap_or_else(|_| "fanout,idle,docs,manydocs,presence".into())
                 .split(',')
@@ -269,6 +307,11 @@ impl Server {
 
     /// Starts with extra config sections appended.
     fn start_with(db_url: &str, tag: &str, extra: &str) -> Server {
+        Server::start_env(db_url, tag, extra, &[])
+    }
+
+    /// Starts with extra config sections and `TANDEM__*` overrides.
+    fn start_env(db_url: &str, tag: &str, extra: &str, env: &[(&str, String)]) -> Server {
         let config =
             std::env::temp_dir().join(format!("tandem-bench-{}-{tag}.toml", std::process::id()));
         let ping_secs = env_usize("BENCH_PING_SECS", 15).max(1);
@@ -319,6 +362,9 @@ secret = "{SECRET}"
             if name.starts_with("TANDEM__") {
                 cmd.env_remove(name);
             }
+        }
+        for (name, value) in env {
+            cmd.env(name, value);
         }
         let mut child = cmd.spawn().expect("start the tandem binary");
         let stderr = child.stderr.take().unwrap();
@@ -1322,6 +1368,10 @@ fn main() {
         }
         if params.wants("presence") {
             presence_storm(&params, &db, &mut report).await;
+        }
+        // The smoke run covers it too; a measuring run only when asked.
+        if params.wants("rooms") || (quick && std::env::var("BENCH_SCENARIOS").is_err()) {
+            rooms::rooms(&params, &db, &mut report).await;
         }
     });
     let table = report.markdown();

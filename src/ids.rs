@@ -91,3 +91,14 @@ impl fmt::Display for RoomId {
         write!(f, "{}:{}", self.entity_type, self.entity_id)
     }
 }
+
+/// Which of `shards` a key belongs to (0 when `shards` is 0): a hash that is
+/// stable within one process (the actor pool and the broker's shards).
+pub fn shard_of<K: std::hash::Hash + ?Sized>(key: &K, shards: usize) -> usize {
+    use std::hash::Hasher;
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut hasher);
+    let shards = shards.max(1) as u64;
+    // Cannot truncate: the remainder is below `shards`, a usize.
+    (hasher.finish() % shards) as usize
+}

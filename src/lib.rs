@@ -15,19 +15,23 @@
 //!   until SIGTERM/SIGINT, then shuts down gracefully (sockets closed with 1012).
 //! - [`auth`]: JWT verification and issuing, token extraction, the [`auth::Principal`] and
 //!   [`auth::AuthError`] (the REST extractor is in `http::principal`).
-//! - [`ids`]: newtype ids (`UserId`, `TenantId`, `RoomId`, `ConnectionId`).
+//! - [`ids`]: newtype ids (`UserId`, `TenantId`, `RoomId`, `ConnectionId`) and the
+//!   stable key hash that picks an actor thread or a broker shard (`ids::shard_of`).
 //! - [`protocol`]: wire types only: `ClientMessage`, `ServerMessage` (and its views),
 //!   error and close codes, and [`protocol::Frame`], a message serialized once with its kind.
 //! - [`actors`]: the actor tree; `actors/mod.rs` draws it. `actors/shell` is the socket
 //!   shell every socket actor shares (limits, liveness, expiry, reassembly, close).
 //!   A room owns its member list and delivers to its members itself, its document
 //!   session's frames included (`actors::room` says why); members send `doc:*`
-//!   requests to the session directly.
+//!   requests to the session directly. `actors::pool` is the actor pool: the
+//!   arbiters (one per core, `server.actor_threads`) that rooms, their
+//!   document sessions, presence actors, rosters, Yjs documents and the
+//!   broker's shards run on, each chosen by a hash of the actor's key.
 //! - [`broker`]: delivery types (`Deliver`, `CloseSocket`, the connection handle with
 //!   its outbound bound, the socket reference that cuts a stalled peer through its one
 //!   descriptor (`broker::socket`), the per-connection stats the admin API lists in
 //!   `broker::stats`) and tenant/user topics (notifications, activity); the
-//!   in-process broker.
+//!   in-process broker, sharded by tenant over the actor threads.
 //! - [`limits`]: the token bucket and flood detector (pure).
 //! - [`presence_state`]: the presence state machine for one user (pure).
 //! - [`roster_state`]: a tenant's roster (pure): batched diffs, `all` and

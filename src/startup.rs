@@ -65,7 +65,12 @@ impl Application {
             }
         }
         load_revocations(&db, &auth).await?;
-        let broker: Arc<dyn crate::broker::Broker> = Arc::new(LocalBroker::start());
+        let pool = Arc::new(
+            crate::actors::pool::ActorPool::new(settings.server.actor_threads)
+                .map_err(StartupError::Config)?,
+        );
+        let broker: Arc<dyn crate::broker::Broker> =
+            Arc::new(LocalBroker::start_sharded(pool.arbiters()));
         let log_writer = LogWriterActor::new(db.clone()).start();
         let group_commit = crate::actors::group_commit::GroupCommit::start(
             db.clone(),
@@ -100,6 +105,7 @@ impl Application {
                 log_writer,
                 yjs: crate::actors::yjs_registry::YjsRegistryActor::new(
                     db.clone(),
+                    pool.clone(),
                     Duration::from_secs(settings.rooms.idle_stop_secs),
                     settings.websocket.max_connections_per_user,
                     crate::actors::yjs_doc::YjsLimits {
@@ -111,6 +117,7 @@ impl Application {
                 push,
                 db: db.clone(),
                 group_commit,
+                pool,
             }
         });
 
@@ -268,6 +275,8 @@ impl ShutdownHandle {
         let yjs_flush = self.services.yjs.send(crate::actors::yjs_registry::Flush);
         let _ = tokio::time::timeout(left, yjs_flush).await;
         self.server.stop(true).await;
+        // Last: the actor threads, once the actors' final writes are done.
+        self.services.pool.stop();
     }
 }
 

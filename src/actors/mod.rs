@@ -1,38 +1,53 @@
 //! The actor tree of one node.
 //!
+//! Threads: the registries, the log writer and group commit run on the
+//! System arbiter; sockets (`ConnectionActor`, `SseConnectionActor`,
+//! `YjsConnectionActor`) on the HTTP worker that accepted them; rooms (with
+//! their document session), presence actors, rosters, Yjs documents and the
+//! broker's shards on the actor pool (`pool`: one arbiter per core, chosen by
+//! a hash of the room, (tenant, user), tenant, document or topic tenant);
+//! push on an arbiter of its own. Tagged `[pool]` below.
+//!
 //! ```text
 //! RegistryActor (one per node: admits, creates, finds, reaps, restarts)
 //! │   registry/{mod: lifecycle, reaping: rooms and presence, queries: presence routing,
 //! │             supervision: replaces rooms and presence actors that stopped unexpectedly,
 //! │             admin: connection listing, disconnects, room listing, system messages}
 //! ├── ConnectionActor  one per WebSocket (the only actor that touches the socket)
-//! │     connection/{mod: socket actor, dispatch: wire → typed messages, inbox: notifications}
+//! │     connection/{mod: socket actor, dispatch: wire → typed messages, inbox: notifications,
+//! │                 presence_route: presence changes via the registry or direct}
 //! ├── SseConnectionActor  one per Server-Sent Events stream (notifications, activity)
-//! ├── PresenceActor    one per (tenant, user): devices, status, activity, location
-//! ├── RosterActor      one per tenant: who is online; sends presence lists and batched diffs
-//! └── RoomActor        one per (tenant, entity_type, entity_id): owns its members, delivers
+//! ├── PresenceActor    [pool] one per (tenant, user): devices, status, activity, location
+//! ├── RosterActor      [pool] one per tenant: who is online; sends presence lists and batched diffs
+//! └── RoomActor        [pool] one per (tenant, entity_type, entity_id): owns its members, delivers
 //!     │                to them (its own frames and its document's), cursors, typing
 //!     │ room/{mod: membership, delivery: to members, batched join announcements,
 //!     │       views, members: members by user with ready JSON (pure), events: cursors,
 //!     │       typing, editing, broadcasts, document frames, queries,
 //!     │       cursors: stored cursors (pure)}
-//!     └── DocumentActor  the room's document session: OT fields, values, locks, persistence;
+//!     └── DocumentActor  [pool, its room's thread] the room's document session: OT fields,
+//!           values, locks, persistence;
 //!           serves member connections directly, refuses others
 //!           document/{mod: state and handlers, commands, write_queue: ordered storage}
-//! BrokerActor          tenant and user topics: notifications, activity, system messages
+//! BrokerActor          [pool] one shard per actor thread, by tenant: tenant and user topics
+//!                      (notifications, activity, system messages)
 //! LogWriterActor       batches user_presence_log rows off the hot path
 //! group_commit         not an actor: one task storing every document's change rows in batches
-//! YjsRegistryActor     y-websocket: a YjsDocActor per (tenant, document), a YjsConnectionActor per socket
+//! YjsRegistryActor     y-websocket: a YjsDocActor [pool] per (tenant, document), a YjsConnectionActor
+//!                      per socket
 //!                      (yjs_registry/admin: listing and closing Yjs sockets)
 //! yjs_peer             not an actor: how a Yjs document reaches a socket (YjsPeer, its messages,
 //!                      close codes)
+//! pool                 not an actor: the actor threads and which key runs where
 //! shell                not an actor: the socket shell ConnectionActor and YjsConnectionActor
 //!                      share (rate limit, flood, liveness, token expiry, reassembly, close)
 //! ```
 //!
 //! Connections reach rooms directly once joined (the registry only routes the
-//! join), and the room's document session directly once the room handed its
-//! address over (the first `doc:*` request goes through the room). Rooms
+//! join), their presence actor directly once the registry told them its
+//! address (`registry` says how order is kept), and the room's document
+//! session directly once the room handed its address over (the first
+//! `doc:*` request goes through the room). Rooms
 //! deliver to their members themselves; rosters and services reach
 //! connections through the broker. A connection that finds its room's
 //! address dead forgets it (and its session's) and answers `not_in_room`, so
@@ -49,6 +64,7 @@ pub mod connection;
 pub mod document;
 pub mod group_commit;
 pub mod log_writer;
+pub mod pool;
 pub mod presence;
 pub mod registry;
 pub mod room;
@@ -88,4 +104,6 @@ pub struct Services {
     pub notify: crate::notify::Notifier,
     /// Stores every document's change rows in batches (group commit).
     pub group_commit: group_commit::GroupCommit,
+    /// The actor threads rooms, presence, rosters and Yjs documents run on.
+    pub pool: Arc<pool::ActorPool>,
 }

@@ -12,6 +12,7 @@
 
 pub mod admin;
 
+use super::pool::ActorPool;
 use super::registry::AdmitError;
 use super::yjs_doc::{
     DocFailed, DocIdle, DocRetired, Join, RegistryLink, StopDoc, YjsDocActor, YjsDocId, YjsLimits,
@@ -22,6 +23,7 @@ use crate::ids::{TenantId, UserId};
 use crate::protocol::close_code;
 use actix::prelude::*;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -92,6 +94,8 @@ struct DocEntry {
 /// The node's Yjs registry.
 pub struct YjsRegistryActor {
     db: Db,
+    /// Each document runs on the actor thread its id hashes to.
+    pool: Arc<ActorPool>,
     idle_after: Duration,
     max_per_user: usize,
     limits: YjsLimits,
@@ -117,9 +121,16 @@ struct Socket {
 impl YjsRegistryActor {
     /// A registry; documents stop after `idle_after` without sockets, and
     /// refuse updates past their `limits`.
-    pub fn new(db: Db, idle_after: Duration, max_per_user: usize, limits: YjsLimits) -> Self {
+    pub fn new(
+        db: Db,
+        pool: Arc<ActorPool>,
+        idle_after: Duration,
+        max_per_user: usize,
+        limits: YjsLimits,
+    ) -> Self {
         YjsRegistryActor {
             db,
+            pool,
             idle_after,
             max_per_user,
             limits,
@@ -186,24 +197,27 @@ impl Handler<OpenDoc> for YjsRegistryActor {
             let generation = self.next_generation;
             self.next_generation += 1;
             let previous = self.retiring.get(&msg.doc).map(|(_, done)| done.clone());
-            let (actor, done) = YjsDocActor::new(
+            let (done_tx, done) = watch::channel(false);
+            let (id, link) = (
                 msg.doc.clone(),
-                generation,
                 RegistryLink {
                     idle: ctx.address().recipient(),
                     failed: ctx.address().recipient(),
                     retired: ctx.address().recipient(),
                 },
-                self.db.clone(),
-                self.idle_after,
-                self.limits,
-                previous,
             );
+            let (db, idle_after, limits) = (self.db.clone(), self.idle_after, self.limits);
+            // Built on the document's thread, where its writer then runs.
+            let addr = self.pool.start_actor(&msg.doc, move |_| {
+                YjsDocActor::new(
+                    id, generation, link, db, idle_after, limits, previous, done_tx,
+                )
+            });
             log::debug!("yjs {}: opening (generation {generation})", msg.doc);
             self.docs.insert(
                 msg.doc.clone(),
                 DocEntry {
-                    addr: actor.start(),
+                    addr,
                     generation,
                     joins_forwarded: 0,
                     done,

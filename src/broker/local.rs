@@ -1,15 +1,27 @@
-//! In-process broker: one actor holding topic subscriptions.
+//! In-process broker: topic subscriptions held by N shard actors, one on
+//! each actor thread, so notifications and activity for different tenants
+//! fan out in parallel and no single broker thread is a bottleneck.
+//!
+//! A topic belongs to the shard its tenant hashes to: a tenant's topics
+//! (`Tenant`, and every `User` of it) share one shard, so what one caller
+//! publishes to them keeps its order, as with a single broker. A connection
+//! only subscribes to its own tenant's topics, so it lives in one shard;
+//! [`LocalBroker`] remembers which shards each connection used (a bit mask,
+//! touched on subscribe and close only, never on publish), and
+//! `unsubscribe_all` and `send_to` go to exactly those, which keeps
+//! `send_to` in order with the caller's earlier publishes.
 //!
 //! Every request goes through [`LocalBroker`], which counts it into a shared
-//! counter that the actor counts back out when it handles it: the mailbox
+//! counter that the shard counts back out when it handles it: the mailbox
 //! depth `/metrics` reports (one relaxed atomic add on each side).
 
 use super::{Broker, ConnectionHandle, Frame, Topic};
-use crate::ids::ConnectionId;
+use crate::ids::{ConnectionId, TenantId};
 use actix::{Actor, Addr, Context, Handler, Message};
+use actix_rt::ArbiterHandle;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// Subscribe a connection to a topic.
 #[derive(Message)]
@@ -50,7 +62,7 @@ pub struct SendTo(pub ConnectionHandle, pub Frame);
 #[rtype(result = "usize")]
 pub struct CountSubscribers(pub Topic);
 
-/// Holds the subscriptions of this node.
+/// Holds the subscriptions of one shard.
 #[derive(Default)]
 pub struct BrokerActor {
     topics: HashMap<Topic, HashMap<ConnectionId, ConnectionHandle>>,
@@ -150,20 +162,50 @@ impl BrokerActor {
     }
 }
 
-/// The in-process [`Broker`].
+/// The in-process [`Broker`]: routes each request to its shard.
 #[derive(Clone)]
 pub struct LocalBroker {
-    addr: Addr<BrokerActor>,
+    shards: Arc<[Addr<BrokerActor>]>,
+    /// Per connection, the shards it subscribed in (bit `i`: shard `i`).
+    used: Arc<Mutex<HashMap<ConnectionId, u64>>>,
     pending: Arc<AtomicI64>,
 }
 
 impl LocalBroker {
-    /// Starts the broker actor on the current arbiter.
+    /// One shard on the current arbiter.
     pub fn start() -> Self {
-        let actor = BrokerActor::default();
-        let pending = actor.pending.clone();
+        let pending = Arc::new(AtomicI64::new(0));
+        let actor = BrokerActor {
+            pending: pending.clone(),
+            ..BrokerActor::default()
+        };
+        Self::with_shards(vec![actor.start()], pending)
+    }
+
+    /// One shard on each of `arbiters` (at most 64 are used).
+    pub fn start_sharded(arbiters: &[ArbiterHandle]) -> Self {
+        if arbiters.is_empty() {
+            return Self::start();
+        }
+        let pending = Arc::new(AtomicI64::new(0));
+        let shards = arbiters
+            .iter()
+            .take(64)
+            .map(|arbiter| {
+                let pending = pending.clone();
+                BrokerActor::start_in_arbiter(arbiter, move |_| BrokerActor {
+                    pending,
+                    ..BrokerActor::default()
+                })
+            })
+            .collect();
+        Self::with_shards(shards, pending)
+    }
+
+    fn with_shards(shards: Vec<Addr<BrokerActor>>, pending: Arc<AtomicI64>) -> Self {
         LocalBroker {
-            addr: actor.start(),
+            shards: shards.into(),
+            used: Arc::default(),
             pending,
         }
     }
@@ -173,28 +215,69 @@ impl LocalBroker {
         self.pending.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The actor, for queries.
-    pub fn addr(&self) -> &Addr<BrokerActor> {
-        &self.addr
+    /// The shard a topic lives in.
+    fn shard_index(&self, topic: &Topic) -> usize {
+        let tenant: &TenantId = match topic {
+            Topic::Tenant(t) | Topic::User(t, _) => t,
+        };
+        crate::ids::shard_of(tenant, self.shards.len())
+    }
+
+    /// The shard actors, for queries (a topic's shard: [`Self::shard_for`]).
+    pub fn shards(&self) -> &[Addr<BrokerActor>] {
+        &self.shards
+    }
+
+    /// The shard holding `topic`.
+    pub fn shard_for(&self, topic: &Topic) -> &Addr<BrokerActor> {
+        &self.shards[self.shard_index(topic)]
+    }
+
+    /// The shards a connection subscribed in (`remove`: forget them).
+    fn shards_of(&self, connection: ConnectionId, remove: bool) -> u64 {
+        let Ok(mut used) = self.used.lock() else {
+            // A panic while holding the lock: reach every shard.
+            return u64::MAX;
+        };
+        if remove {
+            used.remove(&connection).unwrap_or(0)
+        } else {
+            used.get(&connection).copied().unwrap_or(0)
+        }
+    }
+
+    fn each_shard(&self, mask: u64) -> impl Iterator<Item = &Addr<BrokerActor>> {
+        self.shards
+            .iter()
+            .enumerate()
+            .filter(move |(i, _)| mask & (1u64 << i) != 0)
+            .map(|(_, shard)| shard)
     }
 }
 
 impl Broker for LocalBroker {
     fn subscribe(&self, topic: Topic, handle: ConnectionHandle) {
+        let shard = self.shard_index(&topic);
+        if let Ok(mut used) = self.used.lock() {
+            *used.entry(handle.id).or_insert(0) |= 1u64 << shard;
+        }
         self.sent();
-        self.addr.do_send(Subscribe(topic, handle));
+        self.shards[shard].do_send(Subscribe(topic, handle));
     }
     fn unsubscribe(&self, topic: Topic, connection: ConnectionId) {
         self.sent();
-        self.addr.do_send(Unsubscribe(topic, connection));
+        self.shard_for(&topic)
+            .do_send(Unsubscribe(topic, connection));
     }
     fn unsubscribe_all(&self, connection: ConnectionId) {
-        self.sent();
-        self.addr.do_send(UnsubscribeAll(connection));
+        for shard in self.each_shard(self.shards_of(connection, true)) {
+            self.sent();
+            shard.do_send(UnsubscribeAll(connection));
+        }
     }
     fn publish(&self, topic: Topic, frame: Frame, except: Option<ConnectionId>) {
         self.sent();
-        self.addr.do_send(Publish {
+        self.shard_for(&topic).do_send(Publish {
             topic,
             frame,
             except,
@@ -202,8 +285,17 @@ impl Broker for LocalBroker {
         });
     }
     fn send_to(&self, handle: &ConnectionHandle, frame: Frame) {
+        // Through the shard of the connection's topics (its tenant's), after
+        // what was published there; a connection with no topic has nothing
+        // to be ordered against.
+        let mask = self.shards_of(handle.id, false);
+        let shard = if mask == 0 {
+            crate::ids::shard_of(&handle.id, self.shards.len())
+        } else {
+            mask.trailing_zeros() as usize
+        };
         self.sent();
-        self.addr.do_send(SendTo(handle.clone(), frame));
+        self.shards[shard].do_send(SendTo(handle.clone(), frame));
     }
     fn mailbox_depth(&self) -> Option<usize> {
         Some(usize::try_from(self.pending.load(Ordering::Relaxed)).unwrap_or(0))

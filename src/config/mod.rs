@@ -17,7 +17,10 @@ pub use auth::{AuthSettings, JwtAlgorithm};
 pub use collab::{DocumentSettings, PresenceSettings, RoomSettings, YjsSettings};
 pub use operations::{AdminSettings, MetricsSettings};
 pub use push::{EmailSettings, PushSettings, SmtpTls};
-pub use server::{Environment, ServerSettings, SseSettings, WebSocketSettings, DEVELOPMENT_SECRET};
+pub use server::{
+    Environment, ServerSettings, SseSettings, WebSocketSettings, DEVELOPMENT_SECRET,
+    MAX_ACTOR_THREADS,
+};
 pub use storage::{DatabaseSettings, RedisSettings};
 pub use web::WebSettings;
 
@@ -151,6 +154,12 @@ impl Settings {
             return Err(ConfigError::invalid(
                 "websocket.max_message_bytes",
                 "must be greater than 0",
+            ));
+        }
+        if self.server.actor_threads > MAX_ACTOR_THREADS {
+            return Err(ConfigError::invalid(
+                "server.actor_threads",
+                "must be at most 64 (0 means one per core)",
             ));
         }
         if ws.max_frame_bytes < ws.max_message_bytes {
@@ -463,6 +472,15 @@ mod tests {
         assert!(err.to_string().contains("push.fcm_base_url"), "{err}");
         let err = load(&format!("{SECRET}[email]\ntls = \"ssl\"\n"), &[]).unwrap_err();
         assert!(err.to_string().contains("email.tls"), "{err}");
+    }
+
+    #[test]
+    fn actor_threads_are_bounded() {
+        let s = load(SECRET, &[("TANDEM__SERVER__ACTOR_THREADS", "3")]).unwrap();
+        assert_eq!(s.server.actor_threads, 3);
+        assert_eq!(load(SECRET, &[]).unwrap().server.actor_threads, 0);
+        let err = load(SECRET, &[("TANDEM__SERVER__ACTOR_THREADS", "65")]).unwrap_err();
+        assert!(err.to_string().contains("server.actor_threads"), "{err}");
     }
 
     #[test]

@@ -2,6 +2,10 @@
 
 use super::*;
 
+/// Most threads `server.actor_threads` may ask for (the broker tracks a
+/// connection's shards in a 64-bit mask).
+pub const MAX_ACTOR_THREADS: usize = 64;
+
 /// `[server]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -12,6 +16,10 @@ pub struct ServerSettings {
     pub port: u16,
     /// HTTP worker threads; 0 means one per core.
     pub workers: usize,
+    /// Threads (actix arbiters) that run rooms, document sessions, presence,
+    /// rosters, Yjs documents and the broker's shards; 0 means one per core.
+    /// Each actor stays on the thread its key hashes to.
+    pub actor_threads: usize,
     /// Origins allowed to open a WebSocket. A request without an Origin
     /// header (a non-browser client) is always allowed; `"*"` allows any.
     pub allowed_origins: Vec<String>,
@@ -50,6 +58,7 @@ impl Default for ServerSettings {
             host: "127.0.0.1".into(),
             port: 8080,
             workers: 0,
+            actor_threads: 0,
             allowed_origins: vec![
                 "http://localhost:3000".into(),
                 "http://127.0.0.1:3000".into(),

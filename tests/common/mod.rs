@@ -251,6 +251,14 @@ pub async fn spawn_app_on(settings: Settings, db: Arc<TestDb>) -> TestApp {
     }
 }
 
+impl Drop for TestApp {
+    /// Stops the server's actor threads: their actors hold the services, so
+    /// they would otherwise outlive the test's actix system.
+    fn drop(&mut self) {
+        self.services.pool.stop();
+    }
+}
+
 impl TestApp {
     /// `http://127.0.0.1:port{path}`.
     pub fn url(&self, path: &str) -> String {

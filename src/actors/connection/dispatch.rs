@@ -43,7 +43,7 @@ impl ConnectionActor {
                             | ClientMessage::PresenceUnsubscribe { .. }
                             | ClientMessage::NotificationSync { .. }
                     ) {
-                        self.report_activity();
+                        self.report_activity(ctx);
                     }
                     self.dispatch(r#ref, msg, ctx);
                 }
@@ -57,16 +57,13 @@ impl ConnectionActor {
     }
 
     /// Tells presence this user did something (at most once a second).
-    pub(super) fn report_activity(&mut self) {
+    pub(super) fn report_activity(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
         if self.last_activity_report.elapsed() >= ACTIVITY_REPORT_EVERY {
             self.last_activity_report = Instant::now();
-            self.services
-                .registry
-                .do_send(crate::actors::registry::ForwardPresence {
-                    tenant: self.principal.tenant.clone(),
-                    user: self.principal.user.clone(),
-                    msg: crate::actors::registry::PresenceMsg::Activity(Activity),
-                });
+            self.route_presence(
+                crate::actors::registry::PresenceMsg::Activity(Activity),
+                ctx,
+            );
         }
     }
 
@@ -115,9 +112,10 @@ impl ConnectionActor {
                 self.presence_subscription(r#ref, user_ids, false, ctx)
             }
             ClientMessage::PresenceStatus { status } => {
-                self.forward_presence(crate::actors::registry::PresenceMsg::SetStatus(SetStatus(
-                    status,
-                )));
+                self.forward_presence(
+                    crate::actors::registry::PresenceMsg::SetStatus(SetStatus(status)),
+                    ctx,
+                );
                 self.ack(ctx, r#ref);
             }
             ClientMessage::PresenceLocation {
@@ -136,16 +134,17 @@ impl ConnectionActor {
                         "location values are limited to 256 bytes",
                     );
                 }
-                self.forward_presence(crate::actors::registry::PresenceMsg::SetLocation(
-                    SetLocation {
+                self.forward_presence(
+                    crate::actors::registry::PresenceMsg::SetLocation(SetLocation {
                         connection: self.id,
                         location: crate::protocol::server::LocationView {
                             page,
                             entity_type,
                             entity_id,
                         },
-                    },
-                ));
+                    }),
+                    ctx,
+                );
                 self.ack(ctx, r#ref);
             }
             ClientMessage::PresenceViewers {
@@ -440,14 +439,12 @@ impl ConnectionActor {
         );
     }
 
-    pub(super) fn forward_presence(&self, msg: crate::actors::registry::PresenceMsg) {
-        self.services
-            .registry
-            .do_send(crate::actors::registry::ForwardPresence {
-                tenant: self.principal.tenant.clone(),
-                user: self.principal.user.clone(),
-                msg,
-            });
+    pub(super) fn forward_presence(
+        &mut self,
+        msg: crate::actors::registry::PresenceMsg,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) {
+        self.route_presence(msg, ctx);
     }
 
     pub(super) fn join(

@@ -6,6 +6,7 @@
 
 mod dispatch;
 mod inbox;
+mod presence_route;
 
 use super::document::{DocCommand, DocRequest, DocumentActor};
 use super::presence::{Activity, SetLocation, SetStatus};
@@ -62,6 +63,8 @@ pub struct ConnectionActor {
     shell: Shell,
     /// Last activity report to presence.
     last_activity_report: Instant,
+    /// Where presence changes go (the registry, or the actor directly).
+    presence: presence_route::PresenceRoute,
     /// Rooms this connection is in.
     rooms: HashMap<RoomId, Addr<RoomActor>>,
     /// Rooms asked for but not confirmed yet.
@@ -96,6 +99,7 @@ impl ConnectionActor {
             socket,
             shell,
             last_activity_report: now - ACTIVITY_REPORT_EVERY,
+            presence: presence_route::PresenceRoute::attaching(),
             rooms: HashMap::new(),
             joining: 0,
             documents: HashMap::new(),
@@ -212,6 +216,7 @@ impl Actor for ConnectionActor {
             handle: handle.clone(),
             principal: self.principal.clone(),
             device: self.device.clone(),
+            presence_to: ctx.address().recipient(),
         });
         self.handle = Some(handle);
         self.send(

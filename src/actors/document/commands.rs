@@ -404,3 +404,12 @@ impl DocumentActor {
         )
     }
 }
+
+impl Handler<ThreadForTest> for DocumentActor {
+    type Result = String;
+
+    /// The current thread.
+    fn handle(&mut self, _: ThreadForTest, _: &mut Context<Self>) -> String {
+        crate::actors::pool::current_thread()
+    }
+}

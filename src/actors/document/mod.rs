@@ -183,6 +183,12 @@ pub struct MembersChanged {
 #[rtype(result = "()")]
 pub struct CloseDocument;
 
+/// Test only: the thread this session runs on (see the room's `ThreadsForTest`).
+#[doc(hidden)]
+#[derive(Message)]
+#[rtype(result = "String")]
+pub struct ThreadForTest;
+
 /// Who a [`FromDocument`] frame is for.
 pub enum Audience {
     /// One connection (a reply).

@@ -11,6 +11,20 @@
 //! members get `not_in_room` and rejoin); a dead presence actor is replaced
 //! at once and every live socket of its user is attached to it again.
 //!
+//! It is not on the hot path either. Joins and presence changes are routed
+//! by the registry once, not per message: a joined connection sends to its
+//! room directly, and a connection sends its presence changes to its user's
+//! presence actor directly once the registry told it the address (in reply
+//! to the attach, or to a change it handed over: the connection counts what
+//! it sent through the registry and goes direct only when every one has been
+//! handed over, so its changes keep their order). Rooms, presence actors and
+//! rosters run on the actor pool (`actors::pool`), spread over every core by
+//! their key; the registry itself stays one actor, because admission (the
+//! per-user cap) and race-free reaping need one owner of the counts, and
+//! what it does per join or per socket is a map lookup and a send. Sharding
+//! it by key would split the per-user cap and the reaping counts for no
+//! gain on the message path.
+//!
 //! Reaping without races: the registry counts what it forwarded to an actor
 //! (joins, attaches). An idle actor reports how many it has seen; the
 //! registry retires it only when the counts match, so a message already on
@@ -62,7 +76,17 @@ pub struct ConnectionOpened {
     pub principal: Principal,
     /// Its device.
     pub device: DeviceInfo,
+    /// Told its user's presence actor once the socket is attached to it.
+    pub presence_to: Recipient<PresenceReady>,
 }
+
+/// The registry handed a connection's presence message (or its attach) to
+/// the user's presence actor, at this address (`None`: the user has none
+/// here). Sent after the hand-over, so what the connection sends the actor
+/// directly from now on comes after it; see `ForwardPresence`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct PresenceReady(pub Option<Addr<PresenceActor>>);
 
 /// An SSE stream started: tracked so shutdown and the admin API close it
 /// too (it does not count as presence).
@@ -102,6 +126,10 @@ pub struct ForwardPresence {
     pub user: UserId,
     /// What changed.
     pub msg: PresenceMsg,
+    /// Told the presence actor's address once the change is handed over:
+    /// the connection then sends its later changes to the actor directly,
+    /// without a round trip through the registry.
+    pub reply_to: Option<Recipient<PresenceReady>>,
 }
 
 /// A connection asks to join a room.
@@ -336,7 +364,11 @@ impl RegistryActor {
             return Some(addr.clone());
         }
         let services = self.services()?;
-        let addr = RosterActor::new(tenant.clone(), services).start();
+        let key = tenant.clone();
+        let addr = services
+            .pool
+            .clone()
+            .start_actor(tenant, move |_| RosterActor::new(key, services));
         self.rosters.insert(tenant.clone(), (addr.clone(), 0));
         Some(addr)
     }
@@ -349,7 +381,11 @@ impl RegistryActor {
         if !self.presence.contains_key(&key) {
             let roster = self.roster(&principal.tenant)?;
             let services = self.services()?;
-            let addr = PresenceActor::new(principal, roster, services).start();
+            let who = principal.clone();
+            let addr = services
+                .pool
+                .clone()
+                .start_actor(&key, move |_| PresenceActor::new(&who, roster, services));
             if let Some((_, users)) = self.rosters.get_mut(&principal.tenant) {
                 *users += 1;
             }
@@ -436,13 +472,17 @@ impl Handler<ConnectionOpened> for RegistryActor {
             },
         );
         let wants_all = device.wants_roster;
+        let presence_to = msg.presence_to;
+        let mut presence = None;
         if let Some(entry) = self.presence_actor(&principal) {
             entry.attaches_forwarded += 1;
             entry.addr.do_send(Attach {
                 connection: id,
                 device,
             });
+            presence = Some(entry.addr.clone());
         }
+        presence_to.do_send(PresenceReady(presence));
         if let (Some((roster, _)), Some(entry)) = (
             self.rosters.get(&principal.tenant),
             self.connections.get(&id),

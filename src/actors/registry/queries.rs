@@ -8,14 +8,20 @@ use super::*;
 impl Handler<ForwardPresence> for RegistryActor {
     type Result = ();
 
-    /// Routes a presence change to the user's actor, if the user is connected.
+    /// Routes a presence change to the user's actor, if the user is connected,
+    /// and tells the sender the actor's address.
     fn handle(&mut self, msg: ForwardPresence, _: &mut Context<Self>) {
+        let mut presence = None;
         if let Some(entry) = self.live_presence(&(msg.tenant, msg.user)) {
             match msg.msg {
                 PresenceMsg::Activity(m) => entry.addr.do_send(m),
                 PresenceMsg::SetStatus(m) => entry.addr.do_send(m),
                 PresenceMsg::SetLocation(m) => entry.addr.do_send(m),
             }
+            presence = Some(entry.addr.clone());
+        }
+        if let Some(reply_to) = msg.reply_to {
+            reply_to.do_send(PresenceReady(presence));
         }
     }
 }

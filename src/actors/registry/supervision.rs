@@ -78,9 +78,16 @@ impl RegistryActor {
     ) -> Option<&mut RoomEntry> {
         self.forget_dead_room(room);
         let services = self.services()?;
-        Some(self.rooms.entry(room.clone()).or_insert_with(|| RoomEntry {
-            addr: RoomActor::new(room.clone(), ctx.address().recipient(), services).start(),
-            joins_forwarded: 0,
+        Some(self.rooms.entry(room.clone()).or_insert_with(|| {
+            let idle = ctx.address().recipient();
+            let key = room.clone();
+            RoomEntry {
+                addr: services
+                    .pool
+                    .clone()
+                    .start_actor(room, move |_| RoomActor::new(key, idle, services)),
+                joins_forwarded: 0,
+            }
         }))
     }
 

@@ -210,6 +210,14 @@ pub struct StopRoom;
 #[rtype(result = "()")]
 pub struct StopRoomForTest;
 
+/// Test only: the thread the room runs on, and its document session's (when
+/// it has one), to check that rooms spread over the actor pool and that a
+/// session shares its room's thread.
+#[doc(hidden)]
+#[derive(Message)]
+#[rtype(result = "(String, Option<String>)")]
+pub struct ThreadsForTest;
+
 /// How often members whose connection is gone are dropped.
 const MEMBER_SWEEP: Duration = Duration::from_secs(5);
 
@@ -507,5 +515,22 @@ impl Handler<StopRoomForTest> for RoomActor {
     fn handle(&mut self, _: StopRoomForTest, ctx: &mut Context<Self>) {
         log::warn!("room {}: stopped for a test", self.id);
         ctx.stop();
+    }
+}
+
+impl Handler<ThreadsForTest> for RoomActor {
+    type Result = ResponseFuture<(String, Option<String>)>;
+
+    /// This thread, and the session's (asked).
+    fn handle(&mut self, _: ThreadsForTest, _: &mut Context<Self>) -> Self::Result {
+        let here = crate::actors::pool::current_thread();
+        let document = self.document.clone().filter(Addr::connected);
+        Box::pin(async move {
+            let there = match document {
+                Some(doc) => doc.send(crate::actors::document::ThreadForTest).await.ok(),
+                None => None,
+            };
+            (here, there)
+        })
     }
 }

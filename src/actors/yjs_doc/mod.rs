@@ -259,8 +259,11 @@ pub struct YjsDocActor {
 }
 
 impl YjsDocActor {
-    /// Builds the actor and starts its writer task; the receiver turns true
-    /// when the writer has finished after the actor stopped.
+    /// Builds the actor and starts its writer task on the current arbiter
+    /// (call it where the actor will run, so its writes and compactions
+    /// stay on the document's thread); `done` turns true when the writer
+    /// has finished after the actor stopped.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         id: YjsDocId,
         generation: u64,
@@ -269,9 +272,9 @@ impl YjsDocActor {
         idle_after: Duration,
         limits: YjsLimits,
         previous: Option<watch::Receiver<bool>>,
-    ) -> (Self, watch::Receiver<bool>) {
+        done_tx: watch::Sender<bool>,
+    ) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
-        let (done_tx, done_rx) = watch::channel(false);
         actix_rt::spawn(run_writer(
             db.clone(),
             id.clone(),
@@ -280,7 +283,7 @@ impl YjsDocActor {
             rx,
             done_tx,
         ));
-        let actor = YjsDocActor {
+        YjsDocActor {
             id,
             generation,
             registry,
@@ -300,8 +303,7 @@ impl YjsDocActor {
             stored: 0,
             held: VecDeque::new(),
             max_pending: u64::try_from(limits.max_pending_writes).unwrap_or(u64::MAX),
-        };
-        (actor, done_rx)
+        }
     }
 
     /// Writes the full state as a snapshot replacing every older row.

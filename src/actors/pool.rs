@@ -1,0 +1,145 @@
+//! The actor pool: the arbiters (one thread each) that run rooms, their
+//! document sessions, presence actors, rosters, Yjs documents and the
+//! broker's shards, so one host uses every core (`server.actor_threads`).
+//!
+//! An actor is started on the arbiter its key hashes to ([`ActorPool::pick`]),
+//! and stays there: every message to one room is handled by one thread in
+//! mailbox order, as before, while different rooms run in parallel. A room
+//! starts its document session from its own context, so the session lands on
+//! the room's arbiter. The hash only has to be stable within one process (the
+//! pool is rebuilt at every start).
+//!
+//! What runs here must be `Send` to construct (the closure given to
+//! [`ActorPool::start_actor`] is moved to the arbiter, which builds the actor
+//! there, so anything the constructor spawns runs on the actor's thread).
+//! Each arbiter has its own tokio runtime (timers, IO). The database pool is
+//! shared by all threads: a pooled connection's IO task runs on the thread
+//! that opened it and serves whichever thread uses it, so the arbiters are
+//! stopped only after shutdown stored everything ([`ActorPool::stop`]).
+//! Heavy work (OT on large fields, snapshots, encoding big Yjs states) runs in
+//! the room's or document's own actor, so it only delays that thread's
+//! actors, never the registries or other threads' rooms.
+
+pub use crate::ids::shard_of;
+use actix::prelude::*;
+use actix_rt::ArbiterHandle;
+use std::hash::Hash;
+
+/// A fixed set of arbiters, chosen by key.
+pub struct ActorPool {
+    arbiters: Vec<ArbiterHandle>,
+}
+
+impl ActorPool {
+    /// Starts `threads` arbiters (0: one per core, at most
+    /// [`crate::config::MAX_ACTOR_THREADS`]). Must run inside an actix system.
+    pub fn new(threads: usize) -> Result<ActorPool, String> {
+        let threads = Self::threads_for(threads);
+        let mut arbiters = Vec::with_capacity(threads);
+        for i in 0..threads {
+            let arbiter = Arbiter::try_with_tokio_rt(|| {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+            })
+            .map_err(|e| format!("cannot start actor thread {i}: {e}"))?;
+            arbiters.push(arbiter.handle());
+        }
+        log::info!("actor pool: {threads} threads");
+        Ok(ActorPool { arbiters })
+    }
+
+    /// How many threads `server.actor_threads = configured` means here.
+    pub fn threads_for(configured: usize) -> usize {
+        let n = if configured == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            configured
+        };
+        n.clamp(1, crate::config::MAX_ACTOR_THREADS)
+    }
+
+    /// Number of arbiters.
+    pub fn len(&self) -> usize {
+        self.arbiters.len()
+    }
+
+    /// Never true (a pool has at least one arbiter); for clippy.
+    pub fn is_empty(&self) -> bool {
+        self.arbiters.is_empty()
+    }
+
+    /// The index of the arbiter `key` belongs to.
+    pub fn index_of<K: Hash + ?Sized>(&self, key: &K) -> usize {
+        shard_of(key, self.arbiters.len())
+    }
+
+    /// The arbiter `key` belongs to (always the same one for the same key).
+    pub fn pick<K: Hash + ?Sized>(&self, key: &K) -> &ArbiterHandle {
+        &self.arbiters[self.index_of(key)]
+    }
+
+    /// Every arbiter, in index order (the broker puts one shard on each).
+    pub fn arbiters(&self) -> &[ArbiterHandle] {
+        &self.arbiters
+    }
+
+    /// Starts an actor on the arbiter of `key`.
+    pub fn start_actor<A, K, F>(&self, key: &K, build: F) -> Addr<A>
+    where
+        A: Actor<Context = Context<A>>,
+        K: Hash + ?Sized,
+        F: FnOnce(&mut Context<A>) -> A + Send + 'static,
+    {
+        A::start_in_arbiter(self.pick(key), build)
+    }
+
+    /// Stops every arbiter once its queued work is done (after shutdown
+    /// flushed the actors' final writes).
+    pub fn stop(&self) {
+        for arbiter in &self.arbiters {
+            arbiter.stop();
+        }
+    }
+}
+
+/// The current thread's name and id (tests check where actors run).
+pub fn current_thread() -> String {
+    let thread = std::thread::current();
+    format!("{} {:?}", thread.name().unwrap_or("unnamed"), thread.id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_always_maps_to_the_same_shard() {
+        for key in ["room-a", "room-b", "acme/ann"] {
+            let first = shard_of(key, 7);
+            assert!(first < 7);
+            for _ in 0..10 {
+                assert_eq!(shard_of(key, 7), first);
+            }
+        }
+    }
+
+    #[test]
+    fn keys_spread_over_every_shard() {
+        let mut seen = [0usize; 4];
+        for i in 0..400 {
+            seen[shard_of(&format!("room-{i}"), 4)] += 1;
+        }
+        assert!(seen.iter().all(|&n| n > 50), "{seen:?}");
+    }
+
+    #[test]
+    fn thread_count_is_bounded() {
+        assert_eq!(ActorPool::threads_for(3), 3);
+        assert!(ActorPool::threads_for(0) >= 1);
+        assert_eq!(
+            ActorPool::threads_for(1000),
+            crate::config::MAX_ACTOR_THREADS
+        );
+    }
+}
