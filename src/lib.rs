@@ -26,7 +26,10 @@
 //! - [`broker`]: delivery types (`Deliver`, `CloseSocket`, the connection handle with
 //!   its outbound bound, the per-connection stats the admin API lists in
 //!   `broker::stats`) and tenant/user topics (notifications, activity); the
-//!   in-process broker.
+//!   in-process broker, and `broker::redis`, the bridge that wraps it to reach
+//!   the other nodes of a cluster over Redis pub/sub (when `redis.url` is set).
+//! - [`cluster`]: the Redis bridge's pure parts: topic channel names, the
+//!   envelope a frame crosses Redis in, which topics the node listens to.
 //! - [`limits`]: the token bucket and flood detector (pure).
 //! - [`presence_state`]: the presence state machine for one user (pure).
 //! - [`roster_state`]: a tenant's roster (pure): batched diffs, `all` and
@@ -58,6 +61,7 @@ pub mod actors;
 pub mod auth;
 pub mod broker;
 pub mod clock;
+pub mod cluster;
 pub mod collab;
 pub mod config;
 pub mod db;

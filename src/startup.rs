@@ -6,6 +6,7 @@ use crate::actors::registry::{GetStats, RegistryActor, Shutdown};
 use crate::actors::Services;
 use crate::auth::Authenticator;
 use crate::broker::local::LocalBroker;
+use crate::broker::redis::RedisBroker;
 use crate::config::Settings;
 use crate::db::Db;
 use crate::http::ws::SocketDup;
@@ -66,7 +67,18 @@ impl Application {
             }
         }
         load_revocations(&db, &auth).await?;
-        let broker: Arc<dyn crate::broker::Broker> = Arc::new(LocalBroker::start());
+        let local: Arc<dyn crate::broker::Broker> = Arc::new(LocalBroker::start());
+        // An empty `redis.url` keeps the node alone, with no Redis at all.
+        let (broker, leases): (Arc<dyn crate::broker::Broker>, _) =
+            if settings.redis.url.expose().is_empty() {
+                (local, None)
+            } else {
+                let redis =
+                    RedisBroker::start(local, &settings.redis).map_err(StartupError::Config)?;
+                let ttl = Duration::from_millis(settings.redis.document_lease_ms);
+                let leases = redis.leases(ttl);
+                (Arc::new(redis), Some(leases))
+            };
         let log_writer = LogWriterActor::new(db.clone()).start();
         let group_commit = crate::actors::group_commit::GroupCommit::start(
             db.clone(),
@@ -112,6 +124,7 @@ impl Application {
                 push,
                 db: db.clone(),
                 group_commit,
+                leases,
             }
         });
 
@@ -266,6 +279,7 @@ impl ShutdownHandle {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         let yjs_flush = self.services.yjs.send(crate::actors::yjs_registry::Flush);
         let _ = tokio::time::timeout(left, yjs_flush).await;
+        self.services.broker.stop();
         self.server.stop(true).await;
     }
 }

@@ -86,4 +86,7 @@ pub struct Services {
     pub notify: crate::notify::Notifier,
     /// Stores every document's change rows in batches (group commit).
     pub group_commit: group_commit::GroupCommit,
+    /// Document leases (one writer per document in a cluster); `None` for
+    /// a node that runs alone.
+    pub leases: Option<crate::cluster::lease::Leases>,
 }

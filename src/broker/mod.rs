@@ -2,7 +2,8 @@
 //! notifications, activity) go through the [`Broker`] trait: rosters and
 //! services publish a frame to a [`Topic`]; the broker hands it to every
 //! subscribed [`ConnectionHandle`]. [`local::LocalBroker`] does it in process;
-//! a Redis bridge implements the same trait to reach other nodes. A room
+//! [`redis::RedisBroker`] wraps it to reach the other nodes of a cluster
+//! (when `redis.url` is set). A room
 //! delivers to its members itself, through the same handles (it owns its
 //! member list; `actors::room` says why).
 //!
@@ -14,6 +15,7 @@
 
 pub mod local;
 pub mod outbound;
+pub mod redis;
 pub mod stats;
 
 pub use outbound::Outbound;
@@ -69,6 +71,21 @@ pub trait Broker: Send + Sync + 'static {
     fn mailbox_depth(&self) -> Option<usize> {
         None
     }
+    /// The node's place in a cluster; `None` for a node that runs alone.
+    fn cluster(&self) -> Option<ClusterStatus> {
+        None
+    }
+    /// Stops talking to other nodes (graceful shutdown).
+    fn stop(&self) {}
+}
+
+/// A clustered node's link to the others (`/readyz`, admin stats).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterStatus {
+    /// This node's id.
+    pub node: String,
+    /// Redis answers both the subscriber and the publisher.
+    pub redis_up: bool,
 }
 
 /// A cheap, cloneable way to send frames to one connection.
