@@ -28,7 +28,10 @@
 //!   then all leave, and the server's RSS is read again (memory given back).
 //!   `BENCH_ROSTER_MAX` sets `presence.tenant_roster_max` (default 500).
 //!
-//! Other knobs: `BENCH_SCENARIOS` (`fanout,idle,docs,manydocs,presence`),
+//! - **cluster**: the Redis hop (`load/cluster.rs` says how): team activity
+//!   to `BENCH_MEMBERS` (1000) sockets on one node, then spread over 3 nodes.
+//!
+//! Other knobs: `BENCH_SCENARIOS` (`fanout,idle,docs,manydocs,presence,cluster`),
 //! `BENCH_TANDEM` (the server binary to start; default the one cargo built,
 //! so an older build can be measured with the same bench),
 //! `TANDEM_BENCH_DATABASE_URL` (a role that may create databases; else
@@ -56,6 +59,9 @@ use std::process::{Child, Command, Stdio};
 use std::rc::Rc;
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+#[path = "load/cluster.rs"]
+mod cluster;
 
 type Ws = Framed<BoxedSocket, Codec>;
 
@@ -152,7 +158,7 @@ impl Params {
             storm: env_usize("BENCH_STORM", size(2000, 12)),
             roster_max: env_usize("BENCH_ROSTER_MAX", if quick { 5 } else { 500 }),
             scenarios: std::env::var("BENCH_SCENARIOS")
-                .unwrap_or_else(|_| "fanout,idle,docs,manydocs,presence".into())
+                .unwrap_or_else(|_| "fanout,idle,docs,manydocs,presence,cluster".into())
                 .split(',')
                 .map(|s| s.trim().to_owned())
                 .filter(|s| !s.is_empty())
@@ -1285,6 +1291,9 @@ fn main() {
         }
         if params.wants("presence") {
             presence_storm(&params, &db, &mut report).await;
+        }
+        if params.wants("cluster") {
+            cluster::cluster(&params, &db, &mut report).await;
         }
     });
     let table = report.markdown();
