@@ -39,7 +39,11 @@ async fn cluster(n: usize, prefix: &str, redis_urls: &[Option<String>]) -> Vec<T
     for i in 0..n {
         let mut s = test_settings(&db);
         s.auth.api_keys = vec![Secret::new(API_KEY)];
-        let url = redis_urls.get(i).cloned().flatten().unwrap_or_else(redis_url);
+        let url = redis_urls
+            .get(i)
+            .cloned()
+            .flatten()
+            .unwrap_or_else(redis_url);
         s.redis.url = Secret::new(url);
         s.redis.key_prefix = prefix.to_owned();
         s.redis.reconnect_max_ms = 500;
@@ -133,7 +137,9 @@ async fn notifications_reach_sockets_and_streams_on_every_node() {
     for c in [&mut on_a, &mut on_c] {
         let m = c.recv_type("notification").await;
         assert_eq!(m["notification"]["id"], id2);
-        let rest = c.collect_type("notification", Duration::from_millis(300)).await;
+        let rest = c
+            .collect_type("notification", Duration::from_millis(300))
+            .await;
         assert!(rest.is_empty(), "delivered once per socket: {rest:?}");
     }
     let (_, data) = stream.next_named("notification").await;
@@ -196,7 +202,9 @@ async fn activity_and_system_messages_reach_the_tenant_on_every_node() {
         let m = c.recv_type("system:message").await;
         assert_eq!(m["message"], "Maintenance");
     }
-    let heard: Vec<Value> = alice.collect_type("activity", Duration::from_millis(200)).await;
+    let heard: Vec<Value> = alice
+        .collect_type("activity", Duration::from_millis(200))
+        .await;
     assert!(heard.is_empty(), "alice is no reader of the private entry");
     assert!(
         eve.collect_type("system:message", Duration::from_millis(100))
@@ -350,10 +358,11 @@ async fn a_node_cut_off_from_redis_serves_locally_and_recovers() {
     wait_listeners(&p, &user("acme", "alice"), 2).await;
     let after = nodes[0].notify("acme", "alice", "after").await;
     for c in [&mut alice_a, &mut alice_b] {
-        let m = c.recv_where("notification after the outage", |m| {
-            m["type"] == "notification" && m["notification"]["id"] == after
-        })
-        .await;
+        let m = c
+            .recv_where("notification after the outage", |m| {
+                m["type"] == "notification" && m["notification"]["id"] == after
+            })
+            .await;
         assert_eq!(m["notification"]["title"], "after");
     }
 
@@ -416,7 +425,9 @@ async fn a_document_has_one_writer_in_the_cluster() {
         .await
         .unwrap();
     assert!(
-        holder.as_deref().is_some_and(|h| h.starts_with(&format!("{node_a}:"))),
+        holder
+            .as_deref()
+            .is_some_and(|h| h.starts_with(&format!("{node_a}:"))),
         "{holder:?}"
     );
 
@@ -429,7 +440,8 @@ async fn a_document_has_one_writer_in_the_cluster() {
         "{refused}"
     );
     assert_eq!(refused["retry_after_ms"], 2000);
-    let edit = json!({"field": "body", "revision": 1, "op": [5, " bob"], "client_id": "b", "seq": 1});
+    let edit =
+        json!({"field": "body", "revision": 1, "op": [5, " bob"], "client_id": "b", "seq": 1});
     let refused = bob.request(doc("doc:edit", edit), "e").await;
     assert_eq!(refused["code"], "unavailable", "{refused}");
 

@@ -148,7 +148,11 @@ pub(super) async fn cluster(p: &Params, db: &BenchDb, report: &mut Report) {
                 ms(percentile(lat, 0.99))
             ),
         );
-        assert_eq!(lat.len(), expected, "{label}: every member gets every entry");
+        assert_eq!(
+            lat.len(),
+            expected,
+            "{label}: every member gets every entry"
+        );
     }
     let ratio = |q: f64| percentile(&three, q) as f64 / percentile(&one, q).max(1) as f64;
     report.add(

@@ -108,7 +108,11 @@ impl RedisBroker {
             publisher_up: AtomicBool::new(true),
             stop: CancellationToken::new(),
         });
-        log::info!("cluster node {} (Redis prefix {:?})", shared.node, shared.prefix);
+        log::info!(
+            "cluster node {} (Redis prefix {:?})",
+            shared.node,
+            shared.prefix
+        );
         let (tx, rx) = mpsc::channel(PUBLISH_QUEUE);
         let max_backoff = Duration::from_millis(settings.reconnect_max_ms.max(100));
         actix_rt::spawn(subscriber(shared.clone(), client, max_backoff));
@@ -167,8 +171,7 @@ impl Broker for RedisBroker {
         let payload = envelope::encode(&self.shared.node, &frame);
         self.shared.local.publish(topic, frame, except);
         if self.publish.try_send((channel, payload)).is_err() {
-            metrics::counter!("tandem_redis_dropped_total", "reason" => "queue_full")
-                .increment(1);
+            metrics::counter!("tandem_redis_dropped_total", "reason" => "queue_full").increment(1);
         }
     }
 
@@ -238,7 +241,7 @@ async fn listen(shared: &Shared, client: &redis::Client) -> Result<(), String> {
                 }
             }
             _ = ping.tick() => {
-                let pong = tokio::time::timeout(COMMAND_TIMEOUT, sink.ping::<String>()).await;
+                let pong = tokio::time::timeout(COMMAND_TIMEOUT, sink.ping::<redis::Value>()).await;
                 if !matches!(pong, Ok(Ok(_))) {
                     log::warn!("Redis subscriber lost: no answer to PING");
                     return Ok(());

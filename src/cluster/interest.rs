@@ -95,7 +95,10 @@ mod tests {
         let (a, b) = (ConnectionId(1), ConnectionId(2));
         let u = Topic::User(TenantId::new("t"), UserId::new("u"));
         assert!(i.subscribe(tenant(1), a));
-        assert!(!i.subscribe(tenant(1), a), "a repeat is not a new subscriber");
+        assert!(
+            !i.subscribe(tenant(1), a),
+            "a repeat is not a new subscriber"
+        );
         assert!(!i.subscribe(tenant(1), b));
         assert!(i.subscribe(u.clone(), a));
         assert!(!i.unsubscribe(&tenant(1), a));

@@ -75,12 +75,7 @@ impl Leases {
     /// The lease key of a document (lengths keep the parts apart).
     pub fn key(&self, room: &RoomId) -> String {
         let (t, ty, id) = (room.tenant.as_str(), &*room.entity_type, &*room.entity_id);
-        format!(
-            "{}doc:{}:{t}:{}:{ty}:{id}",
-            self.prefix,
-            t.len(),
-            ty.len()
-        )
+        format!("{}doc:{}:{t}:{}:{ty}:{id}", self.prefix, t.len(), ty.len())
     }
 
     fn ttl_ms(&self) -> u64 {
@@ -94,13 +89,12 @@ impl Leases {
                 .get()
                 .await
                 .map_err(|e| LeaseError::Unreachable(e.to_string()))?;
-            let script = redis::Script::new(script);
-            let mut invocation = script.key(key);
+            let mut eval = redis::cmd("EVAL");
+            eval.arg(script).arg(1).arg(key);
             for a in args {
-                invocation.arg(*a);
+                eval.arg(*a);
             }
-            invocation
-                .invoke_async::<i64>(&mut conn)
+            eval.query_async::<i64>(&mut conn)
                 .await
                 .map_err(|e| LeaseError::Unreachable(e.to_string()))
         };
