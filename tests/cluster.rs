@@ -462,3 +462,176 @@ async fn a_document_has_one_writer_in_the_cluster() {
     assert_eq!(state["fields"]["body"]["text"], "hello", "{state}");
     assert_eq!(state["fields"]["body"]["revision"], 1, "{state}");
 }
+
+/// A node as a real `tandem` process (so it can die with SIGKILL, leaving
+/// its Redis lease and subscriptions behind); killed on drop.
+struct Process {
+    child: std::process::Child,
+    port: u16,
+    config: std::path::PathBuf,
+}
+
+impl Process {
+    fn start(db_url: &str, prefix: &str, lease_ms: u64) -> Process {
+        use std::io::BufRead;
+        let config = std::env::temp_dir().join(format!(
+            "tandem-cluster-{}-{}.toml",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        ));
+        let text = format!(
+            r#"[server]
+host = "127.0.0.1"
+port = 0
+workers = 1
+
+[database]
+url = "{db_url}"
+pool_size = 4
+
+[redis]
+url = "{}"
+key_prefix = "{prefix}"
+document_lease_ms = {lease_ms}
+
+[auth]
+secret = "{SECRET}"
+leeway_secs = 0
+"#,
+            redis_url()
+        );
+        std::fs::write(&config, text).unwrap();
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tandem"));
+        cmd.arg("serve")
+            .arg("--config")
+            .arg(&config)
+            .env("RUST_LOG", "info")
+            .env_remove("DATABASE_URL")
+            .env_remove("REDIS_URL")
+            .env_remove("TANDEM_CONFIG")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        for (name, _) in std::env::vars() {
+            if name.starts_with("TANDEM__") {
+                cmd.env_remove(name);
+            }
+        }
+        let mut child = cmd.spawn().expect("start the tandem binary");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(port) = line.split("listening on port ").nth(1) {
+                    let _ = tx.send(port.trim().parse::<u16>().ok());
+                }
+            }
+        });
+        let port = rx
+            .recv_timeout(Duration::from_secs(60))
+            .ok()
+            .flatten()
+            .expect("the tandem process reports its port");
+        Process {
+            child,
+            port,
+            config,
+        }
+    }
+
+    async fn connect(&self, settings: &tandem::config::Settings, user: &str) -> WsClient {
+        let token = token_with(settings, user, "acme", None, 3600);
+        let url = format!("ws://127.0.0.1:{}/ws", self.port);
+        let mut c = WsClient::connect(&url, &[("Authorization", format!("Bearer {token}"))])
+            .await
+            .unwrap();
+        c.recv_type("welcome").await;
+        c
+    }
+
+    /// SIGKILL: no graceful cleanup of any kind.
+    fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.config);
+    }
+}
+
+#[actix_web::test]
+async fn when_the_writer_is_killed_another_node_takes_the_document_with_every_acked_edit() {
+    const LEASE_MS: u64 = 3000;
+    let p = prefix();
+    let nodes = cluster(1, &p, &[]).await;
+    let b = &nodes[0];
+    let mut a = Process::start(&b.db.url, &p, LEASE_MS);
+
+    let mut alice = a.connect(&b.settings, "alice").await;
+    let users = alice
+        .request(
+            json!({"type": "room:join", "entity_type": "invoice", "entity_id": "7"}),
+            "join",
+        )
+        .await;
+    assert_eq!(users["type"], "room:users", "{users}");
+    let state = alice.request(doc("doc:sync", json!({})), "s").await;
+    assert_eq!(state["type"], "doc:state", "{state}");
+    let mut text = String::new();
+    for (i, word) in ["one ", "two ", "three "].iter().enumerate() {
+        let op = if text.is_empty() {
+            json!([word])
+        } else {
+            json!([text.chars().count(), word])
+        };
+        let edit =
+            json!({"field": "body", "revision": i, "op": op, "client_id": "a", "seq": i + 1});
+        let ack = alice.request(doc("doc:edit", edit), &format!("e{i}")).await;
+        assert_eq!(ack["type"], "ack", "{ack}");
+        text.push_str(word);
+    }
+
+    // While A lives it keeps renewing: past a whole lease B is still refused.
+    let mut bob = joined(b, "bob").await;
+    let refused = bob.request(doc("doc:sync", json!({})), "s").await;
+    assert_eq!(refused["code"], "unavailable", "{refused}");
+    tokio::time::sleep(Duration::from_millis(LEASE_MS + 500)).await;
+    let refused = bob.request(doc("doc:sync", json!({})), "s").await;
+    assert_eq!(refused["code"], "unavailable", "renewed: {refused}");
+
+    // kill -9: the lease lapses and B loads every acknowledged edit.
+    a.kill();
+    let killed = std::time::Instant::now();
+    let state = loop {
+        let r = bob.request(doc("doc:sync", json!({})), "retry").await;
+        if r["type"] == "doc:state" {
+            break r;
+        }
+        assert_eq!(r["code"], "unavailable", "{r}");
+        assert!(
+            killed.elapsed() < Duration::from_secs(15),
+            "never taken over"
+        );
+        tokio::time::sleep(Duration::from_millis(r["retry_after_ms"].as_u64().unwrap())).await;
+    };
+    assert!(
+        killed.elapsed() < Duration::from_millis(LEASE_MS + 2 * 2000 + 1000),
+        "taken over {:?} after the kill",
+        killed.elapsed()
+    );
+    assert_eq!(state["fields"]["body"]["text"], text.as_str(), "{state}");
+    assert_eq!(state["fields"]["body"]["revision"], 3, "{state}");
+
+    // The revisions go on from there: no fork.
+    let edit = json!({"field": "body", "revision": 3, "op": [text.chars().count(), "four"],
+                      "client_id": "b", "seq": 1});
+    let ack = bob.request(doc("doc:edit", edit), "e").await;
+    assert_eq!(ack["type"], "ack", "{ack}");
+    assert_eq!(ack["data"]["revision"], 4, "{ack}");
+}
