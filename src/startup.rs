@@ -69,15 +69,15 @@ impl Application {
         load_revocations(&db, &auth).await?;
         let local: Arc<dyn crate::broker::Broker> = Arc::new(LocalBroker::start());
         // An empty `redis.url` keeps the node alone, with no Redis at all.
-        let (broker, leases): (Arc<dyn crate::broker::Broker>, _) =
+        let (broker, leases, slots): (Arc<dyn crate::broker::Broker>, _, _) =
             if settings.redis.url.expose().is_empty() {
-                (local, None)
+                (local, None, None)
             } else {
                 let redis =
                     RedisBroker::start(local, &settings.redis).map_err(StartupError::Config)?;
                 let ttl = Duration::from_millis(settings.redis.document_lease_ms);
-                let leases = redis.leases(ttl);
-                (Arc::new(redis), Some(leases))
+                let (leases, slots) = (redis.leases(ttl), redis.slots());
+                (Arc::new(redis), Some(leases), Some(slots))
             };
         let log_writer = LogWriterActor::new(db.clone()).start();
         let group_commit = crate::actors::group_commit::GroupCommit::start(
@@ -125,6 +125,7 @@ impl Application {
                 db: db.clone(),
                 group_commit,
                 leases,
+                slots,
             }
         });
 

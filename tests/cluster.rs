@@ -34,6 +34,16 @@ fn prefix() -> String {
 /// Starts `n` nodes on one database and Redis prefix; `redis_urls[i]`
 /// overrides node i's Redis URL (a proxy).
 async fn cluster(n: usize, prefix: &str, redis_urls: &[Option<String>]) -> Vec<TestApp> {
+    cluster_with(n, prefix, redis_urls, |_| {}).await
+}
+
+/// [`cluster`] with `tweak` applied to every node's settings.
+async fn cluster_with(
+    n: usize,
+    prefix: &str,
+    redis_urls: &[Option<String>],
+    tweak: impl Fn(&mut tandem::config::Settings),
+) -> Vec<TestApp> {
     let db = Arc::new(TestDb::create().await);
     let mut nodes = Vec::new();
     for i in 0..n {
@@ -47,6 +57,7 @@ async fn cluster(n: usize, prefix: &str, redis_urls: &[Option<String>]) -> Vec<T
         s.redis.url = Secret::new(url);
         s.redis.key_prefix = prefix.to_owned();
         s.redis.reconnect_max_ms = 500;
+        tweak(&mut s);
         nodes.push(spawn_app_on(s, db.clone()).await);
     }
     nodes
@@ -472,7 +483,7 @@ struct Process {
 }
 
 impl Process {
-    fn start(db_url: &str, prefix: &str, lease_ms: u64) -> Process {
+    fn start(db_url: &str, prefix: &str, lease_ms: u64, max_per_user: usize) -> Process {
         use std::io::BufRead;
         let config = std::env::temp_dir().join(format!(
             "tandem-cluster-{}-{}.toml",
@@ -493,6 +504,10 @@ pool_size = 4
 url = "{}"
 key_prefix = "{prefix}"
 document_lease_ms = {lease_ms}
+node_ttl_ms = 3000
+
+[websocket]
+max_connections_per_user = {max_per_user}
 
 [auth]
 secret = "{SECRET}"
@@ -571,7 +586,7 @@ async fn when_the_writer_is_killed_another_node_takes_the_document_with_every_ac
     let p = prefix();
     let nodes = cluster(1, &p, &[]).await;
     let b = &nodes[0];
-    let mut a = Process::start(&b.db.url, &p, LEASE_MS);
+    let mut a = Process::start(&b.db.url, &p, LEASE_MS, 16);
 
     let mut alice = a.connect(&b.settings, "alice").await;
     let users = alice
@@ -634,4 +649,68 @@ async fn when_the_writer_is_killed_another_node_takes_the_document_with_every_ac
     let ack = bob.request(doc("doc:edit", edit), "e").await;
     assert_eq!(ack["type"], "ack", "{ack}");
     assert_eq!(ack["data"]["revision"], 4, "{ack}");
+}
+
+/// Tries to open a socket until one is admitted (at most `within`).
+async fn admitted_within(node: &TestApp, user: &str, within: Duration) -> WsClient {
+    let started = std::time::Instant::now();
+    loop {
+        let token = node.token(user, "acme");
+        match WsClient::connect(&node.ws_url(), &bearer(&token)).await {
+            Ok(c) => return c,
+            Err(_) if started.elapsed() < within => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Err(e) => panic!("not admitted within {within:?}: {e}"),
+        }
+    }
+}
+
+#[actix_web::test]
+async fn the_connection_cap_counts_every_node_and_forgets_a_dead_one() {
+    let p = prefix();
+    let nodes = cluster_with(3, &p, &[], |s| {
+        s.websocket.max_connections_per_user = 2;
+        s.redis.node_ttl_ms = 3000;
+    })
+    .await;
+    let token = nodes[0].token("alice", "acme");
+    let on_a = nodes[0].connect_ready("alice", "acme").await;
+    let mut stream = nodes[1].sse("", &bearer(&token)).await;
+    stream.next_named("ready").await;
+    let (status, body) = nodes[2].refused_upgrade("/ws", &bearer(&token)).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (429, Some("too_many_connections")),
+        "one socket on A and a stream on B fill alice's two slots"
+    );
+    let (status, body) = SseClient::connect(&nodes[2].url("/api/v1/stream"), &bearer(&token))
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (429, Some("too_many_connections"))
+    );
+    // Another user is unaffected; a closed socket gives its slot back.
+    let _bob = nodes[2].connect_ready("bob", "acme").await;
+    on_a.close().await;
+    let _on_c = admitted_within(&nodes[2], "alice", Duration::from_secs(10)).await;
+
+    // A node killed with alice's sockets: they stop counting once its
+    // heartbeat lapses (node_ttl_ms = 3000).
+    let mut dead = Process::start(&nodes[0].db.url, &p, 10_000, 2);
+    let _d1 = dead.connect(&nodes[0].settings, "carol").await;
+    let _d2 = dead.connect(&nodes[0].settings, "carol").await;
+    let carol = nodes[0].token("carol", "acme");
+    let (status, _) = nodes[0].refused_upgrade("/ws", &bearer(&carol)).await;
+    assert_eq!(status, 429, "carol's two sockets on the process count");
+    dead.kill();
+    let killed = std::time::Instant::now();
+    let _c = admitted_within(&nodes[0], "carol", Duration::from_secs(10)).await;
+    assert!(
+        killed.elapsed() < Duration::from_millis(3000 + 1500),
+        "admitted {:?} after the kill",
+        killed.elapsed()
+    );
 }

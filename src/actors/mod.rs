@@ -89,4 +89,6 @@ pub struct Services {
     /// Document leases (one writer per document in a cluster); `None` for
     /// a node that runs alone.
     pub leases: Option<crate::cluster::lease::Leases>,
+    /// Per-user connection slots across the cluster; `None` alone.
+    pub slots: Option<crate::cluster::slots::Slots>,
 }

@@ -16,7 +16,7 @@
 //!   reconnects with a doubling backoff up to `redis.reconnect_max_ms`.
 
 use super::{Broker, ClusterStatus, ConnectionHandle, Frame, Topic};
-use crate::cluster::{self, envelope, interest::Interest, lease::Leases};
+use crate::cluster::{self, envelope, interest::Interest, lease::Leases, slots::Slots};
 use crate::config::RedisSettings;
 use crate::ids::ConnectionId;
 use deadpool_redis::redis;
@@ -117,6 +117,8 @@ impl RedisBroker {
         let max_backoff = Duration::from_millis(settings.reconnect_max_ms.max(100));
         actix_rt::spawn(subscriber(shared.clone(), client, max_backoff));
         actix_rt::spawn(publisher(shared.clone(), pool.clone(), rx, max_backoff));
+        let node_ttl = Duration::from_millis(settings.node_ttl_ms);
+        actix_rt::spawn(heartbeat(shared.clone(), pool.clone(), node_ttl));
         Ok(RedisBroker {
             shared,
             publish: tx,
@@ -131,6 +133,15 @@ impl RedisBroker {
             self.shared.node.clone(),
             self.shared.prefix.clone(),
             ttl,
+        )
+    }
+
+    /// Per-user connection slots counted across the cluster.
+    pub fn slots(&self) -> Slots {
+        Slots::new(
+            self.pool.clone(),
+            self.shared.node.clone(),
+            self.shared.prefix.clone(),
         )
     }
 
@@ -193,6 +204,39 @@ impl Broker for RedisBroker {
 
     fn stop(&self) {
         self.shared.stop.cancel();
+        // Graceful: the node's sockets stop counting at once, not after
+        // `redis.node_ttl_ms`.
+        let key = cluster::slots::node_key(&self.shared.prefix, &self.shared.node);
+        let mut del = redis::pipe();
+        del.cmd("DEL").arg(key).ignore();
+        let pool = self.pool.clone();
+        actix_rt::spawn(async move {
+            let _ = run(&pool, &del).await;
+        });
+    }
+}
+
+/// Refreshes the node's heartbeat key (`PX ttl`) every third of `ttl`, so
+/// other nodes stop counting this node's sockets within `ttl` of its death.
+async fn heartbeat(shared: Arc<Shared>, pool: deadpool_redis::Pool, ttl: Duration) {
+    let key = cluster::slots::node_key(&shared.prefix, &shared.node);
+    let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+    let mut tick = tokio::time::interval(ttl / 3);
+    loop {
+        tokio::select! {
+            _ = shared.stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let mut set = redis::pipe();
+        set.cmd("SET")
+            .arg(&key)
+            .arg(1)
+            .arg("PX")
+            .arg(ttl_ms)
+            .ignore();
+        if let Err(e) = run(&pool, &set).await {
+            log::warn!("Redis heartbeat failed: {e}");
+        }
     }
 }
 

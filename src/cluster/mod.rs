@@ -1,11 +1,13 @@
 //! Several nodes over Redis: the bridge's pure parts (`broker::redis` is
 //! its shell) and document leases. [`envelope`] carries a frame between
 //! nodes; [`interest`] tracks which topic channels this node listens to;
-//! [`lease`] keeps one writer per document in the cluster.
+//! [`lease`] keeps one writer per document in the cluster; [`slots`] counts
+//! a user's sockets across the cluster.
 
 pub mod envelope;
 pub mod interest;
 pub mod lease;
+pub mod slots;
 
 use crate::broker::Topic;
 

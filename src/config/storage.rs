@@ -43,6 +43,10 @@ pub struct RedisSettings {
     /// cluster); its holder renews it every third of this. After a node dies,
     /// its documents open elsewhere within this time.
     pub document_lease_ms: u64,
+    /// Lifetime of the node's heartbeat key, refreshed every third of
+    /// this: a dead node's sockets stop counting toward
+    /// `websocket.max_connections_per_user` within this time.
+    pub node_ttl_ms: u64,
 }
 
 impl Default for RedisSettings {
@@ -52,6 +56,7 @@ impl Default for RedisSettings {
             key_prefix: "tandem:".into(),
             reconnect_max_ms: 5000,
             document_lease_ms: 10_000,
+            node_ttl_ms: 15_000,
         }
     }
 }
@@ -62,6 +67,12 @@ impl RedisSettings {
         if self.document_lease_ms < 3000 {
             return Err(ConfigError::invalid(
                 "redis.document_lease_ms",
+                "must be at least 3000",
+            ));
+        }
+        if self.node_ttl_ms < 3000 {
+            return Err(ConfigError::invalid(
+                "redis.node_ttl_ms",
                 "must be at least 3000",
             ));
         }

@@ -199,6 +199,13 @@ pub async fn upgrade(
         ip: req.peer_addr().map(|a| a.ip().to_string()),
         wants_roster,
     };
+    let slot = super::admission::cluster_slot(
+        services.slots.as_ref(),
+        &principal.tenant,
+        &principal.user,
+        settings.websocket.max_connections_per_user,
+    )
+    .await?;
     let id = super::admission::admit(
         &services.registry,
         AdmitConnection {
@@ -216,7 +223,8 @@ pub async fn upgrade(
         device,
         services.get_ref().clone(),
         socket.clone(),
-    );
+    )
+    .with_cluster_slot(slot);
     let mut builder = ws::WsResponseBuilder::new(actor, &req, stream)
         .frame_size(settings.websocket.max_frame_bytes);
     if source == TokenSource::Subprotocol {
