@@ -314,6 +314,20 @@ impl Proxy {
     }
 }
 
+const METRICS_TOKEN: &str = "metrics-token-0123456789";
+
+/// The node's `/metrics` text (the `tandem_redis_up` line is set per scrape).
+async fn redis_up(node: &TestApp) -> String {
+    let mut resp = awc::Client::new()
+        .get(node.url("/metrics"))
+        .insert_header(("Authorization", format!("Bearer {METRICS_TOKEN}")))
+        .send()
+        .await
+        .unwrap();
+    let body = resp.body().limit(4 << 20).await.unwrap();
+    String::from_utf8(body.to_vec()).unwrap()
+}
+
 /// Waits (at most 15 s) until the node's `/readyz` status is `status`.
 async fn wait_status(node: &TestApp, status: &str) {
     for _ in 0..300 {
@@ -333,16 +347,22 @@ async fn a_node_cut_off_from_redis_serves_locally_and_recovers() {
         .trim_end_matches('/')
         .to_owned();
     let proxy = Proxy::start(upstream);
-    let nodes = cluster(2, &p, &[None, Some(format!("redis://{}", proxy.addr))]).await;
+    let urls = [None, Some(format!("redis://{}", proxy.addr))];
+    let nodes = cluster_with(2, &p, &urls, |s| {
+        s.metrics.token = Secret::new(METRICS_TOKEN);
+    })
+    .await;
     let mut alice_a = nodes[0].connect_ready("alice", "acme").await;
     let mut alice_b = nodes[1].connect_ready("alice", "acme").await;
     wait_listeners(&p, &user("acme", "alice"), 2).await;
     wait_status(&nodes[1], "ready").await;
+    assert!(redis_up(&nodes[1]).await.contains("tandem_redis_up 1"));
 
     proxy.set_up(false);
     wait_status(&nodes[1], "degraded").await;
     let body = readyz(&nodes[1]).await;
     assert_eq!(body["redis"], "unreachable");
+    assert!(redis_up(&nodes[1]).await.contains("tandem_redis_up -1"));
     assert_eq!(readyz(&nodes[0]).await["status"], "ready");
     wait_listeners(&p, &user("acme", "alice"), 1).await;
 

@@ -249,7 +249,6 @@ async fn subscriber(shared: Arc<Shared>, client: redis::Client, max_backoff: Dur
             r = listen(&shared, &client) => r,
         };
         shared.subscriber_up.store(false, Ordering::Relaxed);
-        metrics::gauge!("tandem_redis_connected").set(0.0);
         match connected {
             Ok(()) => backoff = Duration::from_millis(100),
             Err(e) => log::warn!("Redis subscriber: {e}; retrying in {backoff:?}"),
@@ -273,7 +272,6 @@ async fn listen(shared: &Shared, client: &redis::Client) -> Result<(), String> {
     let mut subscribed: HashSet<String> = HashSet::new();
     sync(shared, &mut sink, &mut subscribed).await?;
     shared.subscriber_up.store(true, Ordering::Relaxed);
-    metrics::gauge!("tandem_redis_connected").set(1.0);
     log::info!("Redis subscriber connected");
     let mut ping = tokio::time::interval(PING_EVERY);
     loop {
