@@ -53,10 +53,11 @@ pub struct SlotGuard {
 impl Drop for SlotGuard {
     fn drop(&mut self) {
         let (slots, key) = (self.slots.clone(), std::mem::take(&mut self.key));
-        // Dropped inside an actor system; elsewhere (a test tearing down)
-        // the slot lapses with the node's heartbeat.
-        if tokio::runtime::Handle::try_current().is_ok() {
-            actix_rt::spawn(async move {
+        // Dropped on an arbiter (a socket actor stopped). Outside any
+        // runtime (a process tearing down) the slot lapses with the node's
+        // heartbeat instead.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
                 if let Err(e) = slots.eval(RELEASE, &key, &[&slots.node]).await {
                     log::warn!("could not give back a connection slot ({key}): {e}");
                 }
