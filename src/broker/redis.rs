@@ -30,6 +30,8 @@ use tokio_util::sync::CancellationToken;
 
 /// Frames waiting to be published to Redis before new ones are dropped.
 const PUBLISH_QUEUE: usize = 65_536;
+/// Channels in one SUBSCRIBE or UNSUBSCRIBE at most.
+const SUBSCRIBE_BATCH: usize = 1000;
 /// Frames sent in one pipeline at most.
 const PUBLISH_BATCH: usize = 512;
 /// How long one Redis command may take before the connection counts as lost.
@@ -46,6 +48,9 @@ struct Shared {
     interest: Mutex<Interest>,
     /// Channel name → topic, for the channels with local subscribers.
     channels: Mutex<HashMap<String, Topic>>,
+    /// Channels whose wanted state changed since the subscriber task last
+    /// looked.
+    dirty: Mutex<HashSet<String>>,
     /// The subscriber task should bring its subscriptions up to date.
     changed: Notify,
     subscriber_up: AtomicBool,
@@ -60,13 +65,20 @@ impl Shared {
     fn channels(&self) -> MutexGuard<'_, HashMap<String, Topic>> {
         self.channels.lock().unwrap_or_else(|p| p.into_inner())
     }
-    /// Recomputes the wanted channels after the interest changed.
-    fn interest_changed(&self, interest: &Interest) {
-        let wanted: HashMap<String, Topic> = interest
-            .topics()
-            .map(|t| (cluster::channel(&self.prefix, t), t.clone()))
-            .collect();
-        *self.channels() = wanted;
+    /// A topic gained its first or lost its last local subscriber: the
+    /// subscriber task (un)subscribes its channel (only the changed
+    /// channels, so a connection storm costs one check per topic).
+    fn interest_changed(&self, topic: &Topic, wanted: bool) {
+        let channel = cluster::channel(&self.prefix, topic);
+        if wanted {
+            self.channels().insert(channel.clone(), topic.clone());
+        } else {
+            self.channels().remove(&channel);
+        }
+        self.dirty
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(channel);
         self.changed.notify_one();
     }
 }
@@ -103,6 +115,7 @@ impl RedisBroker {
             local,
             interest: Mutex::new(Interest::default()),
             channels: Mutex::new(HashMap::new()),
+            dirty: Mutex::new(HashSet::new()),
             changed: Notify::new(),
             subscriber_up: AtomicBool::new(false),
             publisher_up: AtomicBool::new(true),
@@ -156,8 +169,8 @@ impl Broker for RedisBroker {
         let id = handle.id;
         self.shared.local.subscribe(topic.clone(), handle);
         let mut interest = self.shared.interest();
-        if interest.subscribe(topic, id) {
-            self.shared.interest_changed(&interest);
+        if interest.subscribe(topic.clone(), id) {
+            self.shared.interest_changed(&topic, true);
         }
     }
 
@@ -165,15 +178,15 @@ impl Broker for RedisBroker {
         self.shared.local.unsubscribe(topic.clone(), connection);
         let mut interest = self.shared.interest();
         if interest.unsubscribe(&topic, connection) {
-            self.shared.interest_changed(&interest);
+            self.shared.interest_changed(&topic, false);
         }
     }
 
     fn unsubscribe_all(&self, connection: ConnectionId) {
         self.shared.local.unsubscribe_all(connection);
         let mut interest = self.shared.interest();
-        if interest.unsubscribe_all(connection) {
-            self.shared.interest_changed(&interest);
+        for topic in interest.unsubscribe_all(connection) {
+            self.shared.interest_changed(&topic, false);
         }
     }
 
@@ -300,29 +313,53 @@ async fn listen(shared: &Shared, client: &redis::Client) -> Result<(), String> {
     }
 }
 
-/// Subscribes to the wanted channels not yet subscribed, and unsubscribes
-/// from those no longer wanted.
+/// Brings the subscriber connection's channels up to date: every wanted
+/// channel on a fresh connection (`subscribed` empty), else the channels
+/// that changed since the last look.
 async fn sync(
     shared: &Shared,
     sink: &mut redis::aio::PubSubSink,
     subscribed: &mut HashSet<String>,
 ) -> Result<(), String> {
-    let wanted: HashSet<String> = shared.channels().keys().cloned().collect();
-    let add: Vec<&String> = wanted.difference(subscribed).collect();
-    let drop: Vec<&String> = subscribed.difference(&wanted).collect();
-    if !add.is_empty() {
-        tokio::time::timeout(COMMAND_TIMEOUT, sink.subscribe(&add))
+    let changed: Vec<String> = {
+        let mut dirty = shared.dirty.lock().unwrap_or_else(|p| p.into_inner());
+        if subscribed.is_empty() {
+            dirty.clear();
+            shared.channels().keys().cloned().collect()
+        } else {
+            dirty.drain().collect()
+        }
+    };
+    let (add, drop): (Vec<String>, Vec<String>) = {
+        let wanted = shared.channels();
+        let add = changed
+            .iter()
+            .filter(|c| wanted.contains_key(*c) && !subscribed.contains(*c))
+            .cloned()
+            .collect();
+        let drop = changed
+            .iter()
+            .filter(|c| !wanted.contains_key(*c) && subscribed.contains(*c))
+            .cloned()
+            .collect();
+        (add, drop)
+    };
+    for chunk in add.chunks(SUBSCRIBE_BATCH) {
+        tokio::time::timeout(COMMAND_TIMEOUT, sink.subscribe(chunk))
             .await
             .map_err(|_| "SUBSCRIBE timed out".to_owned())?
             .map_err(|e| e.to_string())?;
+        subscribed.extend(chunk.iter().cloned());
     }
-    if !drop.is_empty() {
-        tokio::time::timeout(COMMAND_TIMEOUT, sink.unsubscribe(&drop))
+    for chunk in drop.chunks(SUBSCRIBE_BATCH) {
+        tokio::time::timeout(COMMAND_TIMEOUT, sink.unsubscribe(chunk))
             .await
             .map_err(|_| "UNSUBSCRIBE timed out".to_owned())?
             .map_err(|e| e.to_string())?;
+        for c in chunk {
+            subscribed.remove(c);
+        }
     }
-    *subscribed = wanted;
     Ok(())
 }
 

@@ -43,15 +43,11 @@ impl Interest {
         self.release(topic)
     }
 
-    /// Removes every subscription of a connection; true when some topic
-    /// lost its last subscriber.
-    pub fn unsubscribe_all(&mut self, connection: ConnectionId) -> bool {
+    /// Removes every subscription of a connection; returns the topics that
+    /// lost their last subscriber.
+    pub fn unsubscribe_all(&mut self, connection: ConnectionId) -> Vec<Topic> {
         let topics = self.by_connection.remove(&connection).unwrap_or_default();
-        let mut changed = false;
-        for topic in &topics {
-            changed |= self.release(topic);
-        }
-        changed
+        topics.into_iter().filter(|t| self.release(t)).collect()
     }
 
     fn release(&mut self, topic: &Topic) -> bool {
@@ -104,12 +100,12 @@ mod tests {
         assert!(!i.unsubscribe(&tenant(1), a));
         assert!(!i.unsubscribe(&tenant(1), a), "already gone");
         assert!(i.wants(&tenant(1)));
-        assert!(i.unsubscribe_all(b));
+        assert_eq!(i.unsubscribe_all(b), vec![tenant(1)]);
         assert!(!i.wants(&tenant(1)));
         assert!(i.wants(&u));
-        assert!(i.unsubscribe_all(a));
+        assert_eq!(i.unsubscribe_all(a), vec![u]);
         assert_eq!(i.topics().count(), 0);
-        assert!(!i.unsubscribe_all(a));
+        assert!(i.unsubscribe_all(a).is_empty());
     }
 
     proptest! {
@@ -125,7 +121,14 @@ mod tests {
                 let changed = match op {
                     0 => { model.insert((conn, t)); i.subscribe(tenant(t), ConnectionId(conn)) }
                     1 => { model.remove(&(conn, t)); i.unsubscribe(&tenant(t), ConnectionId(conn)) }
-                    _ => { model.retain(|&(c, _)| c != conn); i.unsubscribe_all(ConnectionId(conn)) }
+                    _ => {
+                        model.retain(|&(c, _)| c != conn);
+                        let released = i.unsubscribe_all(ConnectionId(conn));
+                        let after: HashSet<u8> = model.iter().map(|&(_, t)| t).collect();
+                        let gone: HashSet<Topic> = before.difference(&after).map(|&t| tenant(t)).collect();
+                        prop_assert_eq!(released.iter().cloned().collect::<HashSet<_>>(), gone);
+                        !released.is_empty()
+                    }
                 };
                 let after: HashSet<u8> = model.iter().map(|&(_, t)| t).collect();
                 prop_assert_eq!(changed, before != after);
