@@ -734,3 +734,47 @@ async fn the_connection_cap_counts_every_node_and_forgets_a_dead_one() {
         killed.elapsed()
     );
 }
+
+#[actix_web::test]
+async fn a_system_message_to_all_reaches_every_tenant_on_every_node() {
+    const PLATFORM_KEY: &str = "platform-key-0123456789abcdef";
+    let p = prefix();
+    let nodes = cluster_with(3, &p, &[], |s| {
+        s.admin.api_keys = vec![Secret::new(PLATFORM_KEY)];
+    })
+    .await;
+    let mut alice = nodes[0].connect_ready("alice", "acme").await;
+    let mut eve = nodes[2].connect_ready("eve", "globex").await;
+    let mut stream = nodes[2]
+        .sse("", &bearer(&nodes[2].token("eve", "globex")))
+        .await;
+    stream.next_named("ready").await;
+    let _bob = nodes[1].connect_ready("bob", "initech").await;
+    wait_listeners(&p, &tenant("acme"), 1).await;
+    wait_listeners(&p, &tenant("globex"), 1).await;
+
+    // Sent through the node where only initech is connected.
+    let (status, body) = nodes[1]
+        .call(
+            "POST",
+            "/api/v1/admin/system-message",
+            &[("X-Admin-Key", PLATFORM_KEY.to_owned())],
+            Some(&json!({"message": "Everyone", "all": true})),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["scope"], "all");
+    for c in [&mut alice, &mut eve] {
+        let m = c.recv_type("system:message").await;
+        assert_eq!(
+            (m["message"].as_str(), m["scope"].as_str()),
+            (Some("Everyone"), Some("all"))
+        );
+        let again = c
+            .collect_type("system:message", Duration::from_millis(200))
+            .await;
+        assert!(again.is_empty(), "once per socket: {again:?}");
+    }
+    let (_, data) = stream.next_named("system").await;
+    assert_eq!(data["message"], "Everyone");
+}

@@ -71,6 +71,14 @@ pub trait Broker: Send + Sync + 'static {
     fn mailbox_depth(&self) -> Option<usize> {
         None
     }
+    /// Sends a frame to every tenant: `local` are the tenants with a
+    /// connection on this node. A clustered broker also reaches the tenants
+    /// connected to the other nodes.
+    fn publish_all_tenants(&self, local: &[TenantId], frame: Frame) {
+        for tenant in local {
+            self.publish(Topic::Tenant(tenant.clone()), frame.clone(), None);
+        }
+    }
     /// The node's place in a cluster; `None` for a node that runs alone.
     fn cluster(&self) -> Option<ClusterStatus> {
         None

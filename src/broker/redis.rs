@@ -44,6 +44,9 @@ const PING_EVERY: Duration = Duration::from_secs(1);
 struct Shared {
     node: String,
     prefix: String,
+    /// Frames for every tenant (`system:message` with `all`); every node
+    /// listens to it.
+    all_channel: String,
     local: Arc<dyn Broker>,
     interest: Mutex<Interest>,
     /// Channel name → topic, for the channels with local subscribers.
@@ -112,6 +115,7 @@ impl RedisBroker {
         let shared = Arc::new(Shared {
             node: uuid::Uuid::new_v4().simple().to_string(),
             prefix: settings.key_prefix.clone(),
+            all_channel: format!("{}all", settings.key_prefix),
             local,
             interest: Mutex::new(Interest::default()),
             channels: Mutex::new(HashMap::new()),
@@ -203,6 +207,19 @@ impl Broker for RedisBroker {
         self.shared.local.send_to(handle, frame);
     }
 
+    fn publish_all_tenants(&self, local: &[crate::ids::TenantId], frame: Frame) {
+        let payload = envelope::encode(&self.shared.node, &frame);
+        for tenant in local {
+            self.shared
+                .local
+                .publish(Topic::Tenant(tenant.clone()), frame.clone(), None);
+        }
+        let channel = self.shared.all_channel.clone();
+        if self.publish.try_send((channel, payload)).is_err() {
+            metrics::counter!("tandem_redis_dropped_total", "reason" => "queue_full").increment(1);
+        }
+    }
+
     fn mailbox_depth(&self) -> Option<usize> {
         self.shared.local.mailbox_depth()
     }
@@ -282,6 +299,10 @@ async fn listen(shared: &Shared, client: &redis::Client) -> Result<(), String> {
         .map_err(|_| "connect timed out".to_owned())?
         .map_err(|e| e.to_string())?;
     let (mut sink, mut stream) = pubsub.split();
+    tokio::time::timeout(COMMAND_TIMEOUT, sink.subscribe(&shared.all_channel))
+        .await
+        .map_err(|_| "SUBSCRIBE timed out".to_owned())?
+        .map_err(|e| e.to_string())?;
     let mut subscribed: HashSet<String> = HashSet::new();
     sync(shared, &mut sink, &mut subscribed).await?;
     shared.subscriber_up.store(true, Ordering::Relaxed);
@@ -372,6 +393,20 @@ fn receive(shared: &Shared, channel: &str, payload: &[u8]) {
         return;
     };
     if env.node == shared.node {
+        return;
+    }
+    if channel == shared.all_channel {
+        // Every tenant with a connection here.
+        let tenants: Vec<Topic> = shared
+            .interest()
+            .topics()
+            .filter(|t| matches!(t, Topic::Tenant(_)))
+            .cloned()
+            .collect();
+        metrics::counter!("tandem_redis_received_total").increment(1);
+        for topic in tenants {
+            shared.local.publish(topic, env.frame.clone(), None);
+        }
         return;
     }
     let Some(topic) = shared.channels().get(channel).cloned() else {
