@@ -28,8 +28,10 @@
 //!   `broker::stats`) and tenant/user topics (notifications, activity); the
 //!   in-process broker, and `broker::redis`, the bridge that wraps it to reach
 //!   the other nodes of a cluster over Redis pub/sub (when `redis.url` is set).
-//! - [`cluster`]: the Redis bridge's pure parts: topic channel names, the
-//!   envelope a frame crosses Redis in, which topics the node listens to.
+//! - [`cluster`]: several nodes over Redis: topic channel names, the envelope
+//!   a frame crosses Redis in, which topics the node listens to (pure), the
+//!   document leases (one writer per document) and the per-user connection
+//!   slots counted over every node.
 //! - [`limits`]: the token bucket and flood detector (pure).
 //! - [`presence_state`]: the presence state machine for one user (pure).
 //! - [`roster_state`]: a tenant's roster (pure): batched diffs, `all` and

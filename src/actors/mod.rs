@@ -16,7 +16,8 @@
 //!     │       broadcasts, document frames, queries, cursors: stored cursors (pure)}
 //!     └── DocumentActor  the room's document session: OT fields, values, locks, persistence;
 //!           serves member connections directly, refuses others
-//!           document/{mod: state and handlers, commands, write_queue: ordered storage}
+//!           document/{mod: state and handlers, commands, write_queue: ordered storage,
+//!                   lease: the cluster lease (one writer per document)}
 //! BrokerActor          tenant and user topics: notifications, activity, system messages
 //! LogWriterActor       batches user_presence_log rows off the hot path
 //! group_commit         not an actor: one task storing every document's change rows in batches
