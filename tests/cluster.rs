@@ -778,3 +778,68 @@ async fn a_system_message_to_all_reaches_every_tenant_on_every_node() {
     let (_, data) = stream.next_named("system").await;
     assert_eq!(data["message"], "Everyone");
 }
+
+#[actix_web::test]
+async fn room_broadcasts_reach_members_on_every_node() {
+    let p = prefix();
+    let nodes = cluster(3, &p, &[]).await;
+    let mut alice = joined(&nodes[0], "alice").await;
+    let mut ann = joined(&nodes[0], "ann").await;
+    let mut bob = joined(&nodes[1], "bob").await;
+    let mut carol = nodes[2].connect_ready("carol", "acme").await;
+    let other = carol
+        .request(
+            json!({"type": "room:join", "entity_type": "invoice", "entity_id": "8"}),
+            "join",
+        )
+        .await;
+    assert_eq!(other["type"], "room:users");
+    let room = Topic::Room(tandem::ids::RoomId::new(
+        TenantId::new("acme"),
+        "invoice",
+        "7",
+    ));
+    wait_listeners(&p, &room, 2).await;
+
+    let broadcast = json!({"type": "room:broadcast", "entity_type": "invoice", "entity_id": "7",
+                           "event": "confetti", "payload": {"n": 1}});
+    let ack = alice.request(broadcast, "b").await;
+    assert_eq!(ack["type"], "ack", "{ack}");
+    for c in [&mut ann, &mut bob] {
+        let got = c.recv_type("room:broadcast").await;
+        assert_eq!(
+            (got["event"].as_str(), got["from_user_id"].as_str()),
+            (Some("confetti"), Some("alice"))
+        );
+        assert_eq!(got["payload"], json!({"n": 1}));
+    }
+    let broadcast = json!({"type": "room:broadcast", "entity_type": "invoice", "entity_id": "7",
+                           "event": "back", "payload": {}});
+    bob.request(broadcast, "b2").await;
+    let got = alice.recv_type("room:broadcast").await;
+    assert_eq!(
+        (got["event"].as_str(), got["from_user_id"].as_str()),
+        (Some("back"), Some("bob"))
+    );
+    for (c, who) in [
+        (&mut alice, "alice"),
+        (&mut bob, "bob"),
+        (&mut carol, "carol"),
+    ] {
+        let extra = c
+            .collect_type("room:broadcast", Duration::from_millis(200))
+            .await;
+        let own: Vec<&Value> = extra.iter().filter(|m| m["from_user_id"] == who).collect();
+        assert!(
+            own.is_empty(),
+            "{who} never hears its own broadcast: {extra:?}"
+        );
+        if who == "carol" {
+            assert!(extra.is_empty(), "another room hears nothing: {extra:?}");
+        }
+    }
+
+    // The last member on B leaves: B's room closes and stops listening.
+    bob.close().await;
+    wait_listeners(&p, &room, 1).await;
+}

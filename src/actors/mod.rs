@@ -13,12 +13,15 @@
 //! └── RoomActor        one per (tenant, entity_type, entity_id): owns its members, delivers
 //!     │                to them (its own frames and its document's), cursors, typing
 //!     │ room/{mod: membership and delivery, events: cursors, typing, editing,
-//!     │       broadcasts, document frames, queries, cursors: stored cursors (pure)}
+//!     │       broadcasts, document frames, queries, cursors: stored cursors (pure),
+//!     │       relay: room:broadcast across the nodes of a cluster}
 //!     └── DocumentActor  the room's document session: OT fields, values, locks, persistence;
 //!           serves member connections directly, refuses others
 //!           document/{mod: state and handlers, commands, write_queue: ordered storage,
 //!                   lease: the cluster lease (one writer per document)}
 //! BrokerActor          tenant and user topics: notifications, activity, system messages
+//!                      (in a cluster wrapped by broker::redis, which carries them, and
+//!                      room topics, to the other nodes over Redis)
 //! LogWriterActor       batches user_presence_log rows off the hot path
 //! group_commit         not an actor: one task storing every document's change rows in batches
 //! YjsRegistryActor     y-websocket: a YjsDocActor per (tenant, document), a YjsConnectionActor per socket

@@ -52,6 +52,9 @@ pub enum Topic {
     Tenant(TenantId),
     /// Every connection of one user (notifications).
     User(TenantId, UserId),
+    /// In a cluster, the room actors of one room key on every node
+    /// (`room:broadcast` across nodes; `actors::room::relay`).
+    Room(crate::ids::RoomId),
 }
 
 /// The delivery interface. Implementations must not block: they enqueue.

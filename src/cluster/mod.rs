@@ -23,6 +23,14 @@ pub fn channel(prefix: &str, topic: &Topic) -> String {
             t.as_str(),
             u.as_str()
         ),
+        Topic::Room(r) => format!(
+            "{prefix}r:{}:{}:{}:{}:{}",
+            r.tenant.as_str().len(),
+            r.tenant.as_str(),
+            r.entity_type.len(),
+            r.entity_type,
+            r.entity_id
+        ),
     }
 }
 
