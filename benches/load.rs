@@ -40,7 +40,10 @@
 //!   seconds; reports deliveries/s, latency p50/p99 and server CPU
 //!   (`load/rooms.rs`).
 //!
-//! Other knobs: `BENCH_SCENARIOS` (`fanout,idle,docs,manydocs,presence`;
+//! - **cluster**: the Redis hop (`load/cluster.rs` says how): team activity
+//!   to `BENCH_MEMBERS` (1000) sockets on one node, then spread over 3 nodes.
+//!
+//! Other knobs: `BENCH_SCENARIOS` (`fanout,idle,docs,manydocs,presence,cluster`;
 //! add `rooms` to run it),
 //! `BENCH_PING_SECS` (15: `websocket.ping_interval_secs`; the client
 //! timeout is three times that, at least the default 45 s),
@@ -72,6 +75,8 @@ use std::rc::Rc;
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+#[path = "load/cluster.rs"]
+mod cluster;
 #[path = "load/rooms.rs"]
 mod rooms;
 
@@ -203,7 +208,7 @@ impl Params {
             rooms_per_socket: env_usize("BENCH_ROOMS_PER_SOCKET", size(4, 2)).max(1),
             rooms_secs: env_usize("BENCH_ROOMS_SECS", size(10, 1)).max(1),
             scenarios: std::env::var("BENCH_SCENARIOS")
-                .unwrap_or_else(|_| "fanout,idle,docs,manydocs,presence".into())
+                .unwrap_or_else(|_| "fanout,idle,docs,manydocs,presence,cluster".into())
                 .split(',')
                 .map(|s| s.trim().to_owned())
                 .filter(|s| !s.is_empty())
@@ -1372,6 +1377,9 @@ fn main() {
         // The smoke run covers it too; a measuring run only when asked.
         if params.wants("rooms") || (quick && std::env::var("BENCH_SCENARIOS").is_err()) {
             rooms::rooms(&params, &db, &mut report).await;
+        }
+        if params.wants("cluster") {
+            cluster::cluster(&params, &db, &mut report).await;
         }
     });
     let table = report.markdown();

@@ -31,7 +31,13 @@
 //!   its outbound bound, the socket reference that cuts a stalled peer through its one
 //!   descriptor (`broker::socket`), the per-connection stats the admin API lists in
 //!   `broker::stats`) and tenant/user topics (notifications, activity); the
-//!   in-process broker, sharded by tenant over the actor threads.
+//!   in-process broker, sharded by tenant over the actor threads, and
+//!   `broker::redis`, the bridge that wraps it to reach the other nodes of a
+//!   cluster over Redis pub/sub (when `redis.url` is set).
+//! - [`cluster`]: several nodes over Redis: topic channel names, the envelope
+//!   a frame crosses Redis in, which topics the node listens to (pure), the
+//!   document leases (one writer per document) and the per-user connection
+//!   slots counted over every node.
 //! - [`limits`]: the token bucket and flood detector (pure).
 //! - [`presence_state`]: the presence state machine for one user (pure).
 //! - [`roster_state`]: a tenant's roster (pure): batched diffs, `all` and
@@ -66,6 +72,7 @@ pub mod actors;
 pub mod auth;
 pub mod broker;
 pub mod clock;
+pub mod cluster;
 pub mod collab;
 pub mod config;
 pub mod db;

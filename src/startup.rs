@@ -6,6 +6,7 @@ use crate::actors::registry::{GetStats, RegistryActor, Shutdown};
 use crate::actors::Services;
 use crate::auth::Authenticator;
 use crate::broker::local::LocalBroker;
+use crate::broker::redis::RedisBroker;
 use crate::config::Settings;
 use crate::db::Db;
 use crate::systemd::Notifier;
@@ -69,8 +70,19 @@ impl Application {
             crate::actors::pool::ActorPool::new(settings.server.actor_threads)
                 .map_err(StartupError::Config)?,
         );
-        let broker: Arc<dyn crate::broker::Broker> =
+        let local: Arc<dyn crate::broker::Broker> =
             Arc::new(LocalBroker::start_sharded(pool.arbiters()));
+        // An empty `redis.url` keeps the node alone, with no Redis at all.
+        let (broker, leases, slots): (Arc<dyn crate::broker::Broker>, _, _) =
+            if settings.redis.url.expose().is_empty() {
+                (local, None, None)
+            } else {
+                let redis =
+                    RedisBroker::start(local, &settings.redis).map_err(StartupError::Config)?;
+                let ttl = Duration::from_millis(settings.redis.document_lease_ms);
+                let (leases, slots) = (redis.leases(ttl), redis.slots());
+                (Arc::new(redis), Some(leases), Some(slots))
+            };
         let log_writer = LogWriterActor::new(db.clone()).start();
         let group_commit = crate::actors::group_commit::GroupCommit::start(
             db.clone(),
@@ -118,6 +130,8 @@ impl Application {
                 db: db.clone(),
                 group_commit,
                 pool,
+                leases,
+                slots,
             }
         });
 
@@ -274,6 +288,7 @@ impl ShutdownHandle {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         let yjs_flush = self.services.yjs.send(crate::actors::yjs_registry::Flush);
         let _ = tokio::time::timeout(left, yjs_flush).await;
+        self.services.broker.stop();
         self.server.stop(true).await;
         // Last: the actor threads, once the actors' final writes are done.
         self.services.pool.stop();

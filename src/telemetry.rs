@@ -153,6 +153,18 @@ fn describe() {
         "tandem_redis_up",
         "Redis link: 0 not configured, 1 connected, -1 configured but down"
     );
+    describe_counter!(
+        "tandem_redis_published_total",
+        "Frames published to Redis for other nodes"
+    );
+    describe_counter!(
+        "tandem_redis_received_total",
+        "Frames from other nodes delivered to this node's subscribers"
+    );
+    describe_counter!(
+        "tandem_redis_dropped_total",
+        "Frames not carried between nodes, by reason"
+    );
     describe_counter!("tandem_admin_actions_total", "Admin API calls by action");
     describe_counter!(
         "tandem_admin_disconnects_total",

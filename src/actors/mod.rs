@@ -24,13 +24,17 @@
 //!     │ room/{mod: membership, delivery: to members, batched join announcements,
 //!     │       views, members: members by user with ready JSON (pure), events: cursors,
 //!     │       typing, editing, broadcasts, document frames, queries,
-//!     │       cursors: stored cursors (pure)}
+//!     │       cursors: stored cursors (pure), relay: room:broadcast across the nodes
+//!     │       of a cluster}
 //!     └── DocumentActor  [pool, its room's thread] the room's document session: OT fields,
 //!           values, locks, persistence;
 //!           serves member connections directly, refuses others
-//!           document/{mod: state and handlers, commands, write_queue: ordered storage}
+//!           document/{mod: state and handlers, commands, write_queue: ordered storage,
+//!                   lease: the cluster lease (one writer per document)}
 //! BrokerActor          [pool] one shard per actor thread, by tenant: tenant and user topics
-//!                      (notifications, activity, system messages)
+//!                      (notifications, activity, system messages; in a cluster wrapped by
+//!                      broker::redis, which carries them, and room topics, to the other
+//!                      nodes over Redis)
 //! LogWriterActor       batches user_presence_log rows off the hot path
 //! group_commit         not an actor: one task storing every document's change rows in batches
 //! YjsRegistryActor     y-websocket: a YjsDocActor [pool] per (tenant, document), a YjsConnectionActor
@@ -106,4 +110,9 @@ pub struct Services {
     pub group_commit: group_commit::GroupCommit,
     /// The actor threads rooms, presence, rosters and Yjs documents run on.
     pub pool: Arc<pool::ActorPool>,
+    /// Document leases (one writer per document in a cluster); `None` for
+    /// a node that runs alone.
+    pub leases: Option<crate::cluster::lease::Leases>,
+    /// Per-user connection slots across the cluster; `None` alone.
+    pub slots: Option<crate::cluster::slots::Slots>,
 }

@@ -86,6 +86,8 @@ pub struct SseConnectionActor {
     replayed_activity: HashSet<i64>,
     /// Latest ids sent (the event id).
     position: (i64, i64),
+    /// The user's slot counted across the cluster (given back on drop).
+    cluster_slot: Option<crate::cluster::slots::SlotGuard>,
 }
 
 impl SseConnectionActor {
@@ -110,7 +112,14 @@ impl SseConnectionActor {
             replayed_notifications: HashSet::new(),
             replayed_activity: HashSet::new(),
             position: (0, 0),
+            cluster_slot: None,
         }
+    }
+
+    /// Holds the stream's cluster-wide connection slot until it stops.
+    pub fn with_cluster_slot(mut self, slot: Option<crate::cluster::slots::SlotGuard>) -> Self {
+        self.cluster_slot = slot;
+        self
     }
 
     fn position_id(&self) -> String {

@@ -219,6 +219,7 @@ impl LocalBroker {
     fn shard_index(&self, topic: &Topic) -> usize {
         let tenant: &TenantId = match topic {
             Topic::Tenant(t) | Topic::User(t, _) => t,
+            Topic::Room(room) => &room.tenant,
         };
         crate::ids::shard_of(tenant, self.shards.len())
     }

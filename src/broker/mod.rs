@@ -2,7 +2,8 @@
 //! notifications, activity) go through the [`Broker`] trait: rosters and
 //! services publish a frame to a [`Topic`]; the broker hands it to every
 //! subscribed [`ConnectionHandle`]. [`local::LocalBroker`] does it in process;
-//! a Redis bridge implements the same trait to reach other nodes. A room
+//! [`redis::RedisBroker`] wraps it to reach the other nodes of a cluster
+//! (when `redis.url` is set). A room
 //! delivers to its members itself, through the same handles (it owns its
 //! member list; `actors::room` says why).
 //!
@@ -14,6 +15,7 @@
 
 pub mod local;
 pub mod outbound;
+pub mod redis;
 pub mod socket;
 pub mod stats;
 
@@ -51,6 +53,9 @@ pub enum Topic {
     Tenant(TenantId),
     /// Every connection of one user (notifications).
     User(TenantId, UserId),
+    /// In a cluster, the room actors of one room key on every node
+    /// (`room:broadcast` across nodes; `actors::room::relay`).
+    Room(crate::ids::RoomId),
 }
 
 /// The delivery interface. Implementations must not block: they enqueue.
@@ -70,6 +75,29 @@ pub trait Broker: Send + Sync + 'static {
     fn mailbox_depth(&self) -> Option<usize> {
         None
     }
+    /// Sends a frame to every tenant: `local` are the tenants with a
+    /// connection on this node. A clustered broker also reaches the tenants
+    /// connected to the other nodes.
+    fn publish_all_tenants(&self, local: &[TenantId], frame: Frame) {
+        for tenant in local {
+            self.publish(Topic::Tenant(tenant.clone()), frame.clone(), None);
+        }
+    }
+    /// The node's place in a cluster; `None` for a node that runs alone.
+    fn cluster(&self) -> Option<ClusterStatus> {
+        None
+    }
+    /// Stops talking to other nodes (graceful shutdown).
+    fn stop(&self) {}
+}
+
+/// A clustered node's link to the others (`/readyz`, admin stats).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterStatus {
+    /// This node's id.
+    pub node: String,
+    /// Redis answers both the subscriber and the publisher.
+    pub redis_up: bool,
 }
 
 /// A cheap, cloneable way to send frames to one connection.

@@ -149,6 +149,7 @@ impl Settings {
 
     /// Checks values serde cannot: ranges, required-by-choice keys.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.redis.validate()?;
         let ws = &self.websocket;
         if ws.max_message_bytes == 0 {
             return Err(ConfigError::invalid(

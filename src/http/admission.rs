@@ -44,6 +44,29 @@ fn at_capacity() -> ApiError {
     )
 }
 
+/// In a cluster, takes one of the user's slots counted over every node
+/// (before the node's own admission, whose refusal drops the guard and so
+/// gives the slot back). When Redis does not answer, the node's own count
+/// alone applies.
+pub async fn cluster_slot(
+    slots: Option<&crate::cluster::slots::Slots>,
+    tenant: &crate::ids::TenantId,
+    user: &crate::ids::UserId,
+    max_per_user: usize,
+) -> Result<Option<crate::cluster::slots::SlotGuard>, ApiError> {
+    let Some(slots) = slots else {
+        return Ok(None);
+    };
+    match slots.reserve(tenant, user, max_per_user).await {
+        Ok(Some(guard)) => Ok(Some(guard)),
+        Ok(None) => Err(refused(AdmitError::TooManyConnections, max_per_user)),
+        Err(e) => {
+            log::warn!("cluster connection count unavailable, counting this node only: {e}");
+            Ok(None)
+        }
+    }
+}
+
 /// The REST error for a refused slot.
 fn refused(e: AdmitError, max_per_user: usize) -> ApiError {
     match e {

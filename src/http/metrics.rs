@@ -35,9 +35,13 @@ pub async fn render(services: &Services) -> Option<String> {
     gauge!("tandem_db_pool_available").set(pool.available as f64);
     gauge!("tandem_db_pool_in_use").set(pool.size.saturating_sub(pool.available) as f64);
     gauge!("tandem_db_pool_waiting").set(pool.waiting as f64);
-    // 0: not configured. This build has no Redis bridge yet, so a configured
-    // URL is not in use either; the bridge will report 1 (up) and -1 (down).
-    gauge!("tandem_redis_up").set(0.0);
+    // 0: not configured (a node alone); 1 up; -1 configured but unreachable.
+    let redis_up = match services.broker.cluster() {
+        None => 0.0,
+        Some(c) if c.redis_up => 1.0,
+        Some(_) => -1.0,
+    };
+    gauge!("tandem_redis_up").set(redis_up);
     Some(handle.render())
 }
 

@@ -56,6 +56,13 @@ pub async fn stream(
     let start = StreamPosition::parse(header.or(query).as_deref().unwrap_or(""))
         .map_err(|e| ApiError::BadRequest(ErrorCode::InvalidLastEventId, e))?;
     let settings = &services.settings;
+    let slot = super::admission::cluster_slot(
+        services.slots.as_ref(),
+        &principal.tenant,
+        &principal.user,
+        settings.websocket.max_connections_per_user,
+    )
+    .await?;
     let id = super::admission::admit(
         &services.registry,
         AdmitConnection {
@@ -66,7 +73,9 @@ pub async fn stream(
     )
     .await?;
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(settings.sse.queue_limit.max(1));
-    SseConnectionActor::new(id, principal, start, tx, services.get_ref().clone()).start();
+    SseConnectionActor::new(id, principal, start, tx, services.get_ref().clone())
+        .with_cluster_slot(slot)
+        .start();
     let body = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv()
             .await

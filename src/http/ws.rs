@@ -219,6 +219,13 @@ pub async fn upgrade(
         ip: req.peer_addr().map(|a| a.ip().to_string()),
         wants_roster,
     };
+    let slot = super::admission::cluster_slot(
+        services.slots.as_ref(),
+        &principal.tenant,
+        &principal.user,
+        settings.websocket.max_connections_per_user,
+    )
+    .await?;
     let id = super::admission::admit(
         &services.registry,
         AdmitConnection {
@@ -230,7 +237,8 @@ pub async fn upgrade(
     .await?;
     let (socket, guard) = socket_of(&req);
     let (tenant, user) = (principal.tenant.clone(), principal.user.clone());
-    let actor = ConnectionActor::new(id, principal, device, services.get_ref().clone(), socket);
+    let actor = ConnectionActor::new(id, principal, device, services.get_ref().clone(), socket)
+        .with_cluster_slot(slot);
     let mut builder = ws::WsResponseBuilder::new(actor, &req, stream)
         .frame_size(settings.websocket.max_frame_bytes);
     if source == TokenSource::Subprotocol {

@@ -63,6 +63,63 @@ impl Frame {
         let (start, end) = self.body?;
         self.text.get(start..end)
     }
+
+    /// Where [`Self::body`] sits in the text (byte offsets), to carry the
+    /// frame to another node without parsing it there.
+    pub fn body_range(&self) -> Option<(usize, usize)> {
+        self.body
+    }
+
+    /// Rebuilds a frame carried from another node (its parts as
+    /// [`Self::kind`], [`Self::id`], [`Self::text`] and [`Self::body_range`]
+    /// gave them). A body range outside the text is dropped.
+    pub fn from_parts(
+        kind: FrameKind,
+        id: Option<i64>,
+        text: ByteString,
+        body: Option<(usize, usize)>,
+    ) -> Frame {
+        let body = body.filter(|&(start, end)| text.get(start..end).is_some());
+        Frame {
+            kind,
+            id,
+            text,
+            body,
+        }
+    }
+}
+
+impl FrameKind {
+    /// Every kind, in [`Self::code`] order.
+    pub const ALL: [FrameKind; 8] = [
+        FrameKind::Reply,
+        FrameKind::Presence,
+        FrameKind::Room,
+        FrameKind::Doc,
+        FrameKind::Notification,
+        FrameKind::NotificationCount,
+        FrameKind::Activity,
+        FrameKind::System,
+    ];
+
+    /// A one-byte code for carrying the kind between nodes.
+    pub fn code(self) -> u8 {
+        match self {
+            FrameKind::Reply => 0,
+            FrameKind::Presence => 1,
+            FrameKind::Room => 2,
+            FrameKind::Doc => 3,
+            FrameKind::Notification => 4,
+            FrameKind::NotificationCount => 5,
+            FrameKind::Activity => 6,
+            FrameKind::System => 7,
+        }
+    }
+
+    /// The kind of a [`Self::code`].
+    pub fn from_code(code: u8) -> Option<FrameKind> {
+        FrameKind::ALL.get(usize::from(code)).copied()
+    }
 }
 
 impl std::fmt::Display for Frame {

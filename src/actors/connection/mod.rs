@@ -73,6 +73,8 @@ pub struct ConnectionActor {
     documents: HashMap<RoomId, DocRoute>,
     /// `doc:edit` requests sent so far (cursor moves carry it).
     doc_edits_sent: u64,
+    /// The user's slot counted across the cluster (given back on drop).
+    cluster_slot: Option<crate::cluster::slots::SlotGuard>,
 }
 
 impl ConnectionActor {
@@ -104,7 +106,14 @@ impl ConnectionActor {
             joining: 0,
             documents: HashMap::new(),
             doc_edits_sent: 0,
+            cluster_slot: None,
         }
+    }
+
+    /// Holds the socket's cluster-wide connection slot until it stops.
+    pub fn with_cluster_slot(mut self, slot: Option<crate::cluster::slots::SlotGuard>) -> Self {
+        self.cluster_slot = slot;
+        self
     }
 
     fn send(&self, ctx: &mut ws::WebsocketContext<Self>, msg: &ServerMessage) {

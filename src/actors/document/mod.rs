@@ -15,6 +15,7 @@
 //! load, before which nothing can be served).
 
 mod commands;
+mod lease;
 mod write_queue;
 
 use super::Services;
@@ -276,6 +277,11 @@ pub struct DocumentActor {
     edit_recorded: std::collections::HashMap<String, Instant>,
     /// Activity noted for the change being made, attached to its write.
     activity_after_write: Vec<crate::notify::activity::ActivityInput>,
+    /// The cluster lease (a clustered node only).
+    lease: Option<lease::Held>,
+    /// Refused for the lease: another node holds the document, or Redis
+    /// could not confirm this one does (`unavailable`, retry later).
+    lease_blocked: bool,
 }
 
 /// A user's edits appear in the activity feed at most this often.
@@ -328,6 +334,8 @@ impl DocumentActor {
             last_activity: chrono::Utc::now(),
             edit_recorded: std::collections::HashMap::new(),
             activity_after_write: Vec::new(),
+            lease: None,
+            lease_blocked: false,
         }
     }
 
@@ -445,6 +453,7 @@ impl Actor for DocumentActor {
             if act.load_error.is_some() {
                 return;
             }
+            act.renew_lease(ctx);
             if act.locks.expire(Instant::now()) {
                 let after = vec![After::Publish(act.lock_status_frame(), None)];
                 act.enqueue(Write::Locks(act.lock_rows()), after, ctx);
@@ -455,6 +464,10 @@ impl Actor for DocumentActor {
                 act.enqueue(Write::Session(update), Vec::new(), ctx);
             }
         });
+    }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        self.release_lease();
     }
 }
 
@@ -479,6 +492,15 @@ impl Handler<DocRequest> for DocumentActor {
         }
         if let Some(e) = &self.load_error {
             let message = format!("document unavailable: {e}");
+            if self.lease_blocked {
+                let refusal = ServerMessage::Error {
+                    r#ref: req.r#ref,
+                    code: ErrorCode::Unavailable,
+                    message,
+                    retry_after_ms: Some(lease::LEASE_RETRY_AFTER_MS),
+                };
+                return self.reply(&req.reply, &refusal);
+            }
             return self.error(&req.reply, req.r#ref, ErrorCode::Internal, message);
         }
         self.handle_command(req, ctx);

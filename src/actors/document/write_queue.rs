@@ -231,15 +231,38 @@ impl DocumentActor {
     pub(super) fn load(&mut self, ctx: &mut Context<Self>) {
         let db = self.services.db.clone();
         let key = self.key.clone();
+        let leases = self.services.leases.clone();
+        let room = self.room.clone();
         let fut = async move {
-            let mut conn = db.conn().await?;
-            let (snapshot, changes) = q::load(&mut conn, &key, None).await?;
-            let locks = q::load_locks(&mut conn, &key).await?;
-            let session = q::open_session(&mut conn, &key).await?;
-            Ok::<_, crate::db::DbError>((snapshot, changes, locks, session))
+            // In a cluster, the lease first: only its holder reads and writes.
+            let lease = match &leases {
+                Some(leases) => {
+                    let sent = Instant::now();
+                    let lease = leases.acquire(&room).await.map_err(LoadError::Lease)?;
+                    Some(super::lease::Held::new(lease, sent, leases.ttl()))
+                }
+                None => None,
+            };
+            let loaded = async {
+                let mut conn = db.conn().await?;
+                let (snapshot, changes) = q::load(&mut conn, &key, None).await?;
+                let locks = q::load_locks(&mut conn, &key).await?;
+                let session = q::open_session(&mut conn, &key).await?;
+                Ok::<_, crate::db::DbError>((snapshot, changes, locks, session))
+            };
+            match loaded.await {
+                Ok(loaded) => Ok((loaded, lease)),
+                Err(e) => {
+                    if let (Some(leases), Some(held)) = (&leases, lease) {
+                        leases.release(held.lease()).await;
+                    }
+                    Err(LoadError::Db(e))
+                }
+            }
         };
         ctx.wait(fut.into_actor(self).map(|result, act, ctx| match result {
-            Ok((snapshot, changes, locks, session)) => {
+            Ok(((snapshot, changes, locks, session), lease)) => {
+                act.lease = lease;
                 let max_history = act.services.settings.documents.max_history;
                 let mut doc = match snapshot {
                     Some(s) => Document::restore(s, max_history),
@@ -280,10 +303,20 @@ impl DocumentActor {
             }
             Err(e) => {
                 log::error!("document {}: load failed: {e}", act.room);
+                act.lease_blocked = matches!(e, LoadError::Lease(_));
                 act.load_error = Some(e.to_string());
                 // Let a later request try again with a fresh session.
                 ctx.run_later(Duration::from_secs(2), |_, ctx| ctx.stop());
             }
         }));
     }
+}
+
+/// Why a session could not open.
+#[derive(Debug, thiserror::Error)]
+enum LoadError {
+    #[error("{0}")]
+    Lease(crate::cluster::lease::LeaseError),
+    #[error("{0}")]
+    Db(crate::db::DbError),
 }

@@ -230,15 +230,20 @@ impl Handler<PublishToTenants> for RegistryActor {
         let Some(services) = self.services() else {
             return 0;
         };
-        let tenants: BTreeSet<TenantId> = match msg.tenant {
-            Some(t) => BTreeSet::from([t]),
-            None => self.all_connections().map(|(_, t, ..)| t.clone()).collect(),
-        };
-        for tenant in &tenants {
-            services
-                .broker
-                .publish(Topic::Tenant(tenant.clone()), msg.frame.clone(), None);
+        match msg.tenant {
+            Some(tenant) => {
+                services
+                    .broker
+                    .publish(Topic::Tenant(tenant), msg.frame, None);
+                1
+            }
+            None => {
+                let tenants: BTreeSet<TenantId> =
+                    self.all_connections().map(|(_, t, ..)| t.clone()).collect();
+                let tenants: Vec<TenantId> = tenants.into_iter().collect();
+                services.broker.publish_all_tenants(&tenants, msg.frame);
+                tenants.len()
+            }
         }
-        tenants.len()
     }
 }

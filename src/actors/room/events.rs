@@ -102,18 +102,19 @@ impl Handler<EditingChanged> for RoomActor {
 impl Handler<Broadcast> for RoomActor {
     type Result = ();
 
-    /// Relays the event to the other members; nothing is stored.
+    /// Relays the event to the other members (on every node of a
+    /// cluster); nothing is stored.
     fn handle(&mut self, msg: Broadcast, _: &mut Context<Self>) {
-        self.publish(
-            &ServerMessage::RoomBroadcast {
-                entity_type: self.entity_type(),
-                entity_id: self.entity_id(),
-                from_user_id: msg.from_user.to_string(),
-                event: msg.event,
-                payload: msg.payload,
-            },
-            msg.from,
-        );
+        let frame = ServerMessage::RoomBroadcast {
+            entity_type: self.entity_type(),
+            entity_id: self.entity_id(),
+            from_user_id: msg.from_user.to_string(),
+            event: msg.event,
+            payload: msg.payload,
+        }
+        .to_frame();
+        self.relay(frame.clone());
+        self.deliver(frame, msg.from);
     }
 }
 

@@ -31,6 +31,7 @@ pub mod cursors;
 mod delivery;
 mod events;
 mod members;
+mod relay;
 
 pub use cursors::{AppliedOp, StoredCursor};
 
@@ -252,6 +253,8 @@ pub struct RoomActor {
     /// order: they go out together after `rooms.join_batch_ms`, or before any
     /// other frame for the members, whichever comes first.
     pending_joins: std::cell::RefCell<Vec<(ConnectionId, UserId)>>,
+    /// In a cluster: the room's subscription to its topic (`relay`).
+    relay: Option<ConnectionHandle>,
 }
 
 impl RoomActor {
@@ -269,6 +272,7 @@ impl RoomActor {
             joins_seen: 0,
             document: None,
             pending_joins: Default::default(),
+            relay: None,
         }
     }
 
@@ -331,6 +335,7 @@ impl Actor for RoomActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        self.start_relay(ctx);
         // A room opened by REST may never get a member.
         self.schedule_idle_check(ctx);
         // A connection that stopped between its join and our reply never
@@ -349,6 +354,7 @@ impl Actor for RoomActor {
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
+        self.stop_relay();
         // Members left behind (the room stopped unexpectedly) get nothing
         // more from it: they find its address dead and rejoin through the
         // registry. The session stops taking their requests.

@@ -1,0 +1,845 @@
+//! Several nodes over Redis: three in-process servers on loopback ports
+//! sharing one PostgreSQL database and the real Redis at
+//! `TANDEM_TEST_REDIS_URL`, each test under its own `redis.key_prefix` so
+//! parallel tests never hear each other.
+//!
+//! A node subscribes to a topic's Redis channel shortly after its first
+//! local subscriber arrives; tests wait for that (`PUBSUB NUMSUB`) before
+//! publishing from another node, as a client would otherwise miss only what
+//! was sent before its subscription reached Redis.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use deadpool_redis::redis;
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tandem::broker::Topic;
+use tandem::config::Secret;
+use tandem::ids::{TenantId, UserId};
+use tokio::sync::watch;
+
+fn redis_url() -> String {
+    std::env::var("TANDEM_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// A prefix no other test uses.
+fn prefix() -> String {
+    format!("test:{}:", uuid::Uuid::new_v4().simple())
+}
+
+/// Starts `n` nodes on one database and Redis prefix; `redis_urls[i]`
+/// overrides node i's Redis URL (a proxy).
+async fn cluster(n: usize, prefix: &str, redis_urls: &[Option<String>]) -> Vec<TestApp> {
+    cluster_with(n, prefix, redis_urls, |_| {}).await
+}
+
+/// [`cluster`] with `tweak` applied to every node's settings.
+async fn cluster_with(
+    n: usize,
+    prefix: &str,
+    redis_urls: &[Option<String>],
+    tweak: impl Fn(&mut tandem::config::Settings),
+) -> Vec<TestApp> {
+    let db = Arc::new(TestDb::create().await);
+    let mut nodes = Vec::new();
+    for i in 0..n {
+        let mut s = test_settings(&db);
+        s.auth.api_keys = vec![Secret::new(API_KEY)];
+        let url = redis_urls
+            .get(i)
+            .cloned()
+            .flatten()
+            .unwrap_or_else(redis_url);
+        s.redis.url = Secret::new(url);
+        s.redis.key_prefix = prefix.to_owned();
+        s.redis.reconnect_max_ms = 500;
+        tweak(&mut s);
+        nodes.push(spawn_app_on(s, db.clone()).await);
+    }
+    nodes
+}
+
+async fn redis_conn() -> redis::aio::MultiplexedConnection {
+    redis::Client::open(redis_url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .expect("Redis at TANDEM_TEST_REDIS_URL (see scripts/services.sh)")
+}
+
+/// How many nodes listen to a topic's channel.
+async fn listeners(prefix: &str, topic: &Topic) -> i64 {
+    let channel = tandem::cluster::channel(prefix, topic);
+    let mut conn = redis_conn().await;
+    let (_, n): (String, i64) = redis::cmd("PUBSUB")
+        .arg("NUMSUB")
+        .arg(&channel)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    n
+}
+
+/// Waits (at most 10 s) until `n` nodes listen to `topic`.
+async fn wait_listeners(prefix: &str, topic: &Topic, n: i64) {
+    for _ in 0..400 {
+        if listeners(prefix, topic).await == n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!(
+        "{topic:?}: {} listeners, expected {n}",
+        listeners(prefix, topic).await
+    );
+}
+
+fn user(tenant: &str, user: &str) -> Topic {
+    Topic::User(TenantId::new(tenant), UserId::new(user))
+}
+
+fn tenant(tenant: &str) -> Topic {
+    Topic::Tenant(TenantId::new(tenant))
+}
+
+fn bearer(token: &str) -> Vec<(&'static str, String)> {
+    vec![("Authorization", format!("Bearer {token}"))]
+}
+
+async fn readyz(node: &TestApp) -> Value {
+    let (status, body) = node.get("/readyz", None).await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+#[actix_web::test]
+async fn notifications_reach_sockets_and_streams_on_every_node() {
+    let p = prefix();
+    let nodes = cluster(3, &p, &[]).await;
+    let mut on_a = nodes[0].connect_ready("alice", "acme").await;
+    let mut on_c = nodes[2].connect_ready("alice", "acme").await;
+    let mut stream = nodes[1]
+        .sse("", &bearer(&nodes[1].token("alice", "acme")))
+        .await;
+    stream.next_named("ready").await;
+    let mut bob_on_b = nodes[1].connect_ready("bob", "acme").await;
+    wait_listeners(&p, &user("acme", "alice"), 3).await;
+
+    // Posted through the node where alice only has a stream.
+    let id = nodes[1].notify("acme", "alice", "Across").await;
+    for c in [&mut on_a, &mut on_c] {
+        let m = c.recv_type("notification").await;
+        assert_eq!(m["notification"]["id"], id);
+        assert_eq!(m["notification"]["title"], "Across");
+        let count = c.recv_type("notification:count").await;
+        assert_eq!(count["unread"], 1);
+    }
+    let (event_id, data) = stream.next_named("notification").await;
+    assert_eq!(data["id"], id);
+    assert_eq!(event_id, Some(format!("n-{id}.a-0")));
+
+    // Posted through a node where alice has nothing: each copy once.
+    let id2 = nodes[1].notify("acme", "alice", "Again").await;
+    assert_eq!(nodes[1].stats().await.connections, 1);
+    for c in [&mut on_a, &mut on_c] {
+        let m = c.recv_type("notification").await;
+        assert_eq!(m["notification"]["id"], id2);
+        let rest = c
+            .collect_type("notification", Duration::from_millis(300))
+            .await;
+        assert!(rest.is_empty(), "delivered once per socket: {rest:?}");
+    }
+    let (_, data) = stream.next_named("notification").await;
+    assert_eq!(data["id"], id2);
+    assert!(
+        bob_on_b
+            .collect_type("notification", Duration::from_millis(100))
+            .await
+            .is_empty(),
+        "another user hears nothing"
+    );
+}
+
+#[actix_web::test]
+async fn activity_and_system_messages_reach_the_tenant_on_every_node() {
+    let p = prefix();
+    let nodes = cluster(3, &p, &[]).await;
+    let mut alice = nodes[0].connect_ready("alice", "acme").await;
+    let mut bob = nodes[2].connect_ready("bob", "acme").await;
+    let mut eve = nodes[2].connect_ready("eve", "globex").await;
+    wait_listeners(&p, &tenant("acme"), 2).await;
+    wait_listeners(&p, &user("acme", "bob"), 1).await;
+
+    let (status, body) = nodes[1]
+        .post_activity(
+            "acme",
+            json!({"user_id": "alice", "action": "created", "entity_type": "invoice", "entity_id": "9"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    for c in [&mut alice, &mut bob] {
+        let m = c.recv_type("activity").await;
+        assert_eq!(m["activity"]["id"], body["id"]);
+        assert_eq!(m["activity"]["entity_id"], "9");
+    }
+
+    // Private activity: only its readers, wherever they are.
+    let (status, private) = nodes[0]
+        .post_activity(
+            "acme",
+            json!({"action": "viewed", "entity_type": "invoice", "entity_id": "10",
+                   "visibility": "private", "visible_to": ["bob"]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{private}");
+    let m = bob.recv_type("activity").await;
+    assert_eq!(m["activity"]["id"], private["id"]);
+
+    let admin = token_with(&nodes[1].settings, "root", "acme", Some("admin"), 300);
+    let (status, body) = nodes[1]
+        .call(
+            "POST",
+            "/api/v1/admin/system-message",
+            &bearer(&admin),
+            Some(&json!({"message": "Maintenance", "level": "warning"})),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    for c in [&mut alice, &mut bob] {
+        let m = c.recv_type("system:message").await;
+        assert_eq!(m["message"], "Maintenance");
+    }
+    let heard: Vec<Value> = alice
+        .collect_type("activity", Duration::from_millis(200))
+        .await;
+    assert!(heard.is_empty(), "alice is no reader of the private entry");
+    assert!(
+        eve.collect_type("system:message", Duration::from_millis(100))
+            .await
+            .is_empty(),
+        "another tenant hears nothing"
+    );
+}
+
+#[actix_web::test]
+async fn a_node_listens_to_a_topic_only_while_it_has_local_subscribers() {
+    let p = prefix();
+    let nodes = cluster(2, &p, &[]).await;
+    let topic = tenant("acme");
+    assert_eq!(listeners(&p, &topic).await, 0);
+    let a1 = nodes[0].connect_ready("alice", "acme").await;
+    let a2 = nodes[0].connect_ready("ann", "acme").await;
+    wait_listeners(&p, &topic, 1).await;
+    let b = nodes[1].connect_ready("bob", "acme").await;
+    wait_listeners(&p, &topic, 2).await;
+    wait_listeners(&p, &user("acme", "ann"), 1).await;
+    a1.close().await;
+    b.close().await;
+    wait_listeners(&p, &topic, 1).await;
+    a2.close().await;
+    wait_listeners(&p, &topic, 0).await;
+    wait_listeners(&p, &user("acme", "ann"), 0).await;
+    for node in &nodes {
+        let body = readyz(node).await;
+        assert_eq!(body["status"], "ready", "{body}");
+        assert!(body["node"].is_string(), "{body}");
+    }
+    assert_ne!(
+        readyz(&nodes[0]).await["node"],
+        readyz(&nodes[1]).await["node"]
+    );
+}
+
+#[actix_web::test]
+async fn a_node_alone_uses_no_redis() {
+    let app = spawn_app().await;
+    assert!(app.settings.redis.url.expose().is_empty());
+    let body = readyz(&app).await;
+    assert_eq!(body, json!({"status": "ready"}));
+}
+
+/// A TCP proxy to Redis on its own thread and runtime. `set_up(false)`
+/// cuts every connection and refuses new ones until `set_up(true)`.
+struct Proxy {
+    addr: SocketAddr,
+    up: watch::Sender<bool>,
+}
+
+impl Proxy {
+    fn start(upstream: String) -> Proxy {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (up, _) = watch::channel(true);
+        let state = up.subscribe();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                loop {
+                    let Ok((mut client, _)) = listener.accept().await else {
+                        continue;
+                    };
+                    if !*state.borrow() {
+                        drop(client);
+                        continue;
+                    }
+                    let mut state = state.clone();
+                    let upstream = upstream.clone();
+                    tokio::spawn(async move {
+                        let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await else {
+                            return;
+                        };
+                        tokio::select! {
+                            biased;
+                            _ = state.wait_for(|up| !*up) => {}
+                            _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        }
+                    });
+                }
+            });
+        });
+        Proxy { addr, up }
+    }
+
+    fn set_up(&self, up: bool) {
+        self.up.send_replace(up);
+    }
+}
+
+const METRICS_TOKEN: &str = "metrics-token-0123456789";
+
+/// The node's `/metrics` text (the `tandem_redis_up` line is set per scrape).
+async fn redis_up(node: &TestApp) -> String {
+    let mut resp = awc::Client::new()
+        .get(node.url("/metrics"))
+        .insert_header(("Authorization", format!("Bearer {METRICS_TOKEN}")))
+        .send()
+        .await
+        .unwrap();
+    let body = resp.body().limit(4 << 20).await.unwrap();
+    String::from_utf8(body.to_vec()).unwrap()
+}
+
+/// Waits (at most 15 s) until the node's `/readyz` status is `status`.
+async fn wait_status(node: &TestApp, status: &str) {
+    for _ in 0..300 {
+        if readyz(node).await["status"] == status {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{} never became {status}", node.port);
+}
+
+#[actix_web::test]
+async fn a_node_cut_off_from_redis_serves_locally_and_recovers() {
+    let p = prefix();
+    let upstream = redis_url()
+        .trim_start_matches("redis://")
+        .trim_end_matches('/')
+        .to_owned();
+    let proxy = Proxy::start(upstream);
+    let urls = [None, Some(format!("redis://{}", proxy.addr))];
+    let nodes = cluster_with(2, &p, &urls, |s| {
+        s.metrics.token = Secret::new(METRICS_TOKEN);
+    })
+    .await;
+    let mut alice_a = nodes[0].connect_ready("alice", "acme").await;
+    let mut alice_b = nodes[1].connect_ready("alice", "acme").await;
+    wait_listeners(&p, &user("acme", "alice"), 2).await;
+    wait_status(&nodes[1], "ready").await;
+    assert!(redis_up(&nodes[1]).await.contains("tandem_redis_up 1"));
+
+    proxy.set_up(false);
+    wait_status(&nodes[1], "degraded").await;
+    let body = readyz(&nodes[1]).await;
+    assert_eq!(body["redis"], "unreachable");
+    assert!(redis_up(&nodes[1]).await.contains("tandem_redis_up -1"));
+    assert_eq!(readyz(&nodes[0]).await["status"], "ready");
+    wait_listeners(&p, &user("acme", "alice"), 1).await;
+
+    // Each node still serves its own sockets, and stores everything.
+    let local_b = nodes[1].notify("acme", "alice", "on b while cut").await;
+    let m = alice_b.recv_type("notification").await;
+    assert_eq!(m["notification"]["id"], local_b);
+    let local_a = nodes[0].notify("acme", "alice", "on a while cut").await;
+    let m = alice_a.recv_type("notification").await;
+    assert_eq!(m["notification"]["id"], local_a);
+    let mut room_b = nodes[1].connect_ready("bob", "acme").await;
+    let joined = room_b
+        .request(
+            json!({"type": "room:join", "entity_type": "invoice", "entity_id": "1"}),
+            "j",
+        )
+        .await;
+    assert_eq!(joined["type"], "room:users", "{joined}");
+
+    // Five seconds later Redis is back: the node reconnects and listens again.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    proxy.set_up(true);
+    wait_status(&nodes[1], "ready").await;
+    wait_listeners(&p, &user("acme", "alice"), 2).await;
+    let after = nodes[0].notify("acme", "alice", "after").await;
+    for c in [&mut alice_a, &mut alice_b] {
+        let m = c
+            .recv_where("notification after the outage", |m| {
+                m["type"] == "notification" && m["notification"]["id"] == after
+            })
+            .await;
+        assert_eq!(m["notification"]["title"], "after");
+    }
+
+    // Nothing stored was lost: alice's list has all three.
+    let (status, list) = nodes[1]
+        .get(
+            "/api/v1/notifications",
+            Some(&nodes[1].token("alice", "acme")),
+        )
+        .await;
+    assert_eq!(status, 200, "{list}");
+    let ids: Vec<i64> = list["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["id"].as_i64().unwrap())
+        .collect();
+    for id in [local_a, local_b, after] {
+        assert!(ids.contains(&id), "{id} missing from {ids:?}");
+    }
+}
+
+fn doc(kind: &str, extra: Value) -> Value {
+    let mut v = json!({"type": kind, "entity_type": "invoice", "entity_id": "7"});
+    for (k, x) in extra.as_object().unwrap() {
+        v[k] = x.clone();
+    }
+    v
+}
+
+async fn joined(node: &TestApp, user: &str) -> WsClient {
+    let mut c = node.connect_ready(user, "acme").await;
+    let users = c
+        .request(
+            json!({"type": "room:join", "entity_type": "invoice", "entity_id": "7"}),
+            "join",
+        )
+        .await;
+    assert_eq!(users["type"], "room:users", "{users}");
+    c
+}
+
+#[actix_web::test]
+async fn a_document_has_one_writer_in_the_cluster() {
+    let p = prefix();
+    let nodes = cluster(2, &p, &[]).await;
+    let mut alice = joined(&nodes[0], "alice").await;
+    let state = alice.request(doc("doc:sync", json!({})), "s").await;
+    assert_eq!(state["type"], "doc:state", "{state}");
+    let edit = json!({"field": "body", "revision": 0, "op": ["hello"], "client_id": "a", "seq": 1});
+    let ack = alice.request(doc("doc:edit", edit), "e1").await;
+    assert_eq!(ack["type"], "ack", "{ack}");
+
+    // Node A holds the lease.
+    let node_a = readyz(&nodes[0]).await["node"].as_str().unwrap().to_owned();
+    let mut conn = redis_conn().await;
+    let holder: Option<String> = redis::cmd("GET")
+        .arg(format!("{p}doc:4:acme:7:invoice:7"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(
+        holder
+            .as_deref()
+            .is_some_and(|h| h.starts_with(&format!("{node_a}:"))),
+        "{holder:?}"
+    );
+
+    // Node B refuses to open the document while A holds it: nothing is written twice.
+    let mut bob = joined(&nodes[1], "bob").await;
+    let refused = bob.request(doc("doc:sync", json!({})), "s").await;
+    assert_eq!(
+        (refused["type"].as_str(), refused["code"].as_str()),
+        (Some("error"), Some("unavailable")),
+        "{refused}"
+    );
+    assert_eq!(refused["retry_after_ms"], 2000);
+    let edit =
+        json!({"field": "body", "revision": 1, "op": [5, " bob"], "client_id": "b", "seq": 1});
+    let refused = bob.request(doc("doc:edit", edit), "e").await;
+    assert_eq!(refused["code"], "unavailable", "{refused}");
+
+    // A's last member leaves: its room idles out, the session stores and
+    // gives the lease up, and B's retry (after retry_after_ms) opens it.
+    alice.close().await;
+    let mut opened = None;
+    for _ in 0..10 {
+        let r = bob.request(doc("doc:sync", json!({})), "retry").await;
+        if r["type"] == "doc:state" {
+            opened = Some(r);
+            break;
+        }
+        assert_eq!(r["code"], "unavailable", "{r}");
+        tokio::time::sleep(Duration::from_millis(r["retry_after_ms"].as_u64().unwrap())).await;
+    }
+    let state = opened.expect("node B opens the document once A let it go");
+    assert_eq!(state["fields"]["body"]["text"], "hello", "{state}");
+    assert_eq!(state["fields"]["body"]["revision"], 1, "{state}");
+}
+
+/// A node as a real `tandem` process (so it can die with SIGKILL, leaving
+/// its Redis lease and subscriptions behind); killed on drop.
+struct Process {
+    child: std::process::Child,
+    port: u16,
+    config: std::path::PathBuf,
+}
+
+impl Process {
+    fn start(db_url: &str, prefix: &str, lease_ms: u64, max_per_user: usize) -> Process {
+        use std::io::BufRead;
+        let config = std::env::temp_dir().join(format!(
+            "tandem-cluster-{}-{}.toml",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        ));
+        let text = format!(
+            r#"[server]
+host = "127.0.0.1"
+port = 0
+workers = 1
+
+[database]
+url = "{db_url}"
+pool_size = 4
+
+[redis]
+url = "{}"
+key_prefix = "{prefix}"
+document_lease_ms = {lease_ms}
+node_ttl_ms = 3000
+
+[websocket]
+max_connections_per_user = {max_per_user}
+
+[auth]
+secret = "{SECRET}"
+leeway_secs = 0
+"#,
+            redis_url()
+        );
+        std::fs::write(&config, text).unwrap();
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tandem"));
+        cmd.arg("serve")
+            .arg("--config")
+            .arg(&config)
+            .env("RUST_LOG", "info")
+            .env_remove("DATABASE_URL")
+            .env_remove("REDIS_URL")
+            .env_remove("TANDEM_CONFIG")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        for (name, _) in std::env::vars() {
+            if name.starts_with("TANDEM__") {
+                cmd.env_remove(name);
+            }
+        }
+        let mut child = cmd.spawn().expect("start the tandem binary");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(port) = line.split("listening on port ").nth(1) {
+                    let _ = tx.send(port.trim().parse::<u16>().ok());
+                }
+            }
+        });
+        let port = rx
+            .recv_timeout(Duration::from_secs(60))
+            .ok()
+            .flatten()
+            .expect("the tandem process reports its port");
+        Process {
+            child,
+            port,
+            config,
+        }
+    }
+
+    async fn connect(&self, settings: &tandem::config::Settings, user: &str) -> WsClient {
+        let token = token_with(settings, user, "acme", None, 3600);
+        let url = format!("ws://127.0.0.1:{}/ws", self.port);
+        let mut c = WsClient::connect(&url, &[("Authorization", format!("Bearer {token}"))])
+            .await
+            .unwrap();
+        c.recv_type("welcome").await;
+        c
+    }
+
+    /// SIGKILL: no graceful cleanup of any kind.
+    fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.config);
+    }
+}
+
+#[actix_web::test]
+async fn when_the_writer_is_killed_another_node_takes_the_document_with_every_acked_edit() {
+    const LEASE_MS: u64 = 3000;
+    let p = prefix();
+    let nodes = cluster(1, &p, &[]).await;
+    let b = &nodes[0];
+    let mut a = Process::start(&b.db.url, &p, LEASE_MS, 16);
+
+    let mut alice = a.connect(&b.settings, "alice").await;
+    let users = alice
+        .request(
+            json!({"type": "room:join", "entity_type": "invoice", "entity_id": "7"}),
+            "join",
+        )
+        .await;
+    assert_eq!(users["type"], "room:users", "{users}");
+    let state = alice.request(doc("doc:sync", json!({})), "s").await;
+    assert_eq!(state["type"], "doc:state", "{state}");
+    let mut text = String::new();
+    for (i, word) in ["one ", "two ", "three "].iter().enumerate() {
+        let op = if text.is_empty() {
+            json!([word])
+        } else {
+            json!([text.chars().count(), word])
+        };
+        let edit =
+            json!({"field": "body", "revision": i, "op": op, "client_id": "a", "seq": i + 1});
+        let ack = alice.request(doc("doc:edit", edit), &format!("e{i}")).await;
+        assert_eq!(ack["type"], "ack", "{ack}");
+        text.push_str(word);
+    }
+
+    // While A lives it keeps renewing: past a whole lease B is still refused.
+    let mut bob = joined(b, "bob").await;
+    let refused = bob.request(doc("doc:sync", json!({})), "s").await;
+    assert_eq!(refused["code"], "unavailable", "{refused}");
+    tokio::time::sleep(Duration::from_millis(LEASE_MS + 500)).await;
+    let refused = bob.request(doc("doc:sync", json!({})), "s").await;
+    assert_eq!(refused["code"], "unavailable", "renewed: {refused}");
+
+    // kill -9: the lease lapses and B loads every acknowledged edit.
+    a.kill();
+    let killed = std::time::Instant::now();
+    let state = loop {
+        let r = bob.request(doc("doc:sync", json!({})), "retry").await;
+        if r["type"] == "doc:state" {
+            break r;
+        }
+        assert_eq!(r["code"], "unavailable", "{r}");
+        assert!(
+            killed.elapsed() < Duration::from_secs(15),
+            "never taken over"
+        );
+        tokio::time::sleep(Duration::from_millis(r["retry_after_ms"].as_u64().unwrap())).await;
+    };
+    assert!(
+        killed.elapsed() < Duration::from_millis(LEASE_MS + 2 * 2000 + 1000),
+        "taken over {:?} after the kill",
+        killed.elapsed()
+    );
+    assert_eq!(state["fields"]["body"]["text"], text.as_str(), "{state}");
+    assert_eq!(state["fields"]["body"]["revision"], 3, "{state}");
+
+    // The revisions go on from there: no fork.
+    let edit = json!({"field": "body", "revision": 3, "op": [text.chars().count(), "four"],
+                      "client_id": "b", "seq": 1});
+    let ack = bob.request(doc("doc:edit", edit), "e").await;
+    assert_eq!(ack["type"], "ack", "{ack}");
+    assert_eq!(ack["data"]["revision"], 4, "{ack}");
+}
+
+/// Tries to open a socket until one is admitted (at most `within`).
+async fn admitted_within(node: &TestApp, user: &str, within: Duration) -> WsClient {
+    let started = std::time::Instant::now();
+    loop {
+        let token = node.token(user, "acme");
+        match WsClient::connect(&node.ws_url(), &bearer(&token)).await {
+            Ok(c) => return c,
+            Err(_) if started.elapsed() < within => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Err(e) => panic!("not admitted within {within:?}: {e}"),
+        }
+    }
+}
+
+#[actix_web::test]
+async fn the_connection_cap_counts_every_node_and_forgets_a_dead_one() {
+    let p = prefix();
+    let nodes = cluster_with(3, &p, &[], |s| {
+        s.websocket.max_connections_per_user = 2;
+        s.redis.node_ttl_ms = 3000;
+    })
+    .await;
+    let token = nodes[0].token("alice", "acme");
+    let on_a = nodes[0].connect_ready("alice", "acme").await;
+    let mut stream = nodes[1].sse("", &bearer(&token)).await;
+    stream.next_named("ready").await;
+    let (status, body) = nodes[2].refused_upgrade("/ws", &bearer(&token)).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (429, Some("too_many_connections")),
+        "one socket on A and a stream on B fill alice's two slots"
+    );
+    let (status, body) = SseClient::connect(&nodes[2].url("/api/v1/stream"), &bearer(&token))
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (429, Some("too_many_connections"))
+    );
+    // Another user is unaffected; a closed socket gives its slot back.
+    let _bob = nodes[2].connect_ready("bob", "acme").await;
+    on_a.close().await;
+    let _on_c = admitted_within(&nodes[2], "alice", Duration::from_secs(10)).await;
+
+    // A node killed with alice's sockets: they stop counting once its
+    // heartbeat lapses (node_ttl_ms = 3000).
+    let mut dead = Process::start(&nodes[0].db.url, &p, 10_000, 2);
+    let _d1 = dead.connect(&nodes[0].settings, "carol").await;
+    let _d2 = dead.connect(&nodes[0].settings, "carol").await;
+    let carol = nodes[0].token("carol", "acme");
+    let (status, _) = nodes[0].refused_upgrade("/ws", &bearer(&carol)).await;
+    assert_eq!(status, 429, "carol's two sockets on the process count");
+    dead.kill();
+    let killed = std::time::Instant::now();
+    let _c = admitted_within(&nodes[0], "carol", Duration::from_secs(10)).await;
+    assert!(
+        killed.elapsed() < Duration::from_millis(3000 + 1500),
+        "admitted {:?} after the kill",
+        killed.elapsed()
+    );
+}
+
+#[actix_web::test]
+async fn a_system_message_to_all_reaches_every_tenant_on_every_node() {
+    const PLATFORM_KEY: &str = "platform-key-0123456789abcdef";
+    let p = prefix();
+    let nodes = cluster_with(3, &p, &[], |s| {
+        s.admin.api_keys = vec![Secret::new(PLATFORM_KEY)];
+    })
+    .await;
+    let mut alice = nodes[0].connect_ready("alice", "acme").await;
+    let mut eve = nodes[2].connect_ready("eve", "globex").await;
+    let mut stream = nodes[2]
+        .sse("", &bearer(&nodes[2].token("eve", "globex")))
+        .await;
+    stream.next_named("ready").await;
+    let _bob = nodes[1].connect_ready("bob", "initech").await;
+    wait_listeners(&p, &tenant("acme"), 1).await;
+    wait_listeners(&p, &tenant("globex"), 1).await;
+
+    // Sent through the node where only initech is connected.
+    let (status, body) = nodes[1]
+        .call(
+            "POST",
+            "/api/v1/admin/system-message",
+            &[("X-Admin-Key", PLATFORM_KEY.to_owned())],
+            Some(&json!({"message": "Everyone", "all": true})),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["scope"], "all");
+    for c in [&mut alice, &mut eve] {
+        let m = c.recv_type("system:message").await;
+        assert_eq!(
+            (m["message"].as_str(), m["scope"].as_str()),
+            (Some("Everyone"), Some("all"))
+        );
+        let again = c
+            .collect_type("system:message", Duration::from_millis(200))
+            .await;
+        assert!(again.is_empty(), "once per socket: {again:?}");
+    }
+    let (_, data) = stream.next_named("system").await;
+    assert_eq!(data["message"], "Everyone");
+}
+
+#[actix_web::test]
+async fn room_broadcasts_reach_members_on_every_node() {
+    let p = prefix();
+    let nodes = cluster(3, &p, &[]).await;
+    let mut alice = joined(&nodes[0], "alice").await;
+    let mut ann = joined(&nodes[0], "ann").await;
+    let mut bob = joined(&nodes[1], "bob").await;
+    let mut carol = nodes[2].connect_ready("carol", "acme").await;
+    let other = carol
+        .request(
+            json!({"type": "room:join", "entity_type": "invoice", "entity_id": "8"}),
+            "join",
+        )
+        .await;
+    assert_eq!(other["type"], "room:users");
+    let room = Topic::Room(tandem::ids::RoomId::new(
+        TenantId::new("acme"),
+        "invoice",
+        "7",
+    ));
+    wait_listeners(&p, &room, 2).await;
+
+    let broadcast = json!({"type": "room:broadcast", "entity_type": "invoice", "entity_id": "7",
+                           "event": "confetti", "payload": {"n": 1}});
+    let ack = alice.request(broadcast, "b").await;
+    assert_eq!(ack["type"], "ack", "{ack}");
+    for c in [&mut ann, &mut bob] {
+        let got = c.recv_type("room:broadcast").await;
+        assert_eq!(
+            (got["event"].as_str(), got["from_user_id"].as_str()),
+            (Some("confetti"), Some("alice"))
+        );
+        assert_eq!(got["payload"], json!({"n": 1}));
+    }
+    let broadcast = json!({"type": "room:broadcast", "entity_type": "invoice", "entity_id": "7",
+                           "event": "back", "payload": {}});
+    bob.request(broadcast, "b2").await;
+    let got = alice.recv_type("room:broadcast").await;
+    assert_eq!(
+        (got["event"].as_str(), got["from_user_id"].as_str()),
+        (Some("back"), Some("bob"))
+    );
+    for (c, who) in [
+        (&mut alice, "alice"),
+        (&mut bob, "bob"),
+        (&mut carol, "carol"),
+    ] {
+        let extra = c
+            .collect_type("room:broadcast", Duration::from_millis(200))
+            .await;
+        let own: Vec<&Value> = extra.iter().filter(|m| m["from_user_id"] == who).collect();
+        assert!(
+            own.is_empty(),
+            "{who} never hears its own broadcast: {extra:?}"
+        );
+        if who == "carol" {
+            assert!(extra.is_empty(), "another room hears nothing: {extra:?}");
+        }
+    }
+
+    // The last member on B leaves: B's room closes and stops listening.
+    bob.close().await;
+    wait_listeners(&p, &room, 1).await;
+}
