@@ -10,27 +10,30 @@
 //!
 //! ```text
 //! RegistryActor (one per node: admits, creates, finds, reaps, restarts)
-//! │   registry/{mod: lifecycle, reaping: rooms and presence, queries: presence routing,
+//! │   registry/{mod: lifecycle, connections: admission, sockets opening and closing,
+//! │             reaping: rooms and presence, queries: presence routing,
 //! │             supervision: replaces rooms and presence actors that stopped unexpectedly,
 //! │             admin: connection listing, disconnects, room listing, system messages}
 //! ├── ConnectionActor  one per WebSocket (the only actor that touches the socket)
-//! │     connection/{mod: socket actor, dispatch: wire → typed messages, inbox: notifications,
+//! │     connection/{mod: socket actor, dispatch: wire → typed messages, rooms: room and
+//! │                 doc:* routing, inbox: notifications,
 //! │                 presence_route: presence changes via the registry or direct}
 //! ├── SseConnectionActor  one per Server-Sent Events stream (notifications, activity)
 //! ├── PresenceActor    [pool] one per (tenant, user): devices, status, activity, location
 //! ├── RosterActor      [pool] one per tenant: who is online; sends presence lists and batched diffs
 //! └── RoomActor        [pool] one per (tenant, entity_type, entity_id): owns its members, delivers
 //!     │                to them (its own frames and its document's), cursors, typing
-//!     │ room/{mod: membership, delivery: to members, batched join announcements,
-//!     │       views, members: members by user with ready JSON (pure), events: cursors,
-//!     │       typing, editing, broadcasts, document frames, queries,
-//!     │       cursors: stored cursors (pure), relay: room:broadcast across the nodes
-//!     │       of a cluster}
+//!     │ room/{mod: the actor, membership: joins and leaves, delivery: to members,
+//!     │       batched join announcements, views, members: members by user with ready
+//!     │       JSON (pure), events: cursors, typing, editing, broadcasts, document
+//!     │       frames, queries, cursors: stored cursors (pure), relay: room:broadcast
+//!     │       across the nodes of a cluster}
 //!     └── DocumentActor  [pool, its room's thread] the room's document session: OT fields,
 //!           values, locks, persistence;
 //!           serves member connections directly, refuses others
-//!           document/{mod: state and handlers, commands, write_queue: ordered storage,
-//!                   lease: the cluster lease (one writer per document)}
+//!           document/{mod: state and lifecycle, commands, write_queue: ordered storage,
+//!                   replies: answers and lock status, room_messages: REST locks, info,
+//!                   members, lease: the cluster lease (one writer per document)}
 //! BrokerActor          [pool] one shard per actor thread, by tenant: tenant and user topics
 //!                      (notifications, activity, system messages; in a cluster wrapped by
 //!                      broker::redis, which carries them, and room topics, to the other

@@ -7,6 +7,7 @@
 mod dispatch;
 mod inbox;
 mod presence_route;
+mod rooms;
 
 use super::document::{DocCommand, DocRequest, DocumentActor};
 use super::presence::{Activity, SetLocation, SetStatus};

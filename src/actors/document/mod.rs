@@ -13,9 +13,16 @@
 //! and moves stored cursors with each text op. Database I/O
 //! runs in spawned futures, never inside a mailbox turn (except the initial
 //! load, before which nothing can be served).
+//!
+//! Files: this one holds the actor, its messages and its lifecycle;
+//! `commands.rs` the `doc:*` commands; `write_queue.rs` ordered storage;
+//! `replies.rs` replies, member frames and lock status; `room_messages.rs`
+//! what the room and REST send it; `lease.rs` the cluster lease.
 
 mod commands;
 mod lease;
+mod replies;
+mod room_messages;
 mod write_queue;
 
 use super::Services;
@@ -377,71 +384,6 @@ impl DocumentActor {
             self.record_activity(user, name, "edited", serde_json::json!({ "field": field }));
         }
     }
-
-    fn entity(&self) -> (String, String) {
-        (self.key.entity_type.clone(), self.key.entity_id.clone())
-    }
-
-    /// Replies go through the room so they never overtake a broadcast
-    /// sent before them (a client must see ops in revision order).
-    fn reply(&self, to: &Option<ConnectionHandle>, msg: &ServerMessage) {
-        if let Some(h) = to {
-            self.send_reply(h.clone(), msg.to_frame());
-        }
-    }
-
-    fn send_reply(&self, to: ConnectionHandle, frame: Frame) {
-        if !self.room_addr.connected() {
-            // The room stopped (this session is closing): nothing it sends
-            // can overtake this any more, and the author still learns that
-            // its change was stored.
-            to.deliver(frame);
-            return;
-        }
-        self.room_addr.do_send(FromDocument {
-            to: Audience::One(to),
-            frame,
-            applied: None,
-        });
-    }
-
-    fn send_members(&self, frame: Frame, except: Option<ConnectionId>, applied: Option<AppliedOp>) {
-        self.room_addr.do_send(FromDocument {
-            to: Audience::Members { except },
-            frame,
-            applied,
-        });
-    }
-
-    fn error(
-        &self,
-        to: &Option<ConnectionHandle>,
-        r#ref: Option<Ref>,
-        code: ErrorCode,
-        message: impl Into<String>,
-    ) {
-        self.reply(to, &ServerMessage::error(r#ref, code, message));
-    }
-
-    /// True when `documents.max_pending_writes` writes are queued: a new
-    /// change is refused (not applied) until storage catches up.
-    fn storage_full(&self) -> bool {
-        self.pending.len() >= self.services.settings.documents.max_pending_writes
-    }
-
-    fn lock_views(&self) -> Vec<LockView> {
-        self.locks.locks().iter().map(lock_view).collect()
-    }
-
-    fn lock_status_frame(&self) -> Frame {
-        let (entity_type, entity_id) = self.entity();
-        ServerMessage::DocLockStatus {
-            entity_type,
-            entity_id,
-            locks: self.lock_views(),
-        }
-        .to_frame()
-    }
 }
 
 impl Actor for DocumentActor {
@@ -504,103 +446,6 @@ impl Handler<DocRequest> for DocumentActor {
             return self.error(&req.reply, req.r#ref, ErrorCode::Internal, message);
         }
         self.handle_command(req, ctx);
-    }
-}
-
-impl Handler<RestLock> for DocumentActor {
-    type Result = ResponseFuture<Result<Option<LockView>, LockRefused>>;
-
-    /// Takes or releases a lock for a REST caller, answering once stored.
-    fn handle(&mut self, msg: RestLock, ctx: &mut Context<Self>) -> Self::Result {
-        if let Some(e) = &self.load_error {
-            let e = e.clone();
-            return Box::pin(async move { Err(LockRefused::Unavailable(e)) });
-        }
-        if self.storage_full() {
-            // The same bound as the WebSocket's lock changes: refused, not applied.
-            return Box::pin(async {
-                Err(LockRefused::StorageBehind {
-                    retry_after_ms: STORAGE_RETRY_AFTER_MS,
-                })
-            });
-        }
-        let result = match msg.acquire {
-            Some((mode, ttl, reason)) => self
-                .acquire(
-                    &msg.user,
-                    &msg.name,
-                    msg.field,
-                    mode,
-                    ttl,
-                    reason,
-                    Instant::now(),
-                )
-                .map(|l| Some(lock_view(&l))),
-            None => self
-                .locks
-                .release(msg.user.as_str(), msg.field.as_deref())
-                .map(|_| None),
-        };
-        match result {
-            Ok(view) => {
-                let (tx, rx) = tokio::sync::oneshot::channel();
-                let after = vec![
-                    After::Publish(self.lock_status_frame(), None),
-                    After::Respond(tx, view),
-                ];
-                self.enqueue(Write::Locks(self.lock_rows()), after, ctx);
-                Box::pin(async move {
-                    rx.await
-                        .unwrap_or_else(|_| Err(LockRefused::Unavailable("session stopped".into())))
-                })
-            }
-            Err(LockError::Held(other)) => {
-                Box::pin(async move { Err(LockRefused::Held(other.user_id)) })
-            }
-            Err(LockError::NotHeld) => Box::pin(async { Err(LockRefused::NotHeld) }),
-        }
-    }
-}
-
-impl Handler<GetDocInfo> for DocumentActor {
-    type Result = DocumentInfo;
-
-    /// Live facts for REST.
-    fn handle(&mut self, _: GetDocInfo, _: &mut Context<Self>) -> DocumentInfo {
-        DocumentInfo {
-            version: self.doc.version(),
-            locks: self.lock_views(),
-            session_edits: self.session_edits,
-            session_conflicts_resolved: self.session_conflicts_resolved,
-            active_users: self.active_users.clone(),
-        }
-    }
-}
-
-impl Handler<UserLeft> for DocumentActor {
-    type Result = ();
-
-    /// Releases the user's locks (their last connection left the room).
-    fn handle(&mut self, UserLeft(user): UserLeft, ctx: &mut Context<Self>) {
-        if self.locks.release_user(user.as_str()) {
-            let after = vec![After::Publish(self.lock_status_frame(), None)];
-            self.enqueue(Write::Locks(self.lock_rows()), after, ctx);
-        }
-    }
-}
-
-impl Handler<MembersChanged> for DocumentActor {
-    type Result = ();
-
-    /// Tracks who is in the room, for the session row.
-    fn handle(&mut self, msg: MembersChanged, _: &mut Context<Self>) {
-        if self.closing {
-            return;
-        }
-        self.max_concurrent = self.max_concurrent.max(msg.users.len());
-        self.active_users = msg.users;
-        self.members = msg.connections;
-        self.session_dirty = true;
     }
 }
 

@@ -1,0 +1,146 @@
+//! Joins and leaves: the member list, the joiner's `room:users` and
+//! `cursor:sync`, the batched announcement to the others, and what a leave
+//! tells them and the document session.
+
+use super::*;
+
+impl Handler<Join> for RoomActor {
+    type Result = ();
+
+    /// Adds the member, answers it with `room:users` and `cursor:sync`, and
+    /// tells the others with `room:user_joined`.
+    fn handle(&mut self, msg: Join, ctx: &mut Context<Self>) {
+        self.joins_seen += 1;
+        let id = msg.handle.id;
+        let user = msg.principal.user.clone();
+        if let std::collections::btree_map::Entry::Vacant(entry) = self.members.entry(id) {
+            self.by_user.borrow_mut().add(
+                id,
+                &user,
+                &msg.principal.name,
+                DeviceView {
+                    connection_id: id.to_string(),
+                    device_type: msg.device.device_type.clone(),
+                    browser: msg.device.browser.clone(),
+                    location: None,
+                },
+            );
+            entry.insert(Member {
+                handle: msg.handle,
+                user: user.clone(),
+                name: msg.principal.name.clone(),
+                cursor: None,
+                cursor_sent: None,
+                cursor_flush_pending: false,
+                typing: None,
+                editing: Vec::new(),
+            });
+            // Before the joiner hears of its join (and of the session).
+            if let Some(doc) = &self.document {
+                doc.do_send(self.members_changed());
+            }
+            // Alone in the room: there is nobody to tell.
+            let alone = self.members.len() == 1;
+            let first = !alone && {
+                let mut pending = self.pending_joins.borrow_mut();
+                pending.push((id, user.clone()));
+                pending.len() == 1
+            };
+            if first {
+                let wait = Duration::from_millis(self.services.settings.rooms.join_batch_ms);
+                ctx.run_later(wait, |act, _| act.announce_joins());
+            }
+        }
+        if !msg.reply_to.connected() {
+            // The connection closed while its join was on the way.
+            ctx.notify(LeaveRoom { connection: id });
+            return;
+        }
+        msg.reply_to.do_send(RoomJoined {
+            room: self.id.clone(),
+            addr: ctx.address(),
+            document: self.live_document(),
+        });
+        let Some(joiner) = self.members.get(&id) else {
+            return;
+        };
+        // Delivered by this room: after every broadcast delivered before it.
+        joiner.handle.deliver(
+            ServerMessage::RoomUsers {
+                r#ref: msg.r#ref,
+                entity_type: self.entity_type(),
+                entity_id: self.entity_id(),
+                users: self.by_user.borrow_mut().all_json(),
+                editors: self.editors_view(),
+                typing: self.typing_view(),
+            }
+            .to_frame(),
+        );
+        joiner.handle.deliver(
+            ServerMessage::CursorSync {
+                entity_type: self.entity_type(),
+                entity_id: self.entity_id(),
+                cursors: self
+                    .members
+                    .iter()
+                    .filter(|(cid, _)| **cid != id)
+                    .filter_map(|(_, m)| m.cursor.as_ref().map(|c| c.view.clone()))
+                    .collect(),
+            }
+            .to_frame(),
+        );
+    }
+}
+
+impl Handler<LeaveRoom> for RoomActor {
+    type Result = ();
+
+    /// Removes the member and tells the others (`cursor:remove`, `room:user_left`).
+    fn handle(&mut self, msg: LeaveRoom, ctx: &mut Context<Self>) {
+        // Others hear of a join before they hear of the leave.
+        self.announce_joins();
+        let Some(member) = self.members.remove(&msg.connection) else {
+            return;
+        };
+        if member.cursor.is_some() {
+            self.publish(
+                &ServerMessage::CursorRemove {
+                    entity_type: self.entity_type(),
+                    entity_id: self.entity_id(),
+                    user_id: member.user.to_string(),
+                    connection_id: msg.connection.to_string(),
+                },
+                None,
+            );
+        }
+        if member.typing.is_some() {
+            self.publish_typing();
+        }
+        if !member.editing.is_empty() {
+            self.publish_editors();
+        }
+        let user_left = self
+            .by_user
+            .borrow_mut()
+            .remove(msg.connection, &member.user);
+        if let Some(doc) = &self.document {
+            if user_left {
+                doc.do_send(UserLeft(member.user.clone()));
+            }
+            doc.do_send(self.members_changed());
+        }
+        self.publish(
+            &ServerMessage::RoomUserLeft {
+                entity_type: self.entity_type(),
+                entity_id: self.entity_id(),
+                user_id: member.user.to_string(),
+                connection_id: msg.connection.to_string(),
+                user_left,
+            },
+            None,
+        );
+        if self.members.is_empty() {
+            self.schedule_idle_check(ctx);
+        }
+    }
+}
