@@ -14,13 +14,11 @@ mod common;
 use common::*;
 use deadpool_redis::redis;
 use serde_json::{json, Value};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tandem::broker::Topic;
 use tandem::config::Secret;
 use tandem::ids::{TenantId, UserId};
-use tokio::sync::watch;
 
 fn redis_url() -> String {
     std::env::var("TANDEM_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
@@ -262,58 +260,6 @@ async fn a_node_alone_uses_no_redis() {
     assert_eq!(body, json!({"status": "ready"}));
 }
 
-/// A TCP proxy to Redis on its own thread and runtime. `set_up(false)`
-/// cuts every connection and refuses new ones until `set_up(true)`.
-struct Proxy {
-    addr: SocketAddr,
-    up: watch::Sender<bool>,
-}
-
-impl Proxy {
-    fn start(upstream: String) -> Proxy {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (up, _) = watch::channel(true);
-        let state = up.subscribe();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                loop {
-                    let Ok((mut client, _)) = listener.accept().await else {
-                        continue;
-                    };
-                    if !*state.borrow() {
-                        drop(client);
-                        continue;
-                    }
-                    let mut state = state.clone();
-                    let upstream = upstream.clone();
-                    tokio::spawn(async move {
-                        let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await else {
-                            return;
-                        };
-                        tokio::select! {
-                            biased;
-                            _ = state.wait_for(|up| !*up) => {}
-                            _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-                        }
-                    });
-                }
-            });
-        });
-        Proxy { addr, up }
-    }
-
-    fn set_up(&self, up: bool) {
-        self.up.send_replace(up);
-    }
-}
-
 const METRICS_TOKEN: &str = "metrics-token-0123456789";
 
 /// The node's `/metrics` text (the `tandem_redis_up` line is set per scrape).
@@ -346,7 +292,7 @@ async fn a_node_cut_off_from_redis_serves_locally_and_recovers() {
         .trim_start_matches("redis://")
         .trim_end_matches('/')
         .to_owned();
-    let proxy = Proxy::start(upstream);
+    let proxy = common::cut_proxy::CutProxy::start(upstream);
     let urls = [None, Some(format!("redis://{}", proxy.addr))];
     let nodes = cluster_with(2, &p, &urls, |s| {
         s.metrics.token = Secret::new(METRICS_TOKEN);

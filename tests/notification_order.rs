@@ -33,6 +33,65 @@ async fn lock_waiters(conn: &mut AsyncPgConnection, db: &str) -> i64 {
     c.n
 }
 
+/// Makes inserts into `table` whose row matches `condition` (on `NEW`)
+/// wait, after taking their id, until the returned connection releases
+/// advisory lock `lock`.
+async fn stall_inserts(
+    admin: &mut AsyncPgConnection,
+    url: &str,
+    table: &str,
+    condition: &str,
+    lock: i64,
+) -> AsyncPgConnection {
+    diesel::sql_query(format!(
+        "CREATE FUNCTION stall_{table}() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN IF {condition} THEN PERFORM pg_advisory_xact_lock({lock}); END IF; \
+         RETURN NEW; END $$"
+    ))
+    .execute(admin)
+    .await
+    .unwrap();
+    diesel::sql_query(format!(
+        "CREATE TRIGGER stall_{table} BEFORE INSERT ON {table} \
+         FOR EACH ROW EXECUTE FUNCTION stall_{table}()"
+    ))
+    .execute(admin)
+    .await
+    .unwrap();
+    let mut holder = AsyncPgConnection::establish(url).await.unwrap();
+    diesel::sql_query(format!("SELECT pg_advisory_lock({lock})"))
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    holder
+}
+
+/// Starts the slow publisher, waits until it stalls holding its id, starts
+/// the fast one and waits until it either finished (ids out of commit
+/// order) or waits for the slow one (ids in commit order).
+async fn race<T: 'static>(
+    admin: &mut AsyncPgConnection,
+    db: &str,
+    publish: impl Fn(&'static str) -> actix_rt::task::JoinHandle<T>,
+) -> (actix_rt::task::JoinHandle<T>, actix_rt::task::JoinHandle<T>) {
+    let slow = publish("slow");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while lock_waiters(admin, db).await < 1 {
+        assert!(Instant::now() < deadline, "the slow insert never stalled");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let fast = publish("fast");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !fast.is_finished() && lock_waiters(admin, db).await < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the fast publisher neither ran nor waited"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    (slow, fast)
+}
+
 async fn ids_after(app: &TestApp, token: &str, after: i64) -> Vec<i64> {
     let (status, body) = app
         .get(
@@ -56,27 +115,14 @@ async fn a_reader_resuming_after_the_latest_id_misses_nothing_when_commits_race(
     let mut admin = app.db.conn().await;
     // A notification titled "slow" waits, after taking its id, until the
     // test releases advisory lock 4242.
-    diesel::sql_query(
-        "CREATE FUNCTION stall_slow() RETURNS trigger LANGUAGE plpgsql AS $$ \
-         BEGIN IF NEW.title = 'slow' THEN PERFORM pg_advisory_xact_lock(4242); END IF; \
-         RETURN NEW; END $$",
+    let mut holder = stall_inserts(
+        &mut admin,
+        &app.db.url,
+        "realtime_notifications",
+        "NEW.title = 'slow'",
+        4242,
     )
-    .execute(&mut admin)
-    .await
-    .unwrap();
-    diesel::sql_query(
-        "CREATE TRIGGER stall_slow BEFORE INSERT ON realtime_notifications \
-         FOR EACH ROW EXECUTE FUNCTION stall_slow()",
-    )
-    .execute(&mut admin)
-    .await
-    .unwrap();
-    let mut holder = AsyncPgConnection::establish(&app.db.url).await.unwrap();
-    diesel::sql_query("SELECT pg_advisory_lock(4242)")
-        .execute(&mut holder)
-        .await
-        .unwrap();
-
+    .await;
     let (url, service) = (app.url("/api/v1/notifications"), app.service_token("t1"));
     let publish = |title: &'static str| {
         let (url, service) = (url.clone(), service.clone());
@@ -92,24 +138,7 @@ async fn a_reader_resuming_after_the_latest_id_misses_nothing_when_commits_race(
             (resp.status().as_u16(), body)
         })
     };
-    let slow = publish("slow");
-    // The slow publisher holds its id and waits inside its transaction.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while lock_waiters(&mut admin, &app.db.name).await < 1 {
-        assert!(Instant::now() < deadline, "the slow insert never stalled");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let fast = publish("fast");
-    // The fast publisher either finishes (ids out of commit order) or waits
-    // for the slow one (ids in commit order).
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !fast.is_finished() && lock_waiters(&mut admin, &app.db.name).await < 2 {
-        assert!(
-            Instant::now() < deadline,
-            "the fast publisher neither ran nor waited"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let (slow, fast) = race(&mut admin, &app.db.name, publish).await;
 
     // A reader reads what is there and remembers the newest id it saw.
     let mut seen: BTreeSet<i64> = ids_after(&app, &ana, 0).await.into_iter().collect();
@@ -119,9 +148,8 @@ async fn a_reader_resuming_after_the_latest_id_misses_nothing_when_commits_race(
         .execute(&mut holder)
         .await
         .unwrap();
-    let results: Vec<(u16, Value)> = vec![slow.await.unwrap(), fast.await.unwrap()];
     let mut created = BTreeSet::new();
-    for (status, body) in results {
+    for (status, body) in [slow.await.unwrap(), fast.await.unwrap()] {
         assert_eq!(status, 201, "{body}");
         created.insert(body["ids"][0].as_i64().unwrap());
     }
@@ -156,60 +184,30 @@ async fn an_activity_reader_resuming_after_the_latest_id_misses_nothing_when_com
     let mut admin = app.db.conn().await;
     // An activity with action "slow" waits, after taking its id, until the
     // test releases advisory lock 4343.
-    diesel::sql_query(
-        "CREATE FUNCTION stall_slow_activity() RETURNS trigger LANGUAGE plpgsql AS $$ \
-         BEGIN IF NEW.action = 'slow' THEN PERFORM pg_advisory_xact_lock(4343); END IF; \
-         RETURN NEW; END $$",
+    let mut holder = stall_inserts(
+        &mut admin,
+        &app.db.url,
+        "activity_feed",
+        "NEW.action = 'slow'",
+        4343,
     )
-    .execute(&mut admin)
-    .await
-    .unwrap();
-    diesel::sql_query(
-        "CREATE TRIGGER stall_slow_activity BEFORE INSERT ON activity_feed \
-         FOR EACH ROW EXECUTE FUNCTION stall_slow_activity()",
-    )
-    .execute(&mut admin)
-    .await
-    .unwrap();
-    let mut holder = AsyncPgConnection::establish(&app.db.url).await.unwrap();
-    diesel::sql_query("SELECT pg_advisory_lock(4343)")
-        .execute(&mut holder)
-        .await
-        .unwrap();
-
-    let publish = {
-        let app_url = app.url("/api/v1/activity");
-        let service = app.service_token("t1");
-        move |action: &'static str| {
-            let (url, service) = (app_url.clone(), service.clone());
-            actix_rt::spawn(async move {
-                let mut resp = awc::Client::new()
-                    .post(url)
-                    .bearer_auth(service)
-                    .timeout(Duration::from_secs(30))
-                    .send_json(&json!({"action": action, "entity_type": "page", "entity_id": "p", "user_id": "ana"}))
-                    .await
-                    .unwrap();
-                let body: Value = serde_json::from_slice(&resp.body().await.unwrap()).unwrap();
-                (resp.status().as_u16(), body)
-            })
-        }
+    .await;
+    let (url, service) = (app.url("/api/v1/activity"), app.service_token("t1"));
+    let publish = |action: &'static str| {
+        let (url, service) = (url.clone(), service.clone());
+        actix_rt::spawn(async move {
+            let mut resp = awc::Client::new()
+                .post(url)
+                .bearer_auth(service)
+                .timeout(Duration::from_secs(30))
+                .send_json(&json!({"action": action, "entity_type": "page", "entity_id": "p", "user_id": "ana"}))
+                .await
+                .unwrap();
+            let body: Value = serde_json::from_slice(&resp.body().await.unwrap()).unwrap();
+            (resp.status().as_u16(), body)
+        })
     };
-    let slow = publish("slow");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while lock_waiters(&mut admin, &app.db.name).await < 1 {
-        assert!(Instant::now() < deadline, "the slow insert never stalled");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let fast = publish("fast");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !fast.is_finished() && lock_waiters(&mut admin, &app.db.name).await < 2 {
-        assert!(
-            Instant::now() < deadline,
-            "the fast publisher neither ran nor waited"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let (slow, fast) = race(&mut admin, &app.db.name, publish).await;
     let mut seen: BTreeSet<i64> = activity_ids_after(&app, &ana, 0)
         .await
         .into_iter()

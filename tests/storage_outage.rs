@@ -19,7 +19,6 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tandem::collab::ot::TextOperation;
 use tandem::config::Secret;
-use tokio::sync::watch;
 use yrs::sync::{Message, SyncMessage};
 use yrs::updates::decoder::Decode;
 use yrs::updates::encoder::Encode;
@@ -27,61 +26,6 @@ use yrs::{GetString, ReadTxn, Text, Transact, Update};
 
 /// How long PostgreSQL is unreachable.
 const OUTAGE: Duration = Duration::from_secs(10);
-
-/// A TCP proxy to PostgreSQL on its own thread and runtime, so the server's
-/// runtime cannot starve it. `set_up(false)` cuts every connection and
-/// refuses new ones until `set_up(true)`.
-struct PgProxy {
-    addr: SocketAddr,
-    up: watch::Sender<bool>,
-}
-
-impl PgProxy {
-    fn start(upstream: String) -> PgProxy {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (up, _) = watch::channel(true);
-        let state = up.subscribe();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                loop {
-                    let Ok((mut client, _)) = listener.accept().await else {
-                        continue;
-                    };
-                    if !*state.borrow() {
-                        // Refused: closed before a byte is exchanged.
-                        drop(client);
-                        continue;
-                    }
-                    let mut state = state.clone();
-                    let upstream = upstream.clone();
-                    tokio::spawn(async move {
-                        let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await else {
-                            return;
-                        };
-                        // Biased: once down, not one more byte is forwarded.
-                        tokio::select! {
-                            biased;
-                            _ = state.wait_for(|up| !*up) => {}
-                            _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-                        }
-                    });
-                }
-            });
-        });
-        PgProxy { addr, up }
-    }
-
-    fn set_up(&self, up: bool) {
-        self.up.send_replace(up);
-    }
-}
 
 /// The `host:port` of a `postgres://user@host:port/db` URL, and the URL
 /// with it replaced by `via`.
@@ -165,7 +109,8 @@ struct Row {
 #[actix_web::test]
 async fn a_10_s_postgres_outage_loses_no_acknowledged_edit_and_no_relayed_update() {
     let db = std::sync::Arc::new(TestDb::create().await);
-    let proxy = PgProxy::start(split_url(&db.url, "127.0.0.1:1".parse().unwrap()).0);
+    let proxy =
+        common::cut_proxy::CutProxy::start(split_url(&db.url, "127.0.0.1:1".parse().unwrap()).0);
     let proxied = split_url(&db.url, proxy.addr).1;
     let mut settings = test_settings(&db);
     settings.database.url = Secret::new(proxied);
