@@ -79,10 +79,16 @@ impl Roster {
             .is_some_and(|rooms| w.rooms.iter().any(|r| rooms.contains_key(r)))
     }
 
-    /// Marks `user` for re-evaluation on `conn` (interest mode only).
+    /// Marks `user` for re-evaluation on `conn` (interest mode only). A
+    /// user never interned has never been online or connected here, so it
+    /// can be neither shown nor online: there is nothing to re-evaluate
+    /// (and ids a client merely names, in `presence:subscribe`, never grow
+    /// the table). If it comes online later, the flush touches its
+    /// subscribers then.
     pub(super) fn touch(&mut self, conn: ConnectionId, user: &str) {
-        let id = self.interner.intern(user);
-        self.touch_id(conn, id);
+        if let Some(id) = self.interner.ids.get(user).copied() {
+            self.touch_id(conn, id);
+        }
     }
 
     /// [`Roster::touch`] by interned id.

@@ -34,10 +34,11 @@ use std::sync::Arc;
 /// strings, since a member of a room of m users keeps m of them.
 type Uid = u32;
 
-/// User ids seen by this roster, each with its number. Ids are never
-/// dropped while the roster lives (a tenant's roster actor is retired
-/// when its tenant has nobody online), so the table holds each distinct
-/// user of the tenant once.
+/// User ids seen by this roster, each with its number: users who were
+/// online or had a connection here (ids a client only names in a
+/// subscription are not added). Ids are never dropped while the roster
+/// lives (a tenant's roster actor is retired when its tenant has nobody
+/// online), so the table holds each such user of the tenant once.
 #[derive(Debug, Default)]
 struct Interner {
     ids: HashMap<Arc<str>, Uid>,
@@ -582,6 +583,27 @@ mod tests {
         let old = out.personal.iter().find(|(c, _)| c.len() == 50).unwrap();
         assert_eq!(old.1.joined, vec!["u50", "u51", "u52", "u53", "u54"]);
         assert!(old.1.updated.is_empty());
+    }
+
+    #[test]
+    fn subscribing_to_unknown_ids_does_not_grow_the_id_table() {
+        let mut r = Roster::new(10, 1000);
+        r.watch(ConnectionId(1), "a", false);
+        r.flush();
+        let before = r.interner.names.len();
+        for round in 0..5 {
+            let ids: Vec<String> = (0..100).map(|i| format!("ghost-{round}-{i}")).collect();
+            r.subscribe(ConnectionId(1), &ids).unwrap();
+            r.unsubscribe(ConnectionId(1), &ids);
+        }
+        r.flush();
+        assert_eq!(r.interner.names.len(), before);
+        // A subscribed user who comes online later still reaches the watcher.
+        r.subscribe(ConnectionId(1), &["late".into()]).unwrap();
+        r.upsert(view("late", 0, 1));
+        let out = r.flush();
+        assert_eq!(out.personal.len(), 1);
+        assert_eq!(out.personal[0].1.joined, vec!["late".to_owned()]);
     }
 
     #[test]
