@@ -135,6 +135,16 @@ impl Application {
             }
         });
 
+        if services.leases.is_some() {
+            // A cluster: admin revocations made on other nodes reach this one.
+            crate::actors::revocation_sync::start(
+                db.clone(),
+                services.auth.clone(),
+                services.registry.clone(),
+                services.yjs.clone(),
+            );
+        }
+
         let addr = format!("{}:{}", settings.server.host, settings.server.port);
         let listener = TcpListener::bind(&addr).map_err(|source| StartupError::Bind {
             addr: addr.clone(),

@@ -15,7 +15,7 @@ use common::*;
 use deadpool_redis::redis;
 use serde_json::{json, Value};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tandem::broker::Topic;
 use tandem::config::Secret;
 use tandem::ids::{TenantId, UserId};
@@ -788,4 +788,63 @@ async fn room_broadcasts_reach_members_on_every_node() {
     // The last member on B leaves: B's room closes and stops listening.
     bob.close().await;
     wait_listeners(&p, &room, 1).await;
+}
+
+/// An admin revokes a user through one node: the user's socket on another
+/// node is closed with 4003 and that node refuses the user's tokens, within
+/// the nodes' revocation sync; lifting it on the first node lets the user
+/// back in on the other.
+#[actix_web::test]
+async fn a_revocation_made_on_one_node_holds_on_every_node() {
+    let p = prefix();
+    let nodes = cluster(2, &p, &[]).await;
+    let mut alice = nodes[1].connect_ready("alice", "acme").await;
+    let admin = token_with(&nodes[0].settings, "root-acme", "acme", Some("admin"), 300);
+    let (status, body) = nodes[0]
+        .call(
+            "POST",
+            "/api/v1/admin/users/alice/disconnect",
+            &bearer(&admin),
+            Some(&json!({"revoke_secs": 3600})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["closed"], 0, "alice has no socket on the admin's node");
+    // Within the sync (2 s), the other node closes her socket...
+    let sync = tandem::actors::revocation_sync::SYNC_EVERY;
+    assert_eq!(
+        alice.ended(sync * 3).await,
+        Ended::Close(Some(4003)),
+        "the other node closes the revoked user's socket"
+    );
+    // ...and refuses her tokens, fresh ones too.
+    let fresh = token_with(&nodes[1].settings, "alice", "acme", None, 7200);
+    let (status, body) = nodes[1].refused_upgrade("/ws", &bearer(&fresh)).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (403, Some("token_revoked")),
+        "{body}"
+    );
+    // Lifted on the first node: the second lets her in again.
+    let (status, body) = nodes[0]
+        .call(
+            "DELETE",
+            "/api/v1/admin/users/alice/revocation",
+            &bearer(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    let deadline = Instant::now() + sync * 3;
+    loop {
+        let (status, _) = nodes[1].refused_upgrade("/ws", &bearer(&fresh)).await;
+        if status == 101 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still refused after the lift: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -39,6 +39,8 @@
 //!                      broker::redis, which carries them, and room topics, to the other
 //!                      nodes over Redis)
 //! LogWriterActor       batches user_presence_log rows off the hot path
+//! revocation_sync      not an actor: in a cluster, follows admin revocations made on other
+//!                      nodes (reads them every 2 s, closes the user's sockets, refuses tokens)
 //! group_commit         not an actor: one task storing every document's change rows in batches
 //! YjsRegistryActor     y-websocket: a YjsDocActor [pool] per (tenant, document), a YjsConnectionActor
 //!                      per socket
@@ -74,6 +76,7 @@ pub mod log_writer;
 pub mod pool;
 pub mod presence;
 pub mod registry;
+pub mod revocation_sync;
 pub mod room;
 pub mod roster;
 pub mod shell;
