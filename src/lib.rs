@@ -6,7 +6,7 @@
 //!
 //! # Layout
 //! Dependencies point one way: `http` → `actors` → (`notify`, `push`,
-//! `broker`) → (`protocol`, `collab`, `db`) → (`config`, `ids`, `clock`).
+//! `cluster` → `broker`) → (`protocol`, `collab`, `db`) → (`config`, `ids`, `clock`).
 //!
 //! - [`config`]: typed settings from `config.toml` plus `TANDEM__SECTION__KEY` overrides,
 //!   one file per section group (`config/server.rs`, `auth.rs`, `collab.rs`, `push.rs`,
@@ -31,10 +31,10 @@
 //!   its outbound bound, the socket reference that cuts a stalled peer through its one
 //!   descriptor (`broker::socket`), the per-connection stats the admin API lists in
 //!   `broker::stats`) and tenant/user topics (notifications, activity); the
-//!   in-process broker, sharded by tenant over the actor threads, and
-//!   `broker::redis`, the bridge that wraps it to reach the other nodes of a
-//!   cluster over Redis pub/sub (when `redis.url` is set).
-//! - [`cluster`]: several nodes over Redis: topic channel names, the envelope
+//!   in-process broker, sharded by tenant over the actor threads.
+//! - [`cluster`]: several nodes over Redis: `cluster::bridge`, the broker that
+//!   wraps the local one to reach the other nodes over Redis pub/sub (when
+//!   `redis.url` is set); topic channel names, the envelope
 //!   a frame crosses Redis in, which topics the node listens to (pure), the
 //!   document leases (one writer per document) and the per-user connection
 //!   slots counted over every node.

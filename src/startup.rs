@@ -6,7 +6,7 @@ use crate::actors::registry::{GetStats, RegistryActor, Shutdown};
 use crate::actors::Services;
 use crate::auth::Authenticator;
 use crate::broker::local::LocalBroker;
-use crate::broker::redis::RedisBroker;
+use crate::cluster::bridge::RedisBroker;
 use crate::config::Settings;
 use crate::db::Db;
 use crate::systemd::Notifier;

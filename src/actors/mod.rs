@@ -36,7 +36,7 @@
 //!                   members, lease: the cluster lease (one writer per document)}
 //! BrokerActor          [pool] one shard per actor thread, by tenant: tenant and user topics
 //!                      (notifications, activity, system messages; in a cluster wrapped by
-//!                      broker::redis, which carries them, and room topics, to the other
+//!                      cluster::bridge, which carries them, and room topics, to the other
 //!                      nodes over Redis)
 //! LogWriterActor       batches user_presence_log rows off the hot path
 //! revocation_sync      not an actor: in a cluster, follows admin revocations made on other

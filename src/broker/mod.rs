@@ -2,7 +2,7 @@
 //! notifications, activity) go through the [`Broker`] trait: rosters and
 //! services publish a frame to a [`Topic`]; the broker hands it to every
 //! subscribed [`ConnectionHandle`]. [`local::LocalBroker`] does it in process;
-//! [`redis::RedisBroker`] wraps it to reach the other nodes of a cluster
+//! `cluster::bridge::RedisBroker` wraps it to reach the other nodes of a cluster
 //! (when `redis.url` is set). A room
 //! delivers to its members itself, through the same handles (it owns its
 //! member list; `actors::room` says why).
@@ -15,7 +15,6 @@
 
 pub mod local;
 pub mod outbound;
-pub mod redis;
 pub mod socket;
 pub mod stats;
 

@@ -1,9 +1,10 @@
-//! Several nodes over Redis: the bridge's pure parts (`broker::redis` is
+//! Several nodes over Redis: the bridge's pure parts (`cluster::bridge` is
 //! its shell) and document leases. [`envelope`] carries a frame between
 //! nodes; [`interest`] tracks which topic channels this node listens to;
 //! [`lease`] keeps one writer per document in the cluster; [`slots`] counts
 //! a user's sockets across the cluster.
 
+pub mod bridge;
 pub mod envelope;
 pub mod interest;
 pub mod lease;

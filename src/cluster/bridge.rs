@@ -15,7 +15,7 @@
 //!   up from the REST list or the SSE replay), reports itself degraded, and
 //!   reconnects with a doubling backoff up to `redis.reconnect_max_ms`.
 
-use super::{Broker, ClusterStatus, ConnectionHandle, Frame, Topic};
+use crate::broker::{Broker, ClusterStatus, ConnectionHandle, Frame, Topic};
 use crate::cluster::{self, envelope, interest::Interest, lease::Leases, slots::Slots};
 use crate::config::RedisSettings;
 use crate::ids::ConnectionId;
