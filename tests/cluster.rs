@@ -329,6 +329,8 @@ async fn a_node_cut_off_from_redis_serves_locally_and_recovers() {
     assert_eq!(joined["type"], "room:users", "{joined}");
 
     // Five seconds later Redis is back: the node reconnects and listens again.
+    // A fixed wait on purpose: the outage's length is the scenario (Redis
+    // down for 5 s), and nothing happens meanwhile that could be waited on.
     tokio::time::sleep(Duration::from_secs(5)).await;
     proxy.set_up(true);
     wait_status(&nodes[1], "ready").await;
@@ -582,6 +584,8 @@ async fn when_the_writer_is_killed_another_node_takes_the_document_with_every_ac
     let mut bob = joined(b, "bob").await;
     let refused = bob.request(doc("doc:sync", json!({})), "s").await;
     assert_eq!(refused["code"], "unavailable", "{refused}");
+    // A fixed wait on purpose: the test must show that nothing happens (the
+    // lease does not lapse) over more than a whole lease.
     tokio::time::sleep(Duration::from_millis(LEASE_MS + 500)).await;
     let refused = bob.request(doc("doc:sync", json!({})), "s").await;
     assert_eq!(refused["code"], "unavailable", "renewed: {refused}");
