@@ -59,6 +59,32 @@ async fn rooms(
         .map_err(internal)
 }
 
+/// Asks every live room (of `tenant`, or of every tenant) the same
+/// question at once; a room that stopped meanwhile is left out.
+async fn ask_rooms<M>(
+    services: &Services,
+    tenant: Option<TenantId>,
+    question: impl Fn() -> M,
+) -> Result<Vec<(RoomId, M::Result)>, ApiError>
+where
+    M: actix::Message + Send + 'static,
+    M::Result: Send,
+    RoomActor: actix::Handler<M>,
+{
+    let asked = rooms(services, tenant)
+        .await?
+        .into_iter()
+        .map(|(id, addr)| {
+            let sent = addr.send(question());
+            async move { (id, sent.await) }
+        });
+    Ok(futures_util::future::join_all(asked)
+        .await
+        .into_iter()
+        .filter_map(|(id, answer)| Some((id, answer.ok()?)))
+        .collect())
+}
+
 fn document_json(info: &DocumentInfo) -> serde_json::Value {
     json!({
         "revision": info.version,
@@ -89,24 +115,18 @@ pub async fn list(
     services: web::Data<Arc<Services>>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = admin.scope(query.tenant.as_deref())?;
-    // Every room is asked at once; a room that stopped meanwhile is left out.
-    let asked = rooms(&services, tenant.clone())
+    let out: Vec<serde_json::Value> = ask_rooms(&services, tenant.clone(), || GetRoomSnapshot)
         .await?
         .into_iter()
-        .map(|(id, addr)| async move { (id, addr.send(GetRoomSnapshot).await) });
-    let out: Vec<serde_json::Value> = futures_util::future::join_all(asked)
-        .await
-        .into_iter()
-        .filter_map(|(id, snapshot)| {
-            let snapshot = snapshot.ok()?;
-            Some(json!({
+        .map(|(id, snapshot)| {
+            json!({
                 "tenant_id": id.tenant.as_str(),
                 "entity_type": &*id.entity_type,
                 "entity_id": &*id.entity_id,
                 "users": snapshot.members.len(),
                 "connections": snapshot.connections,
                 "document_session": snapshot.document_session,
-            }))
+            })
         })
         .collect();
     admin
@@ -192,15 +212,11 @@ pub async fn documents(
     services: web::Data<Arc<Services>>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = admin.scope(query.tenant.as_deref())?;
-    let asked = rooms(&services, tenant.clone())
+    let out: Vec<serde_json::Value> = ask_rooms(&services, tenant.clone(), || GetDocumentInfo)
         .await?
         .into_iter()
-        .map(|(id, addr)| async move { (id, addr.send(GetDocumentInfo).await) });
-    let out: Vec<serde_json::Value> = futures_util::future::join_all(asked)
-        .await
-        .into_iter()
         .filter_map(|(id, info)| {
-            let info = info.ok().flatten()?;
+            let info = info?;
             let mut doc = document_json(&info);
             doc["tenant_id"] = json!(id.tenant.as_str());
             doc["entity_type"] = json!(&*id.entity_type);
