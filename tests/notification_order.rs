@@ -92,6 +92,26 @@ async fn race<T: 'static>(
     (slow, fast)
 }
 
+/// POSTs `body` with a service token from a task of its own (so it can stall
+/// inside PostgreSQL while the test goes on): the status and JSON body.
+fn spawn_post(
+    url: String,
+    service: String,
+    body: Value,
+) -> actix_rt::task::JoinHandle<(u16, Value)> {
+    actix_rt::spawn(async move {
+        let mut resp = awc::Client::new()
+            .post(url)
+            .bearer_auth(service)
+            .timeout(Duration::from_secs(30))
+            .send_json(&body)
+            .await
+            .unwrap();
+        let body: Value = serde_json::from_slice(&resp.body().await.unwrap()).unwrap();
+        (resp.status().as_u16(), body)
+    })
+}
+
 async fn ids_after(app: &TestApp, token: &str, after: i64) -> Vec<i64> {
     let (status, body) = app
         .get(
@@ -125,18 +145,8 @@ async fn a_reader_resuming_after_the_latest_id_misses_nothing_when_commits_race(
     .await;
     let (url, service) = (app.url("/api/v1/notifications"), app.service_token("t1"));
     let publish = |title: &'static str| {
-        let (url, service) = (url.clone(), service.clone());
-        actix_rt::spawn(async move {
-            let mut resp = awc::Client::new()
-                .post(url)
-                .bearer_auth(service)
-                .timeout(Duration::from_secs(30))
-                .send_json(&json!({"user_ids": ["ana"], "type": "mention", "title": title}))
-                .await
-                .unwrap();
-            let body: Value = serde_json::from_slice(&resp.body().await.unwrap()).unwrap();
-            (resp.status().as_u16(), body)
-        })
+        let body = json!({"user_ids": ["ana"], "type": "mention", "title": title});
+        spawn_post(url.clone(), service.clone(), body)
     };
     let (slow, fast) = race(&mut admin, &app.db.name, publish).await;
 
@@ -194,18 +204,9 @@ async fn an_activity_reader_resuming_after_the_latest_id_misses_nothing_when_com
     .await;
     let (url, service) = (app.url("/api/v1/activity"), app.service_token("t1"));
     let publish = |action: &'static str| {
-        let (url, service) = (url.clone(), service.clone());
-        actix_rt::spawn(async move {
-            let mut resp = awc::Client::new()
-                .post(url)
-                .bearer_auth(service)
-                .timeout(Duration::from_secs(30))
-                .send_json(&json!({"action": action, "entity_type": "page", "entity_id": "p", "user_id": "ana"}))
-                .await
-                .unwrap();
-            let body: Value = serde_json::from_slice(&resp.body().await.unwrap()).unwrap();
-            (resp.status().as_u16(), body)
-        })
+        let body =
+            json!({"action": action, "entity_type": "page", "entity_id": "p", "user_id": "ana"});
+        spawn_post(url.clone(), service.clone(), body)
     };
     let (slow, fast) = race(&mut admin, &app.db.name, publish).await;
     let mut seen: BTreeSet<i64> = activity_ids_after(&app, &ana, 0)
