@@ -73,15 +73,16 @@ impl Application {
         let local: Arc<dyn crate::broker::Broker> =
             Arc::new(LocalBroker::start_sharded(pool.arbiters()));
         // An empty `redis.url` keeps the node alone, with no Redis at all.
-        let (broker, leases, slots): (Arc<dyn crate::broker::Broker>, _, _) =
+        let (broker, leases, slots, nodes): (Arc<dyn crate::broker::Broker>, _, _, _) =
             if settings.redis.url.expose().is_empty() {
-                (local, None, None)
+                (local, None, None, None)
             } else {
                 let redis =
                     RedisBroker::start(local, &settings.redis).map_err(StartupError::Config)?;
                 let ttl = Duration::from_millis(settings.redis.document_lease_ms);
                 let (leases, slots) = (redis.leases(ttl), redis.slots());
-                (Arc::new(redis), Some(leases), Some(slots))
+                let nodes = redis.nodes(Duration::from_millis(settings.redis.node_ttl_ms));
+                (Arc::new(redis), Some(leases), Some(slots), Some(nodes))
             };
         let log_writer = LogWriterActor::new(db.clone()).start();
         let group_commit = crate::actors::group_commit::GroupCommit::start(
@@ -132,6 +133,7 @@ impl Application {
                 pool,
                 leases,
                 slots,
+                nodes,
             }
         });
 

@@ -121,4 +121,6 @@ pub struct Services {
     pub leases: Option<crate::cluster::lease::Leases>,
     /// Per-user connection slots across the cluster; `None` alone.
     pub slots: Option<crate::cluster::slots::Slots>,
+    /// This node's id and which other nodes are alive; `None` alone.
+    pub nodes: Option<crate::cluster::nodes::Nodes>,
 }

@@ -52,6 +52,9 @@ pub enum Topic {
     Tenant(TenantId),
     /// Every connection of one user (notifications).
     User(TenantId, UserId),
+    /// In a cluster, the rosters of one tenant on every node (presence
+    /// across nodes; carries [`crate::protocol::FrameKind::Cluster`] frames).
+    Roster(TenantId),
     /// In a cluster, the room actors of one room key on every node
     /// (`room:broadcast` across nodes; `actors::room::relay`).
     Room(crate::ids::RoomId),

@@ -162,6 +162,16 @@ impl RedisBroker {
         )
     }
 
+    /// This node's view of which nodes are alive (heartbeats `ttl` long).
+    pub fn nodes(&self, ttl: Duration) -> crate::cluster::nodes::Nodes {
+        crate::cluster::nodes::Nodes::new(
+            self.pool.clone(),
+            self.shared.node.clone(),
+            self.shared.prefix.clone(),
+            ttl,
+        )
+    }
+
     /// This node's id in the cluster.
     pub fn node(&self) -> &str {
         &self.shared.node

@@ -2,12 +2,14 @@
 //! its shell) and document leases. [`envelope`] carries a frame between
 //! nodes; [`interest`] tracks which topic channels this node listens to;
 //! [`lease`] keeps one writer per document in the cluster; [`slots`] counts
-//! a user's sockets across the cluster.
+//! a user's sockets across the cluster; [`nodes`] tells which nodes are
+//! alive (their heartbeat keys).
 
 pub mod bridge;
 pub mod envelope;
 pub mod interest;
 pub mod lease;
+pub mod nodes;
 pub mod slots;
 
 use crate::broker::Topic;
@@ -24,6 +26,7 @@ pub fn channel(prefix: &str, topic: &Topic) -> String {
             t.as_str(),
             u.as_str()
         ),
+        Topic::Roster(t) => format!("{prefix}p:{}", t.as_str()),
         Topic::Room(r) => format!(
             "{prefix}r:{}:{}:{}:{}:{}",
             r.tenant.as_str().len(),

@@ -24,6 +24,10 @@ pub enum FrameKind {
     Activity,
     /// `system:message` (from the operators).
     System,
+    /// Between the actors of a cluster's nodes (over `Topic::Roster` and
+    /// `Topic::Room`): internal JSON that is never written to a socket
+    /// (sockets drop it).
+    Cluster,
 }
 
 /// A serialized server message. Cloning shares the text.
@@ -37,6 +41,17 @@ pub struct Frame {
 }
 
 impl Frame {
+    /// An internal message between the nodes of a cluster
+    /// ([`FrameKind::Cluster`]); never written to a socket.
+    pub fn cluster(text: impl Into<ByteString>) -> Frame {
+        Frame {
+            kind: FrameKind::Cluster,
+            id: None,
+            text: text.into(),
+            body: None,
+        }
+    }
+
     /// What the frame carries.
     pub fn kind(&self) -> FrameKind {
         self.kind
@@ -91,7 +106,7 @@ impl Frame {
 
 impl FrameKind {
     /// Every kind, in [`Self::code`] order.
-    pub const ALL: [FrameKind; 8] = [
+    pub const ALL: [FrameKind; 9] = [
         FrameKind::Reply,
         FrameKind::Presence,
         FrameKind::Room,
@@ -100,6 +115,7 @@ impl FrameKind {
         FrameKind::NotificationCount,
         FrameKind::Activity,
         FrameKind::System,
+        FrameKind::Cluster,
     ];
 
     /// A one-byte code for carrying the kind between nodes.
@@ -113,6 +129,7 @@ impl FrameKind {
             FrameKind::NotificationCount => 5,
             FrameKind::Activity => 6,
             FrameKind::System => 7,
+            FrameKind::Cluster => 8,
         }
     }
 

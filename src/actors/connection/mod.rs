@@ -324,7 +324,7 @@ impl Handler<Deliver> for ConnectionActor {
     fn handle(&mut self, Deliver(frame, published): Deliver, ctx: &mut Self::Context) {
         if let Some(h) = &self.handle {
             h.dequeued();
-            if h.is_closing() {
+            if h.is_closing() || frame.kind() == crate::protocol::FrameKind::Cluster {
                 return;
             }
             h.stats().sent();
