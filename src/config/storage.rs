@@ -56,7 +56,7 @@ impl Default for RedisSettings {
             key_prefix: "tandem:".into(),
             reconnect_max_ms: 5000,
             document_lease_ms: 10_000,
-            node_ttl_ms: 15_000,
+            node_ttl_ms: 10_000,
         }
     }
 }
