@@ -95,6 +95,8 @@ impl Application {
         let stall_limit = settings.client_timeout() + settings.ping_interval();
         let push =
             crate::push::dispatcher::start(&settings, db.clone()).map_err(StartupError::Config)?;
+        // Yjs documents are shared with the other nodes (a cluster only).
+        let yjs_cluster = broker.cluster().is_some().then(|| broker.clone());
         let services = Arc::new_cyclic(|weak| {
             let registry = RegistryActor::new(
                 weak.clone(),
@@ -126,6 +128,7 @@ impl Application {
                         max_pending_writes: settings.documents.max_pending_writes,
                     },
                 )
+                .with_cluster(yjs_cluster)
                 .start(),
                 push,
                 db: db.clone(),

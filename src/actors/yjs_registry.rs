@@ -109,6 +109,8 @@ pub struct YjsRegistryActor {
     retiring: HashMap<YjsDocId, (u64, watch::Receiver<bool>)>,
     /// Open sockets, for the admin API (`admin` submodule).
     sockets: HashMap<YjsConnId, Socket>,
+    /// A clustered node's broker: documents are shared with the other nodes.
+    cluster: Option<Arc<dyn crate::broker::Broker>>,
 }
 
 /// An open socket as the admin API sees it.
@@ -142,7 +144,15 @@ impl YjsRegistryActor {
             docs: HashMap::new(),
             retiring: HashMap::new(),
             sockets: HashMap::new(),
+            cluster: None,
         }
+    }
+
+    /// Shares every document with the other nodes of a cluster over
+    /// `broker` (`actors::yjs_doc::cluster` says how); `None` alone.
+    pub fn with_cluster(mut self, broker: Option<Arc<dyn crate::broker::Broker>>) -> Self {
+        self.cluster = broker;
+        self
     }
 
     /// Tells a document actor (already out of `docs`) to stop, and remembers
@@ -207,11 +217,16 @@ impl Handler<OpenDoc> for YjsRegistryActor {
                 },
             );
             let (db, idle_after, limits) = (self.db.clone(), self.idle_after, self.limits);
+            let cluster = self.cluster.clone();
             // Built on the document's thread, where its writer then runs.
             let addr = self.pool.start_actor(&msg.doc, move |_| {
-                YjsDocActor::new(
+                let doc = YjsDocActor::new(
                     id, generation, link, db, idle_after, limits, previous, done_tx,
-                )
+                );
+                match cluster {
+                    Some(broker) => doc.in_cluster(broker),
+                    None => doc,
+                }
             });
             log::debug!("yjs {}: opening (generation {generation})", msg.doc);
             self.docs.insert(

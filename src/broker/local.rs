@@ -218,7 +218,7 @@ impl LocalBroker {
     /// The shard a topic lives in.
     fn shard_index(&self, topic: &Topic) -> usize {
         let tenant: &TenantId = match topic {
-            Topic::Tenant(t) | Topic::User(t, _) | Topic::Roster(t) => t,
+            Topic::Tenant(t) | Topic::User(t, _) | Topic::Roster(t) | Topic::Yjs(t, _) => t,
             Topic::Room(room) => &room.tenant,
         };
         crate::ids::shard_of(tenant, self.shards.len())

@@ -55,6 +55,9 @@ pub enum Topic {
     /// In a cluster, the rosters of one tenant on every node (presence
     /// across nodes; carries [`crate::protocol::FrameKind::Cluster`] frames).
     Roster(TenantId),
+    /// In a cluster, the actors of one Yjs document (tenant, name) on every
+    /// node (updates and awareness across nodes; `actors::yjs_doc::cluster`).
+    Yjs(TenantId, std::sync::Arc<str>),
     /// In a cluster, the room actors of one room key on every node
     /// (`room:broadcast` across nodes; `actors::room::relay`).
     Room(crate::ids::RoomId),
@@ -100,6 +103,10 @@ pub struct ClusterStatus {
     pub node: String,
     /// Redis answers both the subscriber and the publisher.
     pub redis_up: bool,
+    /// Times the node's subscriber connection to Redis came up: a change
+    /// means the node may have missed frames from other nodes meanwhile
+    /// (actors that keep state learned from them read it again).
+    pub sessions: u64,
 }
 
 /// A cheap, cloneable way to send frames to one connection.

@@ -22,7 +22,7 @@ use crate::ids::ConnectionId;
 use deadpool_redis::redis;
 use futures_util::StreamExt;
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::{mpsc, Notify};
@@ -58,6 +58,8 @@ struct Shared {
     changed: Notify,
     subscriber_up: AtomicBool,
     publisher_up: AtomicBool,
+    /// Times the subscriber connection came up (`ClusterStatus::sessions`).
+    sessions: AtomicU64,
     stop: CancellationToken,
 }
 
@@ -123,6 +125,7 @@ impl RedisBroker {
             changed: Notify::new(),
             subscriber_up: AtomicBool::new(false),
             publisher_up: AtomicBool::new(true),
+            sessions: AtomicU64::new(0),
             stop: CancellationToken::new(),
         });
         log::info!(
@@ -239,6 +242,7 @@ impl Broker for RedisBroker {
             node: self.shared.node.clone(),
             redis_up: self.shared.subscriber_up.load(Ordering::Relaxed)
                 && self.shared.publisher_up.load(Ordering::Relaxed),
+            sessions: self.shared.sessions.load(Ordering::Relaxed),
         })
     }
 
@@ -316,6 +320,7 @@ async fn listen(shared: &Shared, client: &redis::Client) -> Result<(), String> {
     let mut subscribed: HashSet<String> = HashSet::new();
     sync(shared, &mut sink, &mut subscribed).await?;
     shared.subscriber_up.store(true, Ordering::Relaxed);
+    shared.sessions.fetch_add(1, Ordering::Relaxed);
     log::info!("Redis subscriber connected");
     let mut ping = tokio::time::interval(PING_EVERY);
     loop {

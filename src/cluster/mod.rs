@@ -27,6 +27,7 @@ pub fn channel(prefix: &str, topic: &Topic) -> String {
             u.as_str()
         ),
         Topic::Roster(t) => format!("{prefix}p:{}", t.as_str()),
+        Topic::Yjs(t, name) => format!("{prefix}y:{}:{}:{name}", t.as_str().len(), t.as_str()),
         Topic::Room(r) => format!(
             "{prefix}r:{}:{}:{}:{}:{}",
             r.tenant.as_str().len(),

@@ -4,6 +4,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod cut_proxy;
+pub mod yjs;
 
 use actix_codec::Framed;
 use awc::ws::{Codec, Frame, Message};

@@ -8,6 +8,8 @@
 //   text:      (write) text appended to the Y.Text "content"
 //   prefix, inserts, expect: (edit) insert `${prefix}${i};` at position 0 `inserts` times,
 //              then wait until every string in `expect` is in the text
+//   peerUrl:   (write, awareness) where the second client connects; default url
+//              (another node of a cluster)
 //   timeoutMs: give up (exit 2) after this long; default 10000
 // Prints one JSON line with the result and exits 0.
 
@@ -27,9 +29,9 @@ setTimeout(() => fail(`timed out after ${timeoutMs} ms`), timeoutMs).unref()
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** Connects a fresh Y.Doc and resolves once the first sync finished. */
-const connect = (room = cfg.room, token = cfg.token) => {
+const connect = (room = cfg.room, token = cfg.token, url = cfg.url) => {
   const doc = new Y.Doc()
-  const provider = new WebsocketProvider(cfg.url, room, doc, {
+  const provider = new WebsocketProvider(url, room, doc, {
     WebSocketPolyfill: WebSocket,
     params: { token },
     disableBc: true,
@@ -85,7 +87,7 @@ const modes = {
     const a = connect()
     await a.synced
     a.text.insert(a.text.length, cfg.text)
-    const b = connect()
+    const b = connect(cfg.room, cfg.token, cfg.peerUrl ?? cfg.url)
     await b.synced
     await until(b.doc, () => b.text.toString().includes(cfg.text))
     const text = b.text.toString()
@@ -119,7 +121,7 @@ const modes = {
   // Awareness: B sees A's state, then sees it removed when A disconnects.
   async awareness () {
     const a = connect()
-    const b = connect()
+    const b = connect(cfg.room, cfg.token, cfg.peerUrl ?? cfg.url)
     await Promise.all([a.synced, b.synced])
     a.provider.awareness.setLocalStateField('user', { name: 'alice' })
     const aId = a.doc.clientID

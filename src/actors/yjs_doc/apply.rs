@@ -177,6 +177,63 @@ pub fn apply_stored(doc: &Doc, payload: &[u8]) -> Applied {
     }
 }
 
+/// What [`apply_rows`] did.
+#[derive(Debug, Default)]
+pub struct RowsApplied {
+    /// Indexes of the rows applied (the document now holds them).
+    pub applied: Vec<usize>,
+    /// Rows refused, with yrs's error.
+    pub refused: Vec<(usize, String)>,
+    /// What the applied rows changed, each encoded as an update (nothing
+    /// for rows the document already held).
+    pub changes: Vec<Vec<u8>>,
+    /// yrs panicked: the document is not to be trusted.
+    pub panicked: bool,
+}
+
+/// Applies stored rows in order. The rows of several nodes can be stored
+/// out of causal order with a snapshot (a node's snapshot replaces its own
+/// rows, written after another node's row that depends on them), so a row
+/// refused for a missing predecessor is tried again after every pass that
+/// applied something.
+pub fn apply_rows(doc: &Doc, payloads: &[&[u8]]) -> RowsApplied {
+    let mut out = RowsApplied::default();
+    let mut waiting: Vec<usize> = (0..payloads.len()).collect();
+    loop {
+        let mut refused = Vec::new();
+        let before = out.applied.len();
+        for i in waiting {
+            let applied = match Update::decode_v1(payloads[i]) {
+                Ok(update) => apply_update(doc, update),
+                Err(e) => Applied::Refused {
+                    error: e.to_string(),
+                    partial: None,
+                },
+            };
+            match applied {
+                Applied::Accepted(change) => {
+                    out.applied.push(i);
+                    out.changes.extend(change);
+                }
+                Applied::Refused { error, partial } => {
+                    out.changes.extend(partial);
+                    refused.push((i, error));
+                }
+                Applied::Panicked => {
+                    out.panicked = true;
+                    return out;
+                }
+            }
+        }
+        if refused.is_empty() || out.applied.len() == before {
+            out.refused = refused;
+            out.applied.sort_unstable();
+            return out;
+        }
+        waiting = refused.into_iter().map(|(i, _)| i).collect();
+    }
+}
+
 /// The whole state as one v1 update, or None when yrs panics encoding it
 /// (pending structs a client sent can make it).
 pub fn encode_state(doc: &Doc) -> Option<Vec<u8>> {
@@ -201,7 +258,40 @@ pub fn encode_diff(doc: &Doc, sv: &StateVector) -> Option<(Vec<u8>, StateVector)
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use yrs::Text;
+    use yrs::{GetString, Text};
+
+    #[test]
+    fn rows_stored_before_their_predecessors_are_applied_on_a_second_pass() {
+        // Node A writes "a", node B builds "b" on it; A's snapshot of "a"
+        // replaces A's row and lands after B's row.
+        let a = Doc::with_client_id(1);
+        let text = a.get_or_insert_text("content");
+        text.insert(&mut a.transact_mut(), 0, "a");
+        let snapshot_a = encode_state(&a).unwrap();
+        let b = Doc::with_client_id(2);
+        b.transact_mut()
+            .apply_update(Update::decode_v1(&snapshot_a).unwrap())
+            .unwrap();
+        let sv = b.transact().state_vector();
+        let text_b = b.get_or_insert_text("content");
+        text_b.insert(&mut b.transact_mut(), 1, "b");
+        let row_b = b.transact().encode_state_as_update_v1(&sv);
+
+        let doc = Doc::new();
+        let out = apply_rows(&doc, &[&row_b, &snapshot_a, b"not an update"]);
+        assert!(!out.panicked);
+        assert_eq!(out.applied, vec![0, 1]);
+        assert_eq!(out.refused.len(), 1, "{:?}", out.refused);
+        assert_eq!(out.refused[0].0, 2);
+        assert_eq!(out.changes.len(), 2);
+        let text = doc.get_or_insert_text("content");
+        assert_eq!(text.get_string(&doc.transact()), "ab");
+
+        // Applied again, nothing changes.
+        let again = apply_rows(&doc, &[&snapshot_a, &row_b]);
+        assert_eq!(again.applied, vec![0, 1]);
+        assert!(again.changes.is_empty());
+    }
 
     #[test]
     fn the_budget_admits_by_estimate_and_measures_only_when_it_must() {

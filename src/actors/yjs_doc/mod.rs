@@ -37,11 +37,14 @@
 //! `sync.rs` the sync protocol and update handling; `peers.rs` the sockets
 //! and awareness; `apply.rs` the pure, panic-catching calls into yrs and the
 //! size budget; `persist.rs` loading and the writer task; `relay.rs` the
-//! actor's side of store-before-relay (held frames, load outcome).
+//! actor's side of store-before-relay (held frames, load outcome);
+//! `cluster.rs` the document across the nodes of a cluster (updates and
+//! awareness over Redis, catch-up from the stored rows).
 //! tests/yjs_fuzz.rs fuzzes the update path (in its own test binary: a crash in yrs's unsafe
 //! code must not take other tests down).
 
 pub mod apply;
+mod cluster;
 mod peers;
 mod persist;
 mod relay;
@@ -52,7 +55,7 @@ use crate::db::{Db, DbError};
 use crate::ids::TenantId;
 use actix::prelude::*;
 use actix_web::web::Bytes;
-use apply::{Applied, SizeBudget};
+use apply::SizeBudget;
 pub use persist::MAX_WRITE_BACKOFF;
 use persist::{load, run_writer, WriteOp};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -205,8 +208,12 @@ enum DocState {
 
 /// A frame waiting for a write to be stored before it may be sent.
 enum Held {
-    /// A change, to every socket but its sender.
-    Relay { frame: Bytes, from: YjsConnId },
+    /// A change, to every socket but its sender (`None`: another node's
+    /// change, to every socket).
+    Relay {
+        frame: Bytes,
+        from: Option<YjsConnId>,
+    },
     /// An answer to one socket's sync step 1.
     Reply { conn: YjsConnId, frames: [Bytes; 2] },
 }
@@ -256,6 +263,8 @@ pub struct YjsDocActor {
     held: VecDeque<(u64, Held)>,
     /// `documents.max_pending_writes`.
     max_pending: u64,
+    /// The other nodes of a cluster (`cluster.rs`); `None` alone.
+    cluster: Option<cluster::ClusterLink>,
 }
 
 impl YjsDocActor {
@@ -303,7 +312,15 @@ impl YjsDocActor {
             stored: 0,
             held: VecDeque::new(),
             max_pending: u64::try_from(limits.max_pending_writes).unwrap_or(u64::MAX),
+            cluster: None,
         }
+    }
+
+    /// Shares the document with the other nodes of a cluster over
+    /// `broker` (a clustered node's broker; `cluster.rs`).
+    pub fn in_cluster(mut self, broker: Arc<dyn crate::broker::Broker>) -> Self {
+        self.cluster = Some(cluster::ClusterLink::new(broker));
+        self
     }
 
     /// Writes the full state as a snapshot replacing every older row.
@@ -347,6 +364,9 @@ impl Actor for YjsDocActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        // Subscribed before the load, so the load and the catch-up after it
+        // cover whatever other nodes store meanwhile.
+        self.join_cluster(ctx);
         let previous = self.previous.take();
         let db = self.db.clone();
         let id = self.id.clone();
@@ -361,10 +381,14 @@ impl Actor for YjsDocActor {
             .into_actor(self)
             .map(|rows, act, ctx| act.loaded(rows, ctx)),
         );
-        ctx.run_interval(SWEEP_EVERY, |act, ctx| act.sweep(ctx));
+        ctx.run_interval(SWEEP_EVERY, |act, ctx| {
+            act.sweep(ctx);
+            act.watch_redis(ctx);
+        });
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
+        self.leave_cluster();
         // Dropping the sender lets the writer finish what is queued and signal.
         self.writer = None;
     }

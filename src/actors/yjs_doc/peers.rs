@@ -48,6 +48,7 @@ impl YjsDocActor {
             if !clients.is_empty() {
                 if let Ok(update) = self.awareness.update_with_clients(clients) {
                     let frame = Bytes::from(Message::Awareness(update).encode_v1());
+                    self.publish('a', &frame);
                     for (id, entry) in &self.peers {
                         if !entry.peer.send(frame.clone()) {
                             gone.push(*id);
@@ -135,6 +136,7 @@ impl YjsDocActor {
         }
         if let Ok(relay) = self.awareness.update_with_clients(summary.all_changes()) {
             let frame = Bytes::from(Message::Awareness(relay).encode_v1());
+            self.publish('a', &frame);
             self.broadcast(&frame, None, ctx);
         }
     }

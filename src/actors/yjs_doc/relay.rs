@@ -43,7 +43,13 @@ impl YjsDocActor {
                 break;
             };
             match held {
-                Held::Relay { frame, from } => self.broadcast(&frame, Some(from), ctx),
+                Held::Relay { frame, from } => {
+                    self.broadcast(&frame, from, ctx);
+                    if from.is_some() {
+                        // A local socket's change, now stored: for the other nodes.
+                        self.publish('u', &frame);
+                    }
+                }
                 Held::Reply { conn, frames } => {
                     let [first, second] = frames;
                     if !(self.send_to(conn, first) && self.send_to(conn, second)) {
@@ -69,21 +75,22 @@ impl YjsDocActor {
             }
         };
         let doc = self.awareness.doc().clone();
-        let mut applied_ids = Vec::with_capacity(rows.len());
-        for (row_id, payload) in &rows {
-            match apply::apply_stored(&doc, payload) {
-                Applied::Accepted(_) => applied_ids.push(*row_id),
-                // Kept in the table: a snapshot only replaces rows it holds.
-                Applied::Refused { error, .. } => {
-                    log::warn!("yjs {}: stored row {row_id} skipped: {error}", self.id)
-                }
-                Applied::Panicked => {
-                    log::error!("yjs {}: yrs panicked on stored row {row_id}", self.id);
-                    self.fail(DocState::Poisoned);
-                    return;
-                }
-            }
+        let payloads: Vec<&[u8]> = rows.iter().map(|(_, p)| p.as_slice()).collect();
+        let out = apply::apply_rows(&doc, &payloads);
+        if out.panicked {
+            log::error!("yjs {}: yrs panicked on a stored row", self.id);
+            self.fail(DocState::Poisoned);
+            return;
         }
+        // Refused rows stay in the table: a snapshot only replaces rows it holds.
+        for (i, error) in &out.refused {
+            log::warn!(
+                "yjs {}: stored row {} skipped: {error}",
+                self.id,
+                rows[*i].0
+            );
+        }
+        let applied_ids: Vec<i64> = out.applied.iter().map(|i| rows[*i].0).collect();
         log::debug!(
             "yjs {}: loaded {} of {} rows",
             self.id,
@@ -102,6 +109,8 @@ impl YjsDocActor {
         if self.peers.is_empty() {
             self.arm_idle(ctx);
         }
+        // What other nodes stored before this node's subscription took effect.
+        self.catch_up(super::cluster::CATCH_UP_AFTER, ctx);
     }
 
     /// Stops serving: closes every socket and asks the registry to retire this actor.

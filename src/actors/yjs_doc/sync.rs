@@ -37,7 +37,14 @@ impl YjsDocActor {
         let frame = Bytes::from(Message::Sync(SyncMessage::Update(change.clone())).encode_v1());
         self.size.grew(change.len());
         let seq = self.write(|seq| WriteOp::Append(seq, change));
-        self.after_stored(seq, Held::Relay { frame, from }, ctx);
+        self.after_stored(
+            seq,
+            Held::Relay {
+                frame,
+                from: Some(from),
+            },
+            ctx,
+        );
         self.rows += 1;
         if self.rows >= COMPACT_EVERY {
             self.compact();
