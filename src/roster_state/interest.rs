@@ -143,8 +143,19 @@ impl Roster {
                         .map(|id| self.interner.name(*id).to_owned()),
                 );
             }
+            if let Some(remote) = self.remote_members.get(room) {
+                out.extend(remote.keys().map(|id| self.interner.name(*id).to_owned()));
+            }
         }
         out
+    }
+
+    /// The users of a room on other nodes.
+    fn remote_of(&self, room: &RoomId) -> Vec<Uid> {
+        self.remote_members
+            .get(room)
+            .map(|m| m.keys().copied().collect())
+            .unwrap_or_default()
     }
 
     /// Adds subscriptions; returns how many users the connection is
@@ -206,6 +217,7 @@ impl Roster {
             return;
         }
         let (user, uid) = (w.user.clone(), w.uid);
+        let room_key = room.clone();
         let members = self.room_members.entry(room.clone()).or_default();
         let others: Vec<(ConnectionId, Uid)> = members.iter().map(|(c, u)| (*c, *u)).collect();
         members.insert(conn, uid);
@@ -217,6 +229,9 @@ impl Roster {
             .or_insert(0) += 1;
         for (other, other_user) in others {
             self.touch_id(other, uid);
+            self.touch_id(conn, other_user);
+        }
+        for other_user in self.remote_of(&room_key) {
             self.touch_id(conn, other_user);
         }
     }
@@ -256,6 +271,78 @@ impl Roster {
         for (other, other_user) in others {
             self.touch_id(other, uid);
             self.touch_id(conn, other_user);
+        }
+        for other_user in self.remote_of(room) {
+            self.touch_id(conn, other_user);
+        }
+    }
+
+    /// A connection of `user` on another node entered `room` (a cluster):
+    /// the room's members here watch the user, as they watch each other.
+    pub fn enter_room_remote(&mut self, room: &RoomId, user: &str) {
+        let uid = self.interner.intern(user);
+        let n = self
+            .remote_members
+            .entry(room.clone())
+            .or_default()
+            .entry(uid)
+            .or_insert(0);
+        *n += 1;
+        if *n == 1 {
+            *self
+                .user_rooms
+                .entry(user.to_owned())
+                .or_default()
+                .entry(room.clone())
+                .or_insert(0) += 1;
+            self.touch_room(room, uid);
+        }
+    }
+
+    /// A connection of `user` on another node left `room` (or its node
+    /// died); the user stops being watched through the room when their
+    /// last such connection left it.
+    pub fn leave_room_remote(&mut self, room: &RoomId, user: &str) {
+        let Some(uid) = self.interner.ids.get(user).copied() else {
+            return;
+        };
+        let Some(remote) = self.remote_members.get_mut(room) else {
+            return;
+        };
+        let Some(n) = remote.get_mut(&uid) else {
+            return;
+        };
+        *n -= 1;
+        if *n > 0 {
+            return;
+        }
+        remote.remove(&uid);
+        if remote.is_empty() {
+            self.remote_members.remove(room);
+        }
+        if let Some(rooms) = self.user_rooms.get_mut(user) {
+            if let Some(n) = rooms.get_mut(room) {
+                *n -= 1;
+                if *n == 0 {
+                    rooms.remove(room);
+                }
+            }
+            if rooms.is_empty() {
+                self.user_rooms.remove(user);
+            }
+        }
+        self.touch_room(room, uid);
+    }
+
+    /// Re-evaluates `uid` on every local member of `room`.
+    fn touch_room(&mut self, room: &RoomId, uid: Uid) {
+        let conns: Vec<ConnectionId> = self
+            .room_members
+            .get(room)
+            .map(|m| m.keys().copied().collect())
+            .unwrap_or_default();
+        for c in conns {
+            self.touch_id(c, uid);
         }
     }
 }

@@ -185,6 +185,9 @@ pub struct Roster {
     subscribers: HashMap<String, HashSet<ConnectionId>>,
     /// Connections in each room, with their user.
     room_members: HashMap<RoomId, HashMap<ConnectionId, Uid>>,
+    /// Users in each room through other nodes' connections (a cluster),
+    /// with how many such connections.
+    remote_members: HashMap<RoomId, HashMap<Uid, usize>>,
     /// Rooms each user has a connection in (with how many connections).
     user_rooms: HashMap<String, HashMap<RoomId, usize>>,
     /// Interest-mode connections with touched users this window.
@@ -220,6 +223,7 @@ impl Roster {
             user_conns: HashMap::new(),
             subscribers: HashMap::new(),
             room_members: HashMap::new(),
+            remote_members: HashMap::new(),
             user_rooms: HashMap::new(),
             dirty: HashSet::new(),
             interner: Interner::default(),
@@ -677,6 +681,54 @@ mod tests {
         let out = r.flush();
         let to_a = out.personal.iter().find(|(c, _)| c.contains(&a)).unwrap();
         assert_eq!(to_a.1.unwatched, vec!["d".to_owned()]);
+    }
+
+    #[test]
+    fn room_members_on_other_nodes_are_watched_like_local_ones() {
+        let mut r = Roster::new(1, 10);
+        let a = ConnectionId(1);
+        r.watch(a, "a", false);
+        r.upsert(view("a", 0, 1));
+        r.upsert(view("x", 0, 1));
+        r.upsert(view("y", 0, 1));
+        r.flush();
+        r.enter_room(a, room(1));
+        // `x` joins the room through two connections on another node.
+        r.enter_room_remote(&room(1), "x");
+        r.enter_room_remote(&room(1), "x");
+        r.enter_room_remote(&room(2), "y");
+        let out = r.flush();
+        let to_a = out.personal.iter().find(|(c, _)| c.contains(&a)).unwrap();
+        assert_eq!(to_a.1.updated, vec!["x".to_owned()]);
+        // `x` changes: `a` hears it; `y` (another room) does not reach `a`.
+        r.upsert(view("x", 2, 2));
+        r.upsert(view("y", 2, 2));
+        let out = r.flush();
+        let to_a = out.personal.iter().find(|(c, _)| c.contains(&a)).unwrap();
+        assert_eq!(to_a.1.updated, vec!["x".to_owned()]);
+        // One of x's two connections leaves: still watched.
+        r.leave_room_remote(&room(1), "x");
+        assert!(r.flush().personal.is_empty());
+        r.leave_room_remote(&room(1), "x");
+        let out = r.flush();
+        let to_a = out.personal.iter().find(|(c, _)| c.contains(&a)).unwrap();
+        assert_eq!(to_a.1.unwatched, vec!["x".to_owned()]);
+        // A local member entering a room with remote members sees them at once,
+        // and stops seeing them when it leaves.
+        r.enter_room_remote(&room(3), "y");
+        r.flush();
+        r.enter_room(a, room(3));
+        let out = r.flush();
+        let to_a = out.personal.iter().find(|(c, _)| c.contains(&a)).unwrap();
+        assert_eq!(to_a.1.updated, vec!["y".to_owned()]);
+        r.leave_room(a, &room(3));
+        let out = r.flush();
+        let to_a = out.personal.iter().find(|(c, _)| c.contains(&a)).unwrap();
+        assert_eq!(to_a.1.unwatched, vec!["y".to_owned()]);
+        // Leaving what was never entered changes nothing.
+        r.leave_room_remote(&room(9), "nobody");
+        r.leave_room_remote(&room(1), "y");
+        assert!(r.flush().personal.is_empty());
     }
 
     #[test]
