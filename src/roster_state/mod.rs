@@ -764,10 +764,11 @@ mod tests {
         /// Whatever happens, after every flush each connection's list, rebuilt
         /// from its lists, subscription acks and diffs, is exactly what it
         /// should see: the whole roster in all mode, and in interest mode its
-        /// own user, its subscriptions and its rooms' members who are online.
+        /// own user, its subscriptions and its rooms' members (on this node
+        /// or another) who are online.
         #[test]
         fn clients_rebuild_exactly_what_they_watch(
-            ops in proptest::collection::vec((0u8..10, 0u8..6, 0u8..4, 0u64..1000), 1..200)
+            ops in proptest::collection::vec((0u8..12, 0u8..6, 0u8..4, 0u64..1000), 1..200)
         ) {
             let users = ["u0", "u1", "u2", "u3", "u4", "u5"];
             let mut r = Roster::new(3, 3);
@@ -775,6 +776,8 @@ mod tests {
             let mut wants: HashMap<ConnectionId, bool> = HashMap::new();
             let mut subs: HashMap<ConnectionId, HashSet<String>> = HashMap::new();
             let mut rooms: HashMap<ConnectionId, HashSet<u8>> = HashMap::new();
+            // Connections of other nodes in each room, by user.
+            let mut remote: HashMap<(u8, String), usize> = HashMap::new();
             let user_of = |c: ConnectionId| users[(c.0 % 4) as usize].to_owned();
             for (op, a, b, stamp) in ops {
                 let c = ConnectionId(u64::from(a % 5));
@@ -821,6 +824,16 @@ mod tests {
                         let (_, ids) = r.list_for(c).unwrap();
                         replace(clients.get_mut(&c).unwrap(), &r, &ids);
                     }
+                    10 => {
+                        r.enter_room_remote(&room(b % 2), &u);
+                        *remote.entry((b % 2, u)).or_insert(0) += 1;
+                    }
+                    11 => {
+                        r.leave_room_remote(&room(b % 2), &u);
+                        if let Some(n) = remote.get_mut(&(b % 2, u)) {
+                            *n = n.saturating_sub(1);
+                        }
+                    }
                     _ => {
                         flush_into(&mut r, &mut clients);
                         for (c, client) in &clients {
@@ -833,6 +846,9 @@ mod tests {
                                         || clients.keys().any(|o| {
                                             user_of(*o) == v.user_id
                                                 && rooms[o].iter().any(|x| rooms[c].contains(x))
+                                        })
+                                        || rooms[c].iter().any(|x| {
+                                            remote.get(&(*x, v.user_id.clone())).is_some_and(|n| *n > 0)
                                         })
                                 })
                                 .map(|v| (v.user_id.clone(), v.clone()))
