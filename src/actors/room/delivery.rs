@@ -158,14 +158,16 @@ impl RoomActor {
         let Some(cursor) = m.cursor.as_ref().map(|c| c.view.clone()) else {
             return;
         };
-        self.sync_send(cluster_state::SyncBody::Cursor {
-            conn: connection.0,
-            cursor: Some(cluster_state::CursorState {
-                position: cursor.position.clone(),
-                selection: cursor.selection.clone(),
-                field: cursor.field.clone(),
-            }),
-        });
+        if self.sync.is_some() {
+            self.sync_send(cluster_state::SyncBody::Cursor {
+                conn: connection.0,
+                cursor: Some(cluster_state::CursorState {
+                    position: cursor.position.clone(),
+                    selection: cursor.selection.clone(),
+                    field: cursor.field.clone(),
+                }),
+            });
+        }
         let msg = ServerMessage::CursorUpdate {
             entity_type: self.entity_type(),
             entity_id: self.entity_id(),

@@ -184,6 +184,23 @@ mod tests {
         assert!(idx.is_empty());
     }
 
+    #[test]
+    fn the_same_connection_id_on_two_nodes_is_two_devices() {
+        let mut idx = MemberIndex::default();
+        let name: Arc<str> = "Ann".into();
+        let here = MemberKey::local(ConnectionId(3));
+        let there = MemberKey {
+            node: Some(Arc::from("node-b")),
+            conn: ConnectionId(3),
+        };
+        idx.add(here.clone(), &user(1), &name, device(3));
+        idx.add(there.clone(), &user(1), &name, device(3));
+        assert_eq!(idx.views()[0].devices.len(), 2);
+        assert!(!idx.remove(here, &user(1)), "still on the other node");
+        assert!(idx.remove(there, &user(1)), "gone from every node");
+        assert!(idx.is_empty());
+    }
+
     proptest! {
         /// Whatever the order of joins and leaves, the ready JSON is the
         /// view built from scratch (the way `room:users` was built before).

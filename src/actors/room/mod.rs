@@ -21,6 +21,9 @@
 //! - **Scale-out.** A broker that spans nodes needs one frame per node, not
 //!   per member: a room on each node delivers to its local members, and the
 //!   room hands the broker one copy of each frame for the other nodes' rooms.
+//!   In a cluster the room also keeps the other nodes' members (their
+//!   rooms tell it, `cluster_sync`) and merges them into what its members
+//!   see; it still delivers only to its local members.
 //!
 //! The document session keeps a copy of the member connection ids (sent as
 //! [`MembersChanged`] before the joiner hears of its join) so that members
