@@ -9,9 +9,11 @@
 //! - **Hello.** A room that opens says `room.hello` (its full state, and a
 //!   request for everyone's): every other node's room answers with
 //!   `room.state`. The room's subscription reaches Redis asynchronously,
-//!   and answers published before it did are lost, so the hello is repeated
-//!   after 250 ms, 1 s and 3 s, once more right after the first frame heard
-//!   from another node (the subscription is in place by then), and again
+//!   and answers published before it did are lost, so the hello is said
+//!   again right after the first frame heard from another node (the
+//!   subscription is in place by then, so every node hears that one and
+//!   its answer comes back), and until then after 250 ms, 1 s and 3 s (when
+//!   no other node has the room open, or their answers were all lost), and
 //!   when the node's Redis link comes back after an outage (frames of both
 //!   directions were dropped meanwhile). A gap in a node's sequence numbers
 //!   asks that node alone (`room.hello` with `to`).
@@ -71,7 +73,13 @@ impl RoomActor {
         });
         self.say_hello(None);
         for ms in HELLO_AGAIN_MS {
-            ctx.run_later(Duration::from_millis(ms), |act, _| act.say_hello(None));
+            ctx.run_later(Duration::from_millis(ms), |act, _| {
+                // Once another node was heard, the hello said then reached
+                // everyone: no need to repeat.
+                if act.sync.as_ref().is_some_and(|s| !s.heard) {
+                    act.say_hello(None);
+                }
+            });
         }
         ctx.run_interval(NODE_CHECK, |act, ctx| act.check_nodes(ctx));
     }
