@@ -12,6 +12,7 @@
 mod common;
 
 use common::*;
+use deadpool_redis::redis;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -217,6 +218,24 @@ async fn members_of_every_node_see_each_other_join_and_leave() {
         .await;
     assert_eq!(left["user_left"], true, "{left}");
     assert_eq!(alice.users(), BTreeSet::from(["alice", "dave"]));
+}
+
+/// The race of a room opening on several nodes at once: each node's hello
+/// and the answers to it may be published before the other's subscription
+/// reached Redis; the repeated hellos still bring every member to every
+/// node, with nobody doing anything after joining.
+#[actix_web::test]
+async fn rooms_opening_at_once_on_three_nodes_learn_each_others_members() {
+    let p = prefix();
+    let nodes = cluster(3, &p).await;
+    let (a, b, c) = tokio::join!(
+        Member::join(&nodes[0], "alice", "acme", "7"),
+        Member::join(&nodes[1], "bob", "acme", "7"),
+        Member::join(&nodes[2], "carol", "acme", "7"),
+    );
+    for (mut m, _) in [a, b, c] {
+        m.wait_users(&["alice", "bob", "carol"]).await;
+    }
 }
 
 #[actix_web::test]
@@ -466,4 +485,157 @@ async fn rooms_of_another_tenant_or_entity_hear_nothing() {
         }
         assert_eq!(m.users(), BTreeSet::from([me]));
     }
+}
+
+/// Another node played by the test on Redis itself, to make the races
+/// deterministic: it sees exactly what the rooms publish on the room's
+/// channel and publishes what it wants, when it wants.
+struct FakeNode {
+    id: String,
+    channel: String,
+    conn: redis::aio::MultiplexedConnection,
+    messages: std::pin::Pin<Box<dyn futures_util::Stream<Item = redis::Msg>>>,
+}
+
+impl FakeNode {
+    /// Listens to invoice `id` of acme under `prefix`, with a live heartbeat.
+    async fn start(prefix: &str, id: &str) -> FakeNode {
+        let client = redis::Client::open(redis_url()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let node = format!("fake{}", uuid::Uuid::new_v4().simple());
+        let _: () = redis::cmd("SET")
+            .arg(tandem::cluster::slots::node_key(prefix, &node))
+            .arg(1)
+            .arg("PX")
+            .arg(60_000)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let room = tandem::ids::RoomId::new(tandem::ids::TenantId::new("acme"), "invoice", id);
+        let channel = tandem::cluster::channel(prefix, &tandem::broker::Topic::Room(room));
+        let mut pubsub = client.get_async_pubsub().await.unwrap();
+        pubsub.subscribe(&channel).await.unwrap();
+        FakeNode {
+            id: node,
+            channel,
+            conn,
+            messages: Box::pin(pubsub.into_on_message()),
+        }
+    }
+
+    /// The next `room.*` message a node published, within `wait`.
+    async fn next(&mut self, wait: Duration) -> Value {
+        use futures_util::StreamExt;
+        let msg = tokio::time::timeout(wait, self.messages.next())
+            .await
+            .expect("a room message")
+            .unwrap();
+        let env = tandem::cluster::envelope::decode(msg.get_payload_bytes()).unwrap();
+        serde_json::from_str(env.frame.text()).unwrap()
+    }
+
+    /// Skips messages until one of type `t` (within 5 s).
+    async fn next_of(&mut self, t: &str) -> Value {
+        self.next_where(t, |v| v["t"] == t).await
+    }
+
+    /// Skips messages until one matching `pred` (within 5 s).
+    async fn next_where(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "no {what} within 5 s");
+            let v = self.next(left).await;
+            if pred(&v) {
+                return v;
+            }
+        }
+    }
+
+    async fn publish(&mut self, mut body: Value) {
+        body["node"] = json!(self.id);
+        body["inst"] = json!(1);
+        let frame = tandem::protocol::Frame::cluster(body.to_string());
+        let payload = tandem::cluster::envelope::encode(&self.id, &frame);
+        let _: i64 = redis::cmd("PUBLISH")
+            .arg(&self.channel)
+            .arg(payload)
+            .query_async(&mut self.conn)
+            .await
+            .unwrap();
+    }
+
+    async fn die(&mut self, prefix: &str) {
+        let _: i64 = redis::cmd("DEL")
+            .arg(tandem::cluster::slots::node_key(prefix, &self.id))
+            .query_async(&mut self.conn)
+            .await
+            .unwrap();
+    }
+}
+
+fn fake_member(conn: u64, user: &str) -> Value {
+    json!({"conn": conn, "user": user, "name": user.to_uppercase(), "device_type": "desktop"})
+}
+
+/// The answer to a room's first hello is lost (as when it is published
+/// before the room's subscription reached Redis): the room says hello again
+/// and learns the other node's members from the answer to a later one. A
+/// gap in a node's messages makes the room ask that node alone; a node
+/// whose heartbeat lapses loses its members.
+#[actix_web::test]
+async fn a_lost_answer_a_gap_and_a_lapsed_heartbeat_are_recovered_from() {
+    let p = prefix();
+    let nodes = cluster(1, &p).await;
+    let mut fake = FakeNode::start(&p, "7").await;
+    let (mut alice, _) = Member::join(&nodes[0], "alice", "acme", "7").await;
+
+    // Node A's room says hello when it opens: not answered.
+    let first = fake.next_of("room.hello").await;
+    assert_eq!(first["to"], Value::Null, "{first}");
+    let joined = fake.next_of("room.joined").await;
+    assert_eq!(joined["member"]["user"], "alice", "{joined}");
+    assert_eq!(joined["seq"], first["seq"].as_u64().unwrap() + 1);
+    // It says hello again, with alice: answered this time.
+    let again = fake.next_of("room.hello").await;
+    assert_eq!(again["members"][0]["user"], "alice", "{again}");
+    fake.publish(json!({"t": "room.state", "seq": 1, "members": [fake_member(1, "fred")]}))
+        .await;
+    alice.wait_users(&["alice", "fred"]).await;
+
+    // A message from the fake node is missed (seq 2 never sent): A applies
+    // seq 3 and asks the fake node alone for its state.
+    fake.publish(json!({"t": "room.cursor", "seq": 3, "conn": 1, "cursor": {"position": 4}}))
+        .await;
+    let cursor = alice
+        .until("fred's cursor", WAIT, |v| v["type"] == "cursor:update")
+        .await;
+    assert_eq!(
+        (
+            cursor["cursor"]["user_id"].as_str(),
+            cursor["cursor"]["position"].as_u64()
+        ),
+        (Some("fred"), Some(4))
+    );
+    let me = fake.id.clone();
+    let ask = fake
+        .next_where("a hello to the fake node", |v| {
+            v["t"] == "room.hello" && v["to"] == me.as_str()
+        })
+        .await;
+    assert_eq!(ask["members"][0]["user"], "alice", "{ask}");
+    let both = json!([fake_member(1, "fred"), fake_member(2, "freya")]);
+    fake.publish(json!({"t": "room.state", "seq": 4, "members": both}))
+        .await;
+    alice.wait_users(&["alice", "fred", "freya"]).await;
+
+    // The fake node's heartbeat lapses: its members leave within A's check.
+    fake.die(&p).await;
+    let gone = Instant::now();
+    alice.wait_users(&["alice"]).await;
+    assert!(
+        gone.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        gone.elapsed()
+    );
 }
