@@ -23,7 +23,10 @@
 //!   shell every socket actor shares (limits, liveness, expiry, reassembly, close).
 //!   A room owns its member list and delivers to its members itself, its document
 //!   session's frames included (`actors::room` says why); members send `doc:*`
-//!   requests to the session directly. `actors::pool` is the actor pool: the
+//!   requests to the session directly. In a cluster the rooms of one key on
+//!   every node share their members, cursors, typing and editing over the
+//!   room's topic (`actors::room::cluster_state`, pure, and `cluster_sync`).
+//!   `actors::pool` is the actor pool: the
 //!   arbiters (one per core, `server.actor_threads`) that rooms, their
 //!   document sessions, presence actors, rosters, Yjs documents and the
 //!   broker's shards run on, each chosen by a hash of the actor's key.

@@ -26,8 +26,11 @@
 //!     │ room/{mod: the actor, membership: joins and leaves, delivery: to members,
 //!     │       batched join announcements, views, members: members by user with ready
 //!     │       JSON (pure), events: cursors, typing, editing, broadcasts, document
-//!     │       frames, queries, cursors: stored cursors (pure), relay: room:broadcast
-//!     │       across the nodes of a cluster}
+//!     │       frames, queries, cursors: stored cursors (pure), relay: the room's
+//!     │       topic across the nodes of a cluster (room:broadcast, and a dispatcher
+//!     │       of cluster frames on their "t"), cluster_state: other nodes' members,
+//!     │       cursors, typing, editing (pure), cluster_sync: telling the other nodes
+//!     │       and showing theirs (hello/state resync, dead-node sweep)}
 //!     └── DocumentActor  [pool, its room's thread] the room's document session: OT fields,
 //!           values, locks, persistence;
 //!           serves member connections directly, refuses others

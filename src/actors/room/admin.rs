@@ -14,11 +14,12 @@ pub struct GetRoomSnapshot;
 /// What [`GetRoomSnapshot`] returns.
 #[derive(Debug, Clone, serde::Serialize, actix::MessageResponse)]
 pub struct RoomSnapshot {
-    /// Members, one per user with their connections.
+    /// Members, one per user with their connections (on every node of a
+    /// cluster).
     pub members: Vec<MemberView>,
-    /// Member connections.
+    /// Member connections on this node.
     pub connections: usize,
-    /// Cursors of member connections.
+    /// Cursors of member connections (on every node of a cluster).
     pub cursors: Vec<CursorView>,
     /// Who is typing.
     pub typing: Vec<TypingView>,
@@ -40,6 +41,7 @@ impl Handler<GetRoomSnapshot> for RoomActor {
                 .members
                 .values()
                 .filter_map(|m| m.cursor.as_ref().map(|c| c.view.clone()))
+                .chain(self.remote_cursors())
                 .collect(),
             typing: self.typing_view(),
             editors: self.editors_view(),

@@ -1,7 +1,7 @@
 //! How the room reaches its members: delivery through each member's
 //! bounded handle, join announcements batched per `rooms.join_batch_ms`
 //! (flushed before any other frame), and the member, typing and editor
-//! views it publishes.
+//! views it publishes (in a cluster, with the other nodes' members).
 
 use super::*;
 
@@ -35,7 +35,7 @@ impl RoomActor {
                         entity_id: self.entity_id(),
                         user: view,
                     },
-                    Some(*conn),
+                    *conn,
                 ),
                 None => return,
             },
@@ -76,32 +76,49 @@ impl RoomActor {
         self.by_user.borrow().views()
     }
 
+    /// Who is typing, one entry per user (this node's members first, then
+    /// the other nodes').
     pub(super) fn typing_view(&self) -> Vec<TypingView> {
         let mut seen = std::collections::HashSet::new();
-        self.members
+        let local = self
+            .members
             .values()
-            .filter_map(|m| {
-                let (field, _) = m.typing.as_ref()?;
-                seen.insert(m.user.clone()).then(|| TypingView {
-                    user_id: m.user.to_string(),
-                    name: m.name.to_string(),
-                    field: field.clone(),
-                })
+            .filter_map(|m| Some((&m.user, &m.name, &m.typing.as_ref()?.0)));
+        let remote = self
+            .remote
+            .members()
+            .filter_map(|(_, m)| Some((&m.user, &m.name, &m.typing.as_ref()?.field)));
+        local
+            .chain(remote)
+            .filter(|(user, _, _)| seen.insert((*user).clone()))
+            .map(|(user, name, field)| TypingView {
+                user_id: user.to_string(),
+                name: name.to_string(),
+                field: field.clone(),
             })
             .collect()
     }
 
+    /// Who edits which field, one entry per (user, field), on every node.
     pub(super) fn editors_view(&self) -> Vec<EditorView> {
         let mut out: Vec<EditorView> = Vec::new();
-        for m in self.members.values() {
-            for field in &m.editing {
+        let local = self
+            .members
+            .values()
+            .map(|m| (&m.user, &m.name, &m.editing));
+        let remote = self
+            .remote
+            .members()
+            .map(|(_, m)| (&m.user, &m.name, &m.editing));
+        for (user, name, editing) in local.chain(remote) {
+            for field in editing {
                 if !out
                     .iter()
-                    .any(|e| e.user_id == m.user.as_str() && &e.field == field)
+                    .any(|e| e.user_id == user.as_str() && &e.field == field)
                 {
                     out.push(EditorView {
-                        user_id: m.user.to_string(),
-                        name: m.name.to_string(),
+                        user_id: user.to_string(),
+                        name: name.to_string(),
                         field: field.clone(),
                     });
                 }
@@ -141,6 +158,16 @@ impl RoomActor {
         let Some(cursor) = m.cursor.as_ref().map(|c| c.view.clone()) else {
             return;
         };
+        if self.sync.is_some() {
+            self.sync_send(cluster_state::SyncBody::Cursor {
+                conn: connection.0,
+                cursor: Some(cluster_state::CursorState {
+                    position: cursor.position.clone(),
+                    selection: cursor.selection.clone(),
+                    field: cursor.field.clone(),
+                }),
+            });
+        }
         let msg = ServerMessage::CursorUpdate {
             entity_type: self.entity_type(),
             entity_id: self.entity_id(),
@@ -149,15 +176,22 @@ impl RoomActor {
         self.publish(&msg, Some(connection));
     }
 
-    /// Drops expired typing entries; true when any expired.
+    /// Drops expired typing entries (telling the other nodes); true when
+    /// any expired.
     pub(super) fn expire_typing(&mut self, now: Instant) -> bool {
-        let mut changed = false;
-        for m in self.members.values_mut() {
+        let mut expired = Vec::new();
+        for (id, m) in self.members.iter_mut() {
             if m.typing.as_ref().is_some_and(|(_, until)| *until <= now) {
                 m.typing = None;
-                changed = true;
+                expired.push(*id);
             }
         }
-        changed
+        for conn in &expired {
+            self.sync_send(cluster_state::SyncBody::Typing {
+                conn: conn.0,
+                typing: None,
+            });
+        }
+        !expired.is_empty()
     }
 }

@@ -57,17 +57,29 @@ impl Handler<TypingChanged> for RoomActor {
         let was_typing = m.typing.is_some();
         if msg.typing {
             let field_changed = m.typing.as_ref().map(|(f, _)| f) != Some(&msg.field);
+            let field =
+                (self.sync.is_some() && (!was_typing || field_changed)).then(|| msg.field.clone());
             m.typing = Some((msg.field, Instant::now() + timeout));
             ctx.run_later(timeout, |act, _| {
                 if act.expire_typing(Instant::now()) {
                     act.publish_typing();
                 }
             });
+            if let Some(field) = field {
+                self.sync_send(cluster_state::SyncBody::Typing {
+                    conn: msg.connection.0,
+                    typing: Some(cluster_state::TypingState { field }),
+                });
+            }
             if !was_typing || field_changed {
                 self.publish_typing();
             }
         } else if was_typing {
             m.typing = None;
+            self.sync_send(cluster_state::SyncBody::Typing {
+                conn: msg.connection.0,
+                typing: None,
+            });
             self.publish_typing();
         }
     }
@@ -94,6 +106,13 @@ impl Handler<EditingChanged> for RoomActor {
             m.editing.len() != before
         };
         if changed {
+            if self.sync.is_some() {
+                let editing = m.editing.clone();
+                self.sync_send(cluster_state::SyncBody::Editing {
+                    conn: msg.connection.0,
+                    editing,
+                });
+            }
             self.publish_editors();
         }
     }

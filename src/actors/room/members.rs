@@ -1,5 +1,5 @@
-//! The room's members by user (pure): each user's connections here and
-//! their `MemberView`, serialized once when the user's devices change.
+//! The room's members by user (pure): each user's connections here (and,
+//! in a cluster, on the other nodes) and their `MemberView`, serialized once when the user's devices change.
 //!
 //! A join into a room of m members answers the joiner with every member
 //! (`room:users`) and tells the others who joined. Built from the member
@@ -19,10 +19,27 @@ use std::sync::Arc;
 /// A member user's view, as JSON ready to embed in a frame.
 pub type MemberJson = Arc<RawValue>;
 
+/// A member connection: local (`node: None`) or of another node of the
+/// cluster (connection ids count per node, so they are told apart by node).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct MemberKey {
+    /// The node of a remote connection.
+    pub node: Option<Arc<str>>,
+    /// The connection id on its node.
+    pub conn: ConnectionId,
+}
+
+impl MemberKey {
+    /// A connection of this node.
+    pub fn local(conn: ConnectionId) -> Self {
+        MemberKey { node: None, conn }
+    }
+}
+
 /// One user's connections in the room and their view.
 struct UserEntry {
     name: Arc<str>,
-    devices: BTreeMap<ConnectionId, DeviceView>,
+    devices: BTreeMap<MemberKey, DeviceView>,
     json: Option<MemberJson>,
 }
 
@@ -45,7 +62,7 @@ pub struct MemberIndex {
 
 impl MemberIndex {
     /// Records a connection of `user`; its view is rebuilt.
-    pub fn add(&mut self, conn: ConnectionId, user: &UserId, name: &Arc<str>, device: DeviceView) {
+    pub fn add(&mut self, conn: MemberKey, user: &UserId, name: &Arc<str>, device: DeviceView) {
         let entry = self.users.entry(user.clone()).or_insert_with(|| UserEntry {
             name: name.clone(),
             devices: BTreeMap::new(),
@@ -56,7 +73,7 @@ impl MemberIndex {
     }
 
     /// Forgets a connection of `user`; true when it was the user's last here.
-    pub fn remove(&mut self, conn: ConnectionId, user: &UserId) -> bool {
+    pub fn remove(&mut self, conn: MemberKey, user: &UserId) -> bool {
         let Some(entry) = self.users.get_mut(user) else {
             return true;
         };
@@ -139,8 +156,18 @@ mod tests {
     fn json_matches_the_view_and_follows_device_changes() {
         let mut idx = MemberIndex::default();
         let name: Arc<str> = "Ann".into();
-        idx.add(ConnectionId(2), &user(1), &name, device(2));
-        idx.add(ConnectionId(1), &user(1), &name, device(1));
+        idx.add(
+            MemberKey::local(ConnectionId(2)),
+            &user(1),
+            &name,
+            device(2),
+        );
+        idx.add(
+            MemberKey::local(ConnectionId(1)),
+            &user(1),
+            &name,
+            device(1),
+        );
         let json: serde_json::Value =
             serde_json::from_str(idx.json(&user(1)).unwrap().get()).unwrap();
         assert_eq!(json, serde_json::to_value(&idx.views()[0]).unwrap());
@@ -148,12 +175,29 @@ mod tests {
             json["devices"][0]["connection_id"],
             ConnectionId(1).to_string()
         );
-        assert!(!idx.remove(ConnectionId(1), &user(1)));
+        assert!(!idx.remove(MemberKey::local(ConnectionId(1)), &user(1)));
         let json: serde_json::Value =
             serde_json::from_str(idx.json(&user(1)).unwrap().get()).unwrap();
         assert_eq!(json["devices"].as_array().unwrap().len(), 1);
-        assert!(idx.remove(ConnectionId(2), &user(1)));
+        assert!(idx.remove(MemberKey::local(ConnectionId(2)), &user(1)));
         assert!(idx.json(&user(1)).is_none());
+        assert!(idx.is_empty());
+    }
+
+    #[test]
+    fn the_same_connection_id_on_two_nodes_is_two_devices() {
+        let mut idx = MemberIndex::default();
+        let name: Arc<str> = "Ann".into();
+        let here = MemberKey::local(ConnectionId(3));
+        let there = MemberKey {
+            node: Some(Arc::from("node-b")),
+            conn: ConnectionId(3),
+        };
+        idx.add(here.clone(), &user(1), &name, device(3));
+        idx.add(there.clone(), &user(1), &name, device(3));
+        assert_eq!(idx.views()[0].devices.len(), 2);
+        assert!(!idx.remove(here, &user(1)), "still on the other node");
+        assert!(idx.remove(there, &user(1)), "gone from every node");
         assert!(idx.is_empty());
     }
 
@@ -168,9 +212,9 @@ mod tests {
                 if join {
                     if conns.contains_key(&c) { continue; }
                     conns.insert(c, u);
-                    idx.add(ConnectionId(c), &user(u), &Arc::from(format!("N{u}")), device(c));
+                    idx.add(MemberKey::local(ConnectionId(c)), &user(u), &Arc::from(format!("N{u}")), device(c));
                 } else if let Some(owner) = conns.remove(&c) {
-                    let last = idx.remove(ConnectionId(c), &user(owner));
+                    let last = idx.remove(MemberKey::local(ConnectionId(c)), &user(owner));
                     prop_assert_eq!(last, !conns.values().any(|o| *o == owner));
                 }
                 let ready: Vec<serde_json::Value> = idx

@@ -1,6 +1,7 @@
 //! Joins and leaves: the member list, the joiner's `room:users` and
-//! `cursor:sync`, the batched announcement to the others, and what a leave
-//! tells them and the document session.
+//! `cursor:sync` (with the members and cursors of the other nodes in a
+//! cluster), the batched announcement to the others, and what a leave
+//! tells them, the other nodes and the document session.
 
 use super::*;
 
@@ -14,16 +15,17 @@ impl Handler<Join> for RoomActor {
         let id = msg.handle.id;
         let user = msg.principal.user.clone();
         if let std::collections::btree_map::Entry::Vacant(entry) = self.members.entry(id) {
+            let device = DeviceView {
+                connection_id: id.to_string(),
+                device_type: msg.device.device_type.clone(),
+                browser: msg.device.browser.clone(),
+                location: None,
+            };
             self.by_user.borrow_mut().add(
-                id,
+                members::MemberKey::local(id),
                 &user,
                 &msg.principal.name,
-                DeviceView {
-                    connection_id: id.to_string(),
-                    device_type: msg.device.device_type.clone(),
-                    browser: msg.device.browser.clone(),
-                    location: None,
-                },
+                device.clone(),
             );
             entry.insert(Member {
                 handle: msg.handle,
@@ -34,7 +36,9 @@ impl Handler<Join> for RoomActor {
                 cursor_flush_pending: false,
                 typing: None,
                 editing: Vec::new(),
+                device,
             });
+            self.sync_member_joined(id);
             // Before the joiner hears of its join (and of the session).
             if let Some(doc) = &self.document {
                 doc.do_send(self.members_changed());
@@ -43,7 +47,7 @@ impl Handler<Join> for RoomActor {
             let alone = self.members.len() == 1;
             let first = !alone && {
                 let mut pending = self.pending_joins.borrow_mut();
-                pending.push((id, user.clone()));
+                pending.push((Some(id), user.clone()));
                 pending.len() == 1
             };
             if first {
@@ -85,6 +89,7 @@ impl Handler<Join> for RoomActor {
                     .iter()
                     .filter(|(cid, _)| **cid != id)
                     .filter_map(|(_, m)| m.cursor.as_ref().map(|c| c.view.clone()))
+                    .chain(self.remote_cursors())
                     .collect(),
             }
             .to_frame(),
@@ -119,10 +124,13 @@ impl Handler<LeaveRoom> for RoomActor {
         if !member.editing.is_empty() {
             self.publish_editors();
         }
+        self.sync_send(cluster_state::SyncBody::Left {
+            conn: msg.connection.0,
+        });
         let user_left = self
             .by_user
             .borrow_mut()
-            .remove(msg.connection, &member.user);
+            .remove(members::MemberKey::local(msg.connection), &member.user);
         if let Some(doc) = &self.document {
             if user_left {
                 doc.do_send(UserLeft(member.user.clone()));

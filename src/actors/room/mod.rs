@@ -21,12 +21,17 @@
 //! - **Scale-out.** A broker that spans nodes needs one frame per node, not
 //!   per member: a room on each node delivers to its local members, and the
 //!   room hands the broker one copy of each frame for the other nodes' rooms.
+//!   In a cluster the room also keeps the other nodes' members (their
+//!   rooms tell it, `cluster_sync`) and merges them into what its members
+//!   see; it still delivers only to its local members.
 //!
 //! The document session keeps a copy of the member connection ids (sent as
 //! [`MembersChanged`] before the joiner hears of its join) so that members
 //! send `doc:*` requests to it directly and non-members are refused.
 
 pub mod admin;
+pub mod cluster_state;
+mod cluster_sync;
 pub mod cursors;
 mod delivery;
 mod events;
@@ -235,6 +240,8 @@ struct Member {
     cursor_flush_pending: bool,
     typing: Option<(Option<String>, Instant)>,
     editing: Vec<String>,
+    /// Its device (what other nodes are told).
+    device: DeviceView,
 }
 
 /// A room.
@@ -250,12 +257,17 @@ pub struct RoomActor {
     document: Option<Addr<DocumentActor>>,
     cursor_interval: Duration,
     typing_timeout: Duration,
-    /// Joins not announced to the other members yet (connection, user), in
-    /// order: they go out together after `rooms.join_batch_ms`, or before any
-    /// other frame for the members, whichever comes first.
-    pending_joins: std::cell::RefCell<Vec<(ConnectionId, UserId)>>,
+    /// Joins not announced to the other members yet (local connection or
+    /// `None` for another node's, user), in order: they go out together
+    /// after `rooms.join_batch_ms`, or before any other frame for the
+    /// members, whichever comes first.
+    pending_joins: std::cell::RefCell<Vec<(Option<ConnectionId>, UserId)>>,
     /// In a cluster: the room's subscription to its topic (`relay`).
     relay: Option<ConnectionHandle>,
+    /// In a cluster: the members of the other nodes (`cluster_sync`).
+    remote: cluster_state::RemoteState,
+    /// In a cluster: this node's id, and what this room last told the others.
+    sync: Option<cluster_sync::SyncOut>,
 }
 
 impl RoomActor {
@@ -274,6 +286,8 @@ impl RoomActor {
             document: None,
             pending_joins: Default::default(),
             relay: None,
+            remote: Default::default(),
+            sync: None,
         }
     }
 
@@ -355,6 +369,7 @@ impl Actor for RoomActor {
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
+        self.sync_closed();
         self.stop_relay();
         // Members left behind (the room stopped unexpectedly) get nothing
         // more from it: they find its address dead and rejoin through the

@@ -1,13 +1,15 @@
-//! `room:broadcast` across the nodes of a cluster. While a room actor runs
-//! on a clustered node it subscribes to its room's topic
-//! ([`Topic::Room`]) as a relay handle of its own; each broadcast a local
-//! member sends is also published there, and the room delivers the
-//! broadcasts of the other nodes' members to its local members. The frame
-//! crosses Redis once per node with the room open. Only `room:broadcast`
-//! crosses: member lists, cursors, typing and editing stay per node.
-
+//! The room's link to the other nodes of a cluster. While a room actor
+//! runs on a clustered node it subscribes to its room's topic
+//! ([`Topic::Room`]) as a relay handle of its own. On that topic:
+//! - each `room:broadcast` a local member sends is also published, and the
+//!   room delivers the broadcasts of the other nodes' members to its local
+//!   members (the frame crosses Redis once per node with the room open);
+//! - internal [`FrameKind::Cluster`] frames (JSON, never written to a
+//!   socket) carry state between the nodes' rooms; the [`Deliver`] handler
+//!   dispatches them on their `"t"` field: `room.*` is member state
+//!   (`cluster_sync`).
 use super::RoomActor;
-use crate::broker::{CloseSocket, ConnectionHandle, Deliver, Frame, Topic};
+use crate::broker::{CloseSocket, ConnectionHandle, Deliver, Frame, FrameKind, Topic};
 use crate::ids::ConnectionId;
 use actix::prelude::*;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -39,6 +41,7 @@ impl RoomActor {
             .broker
             .subscribe(Topic::Room(self.id.clone()), handle.clone());
         self.relay = Some(handle);
+        self.start_sync(ctx, id.0);
     }
 
     /// Unsubscribes (the room stopped).
@@ -48,7 +51,8 @@ impl RoomActor {
         }
     }
 
-    /// Publishes a local member's broadcast for the other nodes.
+    /// Publishes a frame for the other nodes' rooms (a local member's
+    /// broadcast, or a cluster frame).
     pub(super) fn relay(&self, frame: Frame) {
         if let Some(h) = &self.relay {
             self.services
@@ -61,12 +65,27 @@ impl RoomActor {
 impl Handler<Deliver> for RoomActor {
     type Result = ();
 
-    /// A broadcast from another node's member: to every local member.
-    fn handle(&mut self, Deliver(frame, _): Deliver, _: &mut Context<Self>) {
+    /// From another node's room: a broadcast of one of its members goes to
+    /// every local member; a cluster frame goes where its `"t"` says.
+    fn handle(&mut self, Deliver(frame, _): Deliver, ctx: &mut Context<Self>) {
         if let Some(h) = &self.relay {
             h.dequeued();
         }
-        self.deliver(frame, None);
+        if frame.kind() != FrameKind::Cluster {
+            self.deliver(frame, None);
+            return;
+        }
+        let value: serde_json::Value = match serde_json::from_str(frame.text()) {
+            Ok(value) => value,
+            Err(e) => {
+                log::warn!("room {}: malformed cluster frame: {e}", self.id);
+                return;
+            }
+        };
+        match value.get("t").and_then(|t| t.as_str()) {
+            Some(t) if t.starts_with("room.") => self.on_sync(value, ctx),
+            other => log::warn!("room {}: unknown cluster frame {other:?}", self.id),
+        }
     }
 }
 
@@ -74,12 +93,15 @@ impl Handler<CloseSocket> for RoomActor {
     type Result = ();
 
     /// The relay fell too far behind: it stops relaying (local members are
-    /// unaffected); the next room for this key subscribes afresh.
-    fn handle(&mut self, _: CloseSocket, _: &mut Context<Self>) {
+    /// unaffected, the other nodes' members are dropped as their state can
+    /// no longer be followed); the next room for this key subscribes afresh.
+    fn handle(&mut self, _: CloseSocket, ctx: &mut Context<Self>) {
         log::warn!(
             "room {}: relay from other nodes fell behind; stopped",
             self.id
         );
+        self.sync_closed();
+        self.sync_forget(ctx);
         self.stop_relay();
     }
 }
