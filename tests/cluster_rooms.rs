@@ -582,7 +582,7 @@ fn fake_member(conn: u64, user: &str) -> Value {
 /// before the room's subscription reached Redis): the room says hello again
 /// and learns the other node's members from the answer to a later one. A
 /// gap in a node's messages makes the room ask that node alone; a node
-/// whose heartbeat lapses loses its members.
+/// whose heartbeat lapses loses its members; a room that closes says so.
 #[actix_web::test]
 async fn a_lost_answer_a_gap_and_a_lapsed_heartbeat_are_recovered_from() {
     let p = prefix();
@@ -638,4 +638,16 @@ async fn a_lost_answer_a_gap_and_a_lapsed_heartbeat_are_recovered_from() {
         "{:?}",
         gone.elapsed()
     );
+
+    // alice leaves: the other nodes hear it, then that A's room closed
+    // (after rooms.idle_stop_secs).
+    let conn = joined["member"]["conn"].clone();
+    alice
+        .ws
+        .request(msg("room:leave", "7", json!({})), "l")
+        .await;
+    let left = fake.next_of("room.left").await;
+    assert_eq!(left["conn"], conn, "{left}");
+    let closed = fake.next_of("room.closed").await;
+    assert_eq!(closed["inst"], first["inst"], "{closed}");
 }

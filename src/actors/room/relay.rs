@@ -8,6 +8,7 @@
 //!   socket) carry state between the nodes' rooms; the [`Deliver`] handler
 //!   dispatches them on their `"t"` field: `room.*` is member state
 //!   (`cluster_sync`).
+
 use super::RoomActor;
 use crate::broker::{CloseSocket, ConnectionHandle, Deliver, Frame, FrameKind, Topic};
 use crate::ids::ConnectionId;
