@@ -126,6 +126,17 @@ pub struct RoomInterest {
     pub entered: bool,
 }
 
+/// From a room of the tenant (a cluster): the users with a connection in
+/// it on other nodes, all of them (replaces what it said before).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RemoteRoomMembers {
+    /// The room.
+    pub room: RoomId,
+    /// Its users on other nodes (empty: none, or the room closed here).
+    pub users: Vec<String>,
+}
+
 /// The registry retired this roster (its last user went offline).
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -408,6 +419,19 @@ impl Handler<RoomInterest> for RosterActor {
         } else {
             self.roster.leave_room(msg.connection, &msg.room);
         }
+        self.schedule(ctx);
+    }
+}
+
+impl Handler<RemoteRoomMembers> for RosterActor {
+    type Result = ();
+
+    /// Records a room's members on other nodes for interest mode.
+    fn handle(&mut self, msg: RemoteRoomMembers, ctx: &mut Context<Self>) {
+        if msg.room.tenant != self.tenant {
+            return;
+        }
+        self.roster.set_room_remote(&msg.room, &msg.users);
         self.schedule(ctx);
     }
 }

@@ -144,7 +144,7 @@ impl Roster {
                 );
             }
             if let Some(remote) = self.remote_members.get(room) {
-                out.extend(remote.keys().map(|id| self.interner.name(*id).to_owned()));
+                out.extend(remote.iter().map(|id| self.interner.name(*id).to_owned()));
             }
         }
         out
@@ -154,7 +154,7 @@ impl Roster {
     fn remote_of(&self, room: &RoomId) -> Vec<Uid> {
         self.remote_members
             .get(room)
-            .map(|m| m.keys().copied().collect())
+            .map(|m| m.iter().copied().collect())
             .unwrap_or_default()
     }
 
@@ -277,61 +277,44 @@ impl Roster {
         }
     }
 
-    /// A connection of `user` on another node entered `room` (a cluster):
-    /// the room's members here watch the user, as they watch each other.
-    pub fn enter_room_remote(&mut self, room: &RoomId, user: &str) {
-        let uid = self.interner.intern(user);
-        let n = self
-            .remote_members
-            .entry(room.clone())
-            .or_default()
-            .entry(uid)
-            .or_insert(0);
-        *n += 1;
-        if *n == 1 {
+    /// The users with a connection in `room` on other nodes (a cluster),
+    /// all of them: the room's members here watch them as they watch each
+    /// other. Replaces what was set before for the room (an empty list
+    /// forgets the room), so telling it again changes nothing.
+    pub fn set_room_remote(&mut self, room: &RoomId, users: &[String]) {
+        let now: HashSet<Uid> = users.iter().map(|u| self.interner.intern(u)).collect();
+        let before = if now.is_empty() {
+            self.remote_members.remove(room).unwrap_or_default()
+        } else {
+            self.remote_members
+                .insert(room.clone(), now.clone())
+                .unwrap_or_default()
+        };
+        for uid in now.difference(&before) {
+            let user = self.interner.name(*uid).to_owned();
             *self
                 .user_rooms
-                .entry(user.to_owned())
+                .entry(user)
                 .or_default()
                 .entry(room.clone())
                 .or_insert(0) += 1;
-            self.touch_room(room, uid);
+            self.touch_room(room, *uid);
         }
-    }
-
-    /// A connection of `user` on another node left `room` (or its node
-    /// died); the user stops being watched through the room when their
-    /// last such connection left it.
-    pub fn leave_room_remote(&mut self, room: &RoomId, user: &str) {
-        let Some(uid) = self.interner.ids.get(user).copied() else {
-            return;
-        };
-        let Some(remote) = self.remote_members.get_mut(room) else {
-            return;
-        };
-        let Some(n) = remote.get_mut(&uid) else {
-            return;
-        };
-        *n -= 1;
-        if *n > 0 {
-            return;
-        }
-        remote.remove(&uid);
-        if remote.is_empty() {
-            self.remote_members.remove(room);
-        }
-        if let Some(rooms) = self.user_rooms.get_mut(user) {
-            if let Some(n) = rooms.get_mut(room) {
-                *n -= 1;
-                if *n == 0 {
-                    rooms.remove(room);
+        for uid in before.difference(&now) {
+            let user = self.interner.name(*uid).to_owned();
+            if let Some(rooms) = self.user_rooms.get_mut(&user) {
+                if let Some(n) = rooms.get_mut(room) {
+                    *n -= 1;
+                    if *n == 0 {
+                        rooms.remove(room);
+                    }
+                }
+                if rooms.is_empty() {
+                    self.user_rooms.remove(&user);
                 }
             }
-            if rooms.is_empty() {
-                self.user_rooms.remove(user);
-            }
+            self.touch_room(room, *uid);
         }
-        self.touch_room(room, uid);
     }
 
     /// Re-evaluates `uid` on every local member of `room`.

@@ -185,9 +185,8 @@ pub struct Roster {
     subscribers: HashMap<String, HashSet<ConnectionId>>,
     /// Connections in each room, with their user.
     room_members: HashMap<RoomId, HashMap<ConnectionId, Uid>>,
-    /// Users in each room through other nodes' connections (a cluster),
-    /// with how many such connections.
-    remote_members: HashMap<RoomId, HashMap<Uid, usize>>,
+    /// Users in each room through other nodes' connections (a cluster).
+    remote_members: HashMap<RoomId, HashSet<Uid>>,
     /// Rooms each user has a connection in (with how many connections).
     user_rooms: HashMap<String, HashMap<RoomId, usize>>,
     /// Interest-mode connections with touched users this window.
@@ -693,10 +692,8 @@ mod tests {
         r.upsert(view("y", 0, 1));
         r.flush();
         r.enter_room(a, room(1));
-        // `x` joins the room through two connections on another node.
-        r.enter_room_remote(&room(1), "x");
-        r.enter_room_remote(&room(1), "x");
-        r.enter_room_remote(&room(2), "y");
+        r.set_room_remote(&room(1), &["x".into()]);
+        r.set_room_remote(&room(2), &["y".into()]);
         let out = r.flush();
         let to_a = out.personal.iter().find(|(c, _)| c.contains(&a)).unwrap();
         assert_eq!(to_a.1.updated, vec!["x".to_owned()]);
@@ -706,16 +703,16 @@ mod tests {
         let out = r.flush();
         let to_a = out.personal.iter().find(|(c, _)| c.contains(&a)).unwrap();
         assert_eq!(to_a.1.updated, vec!["x".to_owned()]);
-        // One of x's two connections leaves: still watched.
-        r.leave_room_remote(&room(1), "x");
+        // Told again: nothing changes.
+        r.set_room_remote(&room(1), &["x".into()]);
         assert!(r.flush().personal.is_empty());
-        r.leave_room_remote(&room(1), "x");
+        r.set_room_remote(&room(1), &[]);
         let out = r.flush();
         let to_a = out.personal.iter().find(|(c, _)| c.contains(&a)).unwrap();
         assert_eq!(to_a.1.unwatched, vec!["x".to_owned()]);
         // A local member entering a room with remote members sees them at once,
         // and stops seeing them when it leaves.
-        r.enter_room_remote(&room(3), "y");
+        r.set_room_remote(&room(3), &["y".into()]);
         r.flush();
         r.enter_room(a, room(3));
         let out = r.flush();
@@ -725,9 +722,8 @@ mod tests {
         let out = r.flush();
         let to_a = out.personal.iter().find(|(c, _)| c.contains(&a)).unwrap();
         assert_eq!(to_a.1.unwatched, vec!["y".to_owned()]);
-        // Leaving what was never entered changes nothing.
-        r.leave_room_remote(&room(9), "nobody");
-        r.leave_room_remote(&room(1), "y");
+        // Forgetting a room never set changes nothing.
+        r.set_room_remote(&room(9), &[]);
         assert!(r.flush().personal.is_empty());
     }
 
@@ -776,8 +772,8 @@ mod tests {
             let mut wants: HashMap<ConnectionId, bool> = HashMap::new();
             let mut subs: HashMap<ConnectionId, HashSet<String>> = HashMap::new();
             let mut rooms: HashMap<ConnectionId, HashSet<u8>> = HashMap::new();
-            // Connections of other nodes in each room, by user.
-            let mut remote: HashMap<(u8, String), usize> = HashMap::new();
+            // Users in each room through other nodes.
+            let mut remote: HashMap<u8, Vec<String>> = HashMap::new();
             let user_of = |c: ConnectionId| users[(c.0 % 4) as usize].to_owned();
             for (op, a, b, stamp) in ops {
                 let c = ConnectionId(u64::from(a % 5));
@@ -824,15 +820,16 @@ mod tests {
                         let (_, ids) = r.list_for(c).unwrap();
                         replace(clients.get_mut(&c).unwrap(), &r, &ids);
                     }
-                    10 => {
-                        r.enter_room_remote(&room(b % 2), &u);
-                        *remote.entry((b % 2, u)).or_insert(0) += 1;
-                    }
-                    11 => {
-                        r.leave_room_remote(&room(b % 2), &u);
-                        if let Some(n) = remote.get_mut(&(b % 2, u)) {
-                            *n = n.saturating_sub(1);
-                        }
+                    10 | 11 => {
+                        // The room's remote users: a subset of the users, by bits.
+                        let set: Vec<String> = users
+                            .iter()
+                            .enumerate()
+                            .filter(|(i, _)| (stamp >> i) & 1 == 1 && op == 10)
+                            .map(|(_, u)| (*u).to_owned())
+                            .collect();
+                        r.set_room_remote(&room(b % 2), &set);
+                        remote.insert(b % 2, set);
                     }
                     _ => {
                         flush_into(&mut r, &mut clients);
@@ -848,7 +845,7 @@ mod tests {
                                                 && rooms[o].iter().any(|x| rooms[c].contains(x))
                                         })
                                         || rooms[c].iter().any(|x| {
-                                            remote.get(&(*x, v.user_id.clone())).is_some_and(|n| *n > 0)
+                                            remote.get(x).is_some_and(|s| s.contains(&v.user_id))
                                         })
                                 })
                                 .map(|v| (v.user_id.clone(), v.clone()))

@@ -193,6 +193,8 @@ pub enum RosterRequest {
     Subscription(Subscription),
     /// It entered or left a room.
     RoomInterest(RoomInterest),
+    /// From a room: its members on other nodes (a cluster).
+    RemoteRoomMembers(crate::actors::roster::RemoteRoomMembers),
 }
 
 /// Forward a connection's request to its tenant's roster.

@@ -94,6 +94,7 @@ impl Handler<ToRoster> for RegistryActor {
             RosterRequest::SendList(m) => roster.do_send(m),
             RosterRequest::Subscription(m) => roster.do_send(m),
             RosterRequest::RoomInterest(m) => roster.do_send(m),
+            RosterRequest::RemoteRoomMembers(m) => roster.do_send(m),
         }
     }
 }

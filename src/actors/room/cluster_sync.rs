@@ -208,6 +208,36 @@ impl RoomActor {
         if editing {
             self.publish_editors();
         }
+        self.tell_roster_remote(false);
+    }
+
+    /// Tells the tenant's roster which users are in this room on other
+    /// nodes (interest mode shows room members' presence), when that set
+    /// changed or `again` (a local member joined: a roster that started
+    /// after the last change learns it; telling it twice changes nothing).
+    pub(super) fn tell_roster_remote(&mut self, again: bool) {
+        let users: Vec<String> = self
+            .remote
+            .members()
+            .map(|(_, m)| m.user.to_string())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if users == self.remote_users_told && !(again && !users.is_empty()) {
+            return;
+        }
+        self.remote_users_told = users.clone();
+        self.services
+            .registry
+            .do_send(crate::actors::registry::ToRoster {
+                tenant: self.id.tenant.clone(),
+                request: crate::actors::registry::RosterRequest::RemoteRoomMembers(
+                    crate::actors::roster::RemoteRoomMembers {
+                        room: self.id.clone(),
+                        users,
+                    },
+                ),
+            });
     }
 
     fn remote_joined(&mut self, node: Arc<str>, member: MemberState, ctx: &mut Context<Self>) {

@@ -39,6 +39,7 @@ impl Handler<Join> for RoomActor {
                 device,
             });
             self.sync_member_joined(id);
+            self.tell_roster_remote(true);
             // Before the joiner hears of its join (and of the session).
             if let Some(doc) = &self.document {
                 doc.do_send(self.members_changed());

@@ -266,6 +266,8 @@ pub struct RoomActor {
     relay: Option<ConnectionHandle>,
     /// In a cluster: the members of the other nodes (`cluster_sync`).
     remote: cluster_state::RemoteState,
+    /// The users of `remote` as last told to the tenant's roster.
+    remote_users_told: Vec<String>,
     /// In a cluster: this node's id, and what this room last told the others.
     sync: Option<cluster_sync::SyncOut>,
 }
@@ -288,6 +290,7 @@ impl RoomActor {
             relay: None,
             remote: Default::default(),
             sync: None,
+            remote_users_told: Vec::new(),
         }
     }
 
@@ -370,6 +373,9 @@ impl Actor for RoomActor {
 
     fn stopped(&mut self, _: &mut Context<Self>) {
         self.sync_closed();
+        // The roster forgets this room's members on other nodes.
+        self.remote = cluster_state::RemoteState::default();
+        self.tell_roster_remote(false);
         self.stop_relay();
         // Members left behind (the room stopped unexpectedly) get nothing
         // more from it: they find its address dead and rejoin through the
