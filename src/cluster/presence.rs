@@ -1,0 +1,233 @@
+//! Presence across the nodes of a cluster, on Redis. Each node's roster of
+//! a tenant announces its own users' changes ([`Announce`], as a
+//! `Frame::cluster` on `Topic::Roster`) and keeps them in one Redis hash
+//! per tenant ([`key`]; field `{node}\t{user}`, value a [`Stored`] entry),
+//! written in order by one task per roster ([`spawn_writer`]). The hash is
+//! what a roster starting on another node reads ([`snapshot`]), and what a
+//! node with no roster for the tenant answers presence queries from
+//! ([`read_merged`], which skips dead nodes). The merge itself is
+//! `roster_state::merge`.
+
+use super::nodes::Nodes;
+use crate::ids::TenantId;
+use crate::protocol::server::PresenceView;
+use crate::roster_state::merge::{merge, NodeView};
+use deadpool_redis::redis;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// How long one Redis command may take.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
+/// Writes queued before new ones are dropped (the roster republishes its
+/// whole state after Redis comes back).
+const WRITE_QUEUE: usize = 65_536;
+/// Writes in one pipeline at most.
+const WRITE_BATCH: usize = 512;
+/// A tenant's hash expires this long after its last write (a cluster that
+/// stops entirely leaves nothing behind for long).
+const HASH_TTL_MS: u64 = 86_400_000;
+
+/// Sequence numbers of this process's entries (ordered per node).
+static SEQ: AtomicU64 = AtomicU64::new(1);
+
+/// The next sequence number for an entry of this node.
+pub fn next_seq() -> u64 {
+    SEQ.fetch_add(1, Ordering::Relaxed)
+}
+
+/// The tenant's presence hash (the tenant's length first, so a `:` in a
+/// tenant id cannot make two tenants share it).
+pub fn key(prefix: &str, tenant: &TenantId) -> String {
+    format!(
+        "{prefix}presence:{}:{}",
+        tenant.as_str().len(),
+        tenant.as_str()
+    )
+}
+
+/// The hash field of a node's user.
+pub fn field(node: &str, user: &str) -> String {
+    format!("{node}\t{user}")
+}
+
+/// One node's change of one user, as announced to the other nodes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Announce {
+    /// The node.
+    pub node: String,
+    /// The user.
+    pub user: String,
+    /// The node's sequence number for this change.
+    pub seq: u64,
+    /// The user on that node now; `None`: gone from that node.
+    pub entry: Option<NodeView>,
+}
+
+/// A hash value.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Stored {
+    /// The node's sequence number for it.
+    pub seq: u64,
+    /// The user on that node.
+    pub entry: NodeView,
+}
+
+/// A write to the tenant's hash.
+#[derive(Debug)]
+pub enum Write {
+    /// HSET field value.
+    Set(String, String),
+    /// HDEL field.
+    Del(String),
+    /// This node's fields are exactly these (after Redis came back): its
+    /// other fields are deleted.
+    Replace {
+        /// This node.
+        node: String,
+        /// Field → value.
+        fields: Vec<(String, String)>,
+    },
+}
+
+/// Starts the task that applies `writes` to the hash `key`, in order,
+/// pipelining what is queued. Ends when every sender is dropped.
+pub fn spawn_writer(pool: deadpool_redis::Pool, key: String) -> mpsc::Sender<Write> {
+    let (tx, mut rx) = mpsc::channel::<Write>(WRITE_QUEUE);
+    actix_rt::spawn(async move {
+        let mut batch = Vec::with_capacity(WRITE_BATCH);
+        while rx.recv_many(&mut batch, WRITE_BATCH).await > 0 {
+            let mut pipe = redis::pipe();
+            for w in batch.drain(..) {
+                match w {
+                    Write::Set(f, v) => {
+                        pipe.cmd("HSET").arg(&key).arg(f).arg(v).ignore();
+                    }
+                    Write::Del(f) => {
+                        pipe.cmd("HDEL").arg(&key).arg(f).ignore();
+                    }
+                    Write::Replace { node, fields } => {
+                        // What is queued before it goes first.
+                        if !pipe.is_empty() {
+                            if let Err(e) = run::<()>(&pool, &pipe).await {
+                                log::warn!("presence hash {key}: write failed: {e}");
+                            }
+                            pipe = redis::pipe();
+                        }
+                        replace(&pool, &key, &node, &fields, &mut pipe).await;
+                    }
+                }
+            }
+            pipe.cmd("PEXPIRE").arg(&key).arg(HASH_TTL_MS).ignore();
+            if let Err(e) = run::<()>(&pool, &pipe).await {
+                log::warn!("presence hash {key}: write failed: {e}");
+            }
+        }
+    });
+    tx
+}
+
+/// Queues the deletion of `node`'s fields not in `fields`, then `fields`.
+async fn replace(
+    pool: &deadpool_redis::Pool,
+    key: &str,
+    node: &str,
+    fields: &[(String, String)],
+    pipe: &mut redis::Pipeline,
+) {
+    let mut keys = redis::pipe();
+    keys.cmd("HKEYS").arg(key);
+    let keep: HashSet<&str> = fields.iter().map(|(f, _)| f.as_str()).collect();
+    let prefix = format!("{node}\t");
+    match run::<(Vec<String>,)>(pool, &keys).await {
+        Ok((existing,)) => {
+            for f in existing {
+                if f.starts_with(&prefix) && !keep.contains(f.as_str()) {
+                    pipe.cmd("HDEL").arg(key).arg(f).ignore();
+                }
+            }
+        }
+        Err(e) => log::warn!("presence hash {key}: reading it failed: {e}"),
+    }
+    for (f, v) in fields {
+        pipe.cmd("HSET").arg(key).arg(f).arg(v).ignore();
+    }
+}
+
+/// Every entry of the tenant's hash: (node, user, seq, view). Malformed
+/// fields are skipped.
+pub async fn snapshot(
+    nodes: &Nodes,
+    tenant: &TenantId,
+) -> Result<Vec<(String, String, u64, NodeView)>, String> {
+    let mut pipe = redis::pipe();
+    pipe.cmd("HGETALL").arg(key(nodes.prefix(), tenant));
+    let (all,): (Vec<(String, String)>,) = run(nodes.pool(), &pipe).await?;
+    Ok(all
+        .into_iter()
+        .filter_map(|(f, v)| {
+            let (node, user) = f.split_once('\t')?;
+            let stored: Stored = serde_json::from_str(&v)
+                .map_err(|e| log::warn!("presence hash: skipping field {f:?}: {e}"))
+                .ok()?;
+            Some((node.to_owned(), user.to_owned(), stored.seq, stored.entry))
+        })
+        .collect())
+}
+
+/// The tenant's users on every live node, merged, by user id (for a node
+/// with no roster for the tenant).
+pub async fn read_merged(nodes: &Nodes, tenant: &TenantId) -> Result<Vec<PresenceView>, String> {
+    let entries = snapshot(nodes, tenant).await?;
+    let mut names: Vec<String> = entries.iter().map(|e| e.0.clone()).collect();
+    names.sort();
+    names.dedup();
+    let alive = nodes.alive(&names).await?;
+    let live: HashSet<&String> = names
+        .iter()
+        .zip(alive)
+        .filter(|(_, a)| *a)
+        .map(|(n, _)| n)
+        .collect();
+    let mut users: BTreeMap<String, BTreeMap<String, NodeView>> = BTreeMap::new();
+    for (node, user, _, view) in &entries {
+        if live.contains(node) {
+            users
+                .entry(user.clone())
+                .or_default()
+                .insert(node.clone(), view.clone());
+        }
+    }
+    Ok(users.values().filter_map(|m| merge(m.values())).collect())
+}
+
+/// Runs a pipeline on a pooled connection within [`COMMAND_TIMEOUT`].
+async fn run<T: redis::FromRedisValue>(
+    pool: &deadpool_redis::Pool,
+    pipe: &redis::Pipeline,
+) -> Result<T, String> {
+    tokio::time::timeout(COMMAND_TIMEOUT, async {
+        let mut conn = pool.get().await.map_err(|e| e.to_string())?;
+        pipe.query_async::<T>(&mut conn)
+            .await
+            .map_err(|e| e.to_string())
+    })
+    .await
+    .unwrap_or_else(|_| Err("timed out".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_of_different_tenants_differ() {
+        assert_ne!(
+            key("p:", &TenantId::new("a:1")),
+            key("p:", &TenantId::new("a"))
+        );
+        assert_eq!(field("n", "u:1"), "n\tu:1");
+    }
+}
