@@ -1,0 +1,373 @@
+//! Presence across the nodes of a cluster: in-process nodes sharing one
+//! PostgreSQL database and the real Redis at `TANDEM_TEST_REDIS_URL`, each
+//! test under its own `redis.key_prefix`. A user's devices on every node
+//! make one presence; lists, diffs, viewers and REST see every node's
+//! users; a node that dies loses its users on the others within
+//! `redis.node_ttl_ms` + 2 s.
+//!
+//! A roster hears other nodes once its subscription to the tenant's roster
+//! channel reached Redis; tests wait for that (`PUBSUB NUMSUB`) before the
+//! other node's user connects (a roster that starts later reads the
+//! others' users from the Redis hash instead).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use deadpool_redis::redis;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tandem::broker::Topic;
+use tandem::config::Secret;
+use tandem::ids::TenantId;
+
+fn redis_url() -> String {
+    std::env::var("TANDEM_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// A prefix no other test uses.
+fn prefix() -> String {
+    format!("test:{}:", uuid::Uuid::new_v4().simple())
+}
+
+/// Starts `n` nodes on one database and Redis prefix; `redis_urls[i]`
+/// overrides node i's Redis URL (a proxy); `tweak` applies to every node.
+async fn cluster_with(
+    n: usize,
+    prefix: &str,
+    redis_urls: &[Option<String>],
+    tweak: impl Fn(&mut tandem::config::Settings),
+) -> Vec<TestApp> {
+    let db = Arc::new(TestDb::create().await);
+    let mut nodes = Vec::new();
+    for i in 0..n {
+        let mut s = test_settings(&db);
+        s.auth.api_keys = vec![Secret::new(API_KEY)];
+        let url = redis_urls
+            .get(i)
+            .cloned()
+            .flatten()
+            .unwrap_or_else(redis_url);
+        s.redis.url = Secret::new(url);
+        s.redis.key_prefix = prefix.to_owned();
+        s.redis.reconnect_max_ms = 500;
+        tweak(&mut s);
+        nodes.push(spawn_app_on(s, db.clone()).await);
+    }
+    nodes
+}
+
+async fn cluster(n: usize, prefix: &str) -> Vec<TestApp> {
+    cluster_with(n, prefix, &[], |_| {}).await
+}
+
+/// How many nodes listen to the roster channel of a tenant.
+async fn listeners(prefix: &str, tenant: &str) -> i64 {
+    let channel = tandem::cluster::channel(prefix, &Topic::Roster(TenantId::new(tenant)));
+    let mut conn = redis::Client::open(redis_url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .expect("Redis at TANDEM_TEST_REDIS_URL (see scripts/services.sh)");
+    let (_, n): (String, i64) = redis::cmd("PUBSUB")
+        .arg("NUMSUB")
+        .arg(&channel)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    n
+}
+
+/// Waits (at most 10 s) until `n` nodes' rosters of `tenant` listen.
+async fn wait_rosters(prefix: &str, tenant: &str, n: i64) {
+    for _ in 0..400 {
+        if listeners(prefix, tenant).await == n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!(
+        "{tenant}: {} rosters listen, expected {n}",
+        listeners(prefix, tenant).await
+    );
+}
+
+/// The user's entry in a `presence:diff` (`joined` or `updated`).
+fn entry(v: &Value, user: &str) -> Option<Value> {
+    if v["type"] != "presence:diff" {
+        return None;
+    }
+    ["joined", "updated"].iter().find_map(|k| {
+        v[*k]
+            .as_array()?
+            .iter()
+            .find(|e| e["user_id"] == user)
+            .cloned()
+    })
+}
+
+/// The user went offline in this `presence:diff`.
+fn left(v: &Value, user: &str) -> bool {
+    v["type"] == "presence:diff"
+        && v["left"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|u| u == user))
+}
+
+/// The user ids of a `presence:list` or a REST page.
+fn ids(list: &Value) -> Vec<String> {
+    list["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["user_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Asks `presence:list` until `check` holds (at most 10 s); returns it.
+async fn list_until(c: &mut WsClient, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+    for i in 0..200 {
+        let list = c
+            .request(json!({"type": "presence:list"}), &format!("l{i}"))
+            .await;
+        if check(&list) {
+            return list;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("presence:list never showed {what}");
+}
+
+/// `GET /api/v1/presence` on `node` until `check` holds (at most 10 s).
+async fn rest_until(node: &TestApp, tenant: &str, what: &str, check: impl Fn(&Value) -> bool) {
+    let token = node.token("reader", tenant);
+    let mut last = Value::Null;
+    for _ in 0..200 {
+        let (status, body) = node.get("/api/v1/presence", Some(&token)).await;
+        assert_eq!(status, 200, "{body}");
+        if check(&body) {
+            return;
+        }
+        last = body;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("REST presence never showed {what}: {last}");
+}
+
+/// Connects with a device type.
+async fn connect_device(node: &TestApp, user: &str, tenant: &str, device: &str) -> WsClient {
+    let token = node.token(user, tenant);
+    let mut c = WsClient::connect(
+        &format!("{}?token={token}&device={device}", node.ws_url()),
+        &[],
+    )
+    .await
+    .unwrap_or_else(|e| panic!("connect failed: {e}"));
+    c.recv_type("welcome").await;
+    c.recv_type("presence:list").await;
+    c
+}
+
+#[actix_web::test]
+async fn a_user_on_one_node_is_listed_and_diffed_on_the_others() {
+    let p = prefix();
+    let nodes = cluster(3, &p).await;
+    let mut bob = nodes[1].connect_ready("bob", "acme").await;
+    wait_rosters(&p, "acme", 1).await;
+    let alice = nodes[0].connect_ready("alice", "acme").await;
+
+    let diff = bob
+        .recv_where("alice joined", |v| entry(v, "alice").is_some())
+        .await;
+    let e = entry(&diff, "alice").unwrap();
+    assert_eq!(e["status"], "online");
+    assert_eq!(e["name"], "alice name");
+    assert_eq!(e["devices"].as_array().unwrap().len(), 1);
+    let list = list_until(&mut bob, "alice", |l| ids(l).contains(&"alice".into())).await;
+    assert_eq!(ids(&list), vec!["alice", "bob"]);
+
+    // Node C has no connection of acme: REST reads every node's users.
+    assert_eq!(nodes[2].stats().await.tenants, 0);
+    rest_until(&nodes[2], "acme", "alice and bob", |b| {
+        ids(b) == vec!["alice", "bob"]
+    })
+    .await;
+    let token = nodes[2].token("reader", "acme");
+    let (status, one) = nodes[2].get("/api/v1/presence/alice", Some(&token)).await;
+    assert_eq!(status, 200, "{one}");
+    assert_eq!(one["status"], "online");
+
+    // Alice leaves: offline on B after her grace, and gone from C's REST.
+    alice.close().await;
+    bob.recv_where("alice left", |v| left(v, "alice")).await;
+    let list = bob.request(json!({"type": "presence:list"}), "after").await;
+    assert_eq!(ids(&list), vec!["bob"]);
+    rest_until(&nodes[2], "acme", "bob alone", |b| ids(b) == vec!["bob"]).await;
+}
+
+#[actix_web::test]
+async fn a_user_with_devices_on_two_nodes_is_one_presence() {
+    let p = prefix();
+    let nodes = cluster(3, &p).await;
+    let mut carol = nodes[2].connect_ready("carol", "acme").await;
+    wait_rosters(&p, "acme", 1).await;
+    let laptop = connect_device(&nodes[0], "alice", "acme", "desktop").await;
+    let mut phone = connect_device(&nodes[1], "alice", "acme", "mobile").await;
+
+    let diff = carol
+        .recv_where("alice on two devices", |v| {
+            entry(v, "alice").is_some_and(|e| e["devices"].as_array().unwrap().len() == 2)
+        })
+        .await;
+    let e = entry(&diff, "alice").unwrap();
+    let types: Vec<&str> = e["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["device_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["desktop", "mobile"]);
+    let list = list_until(&mut carol, "alice with two devices", |l| {
+        l["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u["user_id"] == "alice" && u["devices"].as_array().unwrap().len() == 2)
+    })
+    .await;
+    assert_eq!(ids(&list), vec!["alice", "carol"], "alice is listed once");
+
+    // A status chosen on one node is the merged status.
+    let ack = phone
+        .request(json!({"type": "presence:status", "status": "busy"}), "s")
+        .await;
+    assert_eq!(ack["type"], "ack", "{ack}");
+    carol
+        .recv_where("alice busy", |v| {
+            entry(v, "alice").is_some_and(|e| e["status"] == "busy")
+        })
+        .await;
+
+    // Closing the laptop keeps her online with the phone.
+    laptop.close().await;
+    let diff = carol
+        .recv_where("alice with one device", |v| {
+            entry(v, "alice").is_some_and(|e| e["devices"].as_array().unwrap().len() == 1)
+        })
+        .await;
+    let e = entry(&diff, "alice").unwrap();
+    assert_eq!(e["devices"][0]["device_type"], "mobile");
+    assert_eq!(e["status"], "busy");
+    assert!(!left(&diff, "alice"));
+    // Nothing else follows: she is not reported offline (a fixed wait,
+    // since this checks that something does NOT happen; the grace is 300 ms).
+    let later = carol
+        .collect_type("presence:diff", Duration::from_millis(1000))
+        .await;
+    assert!(
+        later.iter().all(|v| !left(v, "alice")),
+        "alice went offline: {later:?}"
+    );
+    phone.close().await;
+    carol.recv_where("alice left", |v| left(v, "alice")).await;
+}
+
+#[actix_web::test]
+async fn viewers_are_found_on_every_node() {
+    let p = prefix();
+    let nodes = cluster(2, &p).await;
+    let mut bob = nodes[1].connect_ready("bob", "acme").await;
+    wait_rosters(&p, "acme", 1).await;
+    let mut alice = nodes[0].connect_ready("alice", "acme").await;
+    let ack = alice
+        .request(
+            json!({"type": "presence:location", "page": "/invoices/7", "entity_type": "invoice", "entity_id": "7"}),
+            "loc",
+        )
+        .await;
+    assert_eq!(ack["type"], "ack", "{ack}");
+    let viewers =
+        |id: &str| json!({"type": "presence:viewers", "entity_type": "invoice", "entity_id": id});
+    for i in 0..200 {
+        let reply = bob.request(viewers("7"), &format!("v{i}")).await;
+        if ids(&reply) == vec!["alice"] {
+            assert_eq!(reply["users"][0]["location"]["entity_id"], "7");
+            let other = bob.request(viewers("8"), "v8").await;
+            assert!(ids(&other).is_empty(), "{other}");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("alice on node A never listed as a viewer of invoice 7 on node B");
+}
+
+#[actix_web::test]
+async fn a_dead_nodes_users_are_dropped_within_the_bound() {
+    let p = prefix();
+    let upstream = redis_url()
+        .trim_start_matches("redis://")
+        .trim_end_matches('/')
+        .to_owned();
+    let proxy = common::cut_proxy::CutProxy::start(upstream);
+    let urls = [None, Some(format!("redis://{}", proxy.addr)), None];
+    let ttl_ms = 3000;
+    let nodes = cluster_with(3, &p, &urls, |s| s.redis.node_ttl_ms = ttl_ms).await;
+    let mut bob = nodes[0].connect_ready("bob", "acme").await;
+    wait_rosters(&p, "acme", 1).await;
+    let _alice = nodes[1].connect_ready("alice", "acme").await;
+    bob.recv_where("alice joined", |v| entry(v, "alice").is_some())
+        .await;
+    rest_until(&nodes[2], "acme", "alice and bob", |b| {
+        ids(b) == vec!["alice", "bob"]
+    })
+    .await;
+
+    // Node B loses Redis for good, as a killed node would: its heartbeat
+    // lapses and nobody hears from it again.
+    let cut = Instant::now();
+    proxy.set_up(false);
+    let deadline = Duration::from_millis(ttl_ms) + Duration::from_secs(2);
+    let mut left_at = None;
+    while cut.elapsed() < deadline + Duration::from_secs(3) {
+        if let Some(v) = bob.try_recv(Duration::from_millis(100)).await {
+            if left(&v, "alice") {
+                left_at = Some(cut.elapsed());
+                break;
+            }
+        }
+    }
+    let left_at = left_at.expect("alice never dropped from node A's roster");
+    // ttl + the 2 s check, plus the diff window and scheduling slack.
+    assert!(
+        left_at <= deadline + Duration::from_millis(1500),
+        "dropped after {left_at:?}"
+    );
+    let list = bob.request(json!({"type": "presence:list"}), "after").await;
+    assert_eq!(ids(&list), vec!["bob"]);
+    rest_until(&nodes[2], "acme", "bob alone", |b| ids(b) == vec!["bob"]).await;
+}
+
+#[actix_web::test]
+async fn another_tenants_users_never_show_up() {
+    let p = prefix();
+    let nodes = cluster(3, &p).await;
+    let mut bob = nodes[0].connect_ready("bob", "acme").await;
+    wait_rosters(&p, "acme", 1).await;
+    let _eve = nodes[1].connect_ready("eve", "globex").await;
+    let _alice = nodes[1].connect_ready("alice", "acme").await;
+    bob.recv_where("alice joined", |v| entry(v, "alice").is_some())
+        .await;
+    let list = list_until(&mut bob, "alice", |l| ids(l).contains(&"alice".into())).await;
+    assert_eq!(ids(&list), vec!["alice", "bob"]);
+    rest_until(&nodes[2], "globex", "eve alone", |b| ids(b) == vec!["eve"]).await;
+    rest_until(&nodes[2], "acme", "alice and bob", |b| {
+        ids(b) == vec!["alice", "bob"]
+    })
+    .await;
+    // A fixed wait: this checks that eve does NOT reach acme's watchers.
+    let diffs = bob
+        .collect_type("presence:diff", Duration::from_millis(500))
+        .await;
+    assert!(diffs.iter().all(|v| entry(v, "eve").is_none()), "{diffs:?}");
+}
