@@ -371,3 +371,51 @@ async fn another_tenants_users_never_show_up() {
         .await;
     assert!(diffs.iter().all(|v| entry(v, "eve").is_none()), "{diffs:?}");
 }
+
+#[actix_web::test]
+async fn a_node_back_on_redis_announces_its_users_again() {
+    let p = prefix();
+    let upstream = redis_url()
+        .trim_start_matches("redis://")
+        .trim_end_matches('/')
+        .to_owned();
+    let proxy = common::cut_proxy::CutProxy::start(upstream);
+    let urls = [None, Some(format!("redis://{}", proxy.addr))];
+    let nodes = cluster_with(2, &p, &urls, |s| s.redis.node_ttl_ms = 3000).await;
+    let mut bob = nodes[0].connect_ready("bob", "acme").await;
+    wait_rosters(&p, "acme", 1).await;
+    let mut alice = nodes[1].connect_ready("alice", "acme").await;
+    bob.recv_where("alice joined", |v| entry(v, "alice").is_some())
+        .await;
+
+    proxy.set_up(false);
+    let cut = Instant::now();
+    let mut dropped = false;
+    while !dropped && cut.elapsed() < Duration::from_secs(10) {
+        if let Some(v) = bob.try_recv(Duration::from_millis(100)).await {
+            dropped = left(&v, "alice");
+        }
+    }
+    assert!(dropped, "alice never dropped while her node was cut off");
+    // Node B kept what it had: bob is still on its list.
+    let list = alice.request(json!({"type": "presence:list"}), "cut").await;
+    assert_eq!(ids(&list), vec!["alice", "bob"]);
+
+    proxy.set_up(true);
+    let back = Instant::now();
+    let mut rejoined = false;
+    while !rejoined && back.elapsed() < Duration::from_secs(10) {
+        if let Some(v) = bob.try_recv(Duration::from_millis(100)).await {
+            rejoined = entry(&v, "alice").is_some();
+        }
+    }
+    assert!(
+        rejoined,
+        "alice never announced again after Redis came back"
+    );
+    let list = list_until(&mut bob, "alice again", |l| {
+        ids(l) == vec!["alice".to_owned(), "bob".to_owned()]
+    })
+    .await;
+    assert_eq!(list["users"][0]["status"], "online");
+}
