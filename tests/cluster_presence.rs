@@ -419,3 +419,38 @@ async fn a_node_back_on_redis_announces_its_users_again() {
     .await;
     assert_eq!(list["users"][0]["status"], "online");
 }
+
+/// Whether notification `id` is recorded as delivered over WebSocket.
+async fn delivered_websocket(node: &TestApp, id: i64) -> bool {
+    use diesel::{ExpressionMethods, QueryDsl};
+    use diesel_async::RunQueryDsl;
+    use tandem::db::schema::realtime_notifications::dsl as n;
+    let mut conn = node.db.conn().await;
+    n::realtime_notifications
+        .filter(n::id.eq(id))
+        .select(n::delivered_websocket)
+        .first::<bool>(&mut conn)
+        .await
+        .unwrap()
+}
+
+#[actix_web::test]
+async fn notification_delivery_sees_sockets_on_other_nodes() {
+    let p = prefix();
+    let nodes = cluster(2, &p).await;
+    let mut alice = nodes[0].connect_ready("alice", "acme").await;
+    rest_until(&nodes[1], "acme", "alice", |b| ids(b) == vec!["alice"]).await;
+
+    // Posted through node B, which has no connection of acme: alice's
+    // socket on node A counts as connected.
+    let id = nodes[1].notify("acme", "alice", "Across").await;
+    let m = alice.recv_type("notification").await;
+    assert_eq!(m["notification"]["id"], id);
+    assert!(delivered_websocket(&nodes[1], id).await);
+
+    // Offline everywhere: not delivered over WebSocket.
+    alice.close().await;
+    rest_until(&nodes[1], "acme", "nobody", |b| ids(b).is_empty()).await;
+    let id = nodes[1].notify("acme", "alice", "Nobody home").await;
+    assert!(!delivered_websocket(&nodes[1], id).await);
+}
