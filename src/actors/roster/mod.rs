@@ -11,7 +11,7 @@
 //!
 //! The roster shows one merged presence per user (`roster_state::merge`):
 //! alone, that is the local presence actors' views unchanged; in a cluster
-//! ([`cluster`]) it also holds what the other nodes announced.
+//! (`roster/cluster.rs`) it also holds what the other nodes announced.
 
 mod cluster;
 
