@@ -3,9 +3,9 @@
 //! `Frame::cluster` on `Topic::Roster`) and keeps them in one Redis hash
 //! per tenant ([`key`]; field `{node}\t{user}`, value a [`Stored`] entry),
 //! written in order by one task per roster ([`spawn_writer`]). The hash is
-//! what a roster starting on another node reads ([`snapshot`]), and what a
-//! node with no roster for the tenant answers presence queries from
-//! ([`read_merged`], which skips dead nodes). The merge itself is
+//! what a roster starting on another node reads ([`live_snapshot`], which
+//! skips and deletes dead nodes' users), and what a node with no roster for
+//! the tenant answers presence queries from ([`read_merged`]). The merge itself is
 //! `roster_state::merge`.
 
 use super::nodes::Nodes;
@@ -177,28 +177,46 @@ pub async fn snapshot(
         .collect())
 }
 
-/// The tenant's users on every live node, merged, by user id (for a node
-/// with no roster for the tenant).
-pub async fn read_merged(nodes: &Nodes, tenant: &TenantId) -> Result<Vec<PresenceView>, String> {
+/// The entries of the tenant's hash whose node is alive (see
+/// [`snapshot`]); the fields of dead nodes are deleted on the way.
+pub async fn live_snapshot(
+    nodes: &Nodes,
+    tenant: &TenantId,
+) -> Result<Vec<(String, String, u64, NodeView)>, String> {
     let entries = snapshot(nodes, tenant).await?;
     let mut names: Vec<String> = entries.iter().map(|e| e.0.clone()).collect();
     names.sort();
     names.dedup();
     let alive = nodes.alive(&names).await?;
-    let live: HashSet<&String> = names
-        .iter()
+    let dead: HashSet<String> = names
+        .into_iter()
         .zip(alive)
-        .filter(|(_, a)| *a)
+        .filter(|(_, a)| !*a)
         .map(|(n, _)| n)
         .collect();
+    if dead.is_empty() {
+        return Ok(entries);
+    }
+    let key = key(nodes.prefix(), tenant);
+    let mut del = redis::pipe();
+    for (node, user, _, _) in entries.iter().filter(|e| dead.contains(&e.0)) {
+        del.cmd("HDEL").arg(&key).arg(field(node, user)).ignore();
+    }
+    if let Err(e) = run::<()>(nodes.pool(), &del).await {
+        log::warn!("presence hash {key}: dropping dead nodes' users failed: {e}");
+    }
+    Ok(entries
+        .into_iter()
+        .filter(|e| !dead.contains(&e.0))
+        .collect())
+}
+
+/// The tenant's users on every live node, merged, by user id (for a node
+/// with no roster for the tenant).
+pub async fn read_merged(nodes: &Nodes, tenant: &TenantId) -> Result<Vec<PresenceView>, String> {
     let mut users: BTreeMap<String, BTreeMap<String, NodeView>> = BTreeMap::new();
-    for (node, user, _, view) in &entries {
-        if live.contains(node) {
-            users
-                .entry(user.clone())
-                .or_default()
-                .insert(node.clone(), view.clone());
-        }
+    for (node, user, _, view) in live_snapshot(nodes, tenant).await? {
+        users.entry(user).or_default().insert(node, view);
     }
     Ok(users.values().filter_map(|m| merge(m.values())).collect())
 }

@@ -177,7 +177,7 @@ impl RosterActor {
         };
         let (nodes, tenant) = (link.nodes.clone(), self.tenant.clone());
         let asked = self.merged.begin_snapshot();
-        let read = async move { presence::snapshot(&nodes, &tenant).await };
+        let read = async move { presence::live_snapshot(&nodes, &tenant).await };
         ctx.spawn(read.into_actor(self).map(move |res, act, ctx| {
             let entries = res
                 .map_err(|e| log::warn!("presence of {}: no snapshot: {e}", act.tenant))
