@@ -454,3 +454,50 @@ async fn notification_delivery_sees_sockets_on_other_nodes() {
     let id = nodes[1].notify("acme", "alice", "Nobody home").await;
     assert!(!delivered_websocket(&nodes[1], id).await);
 }
+
+#[actix_web::test]
+async fn a_status_set_over_rest_on_any_node_holds_where_the_user_is() {
+    let p = prefix();
+    let nodes = cluster(3, &p).await;
+    let mut bob = nodes[1].connect_ready("bob", "acme").await;
+    wait_rosters(&p, "acme", 1).await;
+    let _alice = nodes[0].connect_ready("alice", "acme").await;
+    wait_rosters(&p, "acme", 2).await;
+    bob.recv_where("alice joined", |v| entry(v, "alice").is_some())
+        .await;
+    rest_until(&nodes[2], "acme", "alice", |b| {
+        ids(b).contains(&"alice".to_owned())
+    })
+    .await;
+
+    // Through node C, where alice has no connection.
+    let token = nodes[2].token("alice", "acme");
+    let (status, body) = nodes[2]
+        .send_json(
+            "PUT",
+            "/api/v1/presence/status",
+            Some(&token),
+            &json!({"status": "busy"}),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    bob.recv_where("alice busy", |v| {
+        entry(v, "alice").is_some_and(|e| e["status"] == "busy")
+    })
+    .await;
+
+    // A user connected nowhere is still refused.
+    let ghost = nodes[2].token("ghost", "acme");
+    let (status, body) = nodes[2]
+        .send_json(
+            "PUT",
+            "/api/v1/presence/status",
+            Some(&ghost),
+            &json!({"status": "busy"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (404, Some("not_connected"))
+    );
+}

@@ -9,8 +9,11 @@
 //! `roster_state::merge`.
 
 use super::nodes::Nodes;
-use crate::ids::TenantId;
+use crate::broker::{Broker, Topic};
+use crate::ids::{TenantId, UserId};
+use crate::protocol::client::ChosenStatus;
 use crate::protocol::server::PresenceView;
+use crate::protocol::Frame;
 use crate::roster_state::merge::{merge, NodeView};
 use deadpool_redis::redis;
 use serde::{Deserialize, Serialize};
@@ -51,6 +54,22 @@ pub fn key(prefix: &str, tenant: &TenantId) -> String {
 /// The hash field of a node's user.
 pub fn field(node: &str, user: &str) -> String {
     format!("{node}\t{user}")
+}
+
+/// What the rosters of a tenant tell each other on `Topic::Roster`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RosterMessage {
+    /// A node's user changed.
+    Change(Box<Announce>),
+    /// A status chosen over REST on a node where the user has no
+    /// connection: each node where the user has one applies it.
+    SetStatus {
+        /// The user.
+        user: String,
+        /// The status.
+        status: ChosenStatus,
+    },
 }
 
 /// One node's change of one user, as announced to the other nodes.
@@ -219,6 +238,32 @@ pub async fn read_merged(nodes: &Nodes, tenant: &TenantId) -> Result<Vec<Presenc
         users.entry(user).or_default().insert(node, view);
     }
     Ok(users.values().filter_map(|m| merge(m.values())).collect())
+}
+
+/// A status chosen over REST for a user with no connection on this node:
+/// when the user is connected to another live node, the status is sent to
+/// the tenant's rosters there (which apply it) and this returns true.
+pub async fn forward_status(
+    nodes: &Nodes,
+    broker: &dyn Broker,
+    tenant: &TenantId,
+    user: &UserId,
+    status: ChosenStatus,
+) -> Result<bool, String> {
+    let present = live_snapshot(nodes, tenant)
+        .await?
+        .iter()
+        .any(|e| e.1 == user.as_str());
+    if !present {
+        return Ok(false);
+    }
+    let msg = RosterMessage::SetStatus {
+        user: user.as_str().to_owned(),
+        status,
+    };
+    let json = serde_json::to_string(&msg).map_err(|e| e.to_string())?;
+    broker.publish(Topic::Roster(tenant.clone()), Frame::cluster(json), None);
+    Ok(true)
 }
 
 /// Runs a pipeline on a pooled connection within [`COMMAND_TIMEOUT`].

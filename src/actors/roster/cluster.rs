@@ -15,15 +15,20 @@
 //!   fields): a node killed without cleanup loses its users within
 //!   `redis.node_ttl_ms` + [`CHECK_EVERY`]. While Redis does not answer,
 //!   nobody is dropped.
+//! - A status set over REST on a node where the user has no connection
+//!   arrives as `RosterMessage::SetStatus`; the roster hands it to the
+//!   registry, which applies it if the user is connected here.
 //! - When Redis comes back after being unreachable, the roster writes its
 //!   local users again (replacing this node's fields), announces them, and
 //!   reads a fresh snapshot.
 
 use super::RosterActor;
+use crate::actors::presence::SetStatus;
+use crate::actors::registry::SetStatusFor;
 use crate::broker::{CloseSocket, ConnectionHandle, Deliver, Topic};
 use crate::cluster::nodes::Nodes;
-use crate::cluster::presence::{self, Announce, Stored, Write};
-use crate::ids::ConnectionId;
+use crate::cluster::presence::{self, Announce, RosterMessage, Stored, Write};
+use crate::ids::{ConnectionId, UserId};
 use crate::protocol::server::PresenceView;
 use crate::protocol::{Frame, FrameKind};
 use crate::roster_state::merge::{Applied, NodeView};
@@ -154,12 +159,12 @@ impl RosterActor {
         if link.writes.try_send(write).is_err() {
             log::warn!("presence hash of {}: write queue full", self.tenant);
         }
-        let announce = Announce {
+        let announce = RosterMessage::Change(Box::new(Announce {
             node: self.node.clone(),
             user: user.to_owned(),
             seq,
             entry,
-        };
+        }));
         match serde_json::to_string(&announce) {
             Ok(json) => self.services.broker.publish(
                 Topic::Roster(self.tenant.clone()),
@@ -271,12 +276,12 @@ impl RosterActor {
             log::warn!("presence hash of {}: write queue full", self.tenant);
         }
         for (user, seq, entry) in entries {
-            let announce = Announce {
+            let announce = RosterMessage::Change(Box::new(Announce {
                 node: self.node.clone(),
                 user,
                 seq,
                 entry: Some(entry),
-            };
+            }));
             if let Ok(json) = serde_json::to_string(&announce) {
                 self.services.broker.publish(
                     Topic::Roster(self.tenant.clone()),
@@ -299,8 +304,16 @@ impl Handler<Deliver> for RosterActor {
         if frame.kind() != FrameKind::Cluster {
             return;
         }
-        let announce: Announce = match serde_json::from_str(frame.text()) {
-            Ok(a) => a,
+        let announce = match serde_json::from_str(frame.text()) {
+            Ok(RosterMessage::Change(a)) => *a,
+            Ok(RosterMessage::SetStatus { user, status }) => {
+                self.services.registry.do_send(SetStatusFor {
+                    tenant: self.tenant.clone(),
+                    user: UserId::new(user.as_str()),
+                    status: SetStatus(status),
+                });
+                return;
+            }
             Err(e) => {
                 log::warn!("presence of {}: bad announcement: {e}", self.tenant);
                 return;
