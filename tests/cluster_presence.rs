@@ -175,7 +175,7 @@ async fn a_user_on_one_node_is_listed_and_diffed_on_the_others() {
     let nodes = cluster(3, &p).await;
     let mut bob = nodes[1].connect_ready("bob", "acme").await;
     wait_rosters(&p, "acme", 1).await;
-    let alice = nodes[0].connect_ready("alice", "acme").await;
+    let mut alice = nodes[0].connect_ready("alice", "acme").await;
 
     let diff = bob
         .recv_where("alice joined", |v| entry(v, "alice").is_some())
@@ -185,6 +185,10 @@ async fn a_user_on_one_node_is_listed_and_diffed_on_the_others() {
     assert_eq!(e["name"], "alice name");
     assert_eq!(e["devices"].as_array().unwrap().len(), 1);
     let list = list_until(&mut bob, "alice", |l| ids(l).contains(&"alice".into())).await;
+    assert_eq!(ids(&list), vec!["alice", "bob"]);
+    // Node A's roster started after bob announced himself: it read him
+    // from the Redis hash.
+    let list = list_until(&mut alice, "bob", |l| ids(l).contains(&"bob".into())).await;
     assert_eq!(ids(&list), vec!["alice", "bob"]);
 
     // Node C has no connection of acme: REST reads every node's users.
