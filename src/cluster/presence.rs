@@ -283,7 +283,37 @@ async fn run<T: redis::FromRedisValue>(
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+
+    #[test]
+    fn roster_messages_round_trip_and_unknown_statuses_are_refused() {
+        let gone = r#"{"kind":"change","node":"n","user":"u","seq":3,"entry":null}"#;
+        let RosterMessage::Change(a) = serde_json::from_str(gone).unwrap() else {
+            panic!("a change");
+        };
+        assert_eq!((a.seq, a.entry.is_none()), (3, true));
+        let bad = r##"{"kind":"change","node":"n","user":"u","seq":4,"entry":{"view":{"user_id":"u","name":"U","status":"sleeping","color":"#000000","last_activity_at":"t","location":null,"devices":[]}}}"##;
+        assert!(serde_json::from_str::<RosterMessage>(bad).is_err());
+        let good = bad.replace("sleeping", "busy");
+        let RosterMessage::Change(a) = serde_json::from_str(&good).unwrap() else {
+            panic!("a change");
+        };
+        let entry = a.entry.clone().unwrap();
+        assert_eq!(entry.view.status, "busy");
+        assert_eq!(entry.choice, None);
+        let again = serde_json::to_string(&RosterMessage::Change(a)).unwrap();
+        let RosterMessage::Change(b) = serde_json::from_str(&again).unwrap() else {
+            panic!("a change");
+        };
+        assert_eq!(b.entry, Some(entry));
+        let set = serde_json::to_string(&RosterMessage::SetStatus {
+            user: "u".into(),
+            status: ChosenStatus::Away,
+        })
+        .unwrap();
+        assert_eq!(set, r#"{"kind":"set_status","user":"u","status":"away"}"#);
+    }
 
     #[test]
     fn keys_of_different_tenants_differ() {
