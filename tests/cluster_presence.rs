@@ -505,3 +505,137 @@ async fn a_status_set_over_rest_on_any_node_holds_where_the_user_is() {
         (404, Some("not_connected"))
     );
 }
+
+/// A node in a process of its own (`redis.node_ttl_ms` = 3000), to be
+/// killed with SIGKILL.
+struct Process {
+    child: std::process::Child,
+    port: u16,
+    config: std::path::PathBuf,
+}
+
+impl Process {
+    fn start(db_url: &str, prefix: &str) -> Process {
+        use std::io::BufRead;
+        let config = std::env::temp_dir().join(format!(
+            "tandem-presence-{}-{}.toml",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        ));
+        let text = format!(
+            r#"[server]
+host = "127.0.0.1"
+port = 0
+workers = 1
+
+[database]
+url = "{db_url}"
+pool_size = 4
+
+[redis]
+url = "{}"
+key_prefix = "{prefix}"
+node_ttl_ms = 3000
+
+[auth]
+secret = "{SECRET}"
+leeway_secs = 0
+"#,
+            redis_url()
+        );
+        std::fs::write(&config, text).unwrap();
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tandem"));
+        cmd.arg("serve")
+            .arg("--config")
+            .arg(&config)
+            .env("RUST_LOG", "info")
+            .env_remove("DATABASE_URL")
+            .env_remove("REDIS_URL")
+            .env_remove("TANDEM_CONFIG")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        for (name, _) in std::env::vars() {
+            if name.starts_with("TANDEM__") {
+                cmd.env_remove(name);
+            }
+        }
+        let mut child = cmd.spawn().expect("start the tandem binary");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(port) = line.split("listening on port ").nth(1) {
+                    let _ = tx.send(port.trim().parse::<u16>().ok());
+                }
+            }
+        });
+        let port = rx
+            .recv_timeout(Duration::from_secs(60))
+            .ok()
+            .flatten()
+            .expect("the tandem process reports its port");
+        Process {
+            child,
+            port,
+            config,
+        }
+    }
+
+    async fn connect(&self, settings: &tandem::config::Settings, user: &str) -> WsClient {
+        let token = token_with(settings, user, "acme", None, 3600);
+        let url = format!("ws://127.0.0.1:{}/ws", self.port);
+        let mut c = WsClient::connect(&url, &[("Authorization", format!("Bearer {token}"))])
+            .await
+            .unwrap();
+        c.recv_type("welcome").await;
+        c
+    }
+
+    /// SIGKILL: no graceful cleanup of any kind.
+    fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.config);
+    }
+}
+
+#[actix_web::test]
+async fn a_node_killed_with_sigkill_loses_its_users_within_the_bound() {
+    let p = prefix();
+    let nodes = cluster(1, &p).await;
+    let mut bob = nodes[0].connect_ready("bob", "acme").await;
+    wait_rosters(&p, "acme", 1).await;
+    let mut dead = Process::start(&nodes[0].db.url, &p);
+    let _carol = dead.connect(&nodes[0].settings, "carol").await;
+    bob.recv_where("carol joined", |v| entry(v, "carol").is_some())
+        .await;
+
+    dead.kill();
+    let killed = Instant::now();
+    let mut left_at = None;
+    while killed.elapsed() < Duration::from_secs(10) {
+        if let Some(v) = bob.try_recv(Duration::from_millis(100)).await {
+            if left(&v, "carol") {
+                left_at = Some(killed.elapsed());
+                break;
+            }
+        }
+    }
+    let left_at = left_at.expect("carol never dropped after her node was killed");
+    // node_ttl_ms (3 s) + the 2 s check, plus the diff window and slack.
+    assert!(
+        left_at <= Duration::from_millis(3000 + 2000 + 1500),
+        "dropped {left_at:?} after the kill"
+    );
+    let list = bob.request(json!({"type": "presence:list"}), "after").await;
+    assert_eq!(ids(&list), vec!["bob"]);
+}
