@@ -639,3 +639,37 @@ async fn a_node_killed_with_sigkill_loses_its_users_within_the_bound() {
     let list = bob.request(json!({"type": "presence:list"}), "after").await;
     assert_eq!(ids(&list), vec!["bob"]);
 }
+
+#[actix_web::test]
+async fn a_subscription_follows_a_user_on_another_node() {
+    let p = prefix();
+    let nodes = cluster(2, &p).await;
+    let token = nodes[0].token("bob", "acme");
+    let mut bob = WsClient::connect(
+        &format!("{}?token={token}&presence=none", nodes[0].ws_url()),
+        &[],
+    )
+    .await
+    .unwrap();
+    bob.recv_type("welcome").await;
+    let ack = bob
+        .request(
+            json!({"type": "presence:subscribe", "user_ids": ["alice"]}),
+            "s",
+        )
+        .await;
+    assert_eq!(ack["data"]["subscribed"], 1, "{ack}");
+    wait_rosters(&p, "acme", 1).await;
+    let _carol = nodes[1].connect_ready("carol", "acme").await;
+    let alice = nodes[1].connect_ready("alice", "acme").await;
+    let diff = bob
+        .recv_where("alice", |v| entry(v, "alice").is_some())
+        .await;
+    assert!(entry(&diff, "carol").is_none(), "{diff}");
+    alice.close().await;
+    let diff = bob.recv_where("alice left", |v| left(v, "alice")).await;
+    assert!(!left(&diff, "carol"), "{diff}");
+    let list = bob.request(json!({"type": "presence:list"}), "l").await;
+    assert_eq!(list["mode"], "interest");
+    assert_eq!(ids(&list), vec!["bob"]);
+}
