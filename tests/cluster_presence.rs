@@ -673,3 +673,41 @@ async fn a_subscription_follows_a_user_on_another_node() {
     assert_eq!(list["mode"], "interest");
     assert_eq!(ids(&list), vec!["bob"]);
 }
+
+#[actix_web::test]
+async fn a_departure_lost_in_a_short_redis_outage_is_repaired() {
+    let p = prefix();
+    let upstream = redis_url()
+        .trim_start_matches("redis://")
+        .trim_end_matches('/')
+        .to_owned();
+    let proxy = common::cut_proxy::CutProxy::start(upstream);
+    let urls = [None, Some(format!("redis://{}", proxy.addr))];
+    // The default 10 s heartbeat: node B never counts as dead here.
+    let nodes = cluster_with(2, &p, &urls, |_| {}).await;
+    let mut bob = nodes[0].connect_ready("bob", "acme").await;
+    wait_rosters(&p, "acme", 1).await;
+    let _carol = nodes[1].connect_ready("carol", "acme").await;
+    let alice = nodes[1].connect_ready("alice", "acme").await;
+    bob.recv_where("alice joined", |v| entry(v, "alice").is_some())
+        .await;
+
+    // Alice leaves node B while it cannot reach Redis: her departure is
+    // neither written nor announced.
+    proxy.set_up(false);
+    alice.close().await;
+    // A fixed wait: her grace (300 ms) runs out while Redis is away.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    proxy.set_up(true);
+
+    let back = Instant::now();
+    let mut gone = false;
+    while !gone && back.elapsed() < Duration::from_secs(10) {
+        if let Some(v) = bob.try_recv(Duration::from_millis(100)).await {
+            gone = left(&v, "alice");
+        }
+    }
+    assert!(gone, "alice's departure never reached node A");
+    let list = bob.request(json!({"type": "presence:list"}), "l").await;
+    assert_eq!(ids(&list), vec!["bob", "carol"]);
+}

@@ -18,7 +18,8 @@ use crate::roster_state::merge::{merge, NodeView};
 use deadpool_redis::redis;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -70,6 +71,12 @@ pub enum RosterMessage {
         /// The status.
         status: ChosenStatus,
     },
+    /// A node rewrote its fields after losing writes or announcements:
+    /// every other roster reads the hash again.
+    Resync {
+        /// The node.
+        node: String,
+    },
 }
 
 /// One node's change of one user, as announced to the other nodes.
@@ -95,7 +102,6 @@ pub struct Stored {
 }
 
 /// A write to the tenant's hash.
-#[derive(Debug)]
 pub enum Write {
     /// HSET field value.
     Set(String, String),
@@ -108,15 +114,23 @@ pub enum Write {
         node: String,
         /// Field → value.
         fields: Vec<(String, String)>,
+        /// Run once the hash holds them (tells the other nodes).
+        then: Box<dyn FnOnce()>,
     },
 }
 
 /// Starts the task that applies `writes` to the hash `key`, in order,
-/// pipelining what is queued. Ends when every sender is dropped.
-pub fn spawn_writer(pool: deadpool_redis::Pool, key: String) -> mpsc::Sender<Write> {
+/// pipelining what is queued; `failed` is set when a write was lost (the
+/// roster then rewrites its fields). Ends when every sender is dropped.
+pub fn spawn_writer(
+    pool: deadpool_redis::Pool,
+    key: String,
+    failed: Arc<AtomicBool>,
+) -> mpsc::Sender<Write> {
     let (tx, mut rx) = mpsc::channel::<Write>(WRITE_QUEUE);
     actix_rt::spawn(async move {
         let mut batch = Vec::with_capacity(WRITE_BATCH);
+        let mut after: Vec<Box<dyn FnOnce()>> = Vec::new();
         while rx.recv_many(&mut batch, WRITE_BATCH).await > 0 {
             let mut pipe = redis::pipe();
             for w in batch.drain(..) {
@@ -127,21 +141,27 @@ pub fn spawn_writer(pool: deadpool_redis::Pool, key: String) -> mpsc::Sender<Wri
                     Write::Del(f) => {
                         pipe.cmd("HDEL").arg(&key).arg(f).ignore();
                     }
-                    Write::Replace { node, fields } => {
+                    Write::Replace { node, fields, then } => {
                         // What is queued before it goes first.
                         if !pipe.is_empty() {
                             if let Err(e) = run::<()>(&pool, &pipe).await {
+                                failed.store(true, Ordering::Relaxed);
                                 log::warn!("presence hash {key}: write failed: {e}");
                             }
                             pipe = redis::pipe();
                         }
                         replace(&pool, &key, &node, &fields, &mut pipe).await;
+                        after.push(then);
                     }
                 }
             }
             pipe.cmd("PEXPIRE").arg(&key).arg(HASH_TTL_MS).ignore();
             if let Err(e) = run::<()>(&pool, &pipe).await {
+                failed.store(true, Ordering::Relaxed);
                 log::warn!("presence hash {key}: write failed: {e}");
+            }
+            for then in after.drain(..) {
+                then();
             }
         }
     });

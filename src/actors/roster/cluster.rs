@@ -18,9 +18,11 @@
 //! - A status set over REST on a node where the user has no connection
 //!   arrives as `RosterMessage::SetStatus`; the roster hands it to the
 //!   registry, which applies it if the user is connected here.
-//! - When Redis comes back after being unreachable, the roster writes its
-//!   local users again (replacing this node's fields), announces them, and
-//!   reads a fresh snapshot.
+//! - When Redis comes back after being unreachable (or a write to the hash
+//!   failed), the roster writes its local users again (replacing this
+//!   node's fields), announces them, reads a fresh snapshot, and once the
+//!   hash is rewritten tells the other rosters to read it again
+//!   (`RosterMessage::Resync`: they forget users who left meanwhile).
 
 use super::RosterActor;
 use crate::actors::presence::SetStatus;
@@ -33,7 +35,8 @@ use crate::protocol::server::PresenceView;
 use crate::protocol::{Frame, FrameKind};
 use crate::roster_state::merge::{Applied, NodeView};
 use actix::prelude::*;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -53,6 +56,8 @@ pub(super) struct Link {
     nodes: Nodes,
     relay: ConnectionHandle,
     writes: mpsc::Sender<Write>,
+    /// Set by the writer when a write was lost.
+    failed: Arc<AtomicBool>,
     /// A liveness check is in flight.
     checking: bool,
     /// Redis was reachable at the last check.
@@ -67,14 +72,17 @@ impl RosterActor {
         };
         self.node = nodes.node().to_owned();
         let relay = self.subscribe_relay(ctx);
+        let failed = Arc::new(AtomicBool::new(false));
         let writes = presence::spawn_writer(
             nodes.pool().clone(),
             presence::key(nodes.prefix(), &self.tenant),
+            failed.clone(),
         );
         self.cluster = Some(Link {
             nodes,
             relay,
             writes,
+            failed,
             checking: false,
             redis_up: true,
         });
@@ -201,7 +209,9 @@ impl RosterActor {
         let Some(link) = self.cluster.as_mut() else {
             return;
         };
-        let back = up && !link.redis_up;
+        // Back after Redis was unreachable, or a write was lost: what this
+        // node sent meanwhile may be lost too.
+        let back = up && (!link.redis_up || link.failed.swap(false, Ordering::Relaxed));
         link.redis_up = up;
         if back {
             self.republish();
@@ -268,9 +278,24 @@ impl RosterActor {
         let Some(link) = &self.cluster else {
             return;
         };
+        // Once the hash holds them, the other rosters read it again (so
+        // they also forget the users who left meanwhile).
+        let (broker, topic) = (
+            self.services.broker.clone(),
+            Topic::Roster(self.tenant.clone()),
+        );
+        let resync = serde_json::to_string(&RosterMessage::Resync {
+            node: self.node.clone(),
+        });
+        let relay = link.relay.id;
         let replace = Write::Replace {
             node: self.node.clone(),
             fields,
+            then: Box::new(move || {
+                if let Ok(json) = resync {
+                    broker.publish(topic, Frame::cluster(json), Some(relay));
+                }
+            }),
         };
         if link.writes.try_send(replace).is_err() {
             log::warn!("presence hash of {}: write queue full", self.tenant);
@@ -306,6 +331,12 @@ impl Handler<Deliver> for RosterActor {
         }
         let announce = match serde_json::from_str(frame.text()) {
             Ok(RosterMessage::Change(a)) => *a,
+            Ok(RosterMessage::Resync { node }) => {
+                if node != self.node {
+                    self.snapshot(ctx);
+                }
+                return;
+            }
             Ok(RosterMessage::SetStatus { user, status }) => {
                 self.services.registry.do_send(SetStatusFor {
                     tenant: self.tenant.clone(),
