@@ -39,14 +39,16 @@
 //!   wraps the local one to reach the other nodes over Redis pub/sub (when
 //!   `redis.url` is set); topic channel names, the envelope
 //!   a frame crosses Redis in, which topics the node listens to (pure), the
-//!   document leases (one writer per document) and the per-user connection
-//!   slots counted over every node.
+//!   document leases (one writer per document), the per-user connection
+//!   slots counted over every node, which nodes are alive (`cluster::nodes`)
+//!   and each node's presence in Redis (`cluster::presence`).
 //! - [`limits`]: the token bucket and flood detector (pure).
 //! - [`presence_state`]: the presence state machine for one user (pure).
 //! - [`roster_state`]: a tenant's roster (pure): batched diffs, `all` and
 //!   `interest` mode (`roster_state/interest.rs`: subscriptions, room members,
-//!   what each connection was shown); the roster actor
-//!   (`actors/roster.rs`) is its shell and the one place presence is sent from.
+//!   what each connection was shown; `roster_state/merge.rs`: one presence
+//!   per user from every node of a cluster); the roster actor
+//!   (`actors/roster/`) is its shell and the one place presence is sent from.
 //! - [`memory`]: gives freed memory back to the OS after a connection storm.
 //! - [`fds`]: the open-files budget: `RLIMIT_NOFILE` raised at start, client
 //!   connections counted, sockets refused (503) before descriptors run out.

@@ -76,6 +76,9 @@ pub enum Change {
 pub struct UserPresence {
     devices: BTreeMap<ConnectionId, Device>,
     chosen: Option<ChosenStatus>,
+    /// The last status chosen (`online` included) and when: the cluster
+    /// merge shows the most recent choice made on any node.
+    choice: Option<(ChosenStatus, chrono::DateTime<chrono::Utc>)>,
     idle: bool,
     listed: bool,
     last_activity: Instant,
@@ -90,6 +93,7 @@ impl UserPresence {
         UserPresence {
             devices: BTreeMap::new(),
             chosen: None,
+            choice: None,
             idle: false,
             listed: false,
             last_activity: now,
@@ -120,6 +124,11 @@ impl UserPresence {
     /// The device of a connection.
     pub fn device(&self, id: ConnectionId) -> Option<&Device> {
         self.devices.get(&id)
+    }
+
+    /// The last status the user chose here (`online` included), and when.
+    pub fn choice(&self) -> Option<(ChosenStatus, chrono::DateTime<chrono::Utc>)> {
+        self.choice
     }
 
     /// Last activity as a timestamp.
@@ -162,6 +171,7 @@ impl UserPresence {
                 self.listed = false;
                 self.gone_since = None;
                 self.chosen = None;
+                self.choice = None;
                 self.idle = false;
                 Change::WentOffline
             }
@@ -219,6 +229,7 @@ impl UserPresence {
     /// The user chose a status; `online` clears a chosen busy/away.
     pub fn set_status(&mut self, status: ChosenStatus, now: Instant) -> Change {
         let was = self.status();
+        self.choice = Some((status, chrono::Utc::now()));
         self.chosen = match status {
             ChosenStatus::Online => None,
             other => Some(other),
@@ -280,7 +291,7 @@ impl UserPresence {
 }
 
 /// Orders a user's devices independently of their connections.
-fn device_key(d: &PresenceDeviceView) -> (&str, Option<&str>, [Option<&str>; 3]) {
+pub fn device_key(d: &PresenceDeviceView) -> (&str, Option<&str>, [Option<&str>; 3]) {
     let loc = d.location.as_ref();
     (
         d.device_type.as_str(),

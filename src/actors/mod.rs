@@ -21,6 +21,8 @@
 //! ├── SseConnectionActor  one per Server-Sent Events stream (notifications, activity)
 //! ├── PresenceActor    [pool] one per (tenant, user): devices, status, activity, location
 //! ├── RosterActor      [pool] one per tenant: who is online; sends presence lists and batched diffs
+//! │     roster/{mod: the actor, cluster: every node's users merged, announced over Redis,
+//! │             dead nodes' users dropped}
 //! └── RoomActor        [pool] one per (tenant, entity_type, entity_id): owns its members, delivers
 //!     │                to them (its own frames and its document's), cursors, typing
 //!     │ room/{mod: the actor, membership: joins and leaves, delivery: to members,

@@ -9,9 +9,10 @@ use super::Services;
 use crate::actors::shell::DeviceInfo;
 use crate::auth::Principal;
 use crate::ids::{ConnectionId, TenantId, UserId};
-use crate::presence_state::{Change, Device, UserPresence};
+use crate::presence_state::{Change, Device, Status, UserPresence};
 use crate::protocol::client::ChosenStatus;
 use crate::protocol::server::LocationView;
+use crate::roster_state::merge::Choice;
 use actix::prelude::*;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -140,6 +141,15 @@ impl PresenceActor {
             Change::None | Change::LastDeviceGone => {}
             Change::CameOnline | Change::Updated => self.roster.do_send(UserChanged {
                 view: self.state.view(self.user.as_str(), &self.name),
+                choice: self.state.choice().map(|(status, at)| Choice {
+                    status: match status {
+                        ChosenStatus::Online => "online",
+                        ChosenStatus::Busy => "busy",
+                        ChosenStatus::Away => "away",
+                    }
+                    .to_owned(),
+                    at: at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                }),
             }),
             Change::WentOffline => self.roster.do_send(UserOffline(self.user.clone())),
         }
@@ -266,6 +276,13 @@ impl Handler<SetStatus> for PresenceActor {
                 self.log("status", id, false);
             }
         }
+        // A choice that leaves this node's status as it was still tells the
+        // roster: in a cluster the merged status follows the latest choice
+        // (alone, the roster sees an unchanged view and sends nothing).
+        let change = match change {
+            Change::None if self.state.status() != Status::Offline => Change::Updated,
+            other => other,
+        };
         self.publish(change);
         self.watch_idle(ctx);
     }

@@ -3,13 +3,15 @@
 //! nodes; [`interest`] tracks which topic channels this node listens to;
 //! [`lease`] keeps one writer per document in the cluster; [`slots`] counts
 //! a user's sockets across the cluster; [`nodes`] tells which nodes are
-//! alive (their heartbeat keys).
+//! alive (their heartbeat keys); [`presence`] keeps each node's users in
+//! Redis and announces their changes to the other nodes' rosters.
 
 pub mod bridge;
 pub mod envelope;
 pub mod interest;
 pub mod lease;
 pub mod nodes;
+pub mod presence;
 pub mod slots;
 
 use crate::broker::Topic;

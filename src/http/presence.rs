@@ -123,7 +123,8 @@ pub struct StatusBody {
     pub status: ChosenStatus,
 }
 
-/// `PUT /api/v1/presence/status`: set my status (I must be connected).
+/// `PUT /api/v1/presence/status`: set my status (I must be connected, to
+/// any node of the cluster).
 #[utoipa::path(
     put,
     path = "/api/v1/presence/status",
@@ -141,12 +142,25 @@ pub async fn set_status(
     let found = services
         .registry
         .send(SetStatusFor {
-            tenant: principal.tenant,
-            user: principal.user,
+            tenant: principal.tenant.clone(),
+            user: principal.user.clone(),
             status: SetStatus(body.status),
         })
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
+    // In a cluster the user may be connected to other nodes only.
+    let found = match (&services.nodes, found) {
+        (Some(nodes), false) => crate::cluster::presence::forward_status(
+            nodes,
+            services.broker.as_ref(),
+            &principal.tenant,
+            &principal.user,
+            body.status,
+        )
+        .await
+        .map_err(|e| ApiError::Internal(format!("presence unavailable: {e}")))?,
+        _ => found,
+    };
     if !found {
         return Err(ApiError::NotFound(
             ErrorCode::NotConnected,

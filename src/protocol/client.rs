@@ -4,7 +4,7 @@
 use serde::Deserialize;
 
 /// Presence status a user can choose.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ChosenStatus {
     /// Available.

@@ -23,6 +23,7 @@
 //! that window's diff.
 
 mod interest;
+pub mod merge;
 
 use crate::ids::{ConnectionId, RoomId};
 use crate::protocol::server::PresenceView;

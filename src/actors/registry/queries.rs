@@ -1,9 +1,52 @@
 //! The registry's routing of presence questions and commands to the
 //! tenant's roster and the user's presence actor (`ListPresence`,
 //! `PresenceOf`, `GetPresence`, `ListViewers`, `ForwardPresence`,
-//! `SetStatusFor`) and of REST room broadcasts.
+//! `SetStatusFor`) and of REST room broadcasts. A node with no roster for
+//! the tenant answers presence queries, in a cluster, from the other
+//! nodes' entries in Redis (`cluster::presence::read_merged`).
 
 use super::*;
+use std::future::Future;
+
+impl RegistryActor {
+    /// The tenant's users when this node has no roster for it: in a
+    /// cluster, every live node's users read from Redis, merged and by
+    /// user id; alone, nobody.
+    fn read_elsewhere(&self, tenant: &TenantId) -> impl Future<Output = Vec<PresenceView>> {
+        let nodes = self.services().and_then(|s| s.nodes.clone());
+        let tenant = tenant.clone();
+        async move {
+            let Some(nodes) = nodes else {
+                return Vec::new();
+            };
+            crate::cluster::presence::read_merged(&nodes, &tenant)
+                .await
+                .unwrap_or_else(|e| {
+                    log::warn!("presence of {tenant} on other nodes unavailable: {e}");
+                    Vec::new()
+                })
+        }
+    }
+}
+
+/// One page of users sorted by user id.
+fn page_of(users: Vec<PresenceView>, after: Option<&str>, limit: usize) -> PresencePage {
+    let mut rest = users
+        .into_iter()
+        .filter(|u| after.is_none_or(|a| u.user_id.as_str() > a));
+    let users: Vec<PresenceView> = rest.by_ref().take(limit).collect();
+    PresencePage {
+        users,
+        more: rest.next().is_some(),
+    }
+}
+
+/// Whether a user's displayed location is the entity.
+fn views(v: &PresenceView, entity_type: &str, entity_id: &str) -> bool {
+    v.location.as_ref().is_some_and(|l| {
+        l.entity_type.as_deref() == Some(entity_type) && l.entity_id.as_deref() == Some(entity_id)
+    })
+}
 
 impl Handler<ForwardPresence> for RegistryActor {
     type Result = ();
@@ -51,10 +94,11 @@ impl Handler<ListPresence> for RegistryActor {
         _: &mut Context<Self>,
     ) -> Self::Result {
         let roster = self.rosters.get(&tenant).map(|(a, _)| a.clone());
+        let elsewhere = self.read_elsewhere(&tenant);
         Box::pin(async move {
             match roster {
                 Some(r) => r.send(ListUsers).await.unwrap_or_default(),
-                None => Vec::new(),
+                None => elsewhere.await,
             }
         })
     }
@@ -66,6 +110,7 @@ impl Handler<ListPresencePage> for RegistryActor {
     /// Asks the tenant's roster for one page.
     fn handle(&mut self, msg: ListPresencePage, _: &mut Context<Self>) -> Self::Result {
         let roster = self.rosters.get(&msg.tenant).map(|(a, _)| a.clone());
+        let elsewhere = self.read_elsewhere(&msg.tenant);
         Box::pin(async move {
             match roster {
                 Some(r) => r
@@ -75,7 +120,7 @@ impl Handler<ListPresencePage> for RegistryActor {
                     })
                     .await
                     .unwrap_or_default(),
-                None => PresencePage::default(),
+                None => page_of(elsewhere.await, msg.after.as_deref(), msg.limit),
             }
         })
     }
@@ -109,9 +154,15 @@ impl Handler<PresenceOf> for RegistryActor {
     /// The presence of the named users, from the tenant's roster.
     fn handle(&mut self, msg: PresenceOf, _: &mut Context<Self>) -> Self::Result {
         let roster = self.rosters.get(&msg.tenant).map(|(a, _)| a.clone());
+        let elsewhere = self.read_elsewhere(&msg.tenant);
         Box::pin(async move {
             let Some(roster) = roster else {
-                return Vec::new();
+                let wanted: HashSet<&str> = msg.users.iter().map(UserId::as_str).collect();
+                return elsewhere
+                    .await
+                    .into_iter()
+                    .filter(|v| wanted.contains(v.user_id.as_str()))
+                    .collect();
             };
             if msg.users.len() > PRESENCE_LIST_ABOVE {
                 let wanted: HashSet<&str> = msg.users.iter().map(UserId::as_str).collect();
@@ -137,10 +188,14 @@ impl Handler<GetPresence> for RegistryActor {
     /// One user's presence from the tenant's roster.
     fn handle(&mut self, msg: GetPresence, _: &mut Context<Self>) -> Self::Result {
         let roster = self.rosters.get(&msg.tenant).map(|(a, _)| a.clone());
+        let elsewhere = self.read_elsewhere(&msg.tenant);
         Box::pin(async move {
             match roster {
                 Some(r) => r.send(GetUser(msg.user)).await.ok().flatten(),
-                None => None,
+                None => elsewhere
+                    .await
+                    .into_iter()
+                    .find(|v| v.user_id == msg.user.as_str()),
             }
         })
     }
@@ -152,6 +207,7 @@ impl Handler<ListViewers> for RegistryActor {
     /// Users whose location is the given entity.
     fn handle(&mut self, msg: ListViewers, _: &mut Context<Self>) -> Self::Result {
         let roster = self.rosters.get(&msg.tenant).map(|(a, _)| a.clone());
+        let elsewhere = self.read_elsewhere(&msg.tenant);
         Box::pin(async move {
             match roster {
                 Some(r) => r
@@ -161,7 +217,11 @@ impl Handler<ListViewers> for RegistryActor {
                     })
                     .await
                     .unwrap_or_default(),
-                None => Vec::new(),
+                None => elsewhere
+                    .await
+                    .into_iter()
+                    .filter(|v| views(v, &msg.entity_type, &msg.entity_id))
+                    .collect(),
             }
         })
     }

@@ -1,9 +1,10 @@
 //! The views server messages carry: presence, room members, cursors,
 //! typing, editors, locks, notifications and activity entries.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-/// A user's presence as other users see it.
+/// A user's presence as other users see it (deserialized only from what
+/// another node of the cluster sent).
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct PresenceView {
     /// User id.
@@ -26,7 +27,7 @@ pub struct PresenceView {
 /// One of a user's connected devices, as presence shows it. It names no
 /// connection: a page reload opens a new connection, and others should not
 /// see a change for that.
-#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct PresenceDeviceView {
     /// `desktop`, `mobile`, `tablet` or what the client said.
     pub device_type: String,
@@ -38,7 +39,7 @@ pub struct PresenceDeviceView {
 }
 
 /// Where a user is in the app.
-#[derive(Debug, Clone, Serialize, PartialEq, Default, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default, utoipa::ToSchema)]
 pub struct LocationView {
     /// Current page.
     pub page: Option<String>,
@@ -46,6 +47,48 @@ pub struct LocationView {
     pub entity_type: Option<String>,
     /// Entity id viewed.
     pub entity_id: Option<String>,
+}
+
+/// [`PresenceView`] as read back (its status an owned string).
+#[derive(Deserialize)]
+struct PresenceWire {
+    user_id: String,
+    name: String,
+    status: String,
+    color: String,
+    last_activity_at: String,
+    location: Option<LocationView>,
+    devices: Vec<PresenceDeviceView>,
+}
+
+impl<'de> Deserialize<'de> for PresenceView {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        PresenceView::try_from(PresenceWire::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+impl TryFrom<PresenceWire> for PresenceView {
+    type Error = String;
+
+    /// Fails on an unknown status.
+    fn try_from(w: PresenceWire) -> Result<Self, String> {
+        let status = match w.status.as_str() {
+            "online" => "online",
+            "away" => "away",
+            "busy" => "busy",
+            "offline" => "offline",
+            other => return Err(format!("unknown presence status {other:?}")),
+        };
+        Ok(PresenceView {
+            user_id: w.user_id,
+            name: w.name,
+            status,
+            color: w.color,
+            last_activity_at: w.last_activity_at,
+            location: w.location,
+            devices: w.devices,
+        })
+    }
 }
 
 /// One of a user's connections.

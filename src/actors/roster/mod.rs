@@ -8,12 +8,19 @@
 //!
 //! Connections are registered here by the registry (`Watch`/`Unwatch`) and
 //! tell it their confirmed rooms (`RoomInterest`), which interest mode uses.
+//!
+//! The roster shows one merged presence per user (`roster_state::merge`):
+//! alone, that is the local presence actors' views unchanged; in a cluster
+//! (`roster/cluster.rs`) it also holds what the other nodes announced.
+
+mod cluster;
 
 use super::Services;
 use crate::broker::ConnectionHandle;
 use crate::ids::{ConnectionId, RoomId, TenantId, UserId};
 use crate::protocol::server::PresenceView;
 use crate::protocol::{ErrorCode, Frame, Ref, ServerMessage};
+use crate::roster_state::merge::{Choice, Merged, NodeView};
 use crate::roster_state::{Diff, Mode, Roster, SubscribeError};
 use actix::prelude::*;
 use serde_json::value::RawValue;
@@ -27,6 +34,8 @@ use std::time::{Duration, Instant};
 pub struct UserChanged {
     /// The user's presence now.
     pub view: PresenceView,
+    /// The last status the user chose on this node, and when.
+    pub choice: Option<Choice>,
 }
 
 /// A user went offline.
@@ -153,6 +162,12 @@ pub struct RosterActor {
     /// The all-mode `presence:list` without a `ref`, with the roster
     /// version it was built at: built at most once per window.
     list_frame: Option<(u64, Frame)>,
+    /// Every node's entries per user (alone: this node's only).
+    merged: Merged,
+    /// This node's id in the cluster (empty alone).
+    node: String,
+    /// The link to the other nodes, in a cluster.
+    cluster: Option<cluster::Link>,
 }
 
 impl RosterActor {
@@ -166,6 +181,9 @@ impl RosterActor {
             services,
             flush_due: false,
             list_frame: None,
+            merged: Merged::new(),
+            node: String::new(),
+            cluster: None,
         }
     }
 
@@ -253,16 +271,37 @@ impl RosterActor {
 
 impl Actor for RosterActor {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.start_cluster(ctx);
+    }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        self.stop_cluster();
+    }
 }
 
 impl Handler<UserChanged> for RosterActor {
     type Result = ();
 
-    /// Records the change for this window.
+    /// Records the change for this window (merged with other nodes').
     fn handle(&mut self, msg: UserChanged, ctx: &mut Context<Self>) {
-        if self.roster.upsert(msg.view) {
-            self.schedule(ctx);
-        }
+        let user = msg.view.user_id.clone();
+        // When this node's location last changed: the merge shows the
+        // most recently set location of any node.
+        let location_at =
+            match self.merged.get(&self.node, &user) {
+                Some(prev) if prev.view.location == msg.view.location => prev.location_at.clone(),
+                _ => msg.view.location.as_ref().map(|_| {
+                    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+                }),
+            };
+        let entry = NodeView {
+            view: msg.view,
+            choice: msg.choice,
+            location_at,
+        };
+        self.local_change(&user, Some(entry), ctx);
     }
 }
 
@@ -271,9 +310,7 @@ impl Handler<UserOffline> for RosterActor {
 
     /// Records the departure for this window.
     fn handle(&mut self, UserOffline(user): UserOffline, ctx: &mut Context<Self>) {
-        if self.roster.remove(user.as_str()) {
-            self.schedule(ctx);
-        }
+        self.local_change(user.as_str(), None, ctx);
     }
 }
 

@@ -1,0 +1,762 @@
+//! Presence across the nodes of a cluster: in-process nodes sharing one
+//! PostgreSQL database and the real Redis at `TANDEM_TEST_REDIS_URL`, each
+//! test under its own `redis.key_prefix`. A user's devices on every node
+//! make one presence; lists, diffs, viewers and REST see every node's
+//! users; a node that dies loses its users on the others within
+//! `redis.node_ttl_ms` + 2 s.
+//!
+//! A roster hears other nodes once its subscription to the tenant's roster
+//! channel reached Redis; tests wait for that (`PUBSUB NUMSUB`) before the
+//! other node's user connects (a roster that starts later reads the
+//! others' users from the Redis hash instead).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use deadpool_redis::redis;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tandem::broker::Topic;
+use tandem::config::Secret;
+use tandem::ids::TenantId;
+
+fn redis_url() -> String {
+    std::env::var("TANDEM_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// A prefix no other test uses.
+fn prefix() -> String {
+    format!("test:{}:", uuid::Uuid::new_v4().simple())
+}
+
+/// Starts `n` nodes on one database and Redis prefix; `redis_urls[i]`
+/// overrides node i's Redis URL (a proxy); `tweak` applies to every node.
+async fn cluster_with(
+    n: usize,
+    prefix: &str,
+    redis_urls: &[Option<String>],
+    tweak: impl Fn(&mut tandem::config::Settings),
+) -> Vec<TestApp> {
+    let db = Arc::new(TestDb::create().await);
+    let mut nodes = Vec::new();
+    for i in 0..n {
+        let mut s = test_settings(&db);
+        s.auth.api_keys = vec![Secret::new(API_KEY)];
+        let url = redis_urls
+            .get(i)
+            .cloned()
+            .flatten()
+            .unwrap_or_else(redis_url);
+        s.redis.url = Secret::new(url);
+        s.redis.key_prefix = prefix.to_owned();
+        s.redis.reconnect_max_ms = 500;
+        tweak(&mut s);
+        nodes.push(spawn_app_on(s, db.clone()).await);
+    }
+    nodes
+}
+
+async fn cluster(n: usize, prefix: &str) -> Vec<TestApp> {
+    cluster_with(n, prefix, &[], |_| {}).await
+}
+
+/// How many nodes listen to the roster channel of a tenant.
+async fn listeners(prefix: &str, tenant: &str) -> i64 {
+    let channel = tandem::cluster::channel(prefix, &Topic::Roster(TenantId::new(tenant)));
+    let mut conn = redis::Client::open(redis_url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .expect("Redis at TANDEM_TEST_REDIS_URL (see scripts/services.sh)");
+    let (_, n): (String, i64) = redis::cmd("PUBSUB")
+        .arg("NUMSUB")
+        .arg(&channel)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    n
+}
+
+/// Waits (at most 10 s) until `n` nodes' rosters of `tenant` listen.
+async fn wait_rosters(prefix: &str, tenant: &str, n: i64) {
+    for _ in 0..400 {
+        if listeners(prefix, tenant).await == n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!(
+        "{tenant}: {} rosters listen, expected {n}",
+        listeners(prefix, tenant).await
+    );
+}
+
+/// The user's entry in a `presence:diff` (`joined` or `updated`).
+fn entry(v: &Value, user: &str) -> Option<Value> {
+    if v["type"] != "presence:diff" {
+        return None;
+    }
+    ["joined", "updated"].iter().find_map(|k| {
+        v[*k]
+            .as_array()?
+            .iter()
+            .find(|e| e["user_id"] == user)
+            .cloned()
+    })
+}
+
+/// The user went offline in this `presence:diff`.
+fn left(v: &Value, user: &str) -> bool {
+    v["type"] == "presence:diff"
+        && v["left"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|u| u == user))
+}
+
+/// The user ids of a `presence:list` or a REST page.
+fn ids(list: &Value) -> Vec<String> {
+    list["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["user_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Asks `presence:list` until `check` holds (at most 10 s); returns it.
+async fn list_until(c: &mut WsClient, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+    for i in 0..200 {
+        let list = c
+            .request(json!({"type": "presence:list"}), &format!("l{i}"))
+            .await;
+        if check(&list) {
+            return list;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("presence:list never showed {what}");
+}
+
+/// `GET /api/v1/presence` on `node` until `check` holds (at most 10 s).
+async fn rest_until(node: &TestApp, tenant: &str, what: &str, check: impl Fn(&Value) -> bool) {
+    let token = node.token("reader", tenant);
+    let mut last = Value::Null;
+    for _ in 0..200 {
+        let (status, body) = node.get("/api/v1/presence", Some(&token)).await;
+        assert_eq!(status, 200, "{body}");
+        if check(&body) {
+            return;
+        }
+        last = body;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("REST presence never showed {what}: {last}");
+}
+
+/// Connects with a device type.
+async fn connect_device(node: &TestApp, user: &str, tenant: &str, device: &str) -> WsClient {
+    let token = node.token(user, tenant);
+    let mut c = WsClient::connect(
+        &format!("{}?token={token}&device={device}", node.ws_url()),
+        &[],
+    )
+    .await
+    .unwrap_or_else(|e| panic!("connect failed: {e}"));
+    c.recv_type("welcome").await;
+    c.recv_type("presence:list").await;
+    c
+}
+
+#[actix_web::test]
+async fn a_user_on_one_node_is_listed_and_diffed_on_the_others() {
+    let p = prefix();
+    let nodes = cluster(3, &p).await;
+    let mut bob = nodes[1].connect_ready("bob", "acme").await;
+    wait_rosters(&p, "acme", 1).await;
+    let mut alice = nodes[0].connect_ready("alice", "acme").await;
+
+    let diff = bob
+        .recv_where("alice joined", |v| entry(v, "alice").is_some())
+        .await;
+    let e = entry(&diff, "alice").unwrap();
+    assert_eq!(e["status"], "online");
+    assert_eq!(e["name"], "alice name");
+    assert_eq!(e["devices"].as_array().unwrap().len(), 1);
+    let list = list_until(&mut bob, "alice", |l| ids(l).contains(&"alice".into())).await;
+    assert_eq!(ids(&list), vec!["alice", "bob"]);
+    // Node A's roster started after bob announced himself: it read him
+    // from the Redis hash.
+    let list = list_until(&mut alice, "bob", |l| ids(l).contains(&"bob".into())).await;
+    assert_eq!(ids(&list), vec!["alice", "bob"]);
+
+    // Node C has no connection of acme: REST reads every node's users.
+    assert_eq!(nodes[2].stats().await.tenants, 0);
+    rest_until(&nodes[2], "acme", "alice and bob", |b| {
+        ids(b) == vec!["alice", "bob"]
+    })
+    .await;
+    let token = nodes[2].token("reader", "acme");
+    let (status, one) = nodes[2].get("/api/v1/presence/alice", Some(&token)).await;
+    assert_eq!(status, 200, "{one}");
+    assert_eq!(one["status"], "online");
+
+    // Alice leaves: offline on B after her grace, and gone from C's REST.
+    alice.close().await;
+    bob.recv_where("alice left", |v| left(v, "alice")).await;
+    let list = bob.request(json!({"type": "presence:list"}), "after").await;
+    assert_eq!(ids(&list), vec!["bob"]);
+    rest_until(&nodes[2], "acme", "bob alone", |b| ids(b) == vec!["bob"]).await;
+}
+
+#[actix_web::test]
+async fn a_user_with_devices_on_two_nodes_is_one_presence() {
+    let p = prefix();
+    let nodes = cluster(3, &p).await;
+    let mut carol = nodes[2].connect_ready("carol", "acme").await;
+    wait_rosters(&p, "acme", 1).await;
+    let laptop = connect_device(&nodes[0], "alice", "acme", "desktop").await;
+    let mut phone = connect_device(&nodes[1], "alice", "acme", "mobile").await;
+
+    let diff = carol
+        .recv_where("alice on two devices", |v| {
+            entry(v, "alice").is_some_and(|e| e["devices"].as_array().unwrap().len() == 2)
+        })
+        .await;
+    let e = entry(&diff, "alice").unwrap();
+    let types: Vec<&str> = e["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["device_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["desktop", "mobile"]);
+    let list = list_until(&mut carol, "alice with two devices", |l| {
+        l["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u["user_id"] == "alice" && u["devices"].as_array().unwrap().len() == 2)
+    })
+    .await;
+    assert_eq!(ids(&list), vec!["alice", "carol"], "alice is listed once");
+
+    // A status chosen on one node is the merged status.
+    let ack = phone
+        .request(json!({"type": "presence:status", "status": "busy"}), "s")
+        .await;
+    assert_eq!(ack["type"], "ack", "{ack}");
+    carol
+        .recv_where("alice busy", |v| {
+            entry(v, "alice").is_some_and(|e| e["status"] == "busy")
+        })
+        .await;
+
+    // Closing the laptop keeps her online with the phone.
+    laptop.close().await;
+    let diff = carol
+        .recv_where("alice with one device", |v| {
+            entry(v, "alice").is_some_and(|e| e["devices"].as_array().unwrap().len() == 1)
+        })
+        .await;
+    let e = entry(&diff, "alice").unwrap();
+    assert_eq!(e["devices"][0]["device_type"], "mobile");
+    assert_eq!(e["status"], "busy");
+    assert!(!left(&diff, "alice"));
+    // Nothing else follows: she is not reported offline (a fixed wait,
+    // since this checks that something does NOT happen; the grace is 300 ms).
+    let later = carol
+        .collect_type("presence:diff", Duration::from_millis(1000))
+        .await;
+    assert!(
+        later.iter().all(|v| !left(v, "alice")),
+        "alice went offline: {later:?}"
+    );
+    phone.close().await;
+    carol.recv_where("alice left", |v| left(v, "alice")).await;
+}
+
+#[actix_web::test]
+async fn viewers_are_found_on_every_node() {
+    let p = prefix();
+    let nodes = cluster(2, &p).await;
+    let mut bob = nodes[1].connect_ready("bob", "acme").await;
+    wait_rosters(&p, "acme", 1).await;
+    let mut alice = nodes[0].connect_ready("alice", "acme").await;
+    let ack = alice
+        .request(
+            json!({"type": "presence:location", "page": "/invoices/7", "entity_type": "invoice", "entity_id": "7"}),
+            "loc",
+        )
+        .await;
+    assert_eq!(ack["type"], "ack", "{ack}");
+    let viewers =
+        |id: &str| json!({"type": "presence:viewers", "entity_type": "invoice", "entity_id": id});
+    for i in 0..200 {
+        let reply = bob.request(viewers("7"), &format!("v{i}")).await;
+        if ids(&reply) == vec!["alice"] {
+            assert_eq!(reply["users"][0]["location"]["entity_id"], "7");
+            let other = bob.request(viewers("8"), "v8").await;
+            assert!(ids(&other).is_empty(), "{other}");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("alice on node A never listed as a viewer of invoice 7 on node B");
+}
+
+#[actix_web::test]
+async fn a_dead_nodes_users_are_dropped_within_the_bound() {
+    let p = prefix();
+    let upstream = redis_url()
+        .trim_start_matches("redis://")
+        .trim_end_matches('/')
+        .to_owned();
+    let proxy = common::cut_proxy::CutProxy::start(upstream);
+    let urls = [None, Some(format!("redis://{}", proxy.addr)), None];
+    let ttl_ms = 3000;
+    let nodes = cluster_with(3, &p, &urls, |s| s.redis.node_ttl_ms = ttl_ms).await;
+    let mut bob = nodes[0].connect_ready("bob", "acme").await;
+    wait_rosters(&p, "acme", 1).await;
+    let _alice = nodes[1].connect_ready("alice", "acme").await;
+    bob.recv_where("alice joined", |v| entry(v, "alice").is_some())
+        .await;
+    rest_until(&nodes[2], "acme", "alice and bob", |b| {
+        ids(b) == vec!["alice", "bob"]
+    })
+    .await;
+
+    // Node B loses Redis for good, as a killed node would: its heartbeat
+    // lapses and nobody hears from it again.
+    let cut = Instant::now();
+    proxy.set_up(false);
+    let deadline = Duration::from_millis(ttl_ms) + Duration::from_secs(2);
+    let mut left_at = None;
+    while cut.elapsed() < deadline + Duration::from_secs(3) {
+        if let Some(v) = bob.try_recv(Duration::from_millis(100)).await {
+            if left(&v, "alice") {
+                left_at = Some(cut.elapsed());
+                break;
+            }
+        }
+    }
+    let left_at = left_at.expect("alice never dropped from node A's roster");
+    // ttl + the 2 s check, plus the diff window and scheduling slack.
+    assert!(
+        left_at <= deadline + Duration::from_millis(1500),
+        "dropped after {left_at:?}"
+    );
+    let list = bob.request(json!({"type": "presence:list"}), "after").await;
+    assert_eq!(ids(&list), vec!["bob"]);
+    rest_until(&nodes[2], "acme", "bob alone", |b| ids(b) == vec!["bob"]).await;
+}
+
+#[actix_web::test]
+async fn another_tenants_users_never_show_up() {
+    let p = prefix();
+    let nodes = cluster(3, &p).await;
+    let mut bob = nodes[0].connect_ready("bob", "acme").await;
+    wait_rosters(&p, "acme", 1).await;
+    let _eve = nodes[1].connect_ready("eve", "globex").await;
+    let _alice = nodes[1].connect_ready("alice", "acme").await;
+    bob.recv_where("alice joined", |v| entry(v, "alice").is_some())
+        .await;
+    let list = list_until(&mut bob, "alice", |l| ids(l).contains(&"alice".into())).await;
+    assert_eq!(ids(&list), vec!["alice", "bob"]);
+    rest_until(&nodes[2], "globex", "eve alone", |b| ids(b) == vec!["eve"]).await;
+    rest_until(&nodes[2], "acme", "alice and bob", |b| {
+        ids(b) == vec!["alice", "bob"]
+    })
+    .await;
+    // A fixed wait: this checks that eve does NOT reach acme's watchers.
+    let diffs = bob
+        .collect_type("presence:diff", Duration::from_millis(500))
+        .await;
+    assert!(diffs.iter().all(|v| entry(v, "eve").is_none()), "{diffs:?}");
+}
+
+#[actix_web::test]
+async fn a_node_back_on_redis_announces_its_users_again() {
+    let p = prefix();
+    let upstream = redis_url()
+        .trim_start_matches("redis://")
+        .trim_end_matches('/')
+        .to_owned();
+    let proxy = common::cut_proxy::CutProxy::start(upstream);
+    let urls = [None, Some(format!("redis://{}", proxy.addr))];
+    let nodes = cluster_with(2, &p, &urls, |s| s.redis.node_ttl_ms = 3000).await;
+    let mut bob = nodes[0].connect_ready("bob", "acme").await;
+    wait_rosters(&p, "acme", 1).await;
+    let mut alice = nodes[1].connect_ready("alice", "acme").await;
+    bob.recv_where("alice joined", |v| entry(v, "alice").is_some())
+        .await;
+
+    proxy.set_up(false);
+    let cut = Instant::now();
+    let mut dropped = false;
+    while !dropped && cut.elapsed() < Duration::from_secs(10) {
+        if let Some(v) = bob.try_recv(Duration::from_millis(100)).await {
+            dropped = left(&v, "alice");
+        }
+    }
+    assert!(dropped, "alice never dropped while her node was cut off");
+    // Node B kept what it had: bob is still on its list.
+    let list = alice.request(json!({"type": "presence:list"}), "cut").await;
+    assert_eq!(ids(&list), vec!["alice", "bob"]);
+
+    proxy.set_up(true);
+    let back = Instant::now();
+    let mut rejoined = false;
+    while !rejoined && back.elapsed() < Duration::from_secs(10) {
+        if let Some(v) = bob.try_recv(Duration::from_millis(100)).await {
+            rejoined = entry(&v, "alice").is_some();
+        }
+    }
+    assert!(
+        rejoined,
+        "alice never announced again after Redis came back"
+    );
+    let list = list_until(&mut bob, "alice again", |l| {
+        ids(l) == vec!["alice".to_owned(), "bob".to_owned()]
+    })
+    .await;
+    assert_eq!(list["users"][0]["status"], "online");
+}
+
+/// Whether notification `id` is recorded as delivered over WebSocket.
+async fn delivered_websocket(node: &TestApp, id: i64) -> bool {
+    use diesel::{ExpressionMethods, QueryDsl};
+    use diesel_async::RunQueryDsl;
+    use tandem::db::schema::realtime_notifications::dsl as n;
+    let mut conn = node.db.conn().await;
+    n::realtime_notifications
+        .filter(n::id.eq(id))
+        .select(n::delivered_websocket)
+        .first::<bool>(&mut conn)
+        .await
+        .unwrap()
+}
+
+#[actix_web::test]
+async fn notification_delivery_sees_sockets_on_other_nodes() {
+    let p = prefix();
+    let nodes = cluster(2, &p).await;
+    let mut alice = nodes[0].connect_ready("alice", "acme").await;
+    rest_until(&nodes[1], "acme", "alice", |b| ids(b) == vec!["alice"]).await;
+
+    // Posted through node B, which has no connection of acme: alice's
+    // socket on node A counts as connected.
+    let id = nodes[1].notify("acme", "alice", "Across").await;
+    let m = alice.recv_type("notification").await;
+    assert_eq!(m["notification"]["id"], id);
+    assert!(delivered_websocket(&nodes[1], id).await);
+
+    // Offline everywhere: not delivered over WebSocket.
+    alice.close().await;
+    rest_until(&nodes[1], "acme", "nobody", |b| ids(b).is_empty()).await;
+    let id = nodes[1].notify("acme", "alice", "Nobody home").await;
+    assert!(!delivered_websocket(&nodes[1], id).await);
+}
+
+#[actix_web::test]
+async fn a_status_set_over_rest_on_any_node_holds_where_the_user_is() {
+    let p = prefix();
+    let nodes = cluster(3, &p).await;
+    let mut bob = nodes[1].connect_ready("bob", "acme").await;
+    wait_rosters(&p, "acme", 1).await;
+    let _alice = nodes[0].connect_ready("alice", "acme").await;
+    wait_rosters(&p, "acme", 2).await;
+    bob.recv_where("alice joined", |v| entry(v, "alice").is_some())
+        .await;
+    rest_until(&nodes[2], "acme", "alice", |b| {
+        ids(b).contains(&"alice".to_owned())
+    })
+    .await;
+
+    // Through node C, where alice has no connection.
+    let token = nodes[2].token("alice", "acme");
+    let (status, body) = nodes[2]
+        .send_json(
+            "PUT",
+            "/api/v1/presence/status",
+            Some(&token),
+            &json!({"status": "busy"}),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    bob.recv_where("alice busy", |v| {
+        entry(v, "alice").is_some_and(|e| e["status"] == "busy")
+    })
+    .await;
+
+    // A user connected nowhere is still refused.
+    let ghost = nodes[2].token("ghost", "acme");
+    let (status, body) = nodes[2]
+        .send_json(
+            "PUT",
+            "/api/v1/presence/status",
+            Some(&ghost),
+            &json!({"status": "busy"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (404, Some("not_connected"))
+    );
+}
+
+/// A node in a process of its own (`redis.node_ttl_ms` = 3000), to be
+/// killed with SIGKILL.
+struct Process {
+    child: std::process::Child,
+    port: u16,
+    config: std::path::PathBuf,
+}
+
+impl Process {
+    fn start(db_url: &str, prefix: &str) -> Process {
+        use std::io::BufRead;
+        let config = std::env::temp_dir().join(format!(
+            "tandem-presence-{}-{}.toml",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        ));
+        let text = format!(
+            r#"[server]
+host = "127.0.0.1"
+port = 0
+workers = 1
+
+[database]
+url = "{db_url}"
+pool_size = 4
+
+[redis]
+url = "{}"
+key_prefix = "{prefix}"
+node_ttl_ms = 3000
+
+[auth]
+secret = "{SECRET}"
+leeway_secs = 0
+"#,
+            redis_url()
+        );
+        std::fs::write(&config, text).unwrap();
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tandem"));
+        cmd.arg("serve")
+            .arg("--config")
+            .arg(&config)
+            .env("RUST_LOG", "info")
+            .env_remove("DATABASE_URL")
+            .env_remove("REDIS_URL")
+            .env_remove("TANDEM_CONFIG")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        for (name, _) in std::env::vars() {
+            if name.starts_with("TANDEM__") {
+                cmd.env_remove(name);
+            }
+        }
+        let mut child = cmd.spawn().expect("start the tandem binary");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(port) = line.split("listening on port ").nth(1) {
+                    let _ = tx.send(port.trim().parse::<u16>().ok());
+                }
+            }
+        });
+        let port = rx
+            .recv_timeout(Duration::from_secs(60))
+            .ok()
+            .flatten()
+            .expect("the tandem process reports its port");
+        Process {
+            child,
+            port,
+            config,
+        }
+    }
+
+    async fn connect(&self, settings: &tandem::config::Settings, user: &str) -> WsClient {
+        let token = token_with(settings, user, "acme", None, 3600);
+        let url = format!("ws://127.0.0.1:{}/ws", self.port);
+        let mut c = WsClient::connect(&url, &[("Authorization", format!("Bearer {token}"))])
+            .await
+            .unwrap();
+        c.recv_type("welcome").await;
+        c
+    }
+
+    /// SIGKILL: no graceful cleanup of any kind.
+    fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.config);
+    }
+}
+
+#[actix_web::test]
+async fn a_node_killed_with_sigkill_loses_its_users_within_the_bound() {
+    let p = prefix();
+    let nodes = cluster(1, &p).await;
+    let mut bob = nodes[0].connect_ready("bob", "acme").await;
+    wait_rosters(&p, "acme", 1).await;
+    let mut dead = Process::start(&nodes[0].db.url, &p);
+    let _carol = dead.connect(&nodes[0].settings, "carol").await;
+    bob.recv_where("carol joined", |v| entry(v, "carol").is_some())
+        .await;
+
+    dead.kill();
+    let killed = Instant::now();
+    let mut left_at = None;
+    while killed.elapsed() < Duration::from_secs(10) {
+        if let Some(v) = bob.try_recv(Duration::from_millis(100)).await {
+            if left(&v, "carol") {
+                left_at = Some(killed.elapsed());
+                break;
+            }
+        }
+    }
+    let left_at = left_at.expect("carol never dropped after her node was killed");
+    // node_ttl_ms (3 s) + the 2 s check, plus the diff window and slack.
+    assert!(
+        left_at <= Duration::from_millis(3000 + 2000 + 1500),
+        "dropped {left_at:?} after the kill"
+    );
+    let list = bob.request(json!({"type": "presence:list"}), "after").await;
+    assert_eq!(ids(&list), vec!["bob"]);
+}
+
+#[actix_web::test]
+async fn a_subscription_follows_a_user_on_another_node() {
+    let p = prefix();
+    let nodes = cluster(2, &p).await;
+    let token = nodes[0].token("bob", "acme");
+    let mut bob = WsClient::connect(
+        &format!("{}?token={token}&presence=none", nodes[0].ws_url()),
+        &[],
+    )
+    .await
+    .unwrap();
+    bob.recv_type("welcome").await;
+    let ack = bob
+        .request(
+            json!({"type": "presence:subscribe", "user_ids": ["alice"]}),
+            "s",
+        )
+        .await;
+    assert_eq!(ack["data"]["subscribed"], 1, "{ack}");
+    wait_rosters(&p, "acme", 1).await;
+    let _carol = nodes[1].connect_ready("carol", "acme").await;
+    let alice = nodes[1].connect_ready("alice", "acme").await;
+    let diff = bob
+        .recv_where("alice", |v| entry(v, "alice").is_some())
+        .await;
+    assert!(entry(&diff, "carol").is_none(), "{diff}");
+    alice.close().await;
+    let diff = bob.recv_where("alice left", |v| left(v, "alice")).await;
+    assert!(!left(&diff, "carol"), "{diff}");
+    let list = bob.request(json!({"type": "presence:list"}), "l").await;
+    assert_eq!(list["mode"], "interest");
+    assert_eq!(ids(&list), vec!["bob"]);
+}
+
+#[actix_web::test]
+async fn a_departure_lost_in_a_short_redis_outage_is_repaired() {
+    let p = prefix();
+    let upstream = redis_url()
+        .trim_start_matches("redis://")
+        .trim_end_matches('/')
+        .to_owned();
+    let proxy = common::cut_proxy::CutProxy::start(upstream);
+    let urls = [None, Some(format!("redis://{}", proxy.addr))];
+    // The default 10 s heartbeat: node B never counts as dead here.
+    let nodes = cluster_with(2, &p, &urls, |_| {}).await;
+    let mut bob = nodes[0].connect_ready("bob", "acme").await;
+    wait_rosters(&p, "acme", 1).await;
+    let _carol = nodes[1].connect_ready("carol", "acme").await;
+    let alice = nodes[1].connect_ready("alice", "acme").await;
+    bob.recv_where("alice joined", |v| entry(v, "alice").is_some())
+        .await;
+
+    // Alice leaves node B while it cannot reach Redis: her departure is
+    // neither written nor announced.
+    proxy.set_up(false);
+    alice.close().await;
+    // A fixed wait: her grace (300 ms) runs out while Redis is away.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    proxy.set_up(true);
+
+    let back = Instant::now();
+    let mut gone = false;
+    while !gone && back.elapsed() < Duration::from_secs(10) {
+        if let Some(v) = bob.try_recv(Duration::from_millis(100)).await {
+            gone = left(&v, "alice");
+        }
+    }
+    assert!(gone, "alice's departure never reached node A");
+    let list = bob.request(json!({"type": "presence:list"}), "l").await;
+    assert_eq!(ids(&list), vec!["bob", "carol"]);
+}
+
+/// Interest mode shows a room's members on other nodes like local ones: a
+/// `presence=none` watcher on A in a room gets the presence of a member who
+/// joined the room on B (and not of B's users elsewhere), and loses it when
+/// that member leaves the room.
+#[actix_web::test]
+async fn interest_mode_counts_room_members_on_other_nodes() {
+    let p = prefix();
+    let nodes = cluster(2, &p).await;
+    let token = nodes[0].token("bob", "acme");
+    let mut bob = WsClient::connect(
+        &format!("{}?token={token}&presence=none", nodes[0].ws_url()),
+        &[],
+    )
+    .await
+    .unwrap();
+    bob.recv_type("welcome").await;
+    let join = json!({"type": "room:join", "entity_type": "doc", "entity_id": "7"});
+    let users = bob.request(join.clone(), "j").await;
+    assert_eq!(users["type"], "room:users", "{users}");
+    wait_rosters(&p, "acme", 1).await;
+    let _carol = nodes[1].connect_ready("carol", "acme").await;
+    let mut alice = nodes[1].connect_ready("alice", "acme").await;
+    let users = alice.request(join, "j").await;
+    assert_eq!(users["type"], "room:users", "{users}");
+    let diff = bob
+        .recv_where("alice's presence", |v| entry(v, "alice").is_some())
+        .await;
+    assert!(entry(&diff, "carol").is_none(), "{diff}");
+    let list = bob.request(json!({"type": "presence:list"}), "l").await;
+    assert_eq!(ids(&list), vec!["alice", "bob"]);
+
+    let left = alice
+        .request(
+            json!({"type": "room:leave", "entity_type": "doc", "entity_id": "7"}),
+            "l",
+        )
+        .await;
+    assert_eq!(left["type"], "ack", "{left}");
+    bob.recv_where("alice unwatched", |v| {
+        v["type"] == "presence:diff"
+            && v["unwatched"]
+                .as_array()
+                .is_some_and(|u| u.iter().any(|x| x == "alice"))
+    })
+    .await;
+    let list = bob.request(json!({"type": "presence:list"}), "l2").await;
+    assert_eq!(ids(&list), vec!["bob"]);
+}
