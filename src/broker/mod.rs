@@ -126,7 +126,32 @@ impl std::fmt::Debug for ConnectionHandle {
     }
 }
 
+/// Frames from other nodes a relay handle may have queued before it is cut.
+pub const RELAY_QUEUE: usize = 65_536;
+
+/// Relay handles take ids from the top half of the range, far from the
+/// registry's connection ids (which count up from 1), one counter for
+/// every kind of relay: `unsubscribe_all` of one must never reach another.
+static NEXT_RELAY_ID: std::sync::atomic::AtomicU64 =
+    std::sync::atomic::AtomicU64::new(u64::MAX / 2);
+
 impl ConnectionHandle {
+    /// A handle for an actor that listens to a topic for other nodes'
+    /// frames (a room, roster or Yjs document of a clustered node), with an
+    /// id no connection or other relay has. Past [`RELAY_QUEUE`] frames
+    /// queued, the actor gets [`CloseSocket`].
+    pub fn relay(deliver: Recipient<Deliver>, close: Recipient<CloseSocket>) -> Self {
+        let id = ConnectionId(NEXT_RELAY_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        ConnectionHandle::new(
+            id,
+            deliver,
+            close,
+            RELAY_QUEUE,
+            Duration::from_secs(1),
+            None,
+        )
+    }
+
     /// Builds the handle for a connection actor.
     pub fn new(
         id: ConnectionId,

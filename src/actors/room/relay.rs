@@ -11,17 +11,7 @@
 
 use super::RoomActor;
 use crate::broker::{CloseSocket, ConnectionHandle, Deliver, Frame, FrameKind, Topic};
-use crate::ids::ConnectionId;
 use actix::prelude::*;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
-
-/// Relay handles take ids from the top of the range, far from the
-/// registry's connection ids (which count up from 1).
-static NEXT_RELAY_ID: AtomicU64 = AtomicU64::new(u64::MAX / 2);
-
-/// Frames from other nodes a room may have queued before it drops more.
-const RELAY_QUEUE: usize = 65_536;
 
 impl RoomActor {
     /// Subscribes the room to its topic (a clustered node only).
@@ -29,15 +19,8 @@ impl RoomActor {
         if self.services.broker.cluster().is_none() {
             return;
         }
-        let id = ConnectionId(NEXT_RELAY_ID.fetch_add(1, Ordering::Relaxed));
-        let handle = ConnectionHandle::new(
-            id,
-            ctx.address().recipient(),
-            ctx.address().recipient(),
-            RELAY_QUEUE,
-            Duration::from_secs(1),
-            None,
-        );
+        let handle = ConnectionHandle::relay(ctx.address().recipient(), ctx.address().recipient());
+        let id = handle.id;
         self.services
             .broker
             .subscribe(Topic::Room(self.id.clone()), handle.clone());

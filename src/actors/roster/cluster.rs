@@ -30,12 +30,12 @@ use crate::actors::registry::SetStatusFor;
 use crate::broker::{CloseSocket, ConnectionHandle, Deliver, Topic};
 use crate::cluster::nodes::Nodes;
 use crate::cluster::presence::{self, Announce, RosterMessage, Stored, Write};
-use crate::ids::{ConnectionId, UserId};
+use crate::ids::UserId;
 use crate::protocol::server::PresenceView;
 use crate::protocol::{Frame, FrameKind};
 use crate::roster_state::merge::{Applied, NodeView};
 use actix::prelude::*;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -44,12 +44,6 @@ use tokio::sync::mpsc;
 pub const CHECK_EVERY: Duration = Duration::from_secs(2);
 /// When a starting roster reads the hash a second time.
 const SECOND_SNAPSHOT: Duration = Duration::from_secs(1);
-/// Frames from other nodes a roster may have queued before it drops more.
-const RELAY_QUEUE: usize = 65_536;
-
-/// Relay handles of rosters take ids from the top quarter of the range,
-/// far from connection ids and from the rooms' relays.
-static NEXT_RELAY_ID: AtomicU64 = AtomicU64::new(u64::MAX / 4 * 3);
 
 /// A roster's link to the other nodes.
 pub(super) struct Link {
@@ -93,15 +87,7 @@ impl RosterActor {
 
     /// Subscribes a new relay handle to the tenant's roster topic.
     fn subscribe_relay(&self, ctx: &mut Context<Self>) -> ConnectionHandle {
-        let id = ConnectionId(NEXT_RELAY_ID.fetch_add(1, Ordering::Relaxed));
-        let relay = ConnectionHandle::new(
-            id,
-            ctx.address().recipient(),
-            ctx.address().recipient(),
-            RELAY_QUEUE,
-            Duration::from_secs(1),
-            None,
-        );
+        let relay = ConnectionHandle::relay(ctx.address().recipient(), ctx.address().recipient());
         self.services
             .broker
             .subscribe(Topic::Roster(self.tenant.clone()), relay.clone());

@@ -30,12 +30,10 @@
 use super::apply::{self, Applied};
 use super::{DocState, YjsDocActor};
 use crate::broker::{Broker, CloseSocket, ConnectionHandle, Deliver, Topic};
-use crate::ids::ConnectionId;
 use crate::protocol::{Frame, FrameKind};
 use actix::prelude::*;
 use actix_web::web::Bytes;
 use base64::Engine;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use yrs::sync::{Message, SyncMessage};
@@ -46,14 +44,6 @@ use yrs::Update;
 /// How long after loading the document is read again, to pick up what
 /// other nodes stored before this node's subscription reached Redis.
 pub(super) const CATCH_UP_AFTER: Duration = Duration::from_secs(2);
-
-/// Frames from other nodes the document may have queued before its relay
-/// is cut (and a catch-up replaces what it missed).
-const RELAY_QUEUE: usize = 65_536;
-
-/// Relay handles of Yjs documents take ids from their own range, far from
-/// connection ids (counting up from 1) and room relays (from `u64::MAX / 2`).
-static NEXT_RELAY_ID: AtomicU64 = AtomicU64::new(u64::MAX / 4 * 3);
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
@@ -130,15 +120,7 @@ impl YjsDocActor {
         let Some(link) = self.cluster.as_mut() else {
             return;
         };
-        let id = ConnectionId(NEXT_RELAY_ID.fetch_add(1, Ordering::Relaxed));
-        let handle = ConnectionHandle::new(
-            id,
-            ctx.address().recipient(),
-            ctx.address().recipient(),
-            RELAY_QUEUE,
-            Duration::from_secs(1),
-            None,
-        );
+        let handle = ConnectionHandle::relay(ctx.address().recipient(), ctx.address().recipient());
         link.broker.subscribe(topic, handle.clone());
         link.handle = Some(handle);
         link.sessions = link.broker.cluster().map_or(0, |c| c.sessions);
