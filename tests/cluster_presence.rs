@@ -13,84 +13,16 @@
 
 mod common;
 
+use common::cluster::*;
 use common::*;
-use deadpool_redis::redis;
 use serde_json::{json, Value};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tandem::broker::Topic;
-use tandem::config::Secret;
 use tandem::ids::TenantId;
-
-fn redis_url() -> String {
-    std::env::var("TANDEM_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-}
-
-/// A prefix no other test uses.
-fn prefix() -> String {
-    format!("test:{}:", uuid::Uuid::new_v4().simple())
-}
-
-/// Starts `n` nodes on one database and Redis prefix; `redis_urls[i]`
-/// overrides node i's Redis URL (a proxy); `tweak` applies to every node.
-async fn cluster_with(
-    n: usize,
-    prefix: &str,
-    redis_urls: &[Option<String>],
-    tweak: impl Fn(&mut tandem::config::Settings),
-) -> Vec<TestApp> {
-    let db = Arc::new(TestDb::create().await);
-    let mut nodes = Vec::new();
-    for i in 0..n {
-        let mut s = test_settings(&db);
-        s.auth.api_keys = vec![Secret::new(API_KEY)];
-        let url = redis_urls
-            .get(i)
-            .cloned()
-            .flatten()
-            .unwrap_or_else(redis_url);
-        s.redis.url = Secret::new(url);
-        s.redis.key_prefix = prefix.to_owned();
-        s.redis.reconnect_max_ms = 500;
-        tweak(&mut s);
-        nodes.push(spawn_app_on(s, db.clone()).await);
-    }
-    nodes
-}
-
-async fn cluster(n: usize, prefix: &str) -> Vec<TestApp> {
-    cluster_with(n, prefix, &[], |_| {}).await
-}
-
-/// How many nodes listen to the roster channel of a tenant.
-async fn listeners(prefix: &str, tenant: &str) -> i64 {
-    let channel = tandem::cluster::channel(prefix, &Topic::Roster(TenantId::new(tenant)));
-    let mut conn = redis::Client::open(redis_url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .expect("Redis at TANDEM_TEST_REDIS_URL (see scripts/services.sh)");
-    let (_, n): (String, i64) = redis::cmd("PUBSUB")
-        .arg("NUMSUB")
-        .arg(&channel)
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    n
-}
 
 /// Waits (at most 10 s) until `n` nodes' rosters of `tenant` listen.
 async fn wait_rosters(prefix: &str, tenant: &str, n: i64) {
-    for _ in 0..400 {
-        if listeners(prefix, tenant).await == n {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!(
-        "{tenant}: {} rosters listen, expected {n}",
-        listeners(prefix, tenant).await
-    );
+    wait_listeners(prefix, &Topic::Roster(TenantId::new(tenant)), n).await;
 }
 
 /// The user's entry in a `presence:diff` (`joined` or `updated`).
@@ -309,12 +241,8 @@ async fn viewers_are_found_on_every_node() {
 #[actix_web::test]
 async fn a_dead_nodes_users_are_dropped_within_the_bound() {
     let p = prefix();
-    let upstream = redis_url()
-        .trim_start_matches("redis://")
-        .trim_end_matches('/')
-        .to_owned();
-    let proxy = common::cut_proxy::CutProxy::start(upstream);
-    let urls = [None, Some(format!("redis://{}", proxy.addr)), None];
+    let (proxy, url) = redis_proxy();
+    let urls = [None, Some(url), None];
     let ttl_ms = 3000;
     let nodes = cluster_with(3, &p, &urls, |s| s.redis.node_ttl_ms = ttl_ms).await;
     let mut bob = nodes[0].connect_ready("bob", "acme").await;
@@ -379,12 +307,8 @@ async fn another_tenants_users_never_show_up() {
 #[actix_web::test]
 async fn a_node_back_on_redis_announces_its_users_again() {
     let p = prefix();
-    let upstream = redis_url()
-        .trim_start_matches("redis://")
-        .trim_end_matches('/')
-        .to_owned();
-    let proxy = common::cut_proxy::CutProxy::start(upstream);
-    let urls = [None, Some(format!("redis://{}", proxy.addr))];
+    let (proxy, url) = redis_proxy();
+    let urls = [None, Some(url)];
     let nodes = cluster_with(2, &p, &urls, |s| s.redis.node_ttl_ms = 3000).await;
     let mut bob = nodes[0].connect_ready("bob", "acme").await;
     wait_rosters(&p, "acme", 1).await;
@@ -506,115 +430,13 @@ async fn a_status_set_over_rest_on_any_node_holds_where_the_user_is() {
     );
 }
 
-/// A node in a process of its own (`redis.node_ttl_ms` = 3000), to be
-/// killed with SIGKILL.
-struct Process {
-    child: std::process::Child,
-    port: u16,
-    config: std::path::PathBuf,
-}
-
-impl Process {
-    fn start(db_url: &str, prefix: &str) -> Process {
-        use std::io::BufRead;
-        let config = std::env::temp_dir().join(format!(
-            "tandem-presence-{}-{}.toml",
-            std::process::id(),
-            uuid::Uuid::new_v4().simple()
-        ));
-        let text = format!(
-            r#"[server]
-host = "127.0.0.1"
-port = 0
-workers = 1
-
-[database]
-url = "{db_url}"
-pool_size = 4
-
-[redis]
-url = "{}"
-key_prefix = "{prefix}"
-node_ttl_ms = 3000
-
-[auth]
-secret = "{SECRET}"
-leeway_secs = 0
-"#,
-            redis_url()
-        );
-        std::fs::write(&config, text).unwrap();
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tandem"));
-        cmd.arg("serve")
-            .arg("--config")
-            .arg(&config)
-            .env("RUST_LOG", "info")
-            .env_remove("DATABASE_URL")
-            .env_remove("REDIS_URL")
-            .env_remove("TANDEM_CONFIG")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped());
-        for (name, _) in std::env::vars() {
-            if name.starts_with("TANDEM__") {
-                cmd.env_remove(name);
-            }
-        }
-        let mut child = cmd.spawn().expect("start the tandem binary");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if let Some(port) = line.split("listening on port ").nth(1) {
-                    let _ = tx.send(port.trim().parse::<u16>().ok());
-                }
-            }
-        });
-        let port = rx
-            .recv_timeout(Duration::from_secs(60))
-            .ok()
-            .flatten()
-            .expect("the tandem process reports its port");
-        Process {
-            child,
-            port,
-            config,
-        }
-    }
-
-    async fn connect(&self, settings: &tandem::config::Settings, user: &str) -> WsClient {
-        let token = token_with(settings, user, "acme", None, 3600);
-        let url = format!("ws://127.0.0.1:{}/ws", self.port);
-        let mut c = WsClient::connect(&url, &[("Authorization", format!("Bearer {token}"))])
-            .await
-            .unwrap();
-        c.recv_type("welcome").await;
-        c
-    }
-
-    /// SIGKILL: no graceful cleanup of any kind.
-    fn kill(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.config);
-    }
-}
-
 #[actix_web::test]
 async fn a_node_killed_with_sigkill_loses_its_users_within_the_bound() {
     let p = prefix();
     let nodes = cluster(1, &p).await;
     let mut bob = nodes[0].connect_ready("bob", "acme").await;
     wait_rosters(&p, "acme", 1).await;
-    let mut dead = Process::start(&nodes[0].db.url, &p);
+    let mut dead = Process::start(&nodes[0].db.url, &p, 10_000, 16);
     let _carol = dead.connect(&nodes[0].settings, "carol").await;
     bob.recv_where("carol joined", |v| entry(v, "carol").is_some())
         .await;
@@ -677,12 +499,8 @@ async fn a_subscription_follows_a_user_on_another_node() {
 #[actix_web::test]
 async fn a_departure_lost_in_a_short_redis_outage_is_repaired() {
     let p = prefix();
-    let upstream = redis_url()
-        .trim_start_matches("redis://")
-        .trim_end_matches('/')
-        .to_owned();
-    let proxy = common::cut_proxy::CutProxy::start(upstream);
-    let urls = [None, Some(format!("redis://{}", proxy.addr))];
+    let (proxy, url) = redis_proxy();
+    let urls = [None, Some(url)];
     // The default 10 s heartbeat: node B never counts as dead here.
     let nodes = cluster_with(2, &p, &urls, |_| {}).await;
     let mut bob = nodes[0].connect_ready("bob", "acme").await;

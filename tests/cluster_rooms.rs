@@ -11,55 +11,13 @@
 
 mod common;
 
+use common::cluster::*;
 use common::*;
 use deadpool_redis::redis;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tandem::config::Secret;
 
-fn redis_url() -> String {
-    std::env::var("TANDEM_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-}
-
-/// A prefix no other test uses.
-fn prefix() -> String {
-    format!("test:{}:", uuid::Uuid::new_v4().simple())
-}
-
-/// Starts `n` nodes on one database and Redis prefix; `redis_urls[i]`
-/// overrides node i's Redis URL (a proxy); `tweak` applies to every node.
-async fn cluster_with(
-    n: usize,
-    prefix: &str,
-    redis_urls: &[Option<String>],
-    tweak: impl Fn(&mut tandem::config::Settings),
-) -> Vec<TestApp> {
-    let db = Arc::new(TestDb::create().await);
-    let mut nodes = Vec::new();
-    for i in 0..n {
-        let mut s = test_settings(&db);
-        s.auth.api_keys = vec![Secret::new(API_KEY)];
-        let url = redis_urls
-            .get(i)
-            .cloned()
-            .flatten()
-            .unwrap_or_else(redis_url);
-        s.redis.url = Secret::new(url);
-        s.redis.key_prefix = prefix.to_owned();
-        s.redis.reconnect_max_ms = 500;
-        tweak(&mut s);
-        nodes.push(spawn_app_on(s, db.clone()).await);
-    }
-    nodes
-}
-
-async fn cluster(n: usize, prefix: &str) -> Vec<TestApp> {
-    cluster_with(n, prefix, &[], |_| {}).await
-}
-
-/// A message about invoice `id`.
 fn msg(kind: &str, id: &str, extra: Value) -> Value {
     let mut v = json!({"type": kind, "entity_type": "invoice", "entity_id": id});
     for (k, x) in extra.as_object().unwrap() {
@@ -400,12 +358,8 @@ async fn the_same_user_on_two_nodes_is_one_member_until_its_last_connection_leav
 async fn a_dead_nodes_members_leave_within_the_ttl_and_return_with_it() {
     const NODE_TTL_MS: u64 = 3000;
     let p = prefix();
-    let upstream = redis_url()
-        .trim_start_matches("redis://")
-        .trim_end_matches('/')
-        .to_owned();
-    let proxy = common::cut_proxy::CutProxy::start(upstream);
-    let urls = [None, Some(format!("redis://{}", proxy.addr))];
+    let (proxy, url) = redis_proxy();
+    let urls = [None, Some(url)];
     let nodes = cluster_with(2, &p, &urls, |s| s.redis.node_ttl_ms = NODE_TTL_MS).await;
     let (mut alice, _) = Member::join(&nodes[0], "alice", "acme", "7").await;
     let (mut bob, _) = Member::join(&nodes[1], "bob", "acme", "7").await;

@@ -6,12 +6,11 @@
 
 mod common;
 
+use common::cluster::*;
 use common::yjs::*;
 use common::*;
 use serde_json::json;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tandem::config::Secret;
 use yrs::sync::{Message, SyncMessage};
 use yrs::updates::decoder::Decode;
 use yrs::{GetString, Transact, Update};
@@ -19,29 +18,10 @@ use yrs::{GetString, Transact, Update};
 /// Longer than the catch-up read a document does 2 s after it loaded.
 const CATCH_UP_PAST: Duration = Duration::from_secs(3);
 
-fn redis_url() -> String {
-    std::env::var("TANDEM_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-}
-
-/// Starts `n` nodes on one database under a prefix no other test uses;
+/// `n` nodes on one database under a prefix no other test uses;
 /// `redis_urls[i]` overrides node i's Redis URL (a proxy).
-async fn cluster(n: usize, redis_urls: &[Option<String>]) -> Vec<TestApp> {
-    let prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
-    let db = Arc::new(TestDb::create().await);
-    let mut nodes = Vec::new();
-    for i in 0..n {
-        let mut s = test_settings(&db);
-        let url = redis_urls
-            .get(i)
-            .cloned()
-            .flatten()
-            .unwrap_or_else(redis_url);
-        s.redis.url = Secret::new(url);
-        s.redis.key_prefix = prefix.clone();
-        s.redis.reconnect_max_ms = 500;
-        nodes.push(spawn_app_on(s, db.clone()).await);
-    }
-    nodes
+async fn yjs_cluster(n: usize, redis_urls: &[Option<String>]) -> Vec<TestApp> {
+    cluster_with(n, &prefix(), redis_urls, |_| {}).await
 }
 
 /// Reads update frames from a raw client until its copy of the document
@@ -73,7 +53,7 @@ async fn until_text_has(c: &mut WsClient, doc: &yrs::Doc, want: &str) -> String 
 /// serves the same state.
 #[actix_web::test]
 async fn edits_on_two_nodes_converge() {
-    let nodes = cluster(3, &[]).await;
+    let nodes = yjs_cluster(3, &[]).await;
     let a = with(
         client(&nodes[0], "edit", "plan", "alice", "acme"),
         json!({"prefix": "A", "inserts": 6, "expect": ["A6;", "B6;"], "timeoutMs": 20000}),
@@ -97,7 +77,7 @@ async fn edits_on_two_nodes_converge() {
 /// document of another tenant with the same name hears nothing.
 #[actix_web::test]
 async fn a_change_on_one_node_reaches_sockets_on_another_live() {
-    let nodes = cluster(2, &[]).await;
+    let nodes = yjs_cluster(2, &[]).await;
     let mut watcher = raw_client(&nodes[1], "notes", "bob", "acme").await;
     watcher.send_binary(&step1_empty()).await;
     assert_eq!(text_from_step2(&mut watcher).await, "");
@@ -135,7 +115,7 @@ async fn a_change_on_one_node_reaches_sockets_on_another_live() {
 /// sees it removed when A's socket is cut, and again when A reconnects.
 #[actix_web::test]
 async fn awareness_crosses_nodes() {
-    let nodes = cluster(2, &[]).await;
+    let nodes = yjs_cluster(2, &[]).await;
     let out = node(with(
         client(&nodes[0], "awareness", "aware", "alice", "acme"),
         json!({"peerUrl": yjs_url(&nodes[1]), "timeoutMs": 20000}),
@@ -149,12 +129,8 @@ async fn awareness_crosses_nodes() {
 /// they missed.
 #[actix_web::test]
 async fn a_node_cut_off_from_redis_catches_up_when_it_is_back() {
-    let upstream = redis_url()
-        .trim_start_matches("redis://")
-        .trim_end_matches('/')
-        .to_owned();
-    let proxy = common::cut_proxy::CutProxy::start(upstream);
-    let nodes = cluster(2, &[None, Some(format!("redis://{}", proxy.addr))]).await;
+    let (proxy, url) = redis_proxy();
+    let nodes = yjs_cluster(2, &[None, Some(url)]).await;
     let mut watcher = raw_client(&nodes[1], "cut", "bob", "acme").await;
     watcher.send_binary(&step1_empty()).await;
     assert_eq!(text_from_step2(&mut watcher).await, "");

@@ -3,6 +3,7 @@
 //! and HTTP clients.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod cluster;
 pub mod cut_proxy;
 pub mod yjs;
 
