@@ -29,6 +29,7 @@
 pub mod admin;
 pub mod cursors;
 mod delivery;
+mod doc_relay;
 mod events;
 mod members;
 mod membership;
@@ -256,6 +257,8 @@ pub struct RoomActor {
     pending_joins: std::cell::RefCell<Vec<(ConnectionId, UserId)>>,
     /// In a cluster: the room's subscription to its topic (`relay`).
     relay: Option<ConnectionHandle>,
+    /// When another node last forwarded a document request here (`doc_relay`).
+    remote_documents_seen: Option<Instant>,
 }
 
 impl RoomActor {
@@ -274,6 +277,7 @@ impl RoomActor {
             document: None,
             pending_joins: Default::default(),
             relay: None,
+            remote_documents_seen: None,
         }
     }
 
@@ -321,7 +325,10 @@ impl RoomActor {
 
     fn schedule_idle_check(&self, ctx: &mut Context<Self>) {
         let idle = Duration::from_secs(self.services.settings.rooms.idle_stop_secs);
-        ctx.run_later(idle, |act, _| {
+        ctx.run_later(idle, move |act, ctx| {
+            if act.members.is_empty() && act.serves_other_nodes(idle) {
+                return act.schedule_idle_check(ctx);
+            }
             if act.members.is_empty() {
                 act.registry.do_send(RoomIdle {
                     room: act.id.clone(),

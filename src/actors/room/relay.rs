@@ -3,8 +3,9 @@
 //! ([`Topic::Room`]) as a relay handle of its own; each broadcast a local
 //! member sends is also published there, and the room delivers the
 //! broadcasts of the other nodes' members to its local members. The frame
-//! crosses Redis once per node with the room open. Only `room:broadcast`
-//! crosses: member lists, cursors, typing and editing stay per node.
+//! crosses Redis once per node with the room open. `room:broadcast` and the
+//! document's messages (`doc_relay.rs`) cross: member lists, cursors,
+//! typing and editing stay per node.
 
 use super::RoomActor;
 use crate::broker::{CloseSocket, ConnectionHandle, Deliver, Frame, Topic};
@@ -61,10 +62,18 @@ impl RoomActor {
 impl Handler<Deliver> for RoomActor {
     type Result = ();
 
-    /// A broadcast from another node's member: to every local member.
+    /// A broadcast from another node's member: to every local member. A
+    /// cluster frame is a message between nodes' rooms and sessions
+    /// (`doc.*`: `doc_relay.rs`).
     fn handle(&mut self, Deliver(frame, _): Deliver, _: &mut Context<Self>) {
         if let Some(h) = &self.relay {
             h.dequeued();
+        }
+        if frame.kind() == crate::protocol::FrameKind::Cluster {
+            if let Some(doc) = crate::actors::document::wire::DocWire::parse(frame.text()) {
+                self.on_doc_wire(doc);
+            }
+            return;
         }
         self.deliver(frame, None);
     }

@@ -1,0 +1,305 @@
+//! Documents across the nodes of a cluster: the forwarding session and the
+//! owner's side of it.
+//!
+//! A session whose node could not take the document's lease because another
+//! node holds it forwards its members' requests to that node (`doc.req` over
+//! the room's topic, through its room). The owner's room hands them to its
+//! session ([`Forwarded`]), which serves them like its own members' and
+//! answers through the topic (`doc.reply`); everything it sends every member
+//! also goes to the other nodes' rooms (`doc.out`). The forwarding node's
+//! room delivers those to its members and tells its session which requests
+//! were answered ([`ForwardAnswered`]).
+//!
+//! Failover: a request with no answer within [`FORWARD_TIMEOUT`], an owner
+//! that answers it has no open session (`gone`), or one that says it closed
+//! (`doc.closed`, [`OwnerGone`]) makes the owner suspect. The requests
+//! waiting for it are answered `unavailable` with a retry hint, and the next
+//! request first tries to take the lease and load the document from
+//! PostgreSQL (or learns the new holder and forwards there). The lease rules
+//! (`lease.rs`) keep one writer: the lease is only free once the old owner
+//! stopped writing. A client that resends an edit after failover with the
+//! same (`client_id`, `seq`) gets the ack of the stored one, never a second
+//! copy: the stored changes carry their client sequence numbers.
+
+use super::wire::{
+    self, DocWire, ForwardedReply, ForwardedRequest, MembersFrame, RemoteMember, WireOp,
+};
+use super::*;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// How long a forwarded request may wait for the owner's answer.
+pub(super) const FORWARD_TIMEOUT: Duration = Duration::from_millis(2500);
+/// The `retry_after_ms` of a request whose owner did not answer.
+const FORWARD_RETRY_AFTER_MS: u64 = 500;
+
+/// Forward ids, unique on this node.
+static NEXT_FORWARD: AtomicU64 = AtomicU64::new(1);
+
+/// A request forwarded on behalf of another node's member (sent by the
+/// room, which read it off its topic).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Forwarded(pub Box<ForwardedRequest>);
+
+/// The owner answered a forwarded request (the room delivered the reply);
+/// `gone`: it has no open session.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ForwardAnswered {
+    /// The forward id.
+    pub id: u64,
+    /// The owner could not serve it.
+    pub gone: bool,
+}
+
+/// The owner on `node` stopped and released the document's lease.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct OwnerGone {
+    /// That node.
+    pub node: String,
+}
+
+/// A forwarded request that owes its member a reply.
+struct InFlight {
+    reply: ConnectionHandle,
+    r#ref: Option<Ref>,
+    sent: Instant,
+}
+
+/// A forwarding session's state.
+pub(super) struct Proxy {
+    /// The node holding the lease, as last seen.
+    owner: String,
+    /// The owner missed an answer (or closed): take over on the next request.
+    suspect: bool,
+    in_flight: HashMap<u64, InFlight>,
+}
+
+impl DocumentActor {
+    /// This node's id in the cluster.
+    fn node_id(&self) -> Option<String> {
+        self.services.leases.as_ref().map(|l| l.node().to_owned())
+    }
+
+    /// Another node holds the lease: forward to it from now on.
+    pub(super) fn forward_to(&mut self, owner: String) {
+        match self.proxy.as_mut() {
+            Some(p) => {
+                p.owner = owner;
+                p.suspect = false;
+            }
+            None => {
+                log::info!("document {}: open on node {owner}; forwarding", self.room);
+                self.proxy = Some(Proxy {
+                    owner,
+                    suspect: false,
+                    in_flight: HashMap::new(),
+                });
+            }
+        }
+    }
+
+    /// This session owns the document or cannot open it: requests still
+    /// waiting for the old owner are answered `unavailable` (their fate is
+    /// unknown; a resent edit is recognised by its `client_id` and `seq`).
+    pub(super) fn stop_forwarding(&mut self) {
+        if let Some(proxy) = self.proxy.take() {
+            for (_, waiting) in proxy.in_flight {
+                self.owner_missed(waiting);
+            }
+        }
+    }
+
+    fn owner_missed(&self, waiting: InFlight) {
+        let refusal = ServerMessage::Error {
+            r#ref: waiting.r#ref,
+            code: ErrorCode::Unavailable,
+            message: "the node that has this document did not answer; retry".into(),
+            retry_after_ms: Some(FORWARD_RETRY_AFTER_MS),
+        };
+        self.reply(&Some(ReplyTo::Local(waiting.reply)), &refusal);
+    }
+
+    /// Forwards a member's request to the owner, or (the owner is suspect)
+    /// first tries to take the document over.
+    pub(super) fn forward(&mut self, req: DocRequest, ctx: &mut Context<Self>) {
+        let (Some(node), Some(proxy)) = (self.node_id(), self.proxy.as_mut()) else {
+            return;
+        };
+        if proxy.suspect {
+            return self.load(ctx, Some(req));
+        }
+        let Some(handle) = req.reply else {
+            return;
+        };
+        let id = NEXT_FORWARD.fetch_add(1, Ordering::Relaxed);
+        // Every request with a `ref`, and every sync and edit, gets exactly
+        // one reply: those are waited for.
+        if req.r#ref.is_some() || matches!(req.command, DocCommand::Sync | DocCommand::Edit { .. })
+        {
+            proxy.in_flight.insert(
+                id,
+                InFlight {
+                    reply: handle.clone(),
+                    r#ref: req.r#ref.clone(),
+                    sent: Instant::now(),
+                },
+            );
+        }
+        let wire = DocWire::Request(Box::new(ForwardedRequest {
+            to: proxy.owner.clone(),
+            from: RemoteMember {
+                node,
+                connection: handle.id.0,
+                id,
+            },
+            user: req.user.to_string(),
+            name: req.name.to_string(),
+            r#ref: req.r#ref,
+            command: req.command,
+            sent_edits: req.sent_edits,
+        }));
+        self.to_nodes(wire);
+    }
+
+    /// On the tick: requests the owner left unanswered too long.
+    pub(super) fn check_forwarded(&mut self, now: Instant) {
+        let Some(proxy) = self.proxy.as_mut() else {
+            return;
+        };
+        let late: Vec<u64> = proxy
+            .in_flight
+            .iter()
+            .filter(|(_, w)| now.duration_since(w.sent) >= FORWARD_TIMEOUT)
+            .map(|(id, _)| *id)
+            .collect();
+        if late.is_empty() {
+            return;
+        }
+        proxy.suspect = true;
+        log::warn!(
+            "document {}: node {} did not answer {} request(s) in time",
+            self.room,
+            proxy.owner,
+            late.len()
+        );
+        let waiting: Vec<InFlight> = late
+            .iter()
+            .filter_map(|id| proxy.in_flight.remove(id))
+            .collect();
+        for w in waiting {
+            self.owner_missed(w);
+        }
+    }
+
+    /// A message for the other nodes, published by the room in order with
+    /// everything else it sends.
+    fn to_nodes(&self, wire: DocWire) {
+        self.room_addr.do_send(FromDocument {
+            to: Audience::Nodes,
+            frame: wire.to_frame(),
+            applied: None,
+        });
+    }
+
+    /// The owner's reply to another node's member (`None`: not open here).
+    pub(super) fn send_remote_reply(&self, to: RemoteMember, frame: Option<&Frame>) {
+        self.to_nodes(DocWire::Reply(ForwardedReply {
+            to,
+            frame: frame.map(wire::carry),
+            gone: frame.is_none(),
+        }));
+    }
+
+    /// The owner's frame for every member, to the other nodes' rooms.
+    pub(super) fn send_other_nodes(
+        &self,
+        frame: &Frame,
+        except: Option<&ReplyTo>,
+        applied: Option<&(AppliedOp, u64)>,
+    ) {
+        let Some(node) = self.node_id() else {
+            return;
+        };
+        let author = except.map(|r| match r {
+            ReplyTo::Local(h) => (node.clone(), h.id.0),
+            ReplyTo::Remote(m) => (m.node.clone(), m.connection),
+        });
+        let applied = applied.map(|(op, sent_edits)| WireOp {
+            field: op.field.clone(),
+            op: op.op.clone(),
+            author: author.clone().map(|(n, c)| (n, c, *sent_edits)),
+        });
+        self.to_nodes(DocWire::Members(MembersFrame {
+            frame: wire::carry(frame),
+            except: author,
+            applied,
+        }));
+    }
+}
+
+impl Handler<Forwarded> for DocumentActor {
+    type Result = ();
+
+    /// Serves another node's member like a local one, if this session owns
+    /// the document; answers `gone` otherwise (so the forwarder takes over).
+    fn handle(&mut self, Forwarded(req): Forwarded, ctx: &mut Context<Self>) {
+        let req = *req;
+        let owner = self.lease.is_some()
+            && self.proxy.is_none()
+            && self.load_error.is_none()
+            && !self.closing;
+        if !owner {
+            return self.send_remote_reply(req.from, None);
+        }
+        self.handle_command(
+            Request {
+                reply: Some(ReplyTo::Remote(req.from)),
+                user: UserId::new(req.user),
+                name: req.name.into(),
+                r#ref: req.r#ref,
+                command: req.command,
+                sent_edits: req.sent_edits,
+            },
+            ctx,
+        );
+    }
+}
+
+impl Handler<ForwardAnswered> for DocumentActor {
+    type Result = ();
+
+    /// The owner is alive; a `gone` answer makes it suspect.
+    fn handle(&mut self, msg: ForwardAnswered, _: &mut Context<Self>) {
+        let Some(proxy) = self.proxy.as_mut() else {
+            return;
+        };
+        let waiting = proxy.in_flight.remove(&msg.id);
+        proxy.suspect = msg.gone;
+        if let (true, Some(w)) = (msg.gone, waiting) {
+            self.owner_missed(w);
+        }
+    }
+}
+
+impl Handler<OwnerGone> for DocumentActor {
+    type Result = ();
+
+    /// The owner closed: its unanswered requests never will be; this
+    /// session tries to take the document now.
+    fn handle(&mut self, msg: OwnerGone, ctx: &mut Context<Self>) {
+        let Some(proxy) = self.proxy.as_mut() else {
+            return;
+        };
+        if proxy.owner != msg.node {
+            return;
+        }
+        let waiting: Vec<InFlight> = proxy.in_flight.drain().map(|(_, w)| w).collect();
+        for w in waiting {
+            self.owner_missed(w);
+        }
+        self.load(ctx, None);
+    }
+}
