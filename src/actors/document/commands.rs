@@ -94,12 +94,7 @@ impl DocumentActor {
         self.record_change(event, after, ctx);
     }
 
-    pub(super) fn doc_error(
-        &self,
-        reply: &Option<ReplyTo>,
-        r#ref: Option<Ref>,
-        e: DocError,
-    ) {
+    pub(super) fn doc_error(&self, reply: &Option<ReplyTo>, r#ref: Option<Ref>, e: DocError) {
         let (code, message) = match &e {
             DocError::History(HistoryError::RevisionAhead { .. })
             | DocError::History(HistoryError::RevisionTooOld { .. }) => (

@@ -45,7 +45,11 @@ pub struct ForwardedRequest {
     pub name: String,
     /// The request's `ref`, exactly as the client wrote it (read back with
     /// [`crate::protocol::peek_ref`] from the whole text).
-    #[serde(rename = "ref", skip_deserializing, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "ref",
+        skip_deserializing,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub r#ref: Option<Ref>,
     /// What.
     pub command: DocCommand,

@@ -35,10 +35,9 @@ impl RoomActor {
             }
             DocWire::Reply(reply) if reply.to.node == me => {
                 let frame = reply.frame.and_then(crate::actors::document::wire::rebuild);
-                if let (Some(frame), Some(m)) = (
-                    frame,
-                    self.members.get(&ConnectionId(reply.to.connection)),
-                ) {
+                if let (Some(frame), Some(m)) =
+                    (frame, self.members.get(&ConnectionId(reply.to.connection)))
+                {
                     m.handle.deliver(frame);
                 }
                 if let Some(doc) = self.live_document() {
@@ -57,9 +56,9 @@ impl RoomActor {
                     self.move_cursors(&AppliedOp {
                         field: op.field,
                         op: op.op,
-                        author: op.author.and_then(|(node, id, sent)| {
-                            here((node, id)).map(|id| (id, sent))
-                        }),
+                        author: op
+                            .author
+                            .and_then(|(node, id, sent)| here((node, id)).map(|id| (id, sent))),
                     });
                 }
                 self.deliver(frame, out.except.and_then(here));
