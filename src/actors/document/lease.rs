@@ -1,5 +1,5 @@
 //! The session's cluster lease (`cluster::lease`): taken before the load,
-//! renewed on the tick every third of `redis.document_lease_ms`, given up
+//! renewed on the tick at least every third of `redis.document_lease_ms`, given up
 //! when the session stops. A session that has not renewed for half the
 //! lease (Redis unreachable) or finds it taken refuses changes and stops,
 //! so two nodes never write one document: the lease cannot lapse, and no
@@ -72,7 +72,10 @@ impl DocumentActor {
             return self.lease_lost(ctx, "the document lease could not be renewed");
         }
         let ttl = leases.ttl();
-        if held.renewing || now < held.last_renewed + ttl / 3 {
+        // Renewed on the last tick before a third of the lease has passed
+        // (ticks come every `TICK`): a renewal is never late, whatever the
+        // phase of the ticks against the lease (with a 3 s lease, every tick).
+        if held.renewing || now + TICK < held.last_renewed + ttl / 3 {
             return;
         }
         held.renewing = true;
