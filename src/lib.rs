@@ -23,7 +23,9 @@
 //!   shell every socket actor shares (limits, liveness, expiry, reassembly, close).
 //!   A room owns its member list and delivers to its members itself, its document
 //!   session's frames included (`actors::room` says why); members send `doc:*`
-//!   requests to the session directly. `actors::pool` is the actor pool: the
+//!   requests to the session directly. In a cluster a document has one owning
+//!   session; the other nodes' sessions forward to it over the room's topic
+//!   (`actors::document::forward`). `actors::pool` is the actor pool: the
 //!   arbiters (one per core, `server.actor_threads`) that rooms, their
 //!   document sessions, presence actors, rosters, Yjs documents and the
 //!   broker's shards run on, each chosen by a hash of the actor's key.
