@@ -329,6 +329,33 @@ async fn locks_hold_across_nodes() {
         .request(doc("doc:lock", json!({"field": "body"})), "l5")
         .await;
     assert_eq!(ack["type"], "ack", "{ack}");
+
+    // Bob's last connection leaves the room on his node: the owner releases
+    // his locks, as for a member of its own.
+    let ack = bob
+        .request(doc("doc:lock", json!({"field": "notes"})), "l6")
+        .await;
+    assert_eq!(ack["type"], "ack", "{ack}");
+    let holds_notes = |m: &Value| {
+        m["type"] == "doc:lock_status"
+            && m["locks"]
+                .as_array()
+                .is_some_and(|l| l.iter().any(|l| l["field"] == "notes"))
+    };
+    alice.recv_where("bob's lock on notes", holds_notes).await;
+    bob.close().await;
+    let status = alice
+        .recv_where("bob's locks released", |m| {
+            m["type"] == "doc:lock_status" && !holds_notes(m)
+        })
+        .await;
+    let users: Vec<&str> = status["locks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["user_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(users, ["alice", "alice"], "{status}");
 }
 
 #[actix_web::test]

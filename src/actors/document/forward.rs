@@ -22,7 +22,8 @@
 //! copy: the stored changes carry their client sequence numbers.
 
 use super::wire::{
-    self, DocWire, ForwardedReply, ForwardedRequest, MembersFrame, RemoteMember, WireOp,
+    self, DocWire, ForwardedReply, ForwardedRequest, MembersFrame, RemoteMember, UserLeftNode,
+    WireOp,
 };
 use super::*;
 use std::collections::HashMap;
@@ -60,6 +61,11 @@ pub struct OwnerGone {
     /// That node.
     pub node: String,
 }
+
+/// A user has no connection left in another node's room (`doc.left`).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RemoteUserLeft(pub UserLeftNode);
 
 /// A forwarded request that owes its member a reply.
 struct InFlight {
@@ -164,6 +170,18 @@ impl DocumentActor {
         self.to_nodes(wire);
     }
 
+    /// A local user left the room: the owner releases their locks once no
+    /// node has them.
+    pub(super) fn forward_user_left(&self, user: &UserId) {
+        if let (Some(node), Some(proxy)) = (self.node_id(), self.proxy.as_ref()) {
+            self.to_nodes(DocWire::Left(UserLeftNode {
+                to: proxy.owner.clone(),
+                node,
+                user: user.to_string(),
+            }));
+        }
+    }
+
     /// On the tick: requests the owner left unanswered too long.
     pub(super) fn check_forwarded(&mut self, now: Instant) {
         let Some(proxy) = self.proxy.as_mut() else {
@@ -254,6 +272,10 @@ impl Handler<Forwarded> for DocumentActor {
         if !owner {
             return self.send_remote_reply(req.from, None);
         }
+        self.remote_users
+            .entry(req.user.clone())
+            .or_default()
+            .insert(req.from.node.clone());
         self.handle_command(
             Request {
                 reply: Some(ReplyTo::Remote(req.from)),
@@ -265,6 +287,26 @@ impl Handler<Forwarded> for DocumentActor {
             },
             ctx,
         );
+    }
+}
+
+impl Handler<RemoteUserLeft> for DocumentActor {
+    type Result = ();
+
+    /// Forgets the user on that node; with no node (this one included)
+    /// left, releases their locks, as for a local user leaving.
+    fn handle(&mut self, RemoteUserLeft(left): RemoteUserLeft, ctx: &mut Context<Self>) {
+        let Some(nodes) = self.remote_users.get_mut(&left.user) else {
+            return;
+        };
+        nodes.remove(&left.node);
+        if !nodes.is_empty() {
+            return;
+        }
+        self.remote_users.remove(&left.user);
+        if !self.active_users.contains(&left.user) {
+            self.release_user_locks(&UserId::new(left.user), ctx);
+        }
     }
 }
 

@@ -39,7 +39,7 @@ mod room_messages;
 pub mod wire;
 mod write_queue;
 
-pub use forward::{ForwardAnswered, Forwarded, OwnerGone};
+pub use forward::{ForwardAnswered, Forwarded, OwnerGone, RemoteUserLeft};
 use replies::{ReplyTo, Request};
 
 use super::Services;
@@ -313,6 +313,9 @@ pub struct DocumentActor {
     lease_blocked: bool,
     /// Another node owns the document: requests are forwarded to it.
     proxy: Option<forward::Proxy>,
+    /// Owner: the other nodes each user sent requests through (their locks
+    /// stay until no node has the user).
+    remote_users: std::collections::HashMap<String, HashSet<String>>,
 }
 
 /// A user's edits appear in the activity feed at most this often.
@@ -368,6 +371,7 @@ impl DocumentActor {
             lease: None,
             lease_blocked: false,
             proxy: None,
+            remote_users: Default::default(),
         }
     }
 

@@ -9,6 +9,8 @@
 //! - `doc.out`: a frame the owner delivers to every member (`doc:op`,
 //!   `doc:field`, `doc:lock_status`), with its author to skip and the text
 //!   op stored cursors move with;
+//! - `doc.left`: a user has no connection left in a forwarding node's room
+//!   (the owner releases their locks once no node has them);
 //! - `doc.closed`: the owner's session stopped and gave its lease up.
 //!
 //! Every frame of one owner goes out on one Redis channel from one
@@ -91,6 +93,17 @@ pub struct MembersFrame {
     pub applied: Option<WireOp>,
 }
 
+/// `doc.left`: `user` has no connection left in `node`'s room.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UserLeftNode {
+    /// The owner it is for.
+    pub to: String,
+    /// The forwarding node.
+    pub node: String,
+    /// The user.
+    pub user: String,
+}
+
 /// `doc.closed`: the owner on `node` stopped and released the lease.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OwnerClosed {
@@ -107,6 +120,8 @@ pub enum DocWire {
     Reply(ForwardedReply),
     /// `doc.out`.
     Members(MembersFrame),
+    /// `doc.left`.
+    Left(UserLeftNode),
     /// `doc.closed`.
     Closed(OwnerClosed),
 }
@@ -147,6 +162,7 @@ impl DocWire {
             DocWire::Request(r) => tagged("doc.req", r.as_ref()),
             DocWire::Reply(r) => tagged("doc.reply", r),
             DocWire::Members(m) => tagged("doc.out", m),
+            DocWire::Left(l) => tagged("doc.left", l),
             DocWire::Closed(c) => tagged("doc.closed", c),
         }
     }
@@ -163,6 +179,7 @@ impl DocWire {
             }
             "doc.reply" => serde_json::from_str(text).ok().map(DocWire::Reply),
             "doc.out" => serde_json::from_str(text).ok().map(DocWire::Members),
+            "doc.left" => serde_json::from_str(text).ok().map(DocWire::Left),
             "doc.closed" => serde_json::from_str(text).ok().map(DocWire::Closed),
             _ => None,
         }
@@ -274,5 +291,12 @@ mod tests {
         assert!(rebuild((200, "{}".into())).is_none());
         let closed = DocWire::Closed(OwnerClosed { node: "a".into() });
         assert!(matches!(round_trip(&closed), DocWire::Closed(c) if c.node == "a"));
+        let left = DocWire::Left(UserLeftNode {
+            to: "a".into(),
+            node: "b".into(),
+            user: "bob".into(),
+        });
+        assert!(matches!(round_trip(&left),
+            DocWire::Left(l) if (l.to.as_str(), l.node.as_str(), l.user.as_str()) == ("a", "b", "bob")));
     }
 }

@@ -4,13 +4,14 @@
 //! on: `doc.req` for this node to its session (or answers `gone` when it has
 //! none), `doc.reply` to the member it is for (then tells its session the
 //! request was answered), `doc.out` to every local member (moving stored
-//! cursors through the op it carries), `doc.closed` to its session. Rooms
+//! cursors through the op it carries), `doc.left` and `doc.closed` to its
+//! session. Rooms
 //! of an owner that still serves other nodes' members stay open while
 //! those requests keep coming (`rooms.idle_stop_secs` after the last one).
 
 use super::*;
 use crate::actors::document::wire::{DocWire, ForwardedReply};
-use crate::actors::document::{ForwardAnswered, Forwarded, OwnerGone};
+use crate::actors::document::{ForwardAnswered, Forwarded, OwnerGone, RemoteUserLeft};
 
 impl RoomActor {
     /// A document message from another node's room.
@@ -62,6 +63,11 @@ impl RoomActor {
                     });
                 }
                 self.deliver(frame, out.except.and_then(here));
+            }
+            DocWire::Left(left) if left.to == me => {
+                if let Some(doc) = self.live_document() {
+                    doc.do_send(RemoteUserLeft(left));
+                }
             }
             DocWire::Closed(closed) if closed.node != me => {
                 if let Some(doc) = self.live_document() {
