@@ -21,12 +21,12 @@
 //! same (`client_id`, `seq`) gets the ack of the stored one, never a second
 //! copy: the stored changes carry their client sequence numbers.
 
+use super::proxy::Proxy;
 use super::wire::{
     self, DocWire, ForwardedReply, ForwardedRequest, MembersFrame, RemoteMember, UserLeftNode,
     WireOp,
 };
 use super::*;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// How long a forwarded request may wait for the owner's answer.
@@ -68,19 +68,9 @@ pub struct OwnerGone {
 pub struct RemoteUserLeft(pub UserLeftNode);
 
 /// A forwarded request that owes its member a reply.
-struct InFlight {
+pub(super) struct InFlight {
     reply: ConnectionHandle,
     r#ref: Option<Ref>,
-    sent: Instant,
-}
-
-/// A forwarding session's state.
-pub(super) struct Proxy {
-    /// The node holding the lease, as last seen.
-    owner: String,
-    /// The owner missed an answer (or closed): take over on the next request.
-    suspect: bool,
-    in_flight: HashMap<u64, InFlight>,
 }
 
 impl DocumentActor {
@@ -92,17 +82,10 @@ impl DocumentActor {
     /// Another node holds the lease: forward to it from now on.
     pub(super) fn forward_to(&mut self, owner: String) {
         match self.proxy.as_mut() {
-            Some(p) => {
-                p.owner = owner;
-                p.suspect = false;
-            }
+            Some(p) => p.retarget(owner),
             None => {
                 log::info!("document {}: open on node {owner}; forwarding", self.room);
-                self.proxy = Some(Proxy {
-                    owner,
-                    suspect: false,
-                    in_flight: HashMap::new(),
-                });
+                self.proxy = Some(Proxy::new(owner));
             }
         }
     }
@@ -111,8 +94,8 @@ impl DocumentActor {
     /// waiting for the old owner are answered `unavailable` (their fate is
     /// unknown; a resent edit is recognised by its `client_id` and `seq`).
     pub(super) fn stop_forwarding(&mut self) {
-        if let Some(proxy) = self.proxy.take() {
-            for (_, waiting) in proxy.in_flight {
+        if let Some(mut proxy) = self.proxy.take() {
+            for waiting in proxy.drain() {
                 self.owner_missed(waiting);
             }
         }
@@ -134,7 +117,7 @@ impl DocumentActor {
         let (Some(node), Some(proxy)) = (self.node_id(), self.proxy.as_mut()) else {
             return;
         };
-        if proxy.suspect {
+        if proxy.suspect() {
             return self.load(ctx, Some(req));
         }
         let Some(handle) = req.reply else {
@@ -145,17 +128,14 @@ impl DocumentActor {
         // one reply: those are waited for.
         if req.r#ref.is_some() || matches!(req.command, DocCommand::Sync | DocCommand::Edit { .. })
         {
-            proxy.in_flight.insert(
-                id,
-                InFlight {
-                    reply: handle.clone(),
-                    r#ref: req.r#ref.clone(),
-                    sent: Instant::now(),
-                },
-            );
+            let waiting = InFlight {
+                reply: handle.clone(),
+                r#ref: req.r#ref.clone(),
+            };
+            proxy.sent(id, waiting, Instant::now());
         }
         let wire = DocWire::Request(Box::new(ForwardedRequest {
-            to: proxy.owner.clone(),
+            to: proxy.owner().to_owned(),
             from: RemoteMember {
                 node,
                 connection: handle.id.0,
@@ -175,7 +155,7 @@ impl DocumentActor {
     pub(super) fn forward_user_left(&self, user: &UserId) {
         if let (Some(node), Some(proxy)) = (self.node_id(), self.proxy.as_ref()) {
             self.to_nodes(DocWire::Left(UserLeftNode {
-                to: proxy.owner.clone(),
+                to: proxy.owner().to_owned(),
                 node,
                 user: user.to_string(),
             }));
@@ -187,27 +167,17 @@ impl DocumentActor {
         let Some(proxy) = self.proxy.as_mut() else {
             return;
         };
-        let late: Vec<u64> = proxy
-            .in_flight
-            .iter()
-            .filter(|(_, w)| now.duration_since(w.sent) >= FORWARD_TIMEOUT)
-            .map(|(id, _)| *id)
-            .collect();
+        let late = proxy.late(now, FORWARD_TIMEOUT);
         if late.is_empty() {
             return;
         }
-        proxy.suspect = true;
         log::warn!(
             "document {}: node {} did not answer {} request(s) in time",
             self.room,
-            proxy.owner,
+            proxy.owner(),
             late.len()
         );
-        let waiting: Vec<InFlight> = late
-            .iter()
-            .filter_map(|id| proxy.in_flight.remove(id))
-            .collect();
-        for w in waiting {
+        for w in late {
             self.owner_missed(w);
         }
     }
@@ -318,8 +288,7 @@ impl Handler<ForwardAnswered> for DocumentActor {
         let Some(proxy) = self.proxy.as_mut() else {
             return;
         };
-        let waiting = proxy.in_flight.remove(&msg.id);
-        proxy.suspect = msg.gone;
+        let waiting = proxy.answered(msg.id, msg.gone);
         if let (true, Some(w)) = (msg.gone, waiting) {
             self.owner_missed(w);
         }
@@ -335,10 +304,9 @@ impl Handler<OwnerGone> for DocumentActor {
         let Some(proxy) = self.proxy.as_mut() else {
             return;
         };
-        if proxy.owner != msg.node {
+        let Some(waiting) = proxy.owner_closed(&msg.node) else {
             return;
-        }
-        let waiting: Vec<InFlight> = proxy.in_flight.drain().map(|(_, w)| w).collect();
+        };
         for w in waiting {
             self.owner_missed(w);
         }

@@ -29,11 +29,13 @@
 //! `replies.rs` replies, member frames and lock status; `room_messages.rs`
 //! what the room and REST send it; `lease.rs` the cluster lease;
 //! `forward.rs` forwarding to the owner and serving forwarded requests;
-//! `wire.rs` the messages between nodes.
+//! `proxy.rs` the forwarding state (pure); `wire.rs` the messages between
+//! nodes.
 
 mod commands;
 mod forward;
 mod lease;
+mod proxy;
 mod replies;
 mod room_messages;
 pub mod wire;
@@ -312,7 +314,7 @@ pub struct DocumentActor {
     /// document (`unavailable`, retry later).
     lease_blocked: bool,
     /// Another node owns the document: requests are forwarded to it.
-    proxy: Option<forward::Proxy>,
+    proxy: Option<proxy::Proxy<forward::InFlight>>,
     /// Owner: the other nodes each user sent requests through (their locks
     /// stay until no node has the user).
     remote_users: std::collections::HashMap<String, HashSet<String>>,
