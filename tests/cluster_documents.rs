@@ -260,6 +260,27 @@ async fn edits_sent_through_three_nodes_converge_to_one_text() {
 }
 
 #[actix_web::test]
+async fn a_member_who_syncs_right_after_joining_on_another_node_is_served() {
+    let p = prefix();
+    let nodes = cluster(2, &p).await;
+    let mut alice = nodes[0].connect_ready("alice", "acme").await;
+    let mut bob = nodes[1].connect_ready("bob", "acme").await;
+    // A fresh document each time: bob's node opens its room and at once
+    // forwards the sync, racing its subscription to the room's channel.
+    for id in 0..5 {
+        let on =
+            |kind: &str| json!({"type": kind, "entity_type": "memo", "entity_id": id.to_string()});
+        let users = alice.request(on("room:join"), "j").await;
+        assert_eq!(users["type"], "room:users", "{users}");
+        let state = alice.request(on("doc:sync"), "s").await;
+        assert_eq!(state["type"], "doc:state", "{state}");
+        bob.send(on("room:join")).await;
+        let state = bob.request(on("doc:sync"), "s").await;
+        assert_eq!(state["type"], "doc:state", "document {id}: {state}");
+    }
+}
+
+#[actix_web::test]
 async fn locks_hold_across_nodes() {
     let p = prefix();
     let nodes = cluster(2, &p).await;

@@ -23,14 +23,16 @@
 
 use super::proxy::Proxy;
 use super::wire::{
-    self, DocWire, ForwardedReply, ForwardedRequest, MembersFrame, RemoteMember, UserLeftNode,
-    WireOp,
+    self, DocWire, ForwardedReply, ForwardedRequest, MembersFrame, Ping, RemoteMember,
+    UserLeftNode, WireOp,
 };
 use super::*;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// How long a forwarded request may wait for the owner's answer.
 pub(super) const FORWARD_TIMEOUT: Duration = Duration::from_millis(2500);
+/// How often an unanswered ping is resent.
+const PING_EVERY: Duration = Duration::from_millis(100);
 /// The `retry_after_ms` of a request whose owner did not answer.
 const FORWARD_RETRY_AFTER_MS: u64 = 500;
 
@@ -62,6 +64,12 @@ pub struct OwnerGone {
     pub node: String,
 }
 
+/// Another node's forwarding session checks that answers reach it
+/// (`doc.ping`).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Pinged(pub RemoteMember);
+
 /// A user has no connection left in another node's room (`doc.left`).
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -77,6 +85,12 @@ impl DocumentActor {
     /// This node's id in the cluster.
     fn node_id(&self) -> Option<String> {
         self.services.leases.as_ref().map(|l| l.node().to_owned())
+    }
+
+    /// True while this session owns the document in a cluster (holds the
+    /// lease, loaded, not closing).
+    fn owns(&self) -> bool {
+        self.lease.is_some() && self.proxy.is_none() && self.load_error.is_none() && !self.closing
     }
 
     /// Another node holds the lease: forward to it from now on.
@@ -98,6 +112,19 @@ impl DocumentActor {
             for waiting in proxy.drain() {
                 self.owner_missed(waiting);
             }
+            for held in proxy.drain_held() {
+                self.refuse_held(held);
+            }
+        }
+    }
+
+    /// A request held for the first answer that will not be forwarded.
+    fn refuse_held(&self, req: DocRequest) {
+        if let Some(reply) = req.reply {
+            self.owner_missed(InFlight {
+                reply,
+                r#ref: req.r#ref,
+            });
         }
     }
 
@@ -119,6 +146,12 @@ impl DocumentActor {
         };
         if proxy.suspect() {
             return self.load(ctx, Some(req));
+        }
+        if !proxy.confirmed() {
+            if proxy.hold(req) {
+                self.ping(ctx);
+            }
+            return;
         }
         let Some(handle) = req.reply else {
             return;
@@ -148,6 +181,41 @@ impl DocumentActor {
             sent_edits: req.sent_edits,
         }));
         self.to_nodes(wire);
+    }
+
+    /// Pings the owner, again every [`PING_EVERY`] until it answers or
+    /// [`FORWARD_TIMEOUT`] passed (then the held requests are refused).
+    fn ping(&mut self, ctx: &mut Context<Self>) {
+        let (Some(node), Some(proxy)) = (self.node_id(), self.proxy.as_mut()) else {
+            return;
+        };
+        if let Some(held) = proxy.ping_expired(Instant::now(), FORWARD_TIMEOUT) {
+            log::warn!(
+                "document {}: node {} did not answer",
+                self.room,
+                proxy.owner()
+            );
+            for req in held {
+                self.refuse_held(req);
+            }
+            return;
+        }
+        let id = NEXT_FORWARD.fetch_add(1, Ordering::Relaxed);
+        proxy.pinged(id, Instant::now());
+        let ping = DocWire::Ping(Ping {
+            to: proxy.owner().to_owned(),
+            from: RemoteMember {
+                node,
+                connection: 0,
+                id,
+            },
+        });
+        self.to_nodes(ping);
+        ctx.run_later(PING_EVERY, |act, ctx| {
+            if act.proxy.as_ref().is_some_and(|p| p.pinging()) {
+                act.ping(ctx);
+            }
+        });
     }
 
     /// A local user left the room: the owner releases their locks once no
@@ -235,11 +303,7 @@ impl Handler<Forwarded> for DocumentActor {
     /// the document; answers `gone` otherwise (so the forwarder takes over).
     fn handle(&mut self, Forwarded(req): Forwarded, ctx: &mut Context<Self>) {
         let req = *req;
-        let owner = self.lease.is_some()
-            && self.proxy.is_none()
-            && self.load_error.is_none()
-            && !self.closing;
-        if !owner {
+        if !self.owns() {
             return self.send_remote_reply(req.from, None);
         }
         self.remote_users
@@ -257,6 +321,19 @@ impl Handler<Forwarded> for DocumentActor {
             },
             ctx,
         );
+    }
+}
+
+impl Handler<Pinged> for DocumentActor {
+    type Result = ();
+
+    /// Answers with no frame: `gone` unless this session owns the document.
+    fn handle(&mut self, Pinged(from): Pinged, _: &mut Context<Self>) {
+        self.to_nodes(DocWire::Reply(ForwardedReply {
+            to: from,
+            frame: None,
+            gone: !self.owns(),
+        }));
     }
 }
 
@@ -283,11 +360,22 @@ impl Handler<RemoteUserLeft> for DocumentActor {
 impl Handler<ForwardAnswered> for DocumentActor {
     type Result = ();
 
-    /// The owner is alive; a `gone` answer makes it suspect.
-    fn handle(&mut self, msg: ForwardAnswered, _: &mut Context<Self>) {
+    /// The owner is alive; a `gone` answer makes it suspect. The answer to
+    /// a ping sends (or refuses) the requests held for it, in order.
+    fn handle(&mut self, msg: ForwardAnswered, ctx: &mut Context<Self>) {
         let Some(proxy) = self.proxy.as_mut() else {
             return;
         };
+        if let Some(held) = proxy.pong(msg.id, msg.gone) {
+            for req in held {
+                if msg.gone {
+                    self.refuse_held(req);
+                } else {
+                    self.forward(req, ctx);
+                }
+            }
+            return;
+        }
         let waiting = proxy.answered(msg.id, msg.gone);
         if let (true, Some(w)) = (msg.gone, waiting) {
             self.owner_missed(w);

@@ -41,7 +41,7 @@ mod room_messages;
 pub mod wire;
 mod write_queue;
 
-pub use forward::{ForwardAnswered, Forwarded, OwnerGone, RemoteUserLeft};
+pub use forward::{ForwardAnswered, Forwarded, OwnerGone, Pinged, RemoteUserLeft};
 use replies::{ReplyTo, Request};
 
 use super::Services;
@@ -314,7 +314,7 @@ pub struct DocumentActor {
     /// document (`unavailable`, retry later).
     lease_blocked: bool,
     /// Another node owns the document: requests are forwarded to it.
-    proxy: Option<proxy::Proxy<forward::InFlight>>,
+    proxy: Option<proxy::Proxy<forward::InFlight, DocRequest>>,
     /// Owner: the other nodes each user sent requests through (their locks
     /// stay until no node has the user).
     remote_users: std::collections::HashMap<String, HashSet<String>>,

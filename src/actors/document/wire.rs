@@ -9,6 +9,9 @@
 //! - `doc.out`: a frame the owner delivers to every member (`doc:op`,
 //!   `doc:field`, `doc:lock_status`), with its author to skip and the text
 //!   op stored cursors move with;
+//! - `doc.ping`: a forwarding session checks that the owner's answers
+//!   reach it before its first request (answered with a `doc.reply` with
+//!   no frame);
 //! - `doc.left`: a user has no connection left in a forwarding node's room
 //!   (the owner releases their locks once no node has them);
 //! - `doc.closed`: the owner's session stopped and gave its lease up.
@@ -93,6 +96,15 @@ pub struct MembersFrame {
     pub applied: Option<WireOp>,
 }
 
+/// `doc.ping`: answered like a request, with no frame.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Ping {
+    /// The owner it is for.
+    pub to: String,
+    /// Where the answer goes (connection 0: the session itself).
+    pub from: RemoteMember,
+}
+
 /// `doc.left`: `user` has no connection left in `node`'s room.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UserLeftNode {
@@ -120,6 +132,8 @@ pub enum DocWire {
     Reply(ForwardedReply),
     /// `doc.out`.
     Members(MembersFrame),
+    /// `doc.ping`.
+    Ping(Ping),
     /// `doc.left`.
     Left(UserLeftNode),
     /// `doc.closed`.
@@ -162,6 +176,7 @@ impl DocWire {
             DocWire::Request(r) => tagged("doc.req", r.as_ref()),
             DocWire::Reply(r) => tagged("doc.reply", r),
             DocWire::Members(m) => tagged("doc.out", m),
+            DocWire::Ping(p) => tagged("doc.ping", p),
             DocWire::Left(l) => tagged("doc.left", l),
             DocWire::Closed(c) => tagged("doc.closed", c),
         }
@@ -179,6 +194,7 @@ impl DocWire {
             }
             "doc.reply" => serde_json::from_str(text).ok().map(DocWire::Reply),
             "doc.out" => serde_json::from_str(text).ok().map(DocWire::Members),
+            "doc.ping" => serde_json::from_str(text).ok().map(DocWire::Ping),
             "doc.left" => serde_json::from_str(text).ok().map(DocWire::Left),
             "doc.closed" => serde_json::from_str(text).ok().map(DocWire::Closed),
             _ => None,
@@ -291,6 +307,11 @@ mod tests {
         assert!(rebuild((200, "{}".into())).is_none());
         let closed = DocWire::Closed(OwnerClosed { node: "a".into() });
         assert!(matches!(round_trip(&closed), DocWire::Closed(c) if c.node == "a"));
+        let ping = DocWire::Ping(Ping {
+            to: "a".into(),
+            from: member(),
+        });
+        assert!(matches!(round_trip(&ping), DocWire::Ping(p) if p.to == "a" && p.from == member()));
         let left = DocWire::Left(UserLeftNode {
             to: "a".into(),
             node: "b".into(),

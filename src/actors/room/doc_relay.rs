@@ -1,7 +1,7 @@
 //! The room's part in documents across nodes (`document::forward` says how
 //! they work): it publishes what its session sends the other nodes
 //! ([`Audience::Nodes`]) on the room's topic, and hands what arrives there
-//! on: `doc.req` for this node to its session (or answers `gone` when it has
+//! on: `doc.req` and `doc.ping` for this node to its session (or answers `gone` when it has
 //! none), `doc.reply` to the member it is for (then tells its session the
 //! request was answered), `doc.out` to every local member (moving stored
 //! cursors through the op it carries), `doc.left` and `doc.closed` to its
@@ -11,7 +11,7 @@
 
 use super::*;
 use crate::actors::document::wire::{DocWire, ForwardedReply};
-use crate::actors::document::{ForwardAnswered, Forwarded, OwnerGone, RemoteUserLeft};
+use crate::actors::document::{ForwardAnswered, Forwarded, OwnerGone, Pinged, RemoteUserLeft};
 
 impl RoomActor {
     /// A document message from another node's room.
@@ -27,6 +27,20 @@ impl RoomActor {
                     None => self.relay(
                         DocWire::Reply(ForwardedReply {
                             to: req.from,
+                            frame: None,
+                            gone: true,
+                        })
+                        .to_frame(),
+                    ),
+                }
+            }
+            DocWire::Ping(ping) if ping.to == me => {
+                self.remote_documents_seen = Some(Instant::now());
+                match self.live_document() {
+                    Some(doc) => doc.do_send(Pinged(ping.from)),
+                    None => self.relay(
+                        DocWire::Reply(ForwardedReply {
+                            to: ping.from,
                             frame: None,
                             gone: true,
                         })
