@@ -266,7 +266,10 @@ async fn a_member_who_syncs_right_after_joining_on_another_node_is_served() {
     let mut alice = nodes[0].connect_ready("alice", "acme").await;
     let mut bob = nodes[1].connect_ready("bob", "acme").await;
     // A fresh document each time: bob's node opens its room and at once
-    // forwards the sync, racing its subscription to the room's channel.
+    // forwards the sync, while its subscription to the room's channel is
+    // on its way to Redis (the session pings the owner first and holds the
+    // sync until the answer shows the subscription works). With no wait for
+    // listeners, unlike the other tests: every sync must be served.
     for id in 0..5 {
         let on =
             |kind: &str| json!({"type": kind, "entity_type": "memo", "entity_id": id.to_string()});
