@@ -321,6 +321,35 @@ async fn locks_hold_across_nodes() {
     let state = bob.request(doc("doc:sync", json!({})), "s2").await;
     assert_eq!(state["locks"][0]["user_id"], "alice", "{state}");
 
+    // REST locks are served by the owner's node only: the forwarding node
+    // refuses them and writes nothing (alice's lock stays, and is stored).
+    let (status, body) = nodes[1]
+        .send_json(
+            "POST",
+            "/api/v1/collaboration/invoice/7/lock",
+            Some(&nodes[1].token("carol", "acme")),
+            &json!({"field": "other"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (503, Some("document_unavailable")),
+        "{body}"
+    );
+    let (status, body) = nodes[0]
+        .send_json(
+            "POST",
+            "/api/v1/collaboration/invoice/7/lock",
+            Some(&nodes[0].token("carol", "acme")),
+            &json!({"field": "title"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (409, Some("lock_conflict")),
+        "{body}"
+    );
+
     // And the other way: a lock taken through the forwarding node.
     let ack = bob
         .request(

@@ -12,6 +12,11 @@ impl Handler<RestLock> for DocumentActor {
             let e = e.clone();
             return Box::pin(async move { Err(LockRefused::Unavailable(e)) });
         }
+        if let Some(proxy) = &self.proxy {
+            // Another node writes this document (its locks included).
+            let e = format!("the document is open on node {}", proxy.owner());
+            return Box::pin(async move { Err(LockRefused::Unavailable(e)) });
+        }
         if self.storage_full() {
             // The same bound as the WebSocket's lock changes: refused, not applied.
             return Box::pin(async {
