@@ -107,15 +107,16 @@ impl DocumentActor {
     /// This session owns the document or cannot open it: requests still
     /// waiting for the old owner are answered `unavailable` (their fate is
     /// unknown; a resent edit is recognised by its `client_id` and `seq`).
-    pub(super) fn stop_forwarding(&mut self) {
-        if let Some(mut proxy) = self.proxy.take() {
-            for waiting in proxy.drain() {
-                self.owner_missed(waiting);
-            }
-            for held in proxy.drain_held() {
-                self.refuse_held(held);
-            }
+    /// Returns the requests held for a first answer (never sent), to serve
+    /// here now.
+    pub(super) fn stop_forwarding(&mut self) -> Vec<DocRequest> {
+        let Some(mut proxy) = self.proxy.take() else {
+            return Vec::new();
+        };
+        for waiting in proxy.drain() {
+            self.owner_missed(waiting);
         }
+        proxy.drain_held()
     }
 
     /// A request held for the first answer that will not be forwarded.

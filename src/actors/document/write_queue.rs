@@ -260,19 +260,26 @@ impl DocumentActor {
             }
         };
         ctx.wait(fut.into_actor(self).map(|result, act, ctx| {
-            act.loaded(result, ctx);
-            if let Some(req) = then {
+            // Requests held for a forwarding that ended go first.
+            for req in act.loaded(result, ctx).into_iter().chain(then) {
                 act.serve(req, ctx);
             }
         }));
     }
 
-    fn loaded(&mut self, result: Result<Loaded, LoadError>, ctx: &mut Context<Self>) {
+    /// Applies a load's result; returns requests a forwarding that ended
+    /// held back (to serve now).
+    fn loaded(
+        &mut self,
+        result: Result<Loaded, LoadError>,
+        ctx: &mut Context<Self>,
+    ) -> Vec<DocRequest> {
         let act = self;
+        let mut held = Vec::new();
         match result {
             Ok(((snapshot, changes, locks, session), lease)) => {
                 // This node owns the document from now on.
-                act.stop_forwarding();
+                held = act.stop_forwarding();
                 act.lease = lease;
                 let max_history = act.services.settings.documents.max_history;
                 let mut doc = match snapshot {
@@ -315,13 +322,14 @@ impl DocumentActor {
             Err(LoadError::Elsewhere(owner)) => act.forward_to(owner),
             Err(e) => {
                 log::error!("document {}: load failed: {e}", act.room);
-                act.stop_forwarding();
+                held = act.stop_forwarding();
                 act.lease_blocked = matches!(e, LoadError::Lease(_));
                 act.load_error = Some(e.to_string());
                 // Let a later request try again with a fresh session.
                 ctx.run_later(Duration::from_secs(2), |_, ctx| ctx.stop());
             }
         }
+        held
     }
 }
 

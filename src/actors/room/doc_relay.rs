@@ -1,13 +1,13 @@
 //! The room's part in documents across nodes (`document::forward` says how
 //! they work): it publishes what its session sends the other nodes
 //! ([`Audience::Nodes`]) on the room's topic, and hands what arrives there
-//! on: `doc.req` and `doc.ping` for this node to its session (or answers `gone` when it has
-//! none), `doc.reply` to the member it is for (then tells its session the
-//! request was answered), `doc.out` to every local member (moving stored
-//! cursors through the op it carries), `doc.left` and `doc.closed` to its
-//! session. Rooms
-//! of an owner that still serves other nodes' members stay open while
-//! those requests keep coming (`rooms.idle_stop_secs` after the last one).
+//! on: `doc.req` and `doc.ping` for this node to its session (or answers
+//! `gone` when it has none), `doc.reply` to the member it is for (then tells
+//! its session the request was answered), `doc.out` to every local member
+//! (moving stored cursors through the op it carries), `doc.left` and
+//! `doc.closed` to its session. The room of an owner that serves other
+//! nodes' members stays open while their requests keep coming (until
+//! `rooms.idle_stop_secs` after the last one).
 
 use super::*;
 use crate::actors::document::wire::{DocWire, ForwardedReply};
