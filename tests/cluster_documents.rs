@@ -321,26 +321,13 @@ async fn locks_hold_across_nodes() {
     let state = bob.request(doc("doc:sync", json!({})), "s2").await;
     assert_eq!(state["locks"][0]["user_id"], "alice", "{state}");
 
-    // REST locks are served by the owner's node only: the forwarding node
-    // refuses them and writes nothing (alice's lock stays, and is stored).
+    // REST lock calls on the forwarding node go to the owner too.
+    let carol = nodes[1].token("carol", "acme");
     let (status, body) = nodes[1]
         .send_json(
             "POST",
             "/api/v1/collaboration/invoice/7/lock",
-            Some(&nodes[1].token("carol", "acme")),
-            &json!({"field": "other"}),
-        )
-        .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (503, Some("document_unavailable")),
-        "{body}"
-    );
-    let (status, body) = nodes[0]
-        .send_json(
-            "POST",
-            "/api/v1/collaboration/invoice/7/lock",
-            Some(&nodes[0].token("carol", "acme")),
+            Some(&carol),
             &json!({"field": "title"}),
         )
         .await;
@@ -349,6 +336,38 @@ async fn locks_hold_across_nodes() {
         (409, Some("lock_conflict")),
         "{body}"
     );
+    let (status, body) = nodes[1]
+        .send_json(
+            "POST",
+            "/api/v1/collaboration/invoice/7/lock",
+            Some(&carol),
+            &json!({"field": "other", "mode": "hard"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        (body["field"].as_str(), body["user_id"].as_str()),
+        (Some("other"), Some("carol"))
+    );
+    alice
+        .recv_where("carol's REST lock", |m| {
+            m["type"] == "doc:lock_status"
+                && m["locks"]
+                    .as_array()
+                    .is_some_and(|l| l.iter().any(|l| l["user_id"] == "carol"))
+        })
+        .await;
+    let (status, body) = nodes[1]
+        .send_json(
+            "DELETE",
+            "/api/v1/collaboration/invoice/7/lock?field=other",
+            Some(&carol),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    let state = alice.request(doc("doc:sync", json!({})), "s3").await;
+    assert_eq!(state["locks"].as_array().unwrap().len(), 1, "{state}");
 
     // And the other way: a lock taken through the forwarding node.
     let ack = bob

@@ -37,7 +37,7 @@ const PING_EVERY: Duration = Duration::from_millis(100);
 const FORWARD_RETRY_AFTER_MS: u64 = 500;
 
 /// Forward ids, unique on this node.
-static NEXT_FORWARD: AtomicU64 = AtomicU64::new(1);
+pub(super) static NEXT_FORWARD: AtomicU64 = AtomicU64::new(1);
 
 /// A request forwarded on behalf of another node's member (sent by the
 /// room, which read it off its topic).
@@ -75,21 +75,25 @@ pub struct Pinged(pub RemoteMember);
 #[rtype(result = "()")]
 pub struct RemoteUserLeft(pub UserLeftNode);
 
-/// A forwarded request that owes its member a reply.
-pub(super) struct InFlight {
-    reply: ConnectionHandle,
-    r#ref: Option<Ref>,
+/// A forwarded request that owes a reply: to a member, or to a REST call
+/// (`forward_rest.rs`).
+pub(super) enum InFlight {
+    Member {
+        reply: ConnectionHandle,
+        r#ref: Option<Ref>,
+    },
+    Rest(tokio::sync::oneshot::Sender<Result<Option<LockView>, LockRefused>>),
 }
 
 impl DocumentActor {
     /// This node's id in the cluster.
-    fn node_id(&self) -> Option<String> {
+    pub(super) fn node_id(&self) -> Option<String> {
         self.services.leases.as_ref().map(|l| l.node().to_owned())
     }
 
     /// True while this session owns the document in a cluster (holds the
     /// lease, loaded, not closing).
-    fn owns(&self) -> bool {
+    pub(super) fn owns(&self) -> bool {
         self.lease.is_some() && self.proxy.is_none() && self.load_error.is_none() && !self.closing
     }
 
@@ -122,21 +126,29 @@ impl DocumentActor {
     /// A request held for the first answer that will not be forwarded.
     fn refuse_held(&self, req: DocRequest) {
         if let Some(reply) = req.reply {
-            self.owner_missed(InFlight {
+            self.owner_missed(InFlight::Member {
                 reply,
                 r#ref: req.r#ref,
             });
         }
     }
 
-    fn owner_missed(&self, waiting: InFlight) {
+    pub(super) fn owner_missed(&self, waiting: InFlight) {
+        let (reply, r#ref) = match waiting {
+            InFlight::Member { reply, r#ref } => (reply, r#ref),
+            InFlight::Rest(tx) => {
+                let why = "the node that has this document did not answer; retry".into();
+                let _ = tx.send(Err(LockRefused::Unavailable(why)));
+                return;
+            }
+        };
         let refusal = ServerMessage::Error {
-            r#ref: waiting.r#ref,
+            r#ref,
             code: ErrorCode::Unavailable,
             message: "the node that has this document did not answer; retry".into(),
             retry_after_ms: Some(FORWARD_RETRY_AFTER_MS),
         };
-        self.reply(&Some(ReplyTo::Local(waiting.reply)), &refusal);
+        self.reply(&Some(ReplyTo::Local(reply)), &refusal);
     }
 
     /// Forwards a member's request to the owner, or (the owner is suspect)
@@ -162,7 +174,7 @@ impl DocumentActor {
         // one reply: those are waited for.
         if req.r#ref.is_some() || matches!(req.command, DocCommand::Sync | DocCommand::Edit { .. })
         {
-            let waiting = InFlight {
+            let waiting = InFlight::Member {
                 reply: handle.clone(),
                 r#ref: req.r#ref.clone(),
             };
@@ -253,7 +265,7 @@ impl DocumentActor {
 
     /// A message for the other nodes, published by the room in order with
     /// everything else it sends.
-    fn to_nodes(&self, wire: DocWire) {
+    pub(super) fn to_nodes(&self, wire: DocWire) {
         self.room_addr.do_send(FromDocument {
             to: Audience::Nodes,
             frame: wire.to_frame(),

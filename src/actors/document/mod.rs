@@ -29,11 +29,13 @@
 //! `replies.rs` replies, member frames and lock status; `room_messages.rs`
 //! what the room and REST send it; `lease.rs` the cluster lease;
 //! `forward.rs` forwarding to the owner and serving forwarded requests;
-//! `proxy.rs` the forwarding state (pure); `wire.rs` the messages between
+//! `forward_rest.rs` REST lock calls forwarded to the owner; `proxy.rs` the
+//! forwarding state (pure); `wire.rs` the messages between
 //! nodes.
 
 mod commands;
 mod forward;
+mod forward_rest;
 mod lease;
 mod proxy;
 mod replies;
@@ -42,6 +44,7 @@ pub mod wire;
 mod write_queue;
 
 pub use forward::{ForwardAnswered, Forwarded, OwnerGone, Pinged, RemoteUserLeft};
+pub use forward_rest::{ForwardedRest, RestAnswered};
 use replies::{ReplyTo, Request};
 
 use super::Services;
@@ -149,8 +152,8 @@ pub struct RestLock {
     pub acquire: Option<(LockMode, Option<u64>, Option<String>)>,
 }
 
-/// Why a REST lock request failed.
-#[derive(Debug, Clone, thiserror::Error)]
+/// Why a REST lock request failed (also carried between nodes).
+#[derive(Debug, Clone, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum LockRefused {
     /// Someone else holds an overlapping lock.
     #[error("locked by {0}")]

@@ -12,10 +12,9 @@ impl Handler<RestLock> for DocumentActor {
             let e = e.clone();
             return Box::pin(async move { Err(LockRefused::Unavailable(e)) });
         }
-        if let Some(proxy) = &self.proxy {
+        if self.proxy.is_some() {
             // Another node writes this document (its locks included).
-            let e = format!("the document is open on node {}", proxy.owner());
-            return Box::pin(async move { Err(LockRefused::Unavailable(e)) });
+            return self.forward_rest(msg);
         }
         if self.storage_full() {
             // The same bound as the WebSocket's lock changes: refused, not applied.

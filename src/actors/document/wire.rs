@@ -12,6 +12,8 @@
 //! - `doc.ping`: a forwarding session checks that the owner's answers
 //!   reach it before its first request (answered with a `doc.reply` with
 //!   no frame);
+//! - `doc.rest_lock` / `doc.rest_reply`: a REST lock call made on a
+//!   forwarding node, and the owner's result;
 //! - `doc.left`: a user has no connection left in a forwarding node's room
 //!   (the owner releases their locks once no node has them);
 //! - `doc.closed`: the owner's session stopped and gave its lease up.
@@ -20,8 +22,10 @@
 //! publisher, so each member gets its reply and the broadcasts in the order
 //! the owner sent them.
 
-use super::DocCommand;
+use super::{DocCommand, LockRefused};
+use crate::collab::locks::LockMode;
 use crate::collab::ot::TextOperation;
+use crate::protocol::server::LockView;
 use crate::protocol::{Frame, FrameKind, Ref};
 use serde::{Deserialize, Serialize};
 
@@ -105,6 +109,32 @@ pub struct Ping {
     pub from: RemoteMember,
 }
 
+/// `doc.rest_lock`: a REST lock call for the owner.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RestLockRequest {
+    /// The owner it is for.
+    pub to: String,
+    /// Where the result goes (connection 0: the session itself).
+    pub from: RemoteMember,
+    /// The caller.
+    pub user: String,
+    /// Their name.
+    pub name: String,
+    /// Field or the entity.
+    pub field: Option<String>,
+    /// `Some((mode, ttl, reason))` to take, `None` to release.
+    pub acquire: Option<(LockMode, Option<u64>, Option<String>)>,
+}
+
+/// `doc.rest_reply`: the owner's result for a `doc.rest_lock`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RestLockReply {
+    /// The request it answers.
+    pub to: RemoteMember,
+    /// The result.
+    pub result: Result<Option<LockView>, LockRefused>,
+}
+
 /// `doc.left`: `user` has no connection left in `node`'s room.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UserLeftNode {
@@ -134,6 +164,10 @@ pub enum DocWire {
     Members(MembersFrame),
     /// `doc.ping`.
     Ping(Ping),
+    /// `doc.rest_lock`.
+    RestLock(Box<RestLockRequest>),
+    /// `doc.rest_reply`.
+    RestReply(Box<RestLockReply>),
     /// `doc.left`.
     Left(UserLeftNode),
     /// `doc.closed`.
@@ -177,6 +211,8 @@ impl DocWire {
             DocWire::Reply(r) => tagged("doc.reply", r),
             DocWire::Members(m) => tagged("doc.out", m),
             DocWire::Ping(p) => tagged("doc.ping", p),
+            DocWire::RestLock(r) => tagged("doc.rest_lock", r.as_ref()),
+            DocWire::RestReply(r) => tagged("doc.rest_reply", r.as_ref()),
             DocWire::Left(l) => tagged("doc.left", l),
             DocWire::Closed(c) => tagged("doc.closed", c),
         }
@@ -195,6 +231,12 @@ impl DocWire {
             "doc.reply" => serde_json::from_str(text).ok().map(DocWire::Reply),
             "doc.out" => serde_json::from_str(text).ok().map(DocWire::Members),
             "doc.ping" => serde_json::from_str(text).ok().map(DocWire::Ping),
+            "doc.rest_lock" => serde_json::from_str(text)
+                .ok()
+                .map(|r| DocWire::RestLock(Box::new(r))),
+            "doc.rest_reply" => serde_json::from_str(text)
+                .ok()
+                .map(|r| DocWire::RestReply(Box::new(r))),
             "doc.left" => serde_json::from_str(text).ok().map(DocWire::Left),
             "doc.closed" => serde_json::from_str(text).ok().map(DocWire::Closed),
             _ => None,
@@ -312,6 +354,24 @@ mod tests {
             from: member(),
         });
         assert!(matches!(round_trip(&ping), DocWire::Ping(p) if p.to == "a" && p.from == member()));
+        let refused = DocWire::RestReply(Box::new(RestLockReply {
+            to: member(),
+            result: Err(LockRefused::Held("alice".into())),
+        }));
+        assert!(matches!(round_trip(&refused),
+            DocWire::RestReply(r) if matches!(&r.result, Err(LockRefused::Held(u)) if u == "alice")));
+        let lock = DocWire::RestLock(Box::new(RestLockRequest {
+            to: "a".into(),
+            from: member(),
+            user: "carol".into(),
+            name: "Carol".into(),
+            field: Some("title".into()),
+            acquire: Some((LockMode::Hard, Some(60), None)),
+        }));
+        let DocWire::RestLock(back) = round_trip(&lock) else {
+            panic!("a REST lock")
+        };
+        assert_eq!(back.acquire, Some((LockMode::Hard, Some(60), None)));
         let left = DocWire::Left(UserLeftNode {
             to: "a".into(),
             node: "b".into(),

@@ -1,9 +1,10 @@
 //! The room's part in documents across nodes (`document::forward` says how
 //! they work): it publishes what its session sends the other nodes
 //! ([`Audience::Nodes`]) on the room's topic, and hands what arrives there
-//! on: `doc.req` and `doc.ping` for this node to its session (or answers
+//! on: `doc.req`, `doc.ping` and `doc.rest_lock` for this node to its session (or answers
 //! `gone` when it has none), `doc.reply` to the member it is for (then tells
-//! its session the request was answered), `doc.out` to every local member
+//! its session the request was answered; `doc.rest_reply` to the session),
+//! `doc.out` to every local member
 //! (moving stored cursors through the op it carries), `doc.left` and
 //! `doc.closed` to its session. The room of an owner that serves other
 //! nodes' members stays open while their requests keep coming (until
@@ -11,7 +12,9 @@
 
 use super::*;
 use crate::actors::document::wire::{DocWire, ForwardedReply};
-use crate::actors::document::{ForwardAnswered, Forwarded, OwnerGone, Pinged, RemoteUserLeft};
+use crate::actors::document::{
+    ForwardAnswered, Forwarded, ForwardedRest, OwnerGone, Pinged, RemoteUserLeft, RestAnswered,
+};
 
 impl RoomActor {
     /// A document message from another node's room.
@@ -46,6 +49,25 @@ impl RoomActor {
                         })
                         .to_frame(),
                     ),
+                }
+            }
+            DocWire::RestLock(req) if req.to == me => {
+                self.remote_documents_seen = Some(Instant::now());
+                match self.live_document() {
+                    Some(doc) => doc.do_send(ForwardedRest(req)),
+                    None => self.relay(
+                        DocWire::Reply(ForwardedReply {
+                            to: req.from,
+                            frame: None,
+                            gone: true,
+                        })
+                        .to_frame(),
+                    ),
+                }
+            }
+            DocWire::RestReply(reply) if reply.to.node == me => {
+                if let Some(doc) = self.live_document() {
+                    doc.do_send(RestAnswered(reply));
                 }
             }
             DocWire::Reply(reply) if reply.to.node == me => {
