@@ -37,8 +37,9 @@
 //!                   replies: answers and lock status, room_messages: REST locks, info,
 //!                   members, lease: the cluster lease (one writer per document),
 //!                   forward: forwarding to the owner, serving forwarded requests,
-//!                   failover, proxy: the forwarding state (pure), wire: the doc.*
-//!                   messages between nodes (pure)}
+//!                   failover, forward_rest: REST lock calls carried to the owner,
+//!                   proxy: the forwarding state (pure), wire: the doc.* messages
+//!                   between nodes (pure)}
 //! BrokerActor          [pool] one shard per actor thread, by tenant: tenant and user topics
 //!                      (notifications, activity, system messages; in a cluster wrapped by
 //!                      cluster::bridge, which carries them, and room topics, to the other
