@@ -25,7 +25,9 @@
 //!   session's frames included (`actors::room` says why); members send `doc:*`
 //!   requests to the session directly. In a cluster the rooms of one key on
 //!   every node share their members, cursors, typing and editing over the
-//!   room's topic (`actors::room::cluster_state`, pure, and `cluster_sync`).
+//!   room's topic (`actors::room::cluster_state`, pure, and `cluster_sync`),
+//!   and a document has one owning session; the other nodes' sessions
+//!   forward to it over the same topic (`actors::document::forward`).
 //!   `actors::pool` is the actor pool: the
 //!   arbiters (one per core, `server.actor_threads`) that rooms, their
 //!   document sessions, presence actors, rosters, Yjs documents and the

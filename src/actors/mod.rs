@@ -30,15 +30,21 @@
 //!     │       JSON (pure), events: cursors, typing, editing, broadcasts, document
 //!     │       frames, queries, cursors: stored cursors (pure), relay: the room's
 //!     │       topic across the nodes of a cluster (room:broadcast, and a dispatcher
-//!     │       of cluster frames on their "t"), cluster_state: other nodes' members,
-//!     │       cursors, typing, editing (pure), cluster_sync: telling the other nodes
-//!     │       and showing theirs (hello/state resync, dead-node sweep)}
+//!     │       of cluster frames), cluster_state: other nodes' members, cursors,
+//!     │       typing, editing (pure), cluster_sync: telling the other nodes and
+//!     │       showing theirs (hello/state resync, dead-node sweep), doc_relay: its
+//!     │       document's messages to and from the other nodes (doc.*)}
 //!     └── DocumentActor  [pool, its room's thread] the room's document session: OT fields,
 //!           values, locks, persistence;
-//!           serves member connections directly, refuses others
+//!           serves member connections directly, refuses others; in a cluster
+//!           either owns the document or forwards to the node that does
 //!           document/{mod: state and lifecycle, commands, write_queue: ordered storage,
 //!                   replies: answers and lock status, room_messages: REST locks, info,
-//!                   members, lease: the cluster lease (one writer per document)}
+//!                   members, lease: the cluster lease (one writer per document),
+//!                   forward: forwarding to the owner, serving forwarded requests,
+//!                   failover, forward_rest: REST lock calls carried to the owner,
+//!                   proxy: the forwarding state (pure), wire: the doc.* messages
+//!                   between nodes (pure)}
 //! BrokerActor          [pool] one shard per actor thread, by tenant: tenant and user topics
 //!                      (notifications, activity, system messages; in a cluster wrapped by
 //!                      cluster::bridge, which carries them, and room topics, to the other

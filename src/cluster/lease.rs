@@ -67,6 +67,11 @@ impl Leases {
         }
     }
 
+    /// This node's id (the first part of the tokens it writes).
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
     /// The lease lifetime.
     pub fn ttl(&self) -> Duration {
         self.ttl
@@ -113,6 +118,30 @@ impl Leases {
             1 => Ok(Lease { key, token }),
             _ => Err(LeaseError::HeldElsewhere),
         }
+    }
+
+    /// The node holding `room`'s lease, if any (a token is `<node>:<session>`).
+    pub async fn holder(&self, room: &RoomId) -> Result<Option<String>, LeaseError> {
+        let key = self.key(room);
+        let run = async {
+            let mut conn = self
+                .pool
+                .get()
+                .await
+                .map_err(|e| LeaseError::Unreachable(e.to_string()))?;
+            redis::cmd("GET")
+                .arg(&key)
+                .query_async::<Option<String>>(&mut conn)
+                .await
+                .map_err(|e| LeaseError::Unreachable(e.to_string()))
+        };
+        let token = tokio::time::timeout(COMMAND_TIMEOUT, run)
+            .await
+            .unwrap_or_else(|_| Err(LeaseError::Unreachable("timed out".into())))?;
+        Ok(token.map(|t| match t.split_once(':') {
+            Some((node, _)) => node.to_owned(),
+            None => t,
+        }))
     }
 
     /// Extends a lease; `Ok(false)` when it is no longer ours.

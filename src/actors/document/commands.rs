@@ -5,16 +5,37 @@
 use super::*;
 
 impl DocumentActor {
+    /// Serves a member's request: forwarded to the owner when another node
+    /// has the document, refused while it cannot be opened, applied here
+    /// otherwise.
+    pub(super) fn serve(&mut self, req: DocRequest, ctx: &mut Context<Self>) {
+        if self.proxy.is_some() {
+            return self.forward(req, ctx);
+        }
+        if let Some(e) = &self.load_error {
+            let message = format!("document unavailable: {e}");
+            let reply = req.reply.map(ReplyTo::Local);
+            if self.lease_blocked {
+                let refusal = ServerMessage::Error {
+                    r#ref: req.r#ref,
+                    code: ErrorCode::Unavailable,
+                    message,
+                    retry_after_ms: Some(lease::LEASE_RETRY_AFTER_MS),
+                };
+                return self.reply(&reply, &refusal);
+            }
+            return self.error(&reply, req.r#ref, ErrorCode::Internal, message);
+        }
+        self.handle_command(req.into(), ctx);
+    }
+}
+
+impl DocumentActor {
     /// Acks, broadcasts and stores an applied text change. `sent_edits`
     /// numbers a `doc:edit` among its connection's (see [`AppliedOp`]).
     pub(super) fn text_applied(
         &mut self,
-        (req_user, reply, r#ref, sent_edits): (
-            &UserId,
-            &Option<ConnectionHandle>,
-            Option<Ref>,
-            u64,
-        ),
+        (req_user, reply, r#ref, sent_edits): (&UserId, &Option<ReplyTo>, Option<Ref>, u64),
         applied: TextApplied,
         kind: &'static str,
         warning: Option<Box<Lock>>,
@@ -57,35 +78,23 @@ impl DocumentActor {
         }
         .to_frame();
         let mut after = Vec::new();
-        // The author of an edit applied it already; undo/redo go to everyone.
-        let except = if kind == "edit" {
-            reply.as_ref().map(|h| h.id)
-        } else {
-            None
-        };
+        // The author of an edit applied it already; undo/redo go to everyone
+        // (and move every cursor, the author's too).
+        let except = if kind == "edit" { reply.clone() } else { None };
         if let (Some(h), Some(ack)) = (reply, ack) {
             after.push(After::Reply(h.clone(), ack.to_frame()));
         }
         let moved = AppliedOp {
             field: applied.field.clone(),
             op: applied.op.clone(),
-            author: if kind == "edit" {
-                reply.as_ref().map(|h| (h.id, sent_edits))
-            } else {
-                None
-            },
+            author: None,
         };
-        after.push(After::PublishOp(op_frame, except, moved));
+        after.push(After::PublishOp(op_frame, except, moved, sent_edits));
         let event = self.new_event(req_user, &applied.change, kind, applied.version);
         self.record_change(event, after, ctx);
     }
 
-    pub(super) fn doc_error(
-        &self,
-        reply: &Option<ConnectionHandle>,
-        r#ref: Option<Ref>,
-        e: DocError,
-    ) {
+    pub(super) fn doc_error(&self, reply: &Option<ReplyTo>, r#ref: Option<Ref>, e: DocError) {
         let (code, message) = match &e {
             DocError::History(HistoryError::RevisionAhead { .. })
             | DocError::History(HistoryError::RevisionTooOld { .. }) => (
@@ -104,8 +113,8 @@ impl DocumentActor {
         self.error(reply, r#ref, code, message);
     }
 
-    pub(super) fn handle_command(&mut self, req: DocRequest, ctx: &mut Context<Self>) {
-        let DocRequest {
+    pub(super) fn handle_command(&mut self, req: Request, ctx: &mut Context<Self>) {
+        let Request {
             reply,
             user,
             name,
@@ -293,7 +302,7 @@ impl DocumentActor {
                             };
                             after.push(After::Reply(h.clone(), ack.to_frame()));
                         }
-                        after.push(After::Publish(frame, reply.as_ref().map(|h| h.id)));
+                        after.push(After::Publish(frame, reply.clone()));
                         let event = self.new_event(&user, &change, "set", version);
                         self.record_change(event, after, ctx);
                     }

@@ -1,12 +1,13 @@
 //! The session's cluster lease (`cluster::lease`): taken before the load,
-//! renewed on the tick every third of `redis.document_lease_ms`, given up
+//! renewed on the tick at least every third of `redis.document_lease_ms`, given up
 //! when the session stops. A session that has not renewed for half the
 //! lease (Redis unreachable) or finds it taken refuses changes and stops,
 //! so two nodes never write one document: the lease cannot lapse, and no
 //! other node can take it, before this one stops writing.
 
+use super::write_queue::LoadError;
 use super::*;
-use crate::cluster::lease::Lease;
+use crate::cluster::lease::{Lease, LeaseError, Leases};
 
 /// A client refused because the document is open on another node (or the
 /// lease could not be checked) may retry after this long.
@@ -38,6 +39,25 @@ impl Held {
     }
 }
 
+/// Takes `room`'s lease for a new session. When another node holds it,
+/// `Elsewhere(node)`; a lease released between the two looks is tried once
+/// more.
+pub(super) async fn take(leases: &Leases, room: &RoomId) -> Result<Held, LoadError> {
+    for _ in 0..2 {
+        let sent = Instant::now();
+        match leases.acquire(room).await {
+            Ok(lease) => return Ok(Held::new(lease, sent, leases.ttl())),
+            Err(LeaseError::HeldElsewhere) => match leases.holder(room).await {
+                Ok(Some(node)) => return Err(LoadError::Elsewhere(node)),
+                Ok(None) => continue,
+                Err(e) => return Err(LoadError::Lease(e)),
+            },
+            Err(e) => return Err(LoadError::Lease(e)),
+        }
+    }
+    Err(LoadError::Lease(LeaseError::HeldElsewhere))
+}
+
 impl DocumentActor {
     /// On the tick: renews when due; gives up when the lease lapsed.
     pub(super) fn renew_lease(&mut self, ctx: &mut Context<Self>) {
@@ -52,7 +72,10 @@ impl DocumentActor {
             return self.lease_lost(ctx, "the document lease could not be renewed");
         }
         let ttl = leases.ttl();
-        if held.renewing || now < held.last_renewed + ttl / 3 {
+        // Renewed on the last tick before a third of the lease has passed
+        // (ticks come every `TICK`): a renewal is never late, whatever the
+        // phase of the ticks against the lease (with a 3 s lease, every tick).
+        if held.renewing || now + TICK < held.last_renewed + ttl / 3 {
             return;
         }
         held.renewing = true;
@@ -84,10 +107,20 @@ impl DocumentActor {
         });
     }
 
-    /// Gives the lease up (the session stopped).
+    /// Gives the lease up (the session stopped), then tells the other
+    /// nodes' forwarding sessions (`doc.closed`) so one of them takes it
+    /// without waiting for a request to time out.
     pub(super) fn release_lease(&mut self) {
         if let (Some(leases), Some(held)) = (self.services.leases.clone(), self.lease.take()) {
-            actix::spawn(async move { leases.release(&held.lease).await });
+            let broker = self.services.broker.clone();
+            let topic = crate::broker::Topic::Room(self.room.clone());
+            let closed = super::wire::DocWire::Closed(super::wire::OwnerClosed {
+                node: leases.node().to_owned(),
+            });
+            actix::spawn(async move {
+                leases.release(&held.lease).await;
+                broker.publish(topic, closed.to_frame(), None);
+            });
         }
     }
 }

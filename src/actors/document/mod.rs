@@ -14,16 +14,38 @@
 //! runs in spawned futures, never inside a mailbox turn (except the initial
 //! load, before which nothing can be served).
 //!
+//! # Across the nodes of a cluster
+//! One node at a time holds a document's lease (`lease.rs`) and so owns
+//! the document: its session is the only writer. A session that finds the
+//! lease held by another node becomes a forwarding session (`forward.rs`):
+//! it hands its members' requests to the owner over the room's topic and
+//! the owner answers them, and delivers its broadcasts to every node's
+//! members, over that topic too (`wire.rs` says what crosses). When the
+//! owner stops or stops answering, a forwarding session takes the lease and
+//! loads the document from PostgreSQL.
+//!
 //! Files: this one holds the actor, its messages and its lifecycle;
 //! `commands.rs` the `doc:*` commands; `write_queue.rs` ordered storage;
 //! `replies.rs` replies, member frames and lock status; `room_messages.rs`
-//! what the room and REST send it; `lease.rs` the cluster lease.
+//! what the room and REST send it; `lease.rs` the cluster lease;
+//! `forward.rs` forwarding to the owner and serving forwarded requests;
+//! `forward_rest.rs` REST lock calls forwarded to the owner; `proxy.rs` the
+//! forwarding state (pure); `wire.rs` the messages between
+//! nodes.
 
 mod commands;
+mod forward;
+mod forward_rest;
 mod lease;
+mod proxy;
 mod replies;
 mod room_messages;
+pub mod wire;
 mod write_queue;
+
+pub use forward::{ForwardAnswered, Forwarded, OwnerGone, Pinged, RemoteUserLeft};
+pub use forward_rest::{ForwardedRest, RestAnswered};
+use replies::{ReplyTo, Request};
 
 use super::Services;
 use crate::actors::room::cursors::AppliedOp;
@@ -41,8 +63,8 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// What a client asks of a document.
-#[derive(Debug, Clone)]
+/// What a client asks of a document (also carried between nodes).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub enum DocCommand {
     /// Send `doc:state`.
     Sync,
@@ -130,8 +152,8 @@ pub struct RestLock {
     pub acquire: Option<(LockMode, Option<u64>, Option<String>)>,
 }
 
-/// Why a REST lock request failed.
-#[derive(Debug, Clone, thiserror::Error)]
+/// Why a REST lock request failed (also carried between nodes).
+#[derive(Debug, Clone, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum LockRefused {
     /// Someone else holds an overlapping lock.
     #[error("locked by {0}")]
@@ -206,6 +228,9 @@ pub enum Audience {
         /// The connection to skip.
         except: Option<ConnectionId>,
     },
+    /// The other nodes' rooms: a [`wire`] message the room publishes on its
+    /// topic (in a cluster).
+    Nodes,
 }
 
 /// A frame for the room to deliver to its members (sent to the room), in
@@ -238,10 +263,12 @@ enum Write {
 enum After {
     /// Record an activity (the feed row and its `activity` frame).
     Activity(Box<crate::notify::activity::ActivityInput>),
-    Reply(ConnectionHandle, Frame),
-    Publish(Frame, Option<ConnectionId>),
-    /// A text op's frame: the room moves stored cursors with it.
-    PublishOp(Frame, Option<ConnectionId>, AppliedOp),
+    Reply(ReplyTo, Frame),
+    /// A frame for every member, except the one given (the author).
+    Publish(Frame, Option<ReplyTo>),
+    /// A text op's frame: stored cursors move with it. The author to skip
+    /// and the `doc:edit` requests it had sent.
+    PublishOp(Frame, Option<ReplyTo>, AppliedOp, u64),
     Respond(
         tokio::sync::oneshot::Sender<Result<Option<LockView>, LockRefused>>,
         Option<LockView>,
@@ -286,9 +313,14 @@ pub struct DocumentActor {
     activity_after_write: Vec<crate::notify::activity::ActivityInput>,
     /// The cluster lease (a clustered node only).
     lease: Option<lease::Held>,
-    /// Refused for the lease: another node holds the document, or Redis
-    /// could not confirm this one does (`unavailable`, retry later).
+    /// Refused for the lease: Redis could not confirm this node holds the
+    /// document (`unavailable`, retry later).
     lease_blocked: bool,
+    /// Another node owns the document: requests are forwarded to it.
+    proxy: Option<proxy::Proxy<forward::InFlight, DocRequest>>,
+    /// Owner: the other nodes each user sent requests through (their locks
+    /// stay until no node has the user).
+    remote_users: std::collections::HashMap<String, HashSet<String>>,
 }
 
 /// A user's edits appear in the activity feed at most this often.
@@ -343,6 +375,8 @@ impl DocumentActor {
             activity_after_write: Vec::new(),
             lease: None,
             lease_blocked: false,
+            proxy: None,
+            remote_users: Default::default(),
         }
     }
 
@@ -390,8 +424,11 @@ impl Actor for DocumentActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        self.load(ctx);
+        self.load(ctx, None);
         ctx.run_interval(TICK, |act, ctx| {
+            if act.proxy.is_some() {
+                return act.check_forwarded(Instant::now());
+            }
             if act.load_error.is_some() {
                 return;
             }
@@ -432,20 +469,7 @@ impl Handler<DocRequest> for DocumentActor {
             from.deliver(refusal.to_frame());
             return;
         }
-        if let Some(e) = &self.load_error {
-            let message = format!("document unavailable: {e}");
-            if self.lease_blocked {
-                let refusal = ServerMessage::Error {
-                    r#ref: req.r#ref,
-                    code: ErrorCode::Unavailable,
-                    message,
-                    retry_after_ms: Some(lease::LEASE_RETRY_AFTER_MS),
-                };
-                return self.reply(&req.reply, &refusal);
-            }
-            return self.error(&req.reply, req.r#ref, ErrorCode::Internal, message);
-        }
-        self.handle_command(req, ctx);
+        self.serve(req, ctx);
     }
 }
 
@@ -457,7 +481,7 @@ impl Handler<CloseDocument> for DocumentActor {
         if self.closing {
             return;
         }
-        if self.load_error.is_some() {
+        if self.load_error.is_some() || self.proxy.is_some() {
             ctx.stop();
             return;
         }

@@ -1,8 +1,51 @@
 //! How the session answers: replies and member frames handed to the room
-//! (so a reply never overtakes an earlier broadcast), errors, and the lock
-//! status it publishes.
+//! (so a reply never overtakes an earlier broadcast; a member on another
+//! node is answered through the room's topic, `forward.rs`), errors, and
+//! the lock status it publishes.
 
 use super::*;
+
+/// Where a request's reply goes: a member connection here, or one on
+/// another node (through the room's topic).
+#[derive(Clone)]
+pub(super) enum ReplyTo {
+    Local(ConnectionHandle),
+    Remote(wire::RemoteMember),
+}
+
+impl ReplyTo {
+    /// The connection on this node, if it is here.
+    pub(super) fn local_id(&self) -> Option<ConnectionId> {
+        match self {
+            ReplyTo::Local(h) => Some(h.id),
+            ReplyTo::Remote(_) => None,
+        }
+    }
+}
+
+/// A request as the commands see it (a local member's, or one forwarded
+/// from another node).
+pub(super) struct Request {
+    pub(super) reply: Option<ReplyTo>,
+    pub(super) user: UserId,
+    pub(super) name: Arc<str>,
+    pub(super) r#ref: Option<Ref>,
+    pub(super) command: DocCommand,
+    pub(super) sent_edits: u64,
+}
+
+impl From<DocRequest> for Request {
+    fn from(r: DocRequest) -> Self {
+        Request {
+            reply: r.reply.map(ReplyTo::Local),
+            user: r.user,
+            name: r.name,
+            r#ref: r.r#ref,
+            command: r.command,
+            sent_edits: r.sent_edits,
+        }
+    }
+}
 
 impl DocumentActor {
     pub(super) fn entity(&self) -> (String, String) {
@@ -11,13 +54,17 @@ impl DocumentActor {
 
     /// Replies go through the room so they never overtake a broadcast
     /// sent before them (a client must see ops in revision order).
-    pub(super) fn reply(&self, to: &Option<ConnectionHandle>, msg: &ServerMessage) {
+    pub(super) fn reply(&self, to: &Option<ReplyTo>, msg: &ServerMessage) {
         if let Some(h) = to {
             self.send_reply(h.clone(), msg.to_frame());
         }
     }
 
-    pub(super) fn send_reply(&self, to: ConnectionHandle, frame: Frame) {
+    pub(super) fn send_reply(&self, to: ReplyTo, frame: Frame) {
+        let to = match to {
+            ReplyTo::Local(to) => to,
+            ReplyTo::Remote(member) => return self.send_remote_reply(member, Some(&frame)),
+        };
         if !self.room_addr.connected() {
             // The room stopped (this session is closing): nothing it sends
             // can overtake this any more, and the author still learns that
@@ -32,14 +79,26 @@ impl DocumentActor {
         });
     }
 
+    /// A frame for every member (on every node when this session owns the
+    /// document in a cluster) except `except`; `applied` is the text op
+    /// stored cursors move with, and the `doc:edit` requests its author
+    /// had sent.
     pub(super) fn send_members(
         &self,
         frame: Frame,
-        except: Option<ConnectionId>,
-        applied: Option<AppliedOp>,
+        except: Option<ReplyTo>,
+        applied: Option<(AppliedOp, u64)>,
     ) {
+        if self.lease.is_some() {
+            self.send_other_nodes(&frame, except.as_ref(), applied.as_ref());
+        }
+        let local = except.as_ref().and_then(ReplyTo::local_id);
+        let applied = applied.map(|(mut op, sent_edits)| {
+            op.author = local.map(|id| (id, sent_edits));
+            op
+        });
         self.room_addr.do_send(FromDocument {
-            to: Audience::Members { except },
+            to: Audience::Members { except: local },
             frame,
             applied,
         });
@@ -47,7 +106,7 @@ impl DocumentActor {
 
     pub(super) fn error(
         &self,
-        to: &Option<ConnectionHandle>,
+        to: &Option<ReplyTo>,
         r#ref: Option<Ref>,
         code: ErrorCode,
         message: impl Into<String>,

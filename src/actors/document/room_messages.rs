@@ -12,6 +12,10 @@ impl Handler<RestLock> for DocumentActor {
             let e = e.clone();
             return Box::pin(async move { Err(LockRefused::Unavailable(e)) });
         }
+        if self.proxy.is_some() {
+            // Another node writes this document (its locks included).
+            return self.forward_rest(msg);
+        }
         if self.storage_full() {
             // The same bound as the WebSocket's lock changes: refused, not applied.
             return Box::pin(async {
@@ -76,8 +80,23 @@ impl Handler<GetDocInfo> for DocumentActor {
 impl Handler<UserLeft> for DocumentActor {
     type Result = ();
 
-    /// Releases the user's locks (their last connection left the room).
+    /// Releases the user's locks (their last connection left the room),
+    /// unless they still use the document through another node. A
+    /// forwarding session tells the owner instead.
     fn handle(&mut self, UserLeft(user): UserLeft, ctx: &mut Context<Self>) {
+        if self.proxy.is_some() {
+            return self.forward_user_left(&user);
+        }
+        if self.remote_users.contains_key(user.as_str()) {
+            return;
+        }
+        self.release_user_locks(&user, ctx);
+    }
+}
+
+impl DocumentActor {
+    /// Releases every lock of `user` and publishes the new status.
+    pub(super) fn release_user_locks(&mut self, user: &UserId, ctx: &mut Context<Self>) {
         if self.locks.release_user(user.as_str()) {
             let after = vec![After::Publish(self.lock_status_frame(), None)];
             self.enqueue(Write::Locks(self.lock_rows()), after, ctx);

@@ -207,8 +207,8 @@ impl DocumentActor {
             match a {
                 After::Reply(handle, frame) => self.send_reply(handle, frame),
                 After::Publish(frame, except) => self.send_members(frame, except, None),
-                After::PublishOp(frame, except, applied) => {
-                    self.send_members(frame, except, Some(applied))
+                After::PublishOp(frame, except, applied, sent_edits) => {
+                    self.send_members(frame, except, Some((applied, sent_edits)))
                 }
                 After::Respond(tx, view) => {
                     let _ = tx.send(Ok(view));
@@ -227,8 +227,11 @@ impl DocumentActor {
         }
     }
 
-    /// Loads snapshot, events and locks, and opens the session row.
-    pub(super) fn load(&mut self, ctx: &mut Context<Self>) {
+    /// Takes the lease (in a cluster), loads snapshot, events and locks,
+    /// and opens the session row; then serves `then`, a request that was
+    /// waiting for it. When another node holds the lease, the session
+    /// forwards to that node instead (`forward.rs`).
+    pub(super) fn load(&mut self, ctx: &mut Context<Self>, then: Option<DocRequest>) {
         let db = self.services.db.clone();
         let key = self.key.clone();
         let leases = self.services.leases.clone();
@@ -236,11 +239,7 @@ impl DocumentActor {
         let fut = async move {
             // In a cluster, the lease first: only its holder reads and writes.
             let lease = match &leases {
-                Some(leases) => {
-                    let sent = Instant::now();
-                    let lease = leases.acquire(&room).await.map_err(LoadError::Lease)?;
-                    Some(super::lease::Held::new(lease, sent, leases.ttl()))
-                }
+                Some(leases) => Some(super::lease::take(leases, &room).await?),
                 None => None,
             };
             let loaded = async {
@@ -260,8 +259,27 @@ impl DocumentActor {
                 }
             }
         };
-        ctx.wait(fut.into_actor(self).map(|result, act, ctx| match result {
+        ctx.wait(fut.into_actor(self).map(|result, act, ctx| {
+            // Requests held for a forwarding that ended go first.
+            for req in act.loaded(result, ctx).into_iter().chain(then) {
+                act.serve(req, ctx);
+            }
+        }));
+    }
+
+    /// Applies a load's result; returns requests a forwarding that ended
+    /// held back (to serve now).
+    fn loaded(
+        &mut self,
+        result: Result<Loaded, LoadError>,
+        ctx: &mut Context<Self>,
+    ) -> Vec<DocRequest> {
+        let act = self;
+        let mut held = Vec::new();
+        match result {
             Ok(((snapshot, changes, locks, session), lease)) => {
+                // This node owns the document from now on.
+                held = act.stop_forwarding();
                 act.lease = lease;
                 let max_history = act.services.settings.documents.max_history;
                 let mut doc = match snapshot {
@@ -301,22 +319,39 @@ impl DocumentActor {
                     });
                 }
             }
+            Err(LoadError::Elsewhere(owner)) => act.forward_to(owner),
             Err(e) => {
                 log::error!("document {}: load failed: {e}", act.room);
+                held = act.stop_forwarding();
                 act.lease_blocked = matches!(e, LoadError::Lease(_));
                 act.load_error = Some(e.to_string());
                 // Let a later request try again with a fresh session.
                 ctx.run_later(Duration::from_secs(2), |_, ctx| ctx.stop());
             }
-        }));
+        }
+        held
     }
 }
 
+/// What a load read: snapshot, changes, locks, session row; and the lease.
+type Loaded = (
+    (
+        Option<crate::collab::document::Snapshot>,
+        Vec<(Change, String)>,
+        Vec<LockRow>,
+        i64,
+    ),
+    Option<super::lease::Held>,
+);
+
 /// Why a session could not open.
 #[derive(Debug, thiserror::Error)]
-enum LoadError {
+pub(super) enum LoadError {
     #[error("{0}")]
     Lease(crate::cluster::lease::LeaseError),
+    /// Another node (this one) holds the lease: forward to it.
+    #[error("the document is open on node {0}")]
+    Elsewhere(String),
     #[error("{0}")]
     Db(crate::db::DbError),
 }

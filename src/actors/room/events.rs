@@ -167,17 +167,15 @@ impl Handler<FromDocument> for RoomActor {
     /// `cursors.rs`) and delivers the frame in the same turn.
     fn handle(&mut self, msg: FromDocument, _: &mut Context<Self>) {
         if let Some(applied) = &msg.applied {
-            for (id, m) in &mut self.members {
-                if let Some(cursor) = m.cursor.as_mut() {
-                    cursor.apply(*id, applied);
-                }
-            }
+            self.move_cursors(applied);
         }
         match msg.to {
             Audience::One(handle) => {
                 handle.deliver(msg.frame);
             }
             Audience::Members { except } => self.deliver(msg.frame, except),
+            // In order with the frames above (`doc_relay.rs`).
+            Audience::Nodes => self.relay(msg.frame),
         }
     }
 }

@@ -34,6 +34,7 @@ pub mod cluster_state;
 mod cluster_sync;
 pub mod cursors;
 mod delivery;
+mod doc_relay;
 mod events;
 mod members;
 mod membership;
@@ -270,6 +271,8 @@ pub struct RoomActor {
     remote_users_told: Vec<String>,
     /// In a cluster: this node's id, and what this room last told the others.
     sync: Option<cluster_sync::SyncOut>,
+    /// When another node last forwarded a document request here (`doc_relay`).
+    remote_documents_seen: Option<Instant>,
 }
 
 impl RoomActor {
@@ -291,6 +294,7 @@ impl RoomActor {
             remote: Default::default(),
             sync: None,
             remote_users_told: Vec::new(),
+            remote_documents_seen: None,
         }
     }
 
@@ -338,7 +342,10 @@ impl RoomActor {
 
     fn schedule_idle_check(&self, ctx: &mut Context<Self>) {
         let idle = Duration::from_secs(self.services.settings.rooms.idle_stop_secs);
-        ctx.run_later(idle, |act, _| {
+        ctx.run_later(idle, move |act, ctx| {
+            if act.members.is_empty() && act.serves_other_nodes(idle) {
+                return act.schedule_idle_check(ctx);
+            }
             if act.members.is_empty() {
                 act.registry.do_send(RoomIdle {
                     room: act.id.clone(),

@@ -5,8 +5,9 @@
 //!   room delivers the broadcasts of the other nodes' members to its local
 //!   members (the frame crosses Redis once per node with the room open);
 //! - internal [`FrameKind::Cluster`] frames (JSON, never written to a
-//!   socket) carry state between the nodes' rooms; the [`Deliver`] handler
-//!   dispatches them on their `"t"` field: `room.*` is member state
+//!   socket) carry state between the nodes' rooms and document sessions;
+//!   the [`Deliver`] handler dispatches them on their `"t"` field: `doc.*`
+//!   is the document's (`doc_relay`), `room.*` member state
 //!   (`cluster_sync`).
 
 use super::RoomActor;
@@ -57,6 +58,10 @@ impl Handler<Deliver> for RoomActor {
         }
         if frame.kind() != FrameKind::Cluster {
             self.deliver(frame, None);
+            return;
+        }
+        if let Some(doc) = crate::actors::document::wire::DocWire::parse(frame.text()) {
+            self.on_doc_wire(doc);
             return;
         }
         let value: serde_json::Value = match serde_json::from_str(frame.text()) {

@@ -159,8 +159,8 @@ pub struct EditorView {
     pub field: String,
 }
 
-/// An edit lock as clients see it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+/// An edit lock as clients see it (also carried between nodes).
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct LockView {
     /// Locked field, or null for the whole entity.
     pub field: Option<String>,
