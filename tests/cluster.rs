@@ -11,90 +11,14 @@
 
 mod common;
 
+use common::cluster::*;
 use common::*;
 use deadpool_redis::redis;
 use serde_json::{json, Value};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tandem::broker::Topic;
 use tandem::config::Secret;
 use tandem::ids::{TenantId, UserId};
-
-fn redis_url() -> String {
-    std::env::var("TANDEM_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-}
-
-/// A prefix no other test uses.
-fn prefix() -> String {
-    format!("test:{}:", uuid::Uuid::new_v4().simple())
-}
-
-/// Starts `n` nodes on one database and Redis prefix; `redis_urls[i]`
-/// overrides node i's Redis URL (a proxy).
-async fn cluster(n: usize, prefix: &str, redis_urls: &[Option<String>]) -> Vec<TestApp> {
-    cluster_with(n, prefix, redis_urls, |_| {}).await
-}
-
-/// [`cluster`] with `tweak` applied to every node's settings.
-async fn cluster_with(
-    n: usize,
-    prefix: &str,
-    redis_urls: &[Option<String>],
-    tweak: impl Fn(&mut tandem::config::Settings),
-) -> Vec<TestApp> {
-    let db = Arc::new(TestDb::create().await);
-    let mut nodes = Vec::new();
-    for i in 0..n {
-        let mut s = test_settings(&db);
-        s.auth.api_keys = vec![Secret::new(API_KEY)];
-        let url = redis_urls
-            .get(i)
-            .cloned()
-            .flatten()
-            .unwrap_or_else(redis_url);
-        s.redis.url = Secret::new(url);
-        s.redis.key_prefix = prefix.to_owned();
-        s.redis.reconnect_max_ms = 500;
-        tweak(&mut s);
-        nodes.push(spawn_app_on(s, db.clone()).await);
-    }
-    nodes
-}
-
-async fn redis_conn() -> redis::aio::MultiplexedConnection {
-    redis::Client::open(redis_url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .expect("Redis at TANDEM_TEST_REDIS_URL (see scripts/services.sh)")
-}
-
-/// How many nodes listen to a topic's channel.
-async fn listeners(prefix: &str, topic: &Topic) -> i64 {
-    let channel = tandem::cluster::channel(prefix, topic);
-    let mut conn = redis_conn().await;
-    let (_, n): (String, i64) = redis::cmd("PUBSUB")
-        .arg("NUMSUB")
-        .arg(&channel)
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    n
-}
-
-/// Waits (at most 10 s) until `n` nodes listen to `topic`.
-async fn wait_listeners(prefix: &str, topic: &Topic, n: i64) {
-    for _ in 0..400 {
-        if listeners(prefix, topic).await == n {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!(
-        "{topic:?}: {} listeners, expected {n}",
-        listeners(prefix, topic).await
-    );
-}
 
 fn user(tenant: &str, user: &str) -> Topic {
     Topic::User(TenantId::new(tenant), UserId::new(user))
@@ -117,7 +41,7 @@ async fn readyz(node: &TestApp) -> Value {
 #[actix_web::test]
 async fn notifications_reach_sockets_and_streams_on_every_node() {
     let p = prefix();
-    let nodes = cluster(3, &p, &[]).await;
+    let nodes = cluster(3, &p).await;
     let mut on_a = nodes[0].connect_ready("alice", "acme").await;
     let mut on_c = nodes[2].connect_ready("alice", "acme").await;
     let mut stream = nodes[1]
@@ -165,7 +89,7 @@ async fn notifications_reach_sockets_and_streams_on_every_node() {
 #[actix_web::test]
 async fn activity_and_system_messages_reach_the_tenant_on_every_node() {
     let p = prefix();
-    let nodes = cluster(3, &p, &[]).await;
+    let nodes = cluster(3, &p).await;
     let mut alice = nodes[0].connect_ready("alice", "acme").await;
     let mut bob = nodes[2].connect_ready("bob", "acme").await;
     let mut eve = nodes[2].connect_ready("eve", "globex").await;
@@ -226,7 +150,7 @@ async fn activity_and_system_messages_reach_the_tenant_on_every_node() {
 #[actix_web::test]
 async fn a_node_listens_to_a_topic_only_while_it_has_local_subscribers() {
     let p = prefix();
-    let nodes = cluster(2, &p, &[]).await;
+    let nodes = cluster(2, &p).await;
     let topic = tenant("acme");
     assert_eq!(listeners(&p, &topic).await, 0);
     let a1 = nodes[0].connect_ready("alice", "acme").await;
@@ -288,12 +212,8 @@ async fn wait_status(node: &TestApp, status: &str) {
 #[actix_web::test]
 async fn a_node_cut_off_from_redis_serves_locally_and_recovers() {
     let p = prefix();
-    let upstream = redis_url()
-        .trim_start_matches("redis://")
-        .trim_end_matches('/')
-        .to_owned();
-    let proxy = common::cut_proxy::CutProxy::start(upstream);
-    let urls = [None, Some(format!("redis://{}", proxy.addr))];
+    let (proxy, url) = redis_proxy();
+    let urls = [None, Some(url)];
     let nodes = cluster_with(2, &p, &urls, |s| {
         s.metrics.token = Secret::new(METRICS_TOKEN);
     })
@@ -387,7 +307,7 @@ async fn joined(node: &TestApp, user: &str) -> WsClient {
 #[actix_web::test]
 async fn a_document_has_one_writer_in_the_cluster() {
     let p = prefix();
-    let nodes = cluster(2, &p, &[]).await;
+    let nodes = cluster(2, &p).await;
     let mut alice = joined(&nodes[0], "alice").await;
     let state = alice.request(doc("doc:sync", json!({})), "s").await;
     assert_eq!(state["type"], "doc:state", "{state}");
@@ -463,117 +383,11 @@ async fn a_document_has_one_writer_in_the_cluster() {
     assert_eq!(state["fields"]["body"]["revision"], 2, "{state}");
 }
 
-/// A node as a real `tandem` process (so it can die with SIGKILL, leaving
-/// its Redis lease and subscriptions behind); killed on drop.
-struct Process {
-    child: std::process::Child,
-    port: u16,
-    config: std::path::PathBuf,
-}
-
-impl Process {
-    fn start(db_url: &str, prefix: &str, lease_ms: u64, max_per_user: usize) -> Process {
-        use std::io::BufRead;
-        let config = std::env::temp_dir().join(format!(
-            "tandem-cluster-{}-{}.toml",
-            std::process::id(),
-            uuid::Uuid::new_v4().simple()
-        ));
-        let text = format!(
-            r#"[server]
-host = "127.0.0.1"
-port = 0
-workers = 1
-
-[database]
-url = "{db_url}"
-pool_size = 4
-
-[redis]
-url = "{}"
-key_prefix = "{prefix}"
-document_lease_ms = {lease_ms}
-node_ttl_ms = 3000
-
-[websocket]
-max_connections_per_user = {max_per_user}
-
-[auth]
-secret = "{SECRET}"
-leeway_secs = 0
-"#,
-            redis_url()
-        );
-        std::fs::write(&config, text).unwrap();
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tandem"));
-        cmd.arg("serve")
-            .arg("--config")
-            .arg(&config)
-            .env("RUST_LOG", "info")
-            .env_remove("DATABASE_URL")
-            .env_remove("REDIS_URL")
-            .env_remove("TANDEM_CONFIG")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped());
-        for (name, _) in std::env::vars() {
-            if name.starts_with("TANDEM__") {
-                cmd.env_remove(name);
-            }
-        }
-        let mut child = cmd.spawn().expect("start the tandem binary");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if let Some(port) = line.split("listening on port ").nth(1) {
-                    let _ = tx.send(port.trim().parse::<u16>().ok());
-                }
-            }
-        });
-        let port = rx
-            .recv_timeout(Duration::from_secs(60))
-            .ok()
-            .flatten()
-            .expect("the tandem process reports its port");
-        Process {
-            child,
-            port,
-            config,
-        }
-    }
-
-    async fn connect(&self, settings: &tandem::config::Settings, user: &str) -> WsClient {
-        let token = token_with(settings, user, "acme", None, 3600);
-        let url = format!("ws://127.0.0.1:{}/ws", self.port);
-        let mut c = WsClient::connect(&url, &[("Authorization", format!("Bearer {token}"))])
-            .await
-            .unwrap();
-        c.recv_type("welcome").await;
-        c
-    }
-
-    /// SIGKILL: no graceful cleanup of any kind.
-    fn kill(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.config);
-    }
-}
-
 #[actix_web::test]
 async fn when_the_writer_is_killed_another_node_takes_the_document_with_every_acked_edit() {
     const LEASE_MS: u64 = 3000;
     let p = prefix();
-    let nodes = cluster(1, &p, &[]).await;
+    let nodes = cluster(1, &p).await;
     let b = &nodes[0];
     let mut a = Process::start(&b.db.url, &p, LEASE_MS, 16);
 
@@ -772,7 +586,7 @@ async fn a_system_message_to_all_reaches_every_tenant_on_every_node() {
 #[actix_web::test]
 async fn room_broadcasts_reach_members_on_every_node() {
     let p = prefix();
-    let nodes = cluster(3, &p, &[]).await;
+    let nodes = cluster(3, &p).await;
     let mut alice = joined(&nodes[0], "alice").await;
     let mut ann = joined(&nodes[0], "ann").await;
     let mut bob = joined(&nodes[1], "bob").await;
@@ -841,7 +655,7 @@ async fn room_broadcasts_reach_members_on_every_node() {
 #[actix_web::test]
 async fn a_revocation_made_on_one_node_holds_on_every_node() {
     let p = prefix();
-    let nodes = cluster(2, &p, &[]).await;
+    let nodes = cluster(2, &p).await;
     let mut alice = nodes[1].connect_ready("alice", "acme").await;
     let admin = token_with(&nodes[0].settings, "root-acme", "acme", Some("admin"), 300);
     let (status, body) = nodes[0]

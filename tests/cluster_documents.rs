@@ -11,67 +11,20 @@
 
 mod common;
 
+use common::cluster::*;
 use common::*;
-use deadpool_redis::redis;
 use diesel::sql_types::{BigInt, Text};
 use diesel_async::RunQueryDsl;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tandem::broker::Topic;
 use tandem::ids::{RoomId, TenantId};
 
-fn redis_url() -> String {
-    std::env::var("TANDEM_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-}
-
-/// A prefix no other test uses.
-fn prefix() -> String {
-    format!("test:{}:", uuid::Uuid::new_v4().simple())
-}
-
-/// Starts `n` nodes on one database and Redis prefix.
-async fn cluster(n: usize, prefix: &str) -> Vec<TestApp> {
-    cluster_on(n, prefix, Arc::new(TestDb::create().await)).await
-}
-
-async fn cluster_on(n: usize, prefix: &str, db: Arc<TestDb>) -> Vec<TestApp> {
-    let mut nodes = Vec::new();
-    for _ in 0..n {
-        let mut s = test_settings(&db);
-        s.redis.url = tandem::config::Secret::new(redis_url());
-        s.redis.key_prefix = prefix.to_owned();
-        s.redis.reconnect_max_ms = 500;
-        nodes.push(spawn_app_on(s, db.clone()).await);
-    }
-    nodes
-}
-
 /// Waits (at most 10 s) until `n` nodes listen to the document's room topic.
 async fn wait_room_listeners(prefix: &str, n: i64) {
     let topic = Topic::Room(RoomId::new(TenantId::new("acme"), "invoice", "7"));
-    let channel = tandem::cluster::channel(prefix, &topic);
-    let mut conn = redis::Client::open(redis_url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .expect("Redis at TANDEM_TEST_REDIS_URL");
-    let mut last = 0;
-    for _ in 0..400 {
-        let (_, count): (String, i64) = redis::cmd("PUBSUB")
-            .arg("NUMSUB")
-            .arg(&channel)
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-        if count == n {
-            return;
-        }
-        last = count;
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("room topic: {last} listeners, expected {n}");
+    wait_listeners(prefix, &topic, n).await;
 }
 
 fn doc(kind: &str, extra: Value) -> Value {
@@ -491,109 +444,6 @@ async fn when_the_owner_leaves_another_node_takes_the_document_over() {
     assert_eq!(state["fields"]["body"]["text"], "hello!?", "{state}");
 }
 
-/// A node as a real `tandem` process (so it can die with SIGKILL, leaving
-/// its Redis lease and subscriptions behind); killed on drop.
-struct Process {
-    child: std::process::Child,
-    port: u16,
-    config: std::path::PathBuf,
-}
-
-impl Process {
-    fn start(db_url: &str, prefix: &str, lease_ms: u64) -> Process {
-        use std::io::BufRead;
-        let config = std::env::temp_dir().join(format!(
-            "tandem-cluster-docs-{}-{}.toml",
-            std::process::id(),
-            uuid::Uuid::new_v4().simple()
-        ));
-        let text = format!(
-            r#"[server]
-host = "127.0.0.1"
-port = 0
-workers = 1
-
-[database]
-url = "{db_url}"
-pool_size = 4
-
-[redis]
-url = "{}"
-key_prefix = "{prefix}"
-document_lease_ms = {lease_ms}
-node_ttl_ms = 3000
-
-[auth]
-secret = "{SECRET}"
-leeway_secs = 0
-"#,
-            redis_url()
-        );
-        std::fs::write(&config, text).unwrap();
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tandem"));
-        cmd.arg("serve")
-            .arg("--config")
-            .arg(&config)
-            .env("RUST_LOG", "info")
-            .env_remove("DATABASE_URL")
-            .env_remove("REDIS_URL")
-            .env_remove("TANDEM_CONFIG")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped());
-        for (name, _) in std::env::vars() {
-            if name.starts_with("TANDEM__") {
-                cmd.env_remove(name);
-            }
-        }
-        let mut child = cmd.spawn().expect("start the tandem binary");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if let Some(port) = line.split("listening on port ").nth(1) {
-                    let _ = tx.send(port.trim().parse::<u16>().ok());
-                }
-            }
-        });
-        let port = rx
-            .recv_timeout(Duration::from_secs(60))
-            .ok()
-            .flatten()
-            .expect("the tandem process reports its port");
-        Process {
-            child,
-            port,
-            config,
-        }
-    }
-
-    async fn connect(&self, settings: &tandem::config::Settings, user: &str) -> WsClient {
-        let token = token_with(settings, user, "acme", None, 3600);
-        let url = format!("ws://127.0.0.1:{}/ws", self.port);
-        let mut c = WsClient::connect(&url, &[("Authorization", format!("Bearer {token}"))])
-            .await
-            .unwrap();
-        c.recv_type("welcome").await;
-        c
-    }
-
-    /// SIGKILL: no graceful cleanup of any kind.
-    fn kill(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.config);
-    }
-}
-
 #[derive(diesel::QueryableByName)]
 struct Stored {
     #[diesel(sql_type = Text)]
@@ -608,7 +458,7 @@ async fn when_the_owner_is_killed_edits_through_another_node_go_on_and_none_acke
     let p = prefix();
     let nodes = cluster(1, &p).await;
     let b = &nodes[0];
-    let mut a = Process::start(&b.db.url, &p, LEASE_MS);
+    let mut a = Process::start(&b.db.url, &p, LEASE_MS, 16);
 
     // The process opens the document first: it owns it.
     let mut alice = a.connect(&b.settings, "alice").await;
