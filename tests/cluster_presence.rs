@@ -317,30 +317,23 @@ async fn a_node_back_on_redis_announces_its_users_again() {
         .await;
 
     proxy.set_up(false);
-    let cut = Instant::now();
-    let mut dropped = false;
-    while !dropped && cut.elapsed() < Duration::from_secs(10) {
-        if let Some(v) = bob.try_recv(Duration::from_millis(100)).await {
-            dropped = left(&v, "alice");
-        }
-    }
-    assert!(dropped, "alice never dropped while her node was cut off");
+    bob.recv_where_within(
+        "alice dropped while her node was cut off",
+        Duration::from_secs(10),
+        |v| left(v, "alice"),
+    )
+    .await;
     // Node B kept what it had: bob is still on its list.
     let list = alice.request(json!({"type": "presence:list"}), "cut").await;
     assert_eq!(ids(&list), vec!["alice", "bob"]);
 
     proxy.set_up(true);
-    let back = Instant::now();
-    let mut rejoined = false;
-    while !rejoined && back.elapsed() < Duration::from_secs(10) {
-        if let Some(v) = bob.try_recv(Duration::from_millis(100)).await {
-            rejoined = entry(&v, "alice").is_some();
-        }
-    }
-    assert!(
-        rejoined,
-        "alice never announced again after Redis came back"
-    );
+    bob.recv_where_within(
+        "alice announced again after Redis came back",
+        Duration::from_secs(10),
+        |v| entry(v, "alice").is_some(),
+    )
+    .await;
     let list = list_until(&mut bob, "alice again", |l| {
         ids(l) == vec!["alice".to_owned(), "bob".to_owned()]
     })
@@ -443,16 +436,13 @@ async fn a_node_killed_with_sigkill_loses_its_users_within_the_bound() {
 
     dead.kill();
     let killed = Instant::now();
-    let mut left_at = None;
-    while killed.elapsed() < Duration::from_secs(10) {
-        if let Some(v) = bob.try_recv(Duration::from_millis(100)).await {
-            if left(&v, "carol") {
-                left_at = Some(killed.elapsed());
-                break;
-            }
-        }
-    }
-    let left_at = left_at.expect("carol never dropped after her node was killed");
+    bob.recv_where_within(
+        "carol dropped after her node was killed",
+        Duration::from_secs(10),
+        |v| left(v, "carol"),
+    )
+    .await;
+    let left_at = killed.elapsed();
     // node_ttl_ms (3 s) + the 2 s check, plus the diff window and slack.
     assert!(
         left_at <= Duration::from_millis(3000 + 2000 + 1500),
@@ -518,14 +508,12 @@ async fn a_departure_lost_in_a_short_redis_outage_is_repaired() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     proxy.set_up(true);
 
-    let back = Instant::now();
-    let mut gone = false;
-    while !gone && back.elapsed() < Duration::from_secs(10) {
-        if let Some(v) = bob.try_recv(Duration::from_millis(100)).await {
-            gone = left(&v, "alice");
-        }
-    }
-    assert!(gone, "alice's departure never reached node A");
+    bob.recv_where_within(
+        "alice's departure on node A",
+        Duration::from_secs(10),
+        |v| left(v, "alice"),
+    )
+    .await;
     let list = bob.request(json!({"type": "presence:list"}), "l").await;
     assert_eq!(ids(&list), vec!["bob", "carol"]);
 }

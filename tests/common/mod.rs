@@ -656,13 +656,24 @@ impl WsClient {
 
     /// Reads until a message matching `pred` arrives.
     pub async fn recv_where(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-        let deadline = tokio::time::Instant::now() + RECV_TIMEOUT;
+        self.recv_where_within(what, RECV_TIMEOUT, pred).await
+    }
+
+    /// The first message matching `pred` within `wait` (others are skipped);
+    /// panics naming `what` when none comes.
+    pub async fn recv_where_within(
+        &mut self,
+        what: &str,
+        wait: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = tokio::time::Instant::now() + wait;
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             match self.try_recv(left).await {
                 Some(v) if pred(&v) => return v,
                 Some(_) => {}
-                None => panic!("no message matching {what} within {RECV_TIMEOUT:?}"),
+                None => panic!("no message matching {what} within {wait:?}"),
             }
         }
     }
