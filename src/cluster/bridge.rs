@@ -138,7 +138,12 @@ impl RedisBroker {
         actix_rt::spawn(subscriber(shared.clone(), client, max_backoff));
         actix_rt::spawn(publisher(shared.clone(), pool.clone(), rx, max_backoff));
         let node_ttl = Duration::from_millis(settings.node_ttl_ms);
-        actix_rt::spawn(heartbeat(shared.clone(), pool.clone(), node_ttl));
+        actix_rt::spawn(cluster::nodes::heartbeat(
+            pool.clone(),
+            cluster::slots::node_key(&shared.prefix, &shared.node),
+            node_ttl,
+            shared.stop.clone(),
+        ));
         Ok(RedisBroker {
             shared,
             publish: tx,
@@ -257,30 +262,6 @@ impl Broker for RedisBroker {
         actix_rt::spawn(async move {
             let _ = run(&pool, &del).await;
         });
-    }
-}
-
-/// Refreshes the node's heartbeat key (`PX ttl`) every third of `ttl`, so
-/// other nodes stop counting this node's sockets within `ttl` of its death.
-async fn heartbeat(shared: Arc<Shared>, pool: deadpool_redis::Pool, ttl: Duration) {
-    let key = cluster::slots::node_key(&shared.prefix, &shared.node);
-    let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
-    let mut tick = tokio::time::interval(ttl / 3);
-    loop {
-        tokio::select! {
-            _ = shared.stop.cancelled() => return,
-            _ = tick.tick() => {}
-        }
-        let mut set = redis::pipe();
-        set.cmd("SET")
-            .arg(&key)
-            .arg(1)
-            .arg("PX")
-            .arg(ttl_ms)
-            .ignore();
-        if let Err(e) = run(&pool, &set).await {
-            log::warn!("Redis heartbeat failed: {e}");
-        }
     }
 }
 

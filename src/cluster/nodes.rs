@@ -1,9 +1,10 @@
 //! Which nodes of the cluster are alive. Every node keeps its heartbeat
 //! key (`cluster::slots::node_key`) set with a `redis.node_ttl_ms` expiry
-//! (`cluster::bridge` renews it every third of that); a node whose key is
-//! gone has died or lost Redis for longer than the ttl. Actors that keep
-//! state learned from other nodes (rosters, rooms) ask [`Nodes::alive`]
-//! now and then and drop what a dead node told them.
+//! ([`heartbeat`], started by `cluster::bridge`, renews it every third of
+//! that); a node whose key is gone has died or lost Redis for longer than
+//! the ttl. Actors that keep state learned from other nodes (rosters,
+//! rooms) ask [`Nodes::alive`] now and then and drop what a dead node told
+//! them.
 
 use super::slots::node_key;
 use deadpool_redis::redis;
@@ -80,5 +81,41 @@ impl Nodes {
             .zip(found)
             .map(|(n, f)| *n == self.node || f == 1)
             .collect())
+    }
+}
+
+/// Keeps this node's heartbeat key (`key`) set with a `ttl` expiry,
+/// renewing it every third of `ttl` until `stop`, so other nodes see the
+/// node dead within `ttl` of its death.
+pub async fn heartbeat(
+    pool: deadpool_redis::Pool,
+    key: String,
+    ttl: Duration,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+    let mut tick = tokio::time::interval(ttl / 3);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let set = async {
+            let mut conn = pool.get().await.map_err(|e| e.to_string())?;
+            redis::cmd("SET")
+                .arg(&key)
+                .arg(1)
+                .arg("PX")
+                .arg(ttl_ms)
+                .query_async::<()>(&mut conn)
+                .await
+                .map_err(|e| e.to_string())
+        };
+        let done = tokio::time::timeout(COMMAND_TIMEOUT, set)
+            .await
+            .unwrap_or_else(|_| Err("timed out".into()));
+        if let Err(e) = done {
+            log::warn!("Redis heartbeat failed: {e}");
+        }
     }
 }

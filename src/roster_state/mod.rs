@@ -22,65 +22,15 @@
 //! flap). Each connection affected by a switch gets a fresh list instead of
 //! that window's diff.
 
+mod ids;
 mod interest;
 pub mod merge;
+
+use ids::{IdDiff, Interner, Uid};
 
 use crate::ids::{ConnectionId, RoomId};
 use crate::protocol::server::PresenceView;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Arc;
-
-/// A user id interned in this roster: what each interest-mode connection
-/// was shown and has pending is kept as these (4 bytes) rather than as
-/// strings, since a member of a room of m users keeps m of them.
-type Uid = u32;
-
-/// User ids seen by this roster, each with its number: users who were
-/// online or had a connection here (ids a client only names in a
-/// subscription are not added). Ids are never dropped while the roster
-/// lives (a tenant's roster actor is retired when its tenant has nobody
-/// online), so the table holds each such user of the tenant once.
-#[derive(Debug, Default)]
-struct Interner {
-    ids: HashMap<Arc<str>, Uid>,
-    names: Vec<Arc<str>>,
-}
-
-impl Interner {
-    fn intern(&mut self, user: &str) -> Uid {
-        if let Some(id) = self.ids.get(user) {
-            return *id;
-        }
-        let id = Uid::try_from(self.names.len()).unwrap_or(Uid::MAX);
-        let name: Arc<str> = Arc::from(user);
-        self.names.push(name.clone());
-        self.ids.insert(name, id);
-        id
-    }
-
-    fn name(&self, id: Uid) -> &str {
-        self.names.get(id as usize).map_or("", |n| n)
-    }
-}
-
-/// A diff by interned ids, each list sorted by id: connections owed the
-/// same changes have equal ones, and share one frame.
-#[derive(Debug, Default, PartialEq, Eq, Hash)]
-struct IdDiff {
-    joined: Vec<Uid>,
-    updated: Vec<Uid>,
-    left: Vec<Uid>,
-    unwatched: Vec<Uid>,
-}
-
-impl IdDiff {
-    fn is_empty(&self) -> bool {
-        self.joined.is_empty()
-            && self.updated.is_empty()
-            && self.left.is_empty()
-            && self.unwatched.is_empty()
-    }
-}
 
 /// Which presence a connection is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,9 +5,8 @@
 //! so two nodes never write one document: the lease cannot lapse, and no
 //! other node can take it, before this one stops writing.
 
-use super::write_queue::LoadError;
 use super::*;
-use crate::cluster::lease::{Lease, LeaseError, Leases};
+use crate::cluster::lease::Lease;
 
 /// A client refused because the document is open on another node (or the
 /// lease could not be checked) may retry after this long.
@@ -37,25 +36,6 @@ impl Held {
     pub(super) fn lease(&self) -> &Lease {
         &self.lease
     }
-}
-
-/// Takes `room`'s lease for a new session. When another node holds it,
-/// `Elsewhere(node)`; a lease released between the two looks is tried once
-/// more.
-pub(super) async fn take(leases: &Leases, room: &RoomId) -> Result<Held, LoadError> {
-    for _ in 0..2 {
-        let sent = Instant::now();
-        match leases.acquire(room).await {
-            Ok(lease) => return Ok(Held::new(lease, sent, leases.ttl())),
-            Err(LeaseError::HeldElsewhere) => match leases.holder(room).await {
-                Ok(Some(node)) => return Err(LoadError::Elsewhere(node)),
-                Ok(None) => continue,
-                Err(e) => return Err(LoadError::Lease(e)),
-            },
-            Err(e) => return Err(LoadError::Lease(e)),
-        }
-    }
-    Err(LoadError::Lease(LeaseError::HeldElsewhere))
 }
 
 impl DocumentActor {

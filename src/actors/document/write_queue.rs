@@ -239,7 +239,7 @@ impl DocumentActor {
         let fut = async move {
             // In a cluster, the lease first: only its holder reads and writes.
             let lease = match &leases {
-                Some(leases) => Some(super::lease::take(leases, &room).await?),
+                Some(leases) => Some(take_lease(leases, &room).await?),
                 None => None,
             };
             let loaded = async {
@@ -343,6 +343,32 @@ type Loaded = (
     ),
     Option<super::lease::Held>,
 );
+
+/// Takes `room`'s lease for a new session. When another node holds it,
+/// `Elsewhere(node)`; a lease released between the two looks is tried once
+/// more.
+async fn take_lease(
+    leases: &crate::cluster::lease::Leases,
+    room: &RoomId,
+) -> Result<super::lease::Held, LoadError> {
+    for _ in 0..2 {
+        let sent = Instant::now();
+        match leases.acquire(room).await {
+            Ok(lease) => return Ok(super::lease::Held::new(lease, sent, leases.ttl())),
+            Err(crate::cluster::lease::LeaseError::HeldElsewhere) => {
+                match leases.holder(room).await {
+                    Ok(Some(node)) => return Err(LoadError::Elsewhere(node)),
+                    Ok(None) => continue,
+                    Err(e) => return Err(LoadError::Lease(e)),
+                }
+            }
+            Err(e) => return Err(LoadError::Lease(e)),
+        }
+    }
+    Err(LoadError::Lease(
+        crate::cluster::lease::LeaseError::HeldElsewhere,
+    ))
+}
 
 /// Why a session could not open.
 #[derive(Debug, thiserror::Error)]

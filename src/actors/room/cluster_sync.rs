@@ -223,7 +223,8 @@ impl RoomActor {
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
             .collect();
-        if users == self.remote_users_told && !(again && !users.is_empty()) {
+        let unchanged = users == self.remote_users_told;
+        if unchanged && (!again || users.is_empty()) {
             return;
         }
         self.remote_users_told = users.clone();
