@@ -55,7 +55,9 @@
 //! group_commit         not an actor: one task storing every document's change rows in batches
 //! YjsRegistryActor     y-websocket: a YjsDocActor [pool] per (tenant, document), a YjsConnectionActor
 //!                      per socket
-//!                      (yjs_registry/admin: listing and closing Yjs sockets)
+//!                      (yjs_registry/admin: listing and closing Yjs sockets; yjs_doc/cluster: in a
+//!                      cluster each node's document relays its stored changes and awareness to the
+//!                      others and catches up from the stored rows)
 //! yjs_peer             not an actor: how a Yjs document reaches a socket (YjsPeer, its messages,
 //!                      close codes)
 //! pool                 not an actor: the actor threads and which key runs where
