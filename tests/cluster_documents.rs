@@ -230,7 +230,9 @@ async fn a_member_who_syncs_right_after_joining_on_another_node_is_served() {
         assert_eq!(users["type"], "room:users", "{users}");
         let state = alice.request(on("doc:sync"), "s").await;
         assert_eq!(state["type"], "doc:state", "{state}");
-        bob.send(on("room:join")).await;
+        // As the protocol asks: the join confirmed (`room:users`) first.
+        let users = bob.request(on("room:join"), "j").await;
+        assert_eq!(users["type"], "room:users", "{users}");
         let state = bob.request(on("doc:sync"), "s").await;
         assert_eq!(state["type"], "doc:state", "document {id}: {state}");
     }

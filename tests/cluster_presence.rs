@@ -456,14 +456,7 @@ async fn a_node_killed_with_sigkill_loses_its_users_within_the_bound() {
 async fn a_subscription_follows_a_user_on_another_node() {
     let p = prefix();
     let nodes = cluster(2, &p).await;
-    let token = nodes[0].token("bob", "acme");
-    let mut bob = WsClient::connect(
-        &format!("{}?token={token}&presence=none", nodes[0].ws_url()),
-        &[],
-    )
-    .await
-    .unwrap();
-    bob.recv_type("welcome").await;
+    let mut bob = nodes[0].connect_interest("bob", "acme").await;
     let ack = bob
         .request(
             json!({"type": "presence:subscribe", "user_ids": ["alice"]}),
@@ -526,14 +519,7 @@ async fn a_departure_lost_in_a_short_redis_outage_is_repaired() {
 async fn interest_mode_counts_room_members_on_other_nodes() {
     let p = prefix();
     let nodes = cluster(2, &p).await;
-    let token = nodes[0].token("bob", "acme");
-    let mut bob = WsClient::connect(
-        &format!("{}?token={token}&presence=none", nodes[0].ws_url()),
-        &[],
-    )
-    .await
-    .unwrap();
-    bob.recv_type("welcome").await;
+    let mut bob = nodes[0].connect_interest("bob", "acme").await;
     let join = json!({"type": "room:join", "entity_type": "doc", "entity_id": "7"});
     let users = bob.request(join.clone(), "j").await;
     assert_eq!(users["type"], "room:users", "{users}");

@@ -552,24 +552,11 @@ async fn a_change_undone_inside_the_window_is_not_sent() {
         .await;
 }
 
-/// Connects with `?presence=none` and reads the welcome.
-async fn connect_interest(app: &TestApp, user: &str, tenant: &str) -> WsClient {
-    let token = app.token(user, tenant);
-    let mut c = WsClient::connect(
-        &format!("{}?token={token}&presence=none", app.ws_url()),
-        &[],
-    )
-    .await
-    .unwrap();
-    c.recv_type("welcome").await;
-    c
-}
-
 #[actix_web::test]
 async fn presence_none_gets_no_roster_and_only_what_it_watches() {
     let app = spawn_app().await;
     let _bob = app.connect_ready("bob", "acme").await;
-    let mut alice = connect_interest(&app, "alice", "acme").await;
+    let mut alice = app.connect_interest("alice", "acme").await;
     // Its own user arrives in a diff; no presence:list, and bob is not sent.
     let mut seen = Vec::new();
     while let Some(v) = alice.try_recv(Duration::from_millis(800)).await {
@@ -668,7 +655,7 @@ async fn above_the_threshold_connections_see_only_what_they_watch() {
         s.presence.offline_grace_ms = 200;
     })
     .await;
-    let mut outsider = connect_interest(&app, "eve", "other").await;
+    let mut outsider = app.connect_interest("eve", "other").await;
     outsider
         .request(
             json!({"type": "presence:subscribe", "user_ids": ["a", "b", "watcher"]}),

@@ -298,6 +298,20 @@ impl TestApp {
         c
     }
 
+    /// Connects with `?presence=none` (interest mode: no roster on
+    /// connect) and reads the welcome.
+    pub async fn connect_interest(&self, user: &str, tenant: &str) -> WsClient {
+        let token = self.token(user, tenant);
+        let mut c = WsClient::connect(
+            &format!("{}?token={token}&presence=none", self.ws_url()),
+            &[],
+        )
+        .await
+        .unwrap();
+        c.recv_type("welcome").await;
+        c
+    }
+
     /// Registry counts.
     pub async fn stats(&self) -> RegistryStats {
         self.services.registry.send(GetStats).await.unwrap()

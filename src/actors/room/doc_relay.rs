@@ -11,12 +11,23 @@
 //! `rooms.idle_stop_secs` after the last one).
 
 use super::*;
-use crate::actors::document::wire::{DocWire, ForwardedReply};
+use crate::actors::document::wire::{DocWire, ForwardedReply, RemoteMember};
 use crate::actors::document::{
     ForwardAnswered, Forwarded, ForwardedRest, OwnerGone, Pinged, RemoteUserLeft, RestAnswered,
 };
 
 impl RoomActor {
+    /// Tells a forwarding member's node that this node has no open session
+    /// (it should take the lease).
+    fn answer_gone(&self, to: RemoteMember) {
+        let reply = ForwardedReply {
+            to,
+            frame: None,
+            gone: true,
+        };
+        self.relay(DocWire::Reply(reply).to_frame());
+    }
+
     /// A document message from another node's room.
     pub(super) fn on_doc_wire(&mut self, msg: DocWire) {
         let Some(me) = self.services.leases.as_ref().map(|l| l.node().to_owned()) else {
@@ -27,42 +38,21 @@ impl RoomActor {
                 self.remote_documents_seen = Some(Instant::now());
                 match self.live_document() {
                     Some(doc) => doc.do_send(Forwarded(req)),
-                    None => self.relay(
-                        DocWire::Reply(ForwardedReply {
-                            to: req.from,
-                            frame: None,
-                            gone: true,
-                        })
-                        .to_frame(),
-                    ),
+                    None => self.answer_gone(req.from),
                 }
             }
             DocWire::Ping(ping) if ping.to == me => {
                 self.remote_documents_seen = Some(Instant::now());
                 match self.live_document() {
                     Some(doc) => doc.do_send(Pinged(ping.from)),
-                    None => self.relay(
-                        DocWire::Reply(ForwardedReply {
-                            to: ping.from,
-                            frame: None,
-                            gone: true,
-                        })
-                        .to_frame(),
-                    ),
+                    None => self.answer_gone(ping.from),
                 }
             }
             DocWire::RestLock(req) if req.to == me => {
                 self.remote_documents_seen = Some(Instant::now());
                 match self.live_document() {
                     Some(doc) => doc.do_send(ForwardedRest(req)),
-                    None => self.relay(
-                        DocWire::Reply(ForwardedReply {
-                            to: req.from,
-                            frame: None,
-                            gone: true,
-                        })
-                        .to_frame(),
-                    ),
+                    None => self.answer_gone(req.from),
                 }
             }
             DocWire::RestReply(reply) if reply.to.node == me => {
