@@ -284,26 +284,6 @@ async fn a_node_cut_off_from_redis_serves_locally_and_recovers() {
     }
 }
 
-fn doc(kind: &str, extra: Value) -> Value {
-    let mut v = json!({"type": kind, "entity_type": "invoice", "entity_id": "7"});
-    for (k, x) in extra.as_object().unwrap() {
-        v[k] = x.clone();
-    }
-    v
-}
-
-async fn joined(node: &TestApp, user: &str) -> WsClient {
-    let mut c = node.connect_ready(user, "acme").await;
-    let users = c
-        .request(
-            json!({"type": "room:join", "entity_type": "invoice", "entity_id": "7"}),
-            "join",
-        )
-        .await;
-    assert_eq!(users["type"], "room:users", "{users}");
-    c
-}
-
 #[actix_web::test]
 async fn a_document_has_one_writer_in_the_cluster() {
     let p = prefix();

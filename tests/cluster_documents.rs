@@ -27,30 +27,6 @@ async fn wait_room_listeners(prefix: &str, n: i64) {
     wait_listeners(prefix, &topic, n).await;
 }
 
-fn doc(kind: &str, extra: Value) -> Value {
-    let mut v = json!({"type": kind, "entity_type": "invoice", "entity_id": "7"});
-    for (k, x) in extra.as_object().unwrap() {
-        v[k] = x.clone();
-    }
-    v
-}
-
-async fn join(c: &mut WsClient) {
-    let users = c
-        .request(
-            json!({"type": "room:join", "entity_type": "invoice", "entity_id": "7"}),
-            "join",
-        )
-        .await;
-    assert_eq!(users["type"], "room:users", "{users}");
-}
-
-async fn joined(node: &TestApp, user: &str) -> WsClient {
-    let mut c = node.connect_ready(user, "acme").await;
-    join(&mut c).await;
-    c
-}
-
 /// The length change of a wire op (`[retain, "insert", -delete]`).
 fn delta(op: &Value) -> i64 {
     op.as_array()

@@ -25,28 +25,6 @@ async fn wait_rosters(prefix: &str, tenant: &str, n: i64) {
     wait_listeners(prefix, &Topic::Roster(TenantId::new(tenant)), n).await;
 }
 
-/// The user's entry in a `presence:diff` (`joined` or `updated`).
-fn entry(v: &Value, user: &str) -> Option<Value> {
-    if v["type"] != "presence:diff" {
-        return None;
-    }
-    ["joined", "updated"].iter().find_map(|k| {
-        v[*k]
-            .as_array()?
-            .iter()
-            .find(|e| e["user_id"] == user)
-            .cloned()
-    })
-}
-
-/// The user went offline in this `presence:diff`.
-fn left(v: &Value, user: &str) -> bool {
-    v["type"] == "presence:diff"
-        && v["left"]
-            .as_array()
-            .is_some_and(|a| a.iter().any(|u| u == user))
-}
-
 /// The user ids of a `presence:list` or a REST page.
 fn ids(list: &Value) -> Vec<String> {
     list["users"]

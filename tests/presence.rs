@@ -10,20 +10,6 @@ use diesel_async::RunQueryDsl;
 use serde_json::{json, Value};
 use std::time::Duration;
 
-/// The user's entry in a `presence:diff` (`joined` or `updated`).
-fn entry(v: &Value, user: &str) -> Option<Value> {
-    if v["type"] != "presence:diff" {
-        return None;
-    }
-    ["joined", "updated"].iter().find_map(|k| {
-        v[*k]
-            .as_array()?
-            .iter()
-            .find(|e| e["user_id"] == user)
-            .cloned()
-    })
-}
-
 /// The user came online in this `presence:diff`.
 fn joined(v: &Value, user: &str) -> bool {
     v["type"] == "presence:diff"

@@ -97,6 +97,34 @@ pub async fn wait_listeners(prefix: &str, topic: &Topic, n: i64) {
     );
 }
 
+/// A request about the document of room (acme) invoice 7, the room the
+/// document tests share; `extra`'s fields are added.
+pub fn doc(kind: &str, extra: Value) -> Value {
+    let mut v = json!({"type": kind, "entity_type": "invoice", "entity_id": "7"});
+    for (k, x) in extra.as_object().unwrap() {
+        v[k] = x.clone();
+    }
+    v
+}
+
+/// Joins invoice 7 and waits for `room:users`.
+pub async fn join(c: &mut WsClient) {
+    let users = c
+        .request(
+            json!({"type": "room:join", "entity_type": "invoice", "entity_id": "7"}),
+            "join",
+        )
+        .await;
+    assert_eq!(users["type"], "room:users", "{users}");
+}
+
+/// A user of acme connected to `node` and joined to invoice 7.
+pub async fn joined(node: &TestApp, user: &str) -> WsClient {
+    let mut c = node.connect_ready(user, "acme").await;
+    join(&mut c).await;
+    c
+}
+
 /// A node as a real `tandem` process (so it can die with SIGKILL, leaving
 /// its Redis lease and subscriptions behind); killed on drop.
 pub struct Process {

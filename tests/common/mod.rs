@@ -1026,3 +1026,25 @@ impl SseClient {
         }
     }
 }
+
+/// The user's entry in a `presence:diff` (`joined` or `updated`).
+pub fn entry(v: &Value, user: &str) -> Option<Value> {
+    if v["type"] != "presence:diff" {
+        return None;
+    }
+    ["joined", "updated"].iter().find_map(|k| {
+        v[*k]
+            .as_array()?
+            .iter()
+            .find(|e| e["user_id"] == user)
+            .cloned()
+    })
+}
+
+/// The user went offline in this `presence:diff`.
+pub fn left(v: &Value, user: &str) -> bool {
+    v["type"] == "presence:diff"
+        && v["left"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|u| u == user))
+}

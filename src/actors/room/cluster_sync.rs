@@ -180,11 +180,17 @@ impl RoomActor {
 
     /// Shows the local members what changed on other nodes, in order.
     fn show_changes(&mut self, changes: Vec<Change>, ctx: &mut Context<Self>) {
-        let (mut typing, mut editing) = (false, false);
+        let (mut typing, mut editing, mut members) = (false, false, false);
         for change in changes {
             match change {
-                Change::Joined { node, member } => self.remote_joined(node, member, ctx),
-                Change::Left { node, member } => self.remote_left(node, member),
+                Change::Joined { node, member } => {
+                    members = true;
+                    self.remote_joined(node, member, ctx);
+                }
+                Change::Left { node, member } => {
+                    members = true;
+                    self.remote_left(node, member);
+                }
                 Change::Cursor { member, .. } => {
                     if let Some(cursor) = remote_cursor(&member) {
                         self.publish(
@@ -208,7 +214,10 @@ impl RoomActor {
         if editing {
             self.publish_editors();
         }
-        self.tell_roster_remote(false);
+        // Only joins and leaves change who is here (a cursor move does not).
+        if members {
+            self.tell_roster_remote(false);
+        }
     }
 
     /// Tells the tenant's roster which users are in this room on other
