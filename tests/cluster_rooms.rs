@@ -65,15 +65,23 @@ impl Member {
                     u["devices"].as_array().unwrap().len(),
                 );
             }
-            Some("room:user_left") if v["user_left"] == true => {
-                self.known.remove(v["user_id"].as_str().unwrap());
-            }
-            Some("room:user_left") => {
-                if let Some(n) = self.known.get_mut(v["user_id"].as_str().unwrap()) {
-                    *n = n.saturating_sub(1);
+            Some("room:user_left") => self.forget(v),
+            Some("room:users_left") => {
+                for left in v["left"].as_array().unwrap() {
+                    self.forget(left);
                 }
             }
             _ => {}
+        }
+    }
+
+    /// One leave (a `room:user_left`, or an entry of `room:users_left`).
+    fn forget(&mut self, left: &Value) {
+        let user = left["user_id"].as_str().unwrap();
+        if left["user_left"] == true {
+            self.known.remove(user);
+        } else if let Some(n) = self.known.get_mut(user) {
+            *n = n.saturating_sub(1);
         }
     }
 

@@ -770,3 +770,77 @@ async fn rest_presence_pages_through_the_tenant() {
     }
     drop(clients);
 }
+
+/// In interest mode a room above `presence.room_watch_max` members stops
+/// making its members watch each other (they are told `unwatched`), a
+/// member's change then reaches nobody through the room, a subscription
+/// still works, and the room watches again once it is small.
+#[actix_web::test]
+async fn members_of_a_large_room_stop_watching_each_other_until_it_shrinks() {
+    let app = spawn_app_with(|s| {
+        s.presence.room_watch_max = 3;
+        s.presence.offline_grace_ms = 200;
+    })
+    .await;
+    let join = json!({"type": "room:join", "entity_type": "doc", "entity_id": "big"});
+    let leave = json!({"type": "room:leave", "entity_type": "doc", "entity_id": "big"});
+    let mut w = app.connect_interest("w", "acme").await;
+    let mut a = app.connect_interest("a", "acme").await;
+    let mut b = app.connect_interest("b", "acme").await;
+    for c in [&mut w, &mut a, &mut b] {
+        c.request(join.clone(), "j").await;
+    }
+    let (mut saw_a, mut saw_b) = (false, false);
+    while !(saw_a && saw_b) {
+        let v = w
+            .recv_where("a or b via the room", |v| {
+                entry(v, "a").is_some() || entry(v, "b").is_some()
+            })
+            .await;
+        saw_a |= entry(&v, "a").is_some();
+        saw_b |= entry(&v, "b").is_some();
+    }
+    // A fourth member: the room is large, w no longer watches a and b.
+    let mut c = app.connect_interest("c", "acme").await;
+    c.request(join.clone(), "j").await;
+    let d = w
+        .recv_where("a unwatched", |v| listed(v, "unwatched", "a"))
+        .await;
+    assert!(listed(&d, "unwatched", "b"), "{d}");
+    assert!(!mentions(&d, "c"), "{d}");
+    // a's change reaches a itself, and not w.
+    a.request(json!({"type": "presence:status", "status": "busy"}), "s")
+        .await;
+    a.recv_where("a busy", |v| {
+        entry(v, "a").is_some_and(|e| e["status"] == "busy")
+    })
+    .await;
+    w.request(
+        json!({"type": "presence:subscribe", "user_ids": ["c"]}),
+        "sub",
+    )
+    .await;
+    let mut frames = Vec::new();
+    loop {
+        let v = w.recv().await;
+        let done = listed_entry(&v, "updated", "c");
+        frames.push(v);
+        if done {
+            break;
+        }
+    }
+    assert!(
+        frames.iter().all(|v| !mentions(v, "a")),
+        "a reached w through a large room: {frames:?}"
+    );
+    // Back to 3 members: w watches a (busy) and b again.
+    c.request(leave.clone(), "l").await;
+    let d = w
+        .recv_where("a watched again", |v| listed_entry(v, "updated", "a"))
+        .await;
+    assert_eq!(entry(&d, "a").unwrap()["status"], "busy", "{d}");
+    assert!(
+        listed_entry(&d, "updated", "b"),
+        "one switch, one diff: {d}"
+    );
+}

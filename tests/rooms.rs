@@ -391,3 +391,164 @@ async fn joins_inside_one_window_are_announced_together_and_never_overtaken() {
     let next = watcher.recv_type("cursor:update").await;
     assert_eq!(next["cursor"]["user_id"], "late");
 }
+
+/// A room above `rooms.users_list_max` lists its first users in
+/// `room:users` with the total and `next_after`; `room:members` pages
+/// through the rest; joins and leaves carry the total; bad pages are refused.
+#[actix_web::test]
+async fn a_large_room_lists_its_first_users_and_pages_through_the_rest() {
+    let app = spawn_app_with(|s| s.rooms.users_list_max = 3).await;
+    let mut clients = Vec::new();
+    for u in ["u1", "u2", "u3"] {
+        let mut c = app.connect_ready(u, "acme").await;
+        let users = c.request(room("room:join"), "j").await;
+        assert!(users.get("next_after").is_none(), "{users}");
+        clients.push(c);
+    }
+    // Small enough: everyone listed, no next_after.
+    let mut u4 = app.connect_ready("u4", "acme").await;
+    let users = u4.request(room("room:join"), "j4").await;
+    let ids: Vec<&str> = users["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["user_id"].as_str().unwrap())
+        .collect();
+    // The first three, and the joiner itself.
+    assert_eq!(ids, vec!["u1", "u2", "u3", "u4"], "{users}");
+    assert_eq!(users["total_users"], 4);
+    assert_eq!(users["next_after"], "u3");
+    // The others hear of the join with the new total.
+    // (u2 to u4 may have joined in one window: whichever frame names u4.)
+    let joined = clients[0]
+        .recv_where("u4's join", |v| {
+            v["type"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("room:user"))
+                && v.to_string().contains(r#""user_id":"u4""#)
+        })
+        .await;
+    assert_eq!(joined["total_users"], 4, "{joined}");
+    // The rest, page by page.
+    let page = u4
+        .request(
+            with(room("room:members"), json!({"after": "u3", "limit": 1})),
+            "m1",
+        )
+        .await;
+    assert_eq!(page["type"], "room:members");
+    assert_eq!(page["users"][0]["user_id"], "u4");
+    assert_eq!(page["users"].as_array().unwrap().len(), 1);
+    assert_eq!(page["total_users"], 4);
+    assert!(page.get("next_after").is_none(), "last page: {page}");
+    let first = u4
+        .request(with(room("room:members"), json!({"limit": 2})), "m2")
+        .await;
+    assert_eq!(first["users"][1]["user_id"], "u2");
+    assert_eq!(first["next_after"], "u2");
+    // A second device of a listed user is not another user.
+    let mut u1b = app.connect_ready("u1", "acme").await;
+    let users = u1b.request(room("room:join"), "j5").await;
+    assert_eq!(users["total_users"], 4);
+    // A leave carries the total after it.
+    u1b.close().await;
+    let left = u4
+        .recv_where("u1's second device leaves", |v| {
+            v["type"] == "room:user_left"
+        })
+        .await;
+    assert_eq!(
+        (left["user_left"].as_bool(), left["total_users"].as_u64()),
+        (Some(false), Some(4))
+    );
+    let ack = clients[2].request(room("room:leave"), "l").await;
+    assert_eq!(ack["type"], "ack");
+    let left = u4
+        .recv_where("u3 leaves", |v| {
+            v["type"] == "room:user_left" && v["user_id"] == "u3"
+        })
+        .await;
+    assert_eq!(left["total_users"], 3);
+    // Refused: a bad limit, an empty after, and a room the connection is not in.
+    for (bad, code) in [
+        (json!({"limit": 0}), "invalid_field"),
+        (json!({"limit": 501}), "invalid_field"),
+        (json!({"after": ""}), "invalid_field"),
+    ] {
+        let e = u4.request(with(room("room:members"), bad), "bad").await;
+        assert_eq!(
+            (e["type"].as_str(), e["code"].as_str()),
+            (Some("error"), Some(code)),
+            "{e}"
+        );
+    }
+    let e = clients[2].request(room("room:members"), "out").await;
+    assert_eq!(e["code"], "not_in_room");
+}
+
+/// Leaves in one window reach the others as one `room:users_left`, in
+/// order, with the total after them; a leave followed by a join of the same
+/// user is announced leave first.
+#[actix_web::test]
+async fn leaves_in_one_window_are_one_frame_and_keep_their_order_with_joins() {
+    // A wide window, so the three closes land in one even on a slow machine.
+    let app = spawn_app_with(|s| s.rooms.join_batch_ms = 1000).await;
+    let mut watcher = app.connect_ready("w", "acme").await;
+    watcher.request(room("room:join"), "j").await;
+    let mut others = Vec::new();
+    for u in ["a", "b", "c"] {
+        let mut c = app.connect_ready(u, "acme").await;
+        c.request(room("room:join"), "j").await;
+        others.push(c);
+    }
+    watcher
+        .recv_where("all three joins", |v| {
+            v["type"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("room:user"))
+                && v["total_users"] == 4
+        })
+        .await;
+    for c in others.drain(..) {
+        c.close().await;
+    }
+    let left = watcher.recv_type("room:users_left").await;
+    let users: Vec<&str> = left["left"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["user_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(users.len(), 3, "{left}");
+    assert!(["a", "b", "c"].iter().all(|u| users.contains(u)), "{left}");
+    assert!(left["left"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|l| l["user_left"] == true));
+    assert_eq!(left["total_users"], 1);
+    // A leave and a rejoin inside one window: the leave is announced first.
+    let mut a = app.connect_ready("a", "acme").await;
+    a.request(room("room:join"), "j").await;
+    watcher.recv_type("room:user_joined").await;
+    a.request(room("room:leave"), "l").await;
+    a.request(room("room:join"), "j2").await;
+    let first = watcher
+        .recv_where("a's leave or join", |v| {
+            v["type"] == "room:user_left" || v["type"] == "room:user_joined"
+        })
+        .await;
+    assert_eq!(first["type"], "room:user_left", "{first}");
+    assert_eq!(
+        (first["user_left"].as_bool(), first["total_users"].as_u64()),
+        (Some(true), Some(1))
+    );
+    let then = watcher.recv_type("room:user_joined").await;
+    assert_eq!(
+        (
+            then["user"]["user_id"].as_str(),
+            then["total_users"].as_u64()
+        ),
+        (Some("a"), Some(2))
+    );
+}

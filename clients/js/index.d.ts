@@ -30,6 +30,7 @@ export type ClientMessage =
   | { type: 'presence:viewers'; entity_type: string; entity_id: string }
   | { type: 'presence:subscribe' | 'presence:unsubscribe'; user_ids: string[] }
   | { type: 'room:join' | 'room:leave' | 'typing:stop' | 'doc:sync'; entity_type: string; entity_id: string }
+  | { type: 'room:members'; entity_type: string; entity_id: string; after?: string; limit?: number }
   | { type: 'cursor:move'; entity_type: string; entity_id: string; position: unknown; selection?: unknown; field?: string }
   | { type: 'typing:start'; entity_type: string; entity_id: string; field?: string }
   | { type: 'editing:start' | 'editing:stop' | 'doc:undo' | 'doc:redo'; entity_type: string; entity_id: string; field: string }
@@ -51,10 +52,12 @@ export type ServerMessage =
   | { type: 'presence:list'; ref?: Ref; mode: 'all' | 'interest'; users: PresenceView[] }
   | { type: 'presence:viewers'; ref?: Ref; entity_type: string; entity_id: string; users: PresenceView[] }
   | { type: 'presence:diff'; joined?: PresenceView[]; updated?: PresenceView[]; left?: string[]; unwatched?: string[] }
-  | ({ type: 'room:users'; ref?: Ref; users: MemberView[]; editors: EditorEntry[]; typing: TypingEntry[] } & Addressed)
-  | ({ type: 'room:user_joined'; user: MemberView } & Addressed)
-  | ({ type: 'room:users_joined'; users: MemberView[] } & Addressed)
-  | ({ type: 'room:user_left'; user_id: string; connection_id: string; user_left: boolean } & Addressed)
+  | ({ type: 'room:users'; ref?: Ref; users: MemberView[]; total_users: number; next_after?: string; editors: EditorEntry[]; typing: TypingEntry[] } & Addressed)
+  | ({ type: 'room:members'; ref?: Ref; users: MemberView[]; total_users: number; next_after?: string } & Addressed)
+  | ({ type: 'room:user_joined'; user: MemberView; total_users: number } & Addressed)
+  | ({ type: 'room:users_joined'; users: MemberView[]; total_users: number } & Addressed)
+  | ({ type: 'room:user_left'; user_id: string; connection_id: string; user_left: boolean; total_users: number } & Addressed)
+  | ({ type: 'room:users_left'; left: { user_id: string; connection_id: string; user_left: boolean }[]; total_users: number } & Addressed)
   | ({ type: 'cursor:sync'; cursors: CursorView[] } & Addressed)
   | ({ type: 'cursor:update'; cursor: CursorView } & Addressed)
   | ({ type: 'cursor:remove'; user_id: string; connection_id: string } & Addressed)
@@ -185,7 +188,14 @@ export class Room extends Emitter<{ change: [Room]; cursor: [CursorView]; broadc
   readonly entityType: string
   readonly entityId: string
   readonly joined: boolean
+  /** In a large room: the first page, plus later joiners, until `loadMembers()`. */
   readonly members: Map<string, MemberView>
+  /** Member users in the room, listed or not. */
+  readonly memberCount: number
+  /** True while `members` is a partial list of a large room. */
+  readonly hasMoreMembers: boolean
+  /** Reads the rest of a large room's members (`room:members`), page by page. */
+  loadMembers(options?: { limit?: number }): Promise<Map<string, MemberView>>
   readonly cursors: Map<string, CursorView>
   readonly typing: TypingEntry[]
   readonly editors: EditorEntry[]

@@ -15,8 +15,17 @@ export class Room extends Emitter {
     this.entityId = entityId
     this.joined = false
     this._wanted = true
-    /** @type {Map<string, object>} user_id → MemberView */
+    /**
+     * user_id → MemberView. In a large room (more than the server's
+     * `rooms.users_list_max` members) this starts as the first page, plus
+     * everyone who joins later; `loadMembers()` reads the rest.
+     * @type {Map<string, object>}
+     */
     this.members = new Map()
+    /** Member users in the room, listed or not (the server's `total_users`). */
+    this.memberCount = 0
+    /** The `after` of the next `room:members` page, while the list is partial. */
+    this._membersAfter = null
     /** @type {Map<string, object>} connection_id → CursorView */
     this.cursors = new Map()
     this.typing = []
@@ -48,6 +57,25 @@ export class Room extends Emitter {
       })
     }
     this.emit('left')
+  }
+
+  /** True while `members` is a partial list of a large room. */
+  get hasMoreMembers() { return this._membersAfter !== null }
+
+  /**
+   * Reads the rest of a large room's members (`room:members`, page by page)
+   * into `members`; resolves with the map. Costs one request per `limit`
+   * members: call it only when the app shows the whole list.
+   */
+  async loadMembers({ limit = 100 } = {}) {
+    while (this._membersAfter !== null) {
+      const page = await this.client.request('room:members', { ...this._addr, after: this._membersAfter, limit })
+      for (const u of page.users) this.members.set(u.user_id, u)
+      this.memberCount = page.total_users ?? this.memberCount
+      this._membersAfter = page.next_after ?? null
+      this.emit('change', this)
+    }
+    return this.members
   }
 
   /** Moves this connection's cursor (not sent while offline: cursors are ephemeral). */
@@ -230,11 +258,23 @@ export class Room extends Emitter {
     this.joined = false
   }
 
+  /** One leave: the member (its last device) or one of its devices. */
+  _left({ user_id, connection_id, user_left }) {
+    if (user_left) this.members.delete(user_id)
+    else {
+      const m = this.members.get(user_id)
+      if (m) m.devices = m.devices.filter((d) => d.connection_id !== connection_id)
+    }
+    this.cursors.delete(connection_id)
+  }
+
   _onMessage(msg) {
     switch (msg.type) {
       case 'room:users':
         this.joined = true
         this.members = new Map(msg.users.map((u) => [u.user_id, u]))
+        this.memberCount = msg.total_users ?? msg.users.length
+        this._membersAfter = msg.next_after ?? null
         this.typing = msg.typing ?? []
         this.editors = msg.editors ?? []
         break
@@ -243,20 +283,22 @@ export class Room extends Emitter {
         break
       case 'room:user_joined':
         this.members.set(msg.user.user_id, msg.user)
+        this.memberCount = msg.total_users ?? this.members.size
         break
       case 'room:users_joined':
         // Several joins in one window (may include members already known).
         for (const u of msg.users) this.members.set(u.user_id, u)
+        this.memberCount = msg.total_users ?? this.members.size
         break
-      case 'room:user_left': {
-        if (msg.user_left) this.members.delete(msg.user_id)
-        else {
-          const m = this.members.get(msg.user_id)
-          if (m) m.devices = m.devices.filter((d) => d.connection_id !== msg.connection_id)
-        }
-        this.cursors.delete(msg.connection_id)
+      case 'room:user_left':
+        this.memberCount = msg.total_users ?? this.memberCount
+        this._left(msg)
         break
-      }
+      case 'room:users_left':
+        // Several leaves in one window, in order.
+        this.memberCount = msg.total_users ?? this.memberCount
+        for (const l of msg.left) this._left(l)
+        break
       case 'cursor:update':
         this.cursors.set(msg.cursor.connection_id, msg.cursor)
         this.emit('cursor', msg.cursor)

@@ -17,6 +17,12 @@ pub struct PresenceSettings {
     /// by interest (own user, subscriptions, room members) instead of the
     /// whole roster; back to the whole roster at 10 % below.
     pub tenant_roster_max: usize,
+    /// In interest mode, the members of a room watch each other only while
+    /// it has at most this many members (connections here plus users on
+    /// other nodes); in a bigger room `room:users` and the room's join and
+    /// leave events say who is there, and `presence:subscribe` gives the
+    /// status of chosen members. Back to watching at 10 % below.
+    pub room_watch_max: usize,
     /// Users one connection may `presence:subscribe` to.
     pub max_subscriptions: usize,
 }
@@ -28,6 +34,7 @@ impl Default for PresenceSettings {
             offline_grace_ms: 5000,
             diff_interval_ms: 50,
             tenant_roster_max: 500,
+            room_watch_max: 100,
             max_subscriptions: 256,
         }
     }
@@ -45,9 +52,13 @@ pub struct RoomSettings {
     pub typing_timeout_secs: u64,
     /// Rooms one connection may be in at once.
     pub max_rooms_per_connection: usize,
-    /// Milliseconds over which joins are collected and announced to the
-    /// other members together (1 to 5000).
+    /// Milliseconds over which joins (and, separately, leaves) are
+    /// collected and announced to the other members together (1 to 5000).
     pub join_batch_ms: u64,
+    /// Member users listed in a joiner's `room:users`; a bigger room lists
+    /// the first ones (by user id) with `next_after`, and the client pages
+    /// through the rest with `room:members` (1 to 10000).
+    pub users_list_max: usize,
 }
 
 impl Default for RoomSettings {
@@ -58,6 +69,7 @@ impl Default for RoomSettings {
             typing_timeout_secs: 5,
             max_rooms_per_connection: 32,
             join_batch_ms: 50,
+            users_list_max: 100,
         }
     }
 }

@@ -203,6 +203,10 @@ impl Settings {
                 self.presence.tenant_roster_max as u64,
             ),
             (
+                "presence.room_watch_max",
+                self.presence.room_watch_max as u64,
+            ),
+            (
                 "presence.max_subscriptions",
                 self.presence.max_subscriptions as u64,
             ),
@@ -219,6 +223,12 @@ impl Settings {
             if value == 0 {
                 return Err(ConfigError::invalid(key, "must be greater than 0"));
             }
+        }
+        if !(1..=10_000).contains(&self.rooms.users_list_max) {
+            return Err(ConfigError::invalid(
+                "rooms.users_list_max",
+                "must be 1 to 10000",
+            ));
         }
         if !(1..=5000).contains(&self.rooms.join_batch_ms) {
             return Err(ConfigError::invalid(

@@ -80,6 +80,21 @@ pub enum ClientMessage {
         /// Entity id.
         entity_id: String,
     },
+    /// A page of a room's members (for rooms whose `room:users` was cut at
+    /// `rooms.users_list_max`); the reply is `room:members`.
+    #[serde(rename = "room:members")]
+    RoomMembers {
+        /// Entity type.
+        entity_type: String,
+        /// Entity id.
+        entity_id: String,
+        /// Start after this user id (the previous page's `next_after`).
+        #[serde(default)]
+        after: Option<String>,
+        /// Members per page, 1 to 500 (default 100).
+        #[serde(default)]
+        limit: Option<u64>,
+    },
     /// Leave a room.
     #[serde(rename = "room:leave")]
     RoomLeave {
@@ -281,6 +296,7 @@ impl ClientMessage {
         "presence:subscribe",
         "presence:unsubscribe",
         "room:join",
+        "room:members",
         "room:leave",
         "cursor:move",
         "typing:start",
@@ -310,6 +326,11 @@ impl ClientMessage {
             | RoomLeave {
                 entity_type,
                 entity_id,
+            }
+            | RoomMembers {
+                entity_type,
+                entity_id,
+                ..
             }
             | CursorMove {
                 entity_type,

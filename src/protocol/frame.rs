@@ -184,9 +184,11 @@ impl ServerMessage {
             | ServerMessage::PresenceDiff { .. }
             | ServerMessage::PresenceViewers { .. } => (FrameKind::Presence, None, None),
             ServerMessage::RoomUsers { .. }
+            | ServerMessage::RoomMembers { .. }
             | ServerMessage::RoomUserJoined { .. }
             | ServerMessage::RoomUsersJoined { .. }
             | ServerMessage::RoomUserLeft { .. }
+            | ServerMessage::RoomUsersLeft { .. }
             | ServerMessage::CursorSync { .. }
             | ServerMessage::CursorUpdate { .. }
             | ServerMessage::CursorRemove { .. }

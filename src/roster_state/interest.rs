@@ -74,9 +74,11 @@ impl Roster {
         if w.subs.contains(user) {
             return true;
         }
-        self.user_rooms
-            .get(user)
-            .is_some_and(|rooms| w.rooms.iter().any(|r| rooms.contains_key(r)))
+        self.user_rooms.get(user).is_some_and(|rooms| {
+            w.rooms
+                .iter()
+                .any(|r| rooms.contains_key(r) && !self.large_rooms.contains(r))
+        })
     }
 
     /// Marks `user` for re-evaluation on `conn` (interest mode only). A
@@ -135,7 +137,7 @@ impl Roster {
     fn watched_by(&self, w: &Watcher) -> HashSet<String> {
         let mut out: HashSet<String> = w.subs.clone();
         out.insert(w.user.clone());
-        for room in &w.rooms {
+        for room in w.rooms.iter().filter(|r| !self.large_rooms.contains(*r)) {
             if let Some(members) = self.room_members.get(room) {
                 out.extend(
                     members
@@ -218,8 +220,16 @@ impl Roster {
         }
         let (user, uid) = (w.user.clone(), w.uid);
         let room_key = room.clone();
+        let large = self.large_rooms.contains(&room);
         let members = self.room_members.entry(room.clone()).or_default();
-        let others: Vec<(ConnectionId, Uid)> = members.iter().map(|(c, u)| (*c, *u)).collect();
+        // In a large room nobody watches by it: no pairs to touch (and no
+        // O(members) copy per join, which a storm into one room would pay
+        // m times).
+        let others: Vec<(ConnectionId, Uid)> = if large {
+            Vec::new()
+        } else {
+            members.iter().map(|(c, u)| (*c, *u)).collect()
+        };
         members.insert(conn, uid);
         *self
             .user_rooms
@@ -227,6 +237,10 @@ impl Roster {
             .or_default()
             .entry(room)
             .or_insert(0) += 1;
+        if self.check_room_size(&room_key) || self.large_rooms.contains(&room_key) {
+            // Switched (every pair was touched), or too big to watch by.
+            return;
+        }
         for (other, other_user) in others {
             self.touch_id(other, uid);
             self.touch_id(conn, other_user);
@@ -250,9 +264,12 @@ impl Roster {
 
     fn drop_member(&mut self, room: &RoomId, conn: ConnectionId, user: &str, uid: Uid) {
         let mut others = Vec::new();
+        let large = self.large_rooms.contains(room);
         if let Some(members) = self.room_members.get_mut(room) {
             members.remove(&conn);
-            others = members.iter().map(|(c, u)| (*c, *u)).collect::<Vec<_>>();
+            if !large {
+                others = members.iter().map(|(c, u)| (*c, *u)).collect::<Vec<_>>();
+            }
             if members.is_empty() {
                 self.room_members.remove(room);
             }
@@ -267,6 +284,11 @@ impl Roster {
             if rooms.is_empty() {
                 self.user_rooms.remove(user);
             }
+        }
+        if self.check_room_size(room) || large {
+            // Back to small (every pair was touched), or it was too big
+            // for its members to watch each other: nothing to re-evaluate.
+            return;
         }
         for (other, other_user) in others {
             self.touch_id(other, uid);
@@ -290,6 +312,11 @@ impl Roster {
                 .insert(room.clone(), now.clone())
                 .unwrap_or_default()
         };
+        // Quiet while the room stays too big to watch by; on a switch the
+        // changed users are touched too (those who left are no longer
+        // among the pairs the switch touched).
+        let switched = self.check_room_size(room);
+        let quiet = !switched && self.large_rooms.contains(room);
         for uid in now.difference(&before) {
             let user = self.interner.name(*uid).to_owned();
             *self
@@ -298,7 +325,9 @@ impl Roster {
                 .or_default()
                 .entry(room.clone())
                 .or_insert(0) += 1;
-            self.touch_room(room, *uid);
+            if !quiet {
+                self.touch_room(room, *uid);
+            }
         }
         for uid in before.difference(&now) {
             let user = self.interner.name(*uid).to_owned();
@@ -313,8 +342,55 @@ impl Roster {
                     self.user_rooms.remove(&user);
                 }
             }
-            self.touch_room(room, *uid);
+            if !quiet {
+                self.touch_room(room, *uid);
+            }
         }
+    }
+
+    /// Members of `room`: its connections here and its users on other nodes.
+    fn room_size(&self, room: &RoomId) -> usize {
+        self.room_members.get(room).map_or(0, |m| m.len())
+            + self.remote_members.get(room).map_or(0, |m| m.len())
+    }
+
+    /// Re-checks `room` against `room_watch_max` (large above it, small
+    /// again at 10 % below). On a switch every local member is touched with
+    /// every member, so each connection's diff adds or drops the room's
+    /// members; returns whether it switched.
+    fn check_room_size(&mut self, room: &RoomId) -> bool {
+        let n = self.room_size(room);
+        let large = self.large_rooms.contains(room);
+        let low_water = self.room_watch_max - self.room_watch_max / 10;
+        let switched = if n == 0 {
+            self.large_rooms.remove(room);
+            false
+        } else if !large && n > self.room_watch_max {
+            self.large_rooms.insert(room.clone());
+            true
+        } else if large && n <= low_water {
+            self.large_rooms.remove(room);
+            true
+        } else {
+            false
+        };
+        if switched {
+            let local: Vec<(ConnectionId, Uid)> = self
+                .room_members
+                .get(room)
+                .map(|m| m.iter().map(|(c, u)| (*c, *u)).collect())
+                .unwrap_or_default();
+            let remote = self.remote_of(room);
+            for (c, _) in &local {
+                for (_, u) in &local {
+                    self.touch_id(*c, *u);
+                }
+                for u in &remote {
+                    self.touch_id(*c, *u);
+                }
+            }
+        }
+        switched
     }
 
     /// Re-evaluates `uid` on every local member of `room`.

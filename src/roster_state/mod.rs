@@ -151,6 +151,11 @@ pub struct Roster {
     version: u64,
     max_users: usize,
     max_subscriptions: usize,
+    /// Rooms above this many members do not make their members watch each
+    /// other (`presence.room_watch_max`).
+    room_watch_max: usize,
+    /// The rooms that are above it (back at 10 % below).
+    large_rooms: HashSet<RoomId>,
 }
 
 /// Equal for watchers: ignores `last_activity_at` (refreshed only with a
@@ -182,7 +187,17 @@ impl Roster {
             version: 0,
             max_users,
             max_subscriptions,
+            room_watch_max: usize::MAX,
+            large_rooms: HashSet::new(),
         }
+    }
+
+    /// Rooms of more than `max` members (connections here plus users on
+    /// other nodes) no longer make their members watch each other in
+    /// interest mode; they do again at 10 % below.
+    pub fn with_room_watch_max(mut self, max: usize) -> Self {
+        self.room_watch_max = max.max(1);
+        self
     }
 
     /// Changes whenever the sent roster changes (a cache key for lists).
@@ -319,6 +334,9 @@ impl Roster {
                 .unwrap_or_default();
             if let Some(rooms) = self.user_rooms.get(user) {
                 for room in rooms.keys() {
+                    if self.large_rooms.contains(room) {
+                        continue;
+                    }
                     if let Some(m) = self.room_members.get(room) {
                         conns.extend(m.keys().copied());
                     }
@@ -679,6 +697,67 @@ mod tests {
     }
 
     #[test]
+    fn a_large_room_stops_its_members_watching_each_other_with_hysteresis() {
+        // Interest mode from the start; rooms above 10 members are large,
+        // small again at 9.
+        let mut r = Roster::new(1, 10).with_room_watch_max(10);
+        let conn = |i: u64| ConnectionId(i);
+        for i in 0..10u64 {
+            let u = format!("u{i:02}");
+            r.upsert(view(&u, 0, 1));
+            r.watch(conn(i), &u, false);
+            r.enter_room(conn(i), room(1));
+        }
+        r.flush();
+        let shown = |r: &Roster, c: ConnectionId| r.watchers[&c].shown.len();
+        assert_eq!(shown(&r, conn(0)), 10, "10 members watch each other");
+        // The 11th member makes the room large: the others stop watching
+        // through it (listed as unwatched), the joiner sees only itself.
+        r.upsert(view("u10", 0, 1));
+        r.watch(conn(10), "u10", false);
+        r.enter_room(conn(10), room(1));
+        let out = r.flush();
+        let to_0 = out
+            .personal
+            .iter()
+            .find(|(c, _)| c.contains(&conn(0)))
+            .unwrap();
+        assert_eq!(to_0.1.unwatched.len(), 9, "{:?}", to_0.1);
+        assert!(to_0.1.joined.is_empty());
+        let to_10 = out
+            .personal
+            .iter()
+            .find(|(c, _)| c.contains(&conn(10)))
+            .unwrap();
+        assert_eq!(to_10.1.joined, vec!["u10".to_owned()]);
+        assert_eq!(shown(&r, conn(10)), 1);
+        // A member's change in a large room reaches only its own connection.
+        r.upsert(view("u05", 2, 2));
+        let out = r.flush();
+        let reached: Vec<ConnectionId> = out.personal.iter().flat_map(|(c, _)| c.clone()).collect();
+        assert_eq!(reached, vec![conn(5)]);
+        // A subscription still works inside a large room.
+        r.subscribe(conn(0), &["u05".into()]).unwrap();
+        let out = r.flush();
+        assert_eq!(out.personal[0].0, vec![conn(0)]);
+        assert_eq!(out.personal[0].1.updated, vec!["u05".to_owned()]);
+        // Down to 10 members: still large (hysteresis); to 9: small again,
+        // everyone sees everyone.
+        r.leave_room(conn(10), &room(1));
+        assert!(r.flush().personal.is_empty());
+        r.unwatch(conn(9));
+        let out = r.flush();
+        let to_1 = out
+            .personal
+            .iter()
+            .find(|(c, _)| c.contains(&conn(1)))
+            .unwrap();
+        assert_eq!(to_1.1.updated.len(), 8, "{:?}", to_1.1);
+        assert_eq!(shown(&r, conn(1)), 9);
+        assert_eq!(shown(&r, conn(0)), 9, "u05 by subscription and room");
+    }
+
+    #[test]
     fn subscriptions_are_bounded() {
         let mut r = Roster::new(2, 2);
         r.watch(ConnectionId(1), "a", false);
@@ -713,12 +792,16 @@ mod tests {
         /// should see: the whole roster in all mode, and in interest mode its
         /// own user, its subscriptions and its rooms' members (on this node
         /// or another) who are online.
+        ///
+        /// Rooms of more than 3 members (connections plus remote users) are
+        /// large: they make nobody watch anybody (`room_watch_max` 3 has no
+        /// hysteresis band, so large is exactly "more than 3" at a flush).
         #[test]
         fn clients_rebuild_exactly_what_they_watch(
             ops in proptest::collection::vec((0u8..12, 0u8..6, 0u8..4, 0u64..1000), 1..200)
         ) {
             let users = ["u0", "u1", "u2", "u3", "u4", "u5"];
-            let mut r = Roster::new(3, 3);
+            let mut r = Roster::new(3, 3).with_room_watch_max(3);
             let mut clients: HashMap<ConnectionId, Client> = HashMap::new();
             let mut wants: HashMap<ConnectionId, bool> = HashMap::new();
             let mut subs: HashMap<ConnectionId, HashSet<String>> = HashMap::new();
@@ -784,6 +867,11 @@ mod tests {
                     }
                     _ => {
                         flush_into(&mut r, &mut clients);
+                        let small = |x: &u8| {
+                            clients.keys().filter(|o| rooms[*o].contains(x)).count()
+                                + remote.get(x).map_or(0, |s| s.len())
+                                <= 3
+                        };
                         for (c, client) in &clients {
                             let interest = !wants[c] || r.mode() == Mode::Interest;
                             let expected: Client = r.users()
@@ -793,10 +881,10 @@ mod tests {
                                         || subs[c].contains(&v.user_id)
                                         || clients.keys().any(|o| {
                                             user_of(*o) == v.user_id
-                                                && rooms[o].iter().any(|x| rooms[c].contains(x))
+                                                && rooms[o].iter().any(|x| rooms[c].contains(x) && small(x))
                                         })
                                         || rooms[c].iter().any(|x| {
-                                            remote.get(x).is_some_and(|s| s.contains(&v.user_id))
+                                            small(x) && remote.get(x).is_some_and(|s| s.contains(&v.user_id))
                                         })
                                 })
                                 .map(|v| (v.user_id.clone(), v.clone()))

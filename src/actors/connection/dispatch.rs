@@ -39,6 +39,7 @@ impl ConnectionActor {
                             | ClientMessage::AuthRefresh { .. }
                             | ClientMessage::PresenceList {}
                             | ClientMessage::PresenceViewers { .. }
+                            | ClientMessage::RoomMembers { .. }
                             | ClientMessage::PresenceSubscribe { .. }
                             | ClientMessage::PresenceUnsubscribe { .. }
                             | ClientMessage::NotificationSync { .. }
@@ -155,6 +156,9 @@ impl ConnectionActor {
                 if let Some(room) = room {
                     self.join(r#ref, room, ctx);
                 }
+            }
+            ClientMessage::RoomMembers { after, limit, .. } => {
+                self.list_members(ctx, r#ref, room, after, limit)
             }
             ClientMessage::RoomLeave { .. } => {
                 if let Some(room) = room {

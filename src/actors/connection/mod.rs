@@ -13,8 +13,8 @@ use super::document::{DocCommand, DocRequest, DocumentActor};
 use super::presence::{Activity, SetLocation, SetStatus};
 use super::registry::{ConnectionClosed, ConnectionOpened, JoinRoom, ListViewers};
 use super::room::{
-    Broadcast, DocumentOpened, EditingChanged, ForDocument, LeaveRoom, MoveCursor, RoomActor,
-    RoomJoined, TypingChanged,
+    Broadcast, DocumentOpened, EditingChanged, ForDocument, LeaveRoom, ListMembers, MoveCursor,
+    RoomActor, RoomJoined, TypingChanged,
 };
 use super::shell::frames::MessageKind;
 pub use super::shell::DeviceInfo;

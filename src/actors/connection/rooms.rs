@@ -5,6 +5,11 @@
 
 use super::*;
 
+/// Members per `room:members` page when the request names no `limit`.
+const DEFAULT_MEMBERS_PAGE: u64 = 100;
+/// The largest `limit` a `room:members` request may ask for.
+const MAX_MEMBERS_PAGE: u64 = 500;
+
 impl ConnectionActor {
     /// Sends a document request to the room's session: directly once the
     /// room handed over its address, through the room before that. The
@@ -73,6 +78,47 @@ impl ConnectionActor {
                     opened: ctx.address().recipient(),
                 });
             }
+        }
+    }
+
+    /// `room:members`: a page of the room's members, answered by the room
+    /// (in order with its other frames).
+    pub(super) fn list_members(
+        &mut self,
+        ctx: &mut ws::WebsocketContext<Self>,
+        r#ref: Option<Ref>,
+        room: Option<RoomId>,
+        after: Option<String>,
+        limit: Option<u64>,
+    ) {
+        let limit = limit.unwrap_or(DEFAULT_MEMBERS_PAGE);
+        if !(1..=MAX_MEMBERS_PAGE).contains(&limit) {
+            return self.send_error(
+                ctx,
+                r#ref,
+                ErrorCode::InvalidField,
+                format!("`limit` must be 1 to {MAX_MEMBERS_PAGE}"),
+            );
+        }
+        if after
+            .as_ref()
+            .is_some_and(|a| a.is_empty() || a.len() > 256)
+        {
+            return self.send_error(
+                ctx,
+                r#ref,
+                ErrorCode::InvalidField,
+                "`after` must be 1 to 256 bytes",
+            );
+        }
+        match self.live_room(room.as_ref()) {
+            Some(addr) => addr.do_send(ListMembers {
+                connection: self.id,
+                r#ref,
+                after,
+                limit: limit as usize,
+            }),
+            None => self.not_in_room(ctx, r#ref),
         }
     }
 

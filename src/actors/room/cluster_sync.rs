@@ -189,7 +189,7 @@ impl RoomActor {
                 }
                 Change::Left { node, member } => {
                     members = true;
-                    self.remote_left(node, member);
+                    self.remote_left(node, member, ctx);
                 }
                 Change::Cursor { member, .. } => {
                     if let Some(cursor) = remote_cursor(&member) {
@@ -251,6 +251,8 @@ impl RoomActor {
     }
 
     fn remote_joined(&mut self, node: Arc<str>, member: MemberState, ctx: &mut Context<Self>) {
+        // Earlier leaves reach the members before this join.
+        self.announce_leaves();
         let key = MemberKey {
             node: Some(node),
             conn: ConnectionId(member.conn),
@@ -280,7 +282,7 @@ impl RoomActor {
 
     /// Another node's member left: the same frames, in the same order, as
     /// a local leave.
-    fn remote_left(&mut self, node: Arc<str>, member: MemberState) {
+    fn remote_left(&mut self, node: Arc<str>, member: MemberState, ctx: &mut Context<Self>) {
         self.announce_joins();
         if member.cursor.is_some() {
             self.remote_cursor_removed(&member);
@@ -301,15 +303,13 @@ impl RoomActor {
                 doc.do_send(UserLeft(member.user.clone()));
             }
         }
-        self.publish(
-            &ServerMessage::RoomUserLeft {
-                entity_type: self.entity_type(),
-                entity_id: self.entity_id(),
+        self.queue_leave(
+            LeftView {
                 user_id: member.user.to_string(),
                 connection_id: ConnectionId(member.conn).to_string(),
                 user_left,
             },
-            None,
+            ctx,
         );
     }
 

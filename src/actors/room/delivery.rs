@@ -1,6 +1,6 @@
 //! How the room reaches its members: delivery through each member's
-//! bounded handle, join announcements batched per `rooms.join_batch_ms`
-//! (flushed before any other frame), and the member, typing and editor
+//! bounded handle, join and leave announcements batched per
+//! `rooms.join_batch_ms` (flushed before any other frame, in order), and the member, typing and editor
 //! views it publishes (in a cluster, with the other nodes' members).
 
 use super::*;
@@ -13,10 +13,58 @@ impl RoomActor {
 
     /// Delivers a frame to every member except `except`, each through its
     /// own bounded outbound queue (stamped for the fan-out latency metric).
-    /// Pending joins are announced first, so nothing overtakes them.
+    /// Pending joins and leaves are announced first, so nothing overtakes them.
     pub(super) fn deliver(&self, frame: Frame, except: Option<ConnectionId>) {
         self.announce_joins();
+        self.announce_leaves();
         self.deliver_now(frame, except);
+    }
+
+    /// Queues a leave for the next announcement (after any pending joins,
+    /// which go out first), opening a window when it is the first.
+    pub(super) fn queue_leave(&self, left: LeftView, ctx: &mut Context<Self>) {
+        self.announce_joins();
+        let first = {
+            let mut pending = self.pending_leaves.borrow_mut();
+            pending.push(left);
+            pending.len() == 1
+        };
+        if first {
+            let wait = Duration::from_millis(self.services.settings.rooms.join_batch_ms);
+            ctx.run_later(wait, |act, _| act.announce_leaves());
+        }
+    }
+
+    /// Announces the pending leaves: one `room:user_left` for a single
+    /// leave, one `room:users_left` for several (a disconnect storm out of
+    /// a big room costs one frame per member per window, not one per
+    /// member per leave).
+    pub(super) fn announce_leaves(&self) {
+        let mut pending = std::mem::take(&mut *self.pending_leaves.borrow_mut());
+        let total_users = self.by_user.borrow().user_count();
+        let msg = match pending.len() {
+            0 => return,
+            1 => {
+                let Some(left) = pending.pop() else {
+                    return;
+                };
+                ServerMessage::RoomUserLeft {
+                    entity_type: self.entity_type(),
+                    entity_id: self.entity_id(),
+                    user_id: left.user_id,
+                    connection_id: left.connection_id,
+                    user_left: left.user_left,
+                    total_users,
+                }
+            }
+            _ => ServerMessage::RoomUsersLeft {
+                entity_type: self.entity_type(),
+                entity_id: self.entity_id(),
+                left: pending,
+                total_users,
+            },
+        };
+        self.deliver_now(msg.to_frame(), None);
     }
 
     /// Announces the pending joins: one `room:user_joined` (to everyone but
@@ -24,6 +72,9 @@ impl RoomActor {
     /// member) for several. A connect storm into a big room then costs one
     /// frame per member per window, not one per member per join.
     pub(super) fn announce_joins(&self) {
+        if self.pending_joins.borrow().is_empty() {
+            return;
+        }
         let pending = std::mem::take(&mut *self.pending_joins.borrow_mut());
         let mut by_user = self.by_user.borrow_mut();
         let (msg, except) = match pending.as_slice() {
@@ -34,6 +85,7 @@ impl RoomActor {
                         entity_type: self.entity_type(),
                         entity_id: self.entity_id(),
                         user: view,
+                        total_users: by_user.user_count(),
                     },
                     *conn,
                 ),
@@ -52,6 +104,7 @@ impl RoomActor {
                         entity_type: self.entity_type(),
                         entity_id: self.entity_id(),
                         users: views,
+                        total_users: by_user.user_count(),
                     },
                     None,
                 )

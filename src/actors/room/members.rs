@@ -101,18 +101,46 @@ impl MemberIndex {
         entry.json.clone()
     }
 
-    /// Every member user's view as JSON, by user id.
-    pub fn all_json(&mut self) -> Vec<MemberJson> {
-        let mut out = Vec::with_capacity(self.users.len());
-        for (user, entry) in self.users.iter_mut() {
+    /// How many users are members.
+    pub fn user_count(&self) -> usize {
+        self.users.len()
+    }
+
+    /// Up to `limit` member users' views as JSON, by user id, starting
+    /// after the user id `after`; with the last listed id when more follow
+    /// (the next page's `after`).
+    pub fn page_json(
+        &mut self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> (Vec<MemberJson>, Option<String>) {
+        use std::ops::Bound;
+        let start = match after {
+            Some(a) => Bound::Excluded(UserId::new(a)),
+            None => Bound::Unbounded,
+        };
+        let mut out = Vec::with_capacity(limit.min(self.users.len()));
+        let mut last = None;
+        let mut more = false;
+        for (user, entry) in self.users.range_mut((start, Bound::Unbounded)) {
+            if out.len() == limit {
+                more = true;
+                break;
+            }
             if entry.json.is_none() {
                 entry.json = to_json(&entry.view(user));
             }
             if let Some(json) = &entry.json {
                 out.push(json.clone());
+                last = Some(user);
             }
         }
-        out
+        let next_after = if more {
+            last.map(|u| u.to_string())
+        } else {
+            None
+        };
+        (out, next_after)
     }
 
     /// Every member user's view, by user id (REST and tests).
@@ -202,6 +230,37 @@ mod tests {
     }
 
     proptest! {
+        /// Pages of any size walk every member once, in user id order.
+        #[test]
+        fn pages_walk_every_member_once(n in 0u8..40, limit in 1usize..12) {
+            let mut idx = MemberIndex::default();
+            for u in 0..n {
+                idx.add(MemberKey::local(ConnectionId(u64::from(u))), &user(u), &Arc::from("N"), device(u64::from(u)));
+            }
+            let mut seen = Vec::new();
+            let mut after: Option<String> = None;
+            loop {
+                let (page, next) = idx.page_json(after.as_deref(), limit);
+                prop_assert!(page.len() <= limit);
+                for j in &page {
+                    let v: serde_json::Value = serde_json::from_str(j.get()).unwrap();
+                    seen.push(v["user_id"].as_str().unwrap().to_owned());
+                }
+                match next {
+                    Some(id) => {
+                        prop_assert_eq!(page.len(), limit);
+                        prop_assert_eq!(Some(&id), seen.last());
+                        after = Some(id);
+                    }
+                    None => break,
+                }
+            }
+            let mut expected: Vec<String> = (0..n).map(|u| user(u).to_string()).collect();
+            expected.sort();
+            prop_assert_eq!(seen, expected);
+            prop_assert_eq!(idx.user_count(), usize::from(n));
+        }
+
         /// Whatever the order of joins and leaves, the ready JSON is the
         /// view built from scratch (the way `room:users` was built before).
         #[test]
@@ -218,7 +277,8 @@ mod tests {
                     prop_assert_eq!(last, !conns.values().any(|o| *o == owner));
                 }
                 let ready: Vec<serde_json::Value> = idx
-                    .all_json()
+                    .page_json(None, usize::MAX)
+                    .0
                     .iter()
                     .map(|j| serde_json::from_str(j.get()).unwrap())
                     .collect();

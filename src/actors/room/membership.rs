@@ -12,6 +12,9 @@ impl Handler<Join> for RoomActor {
     /// tells the others with `room:user_joined`.
     fn handle(&mut self, msg: Join, ctx: &mut Context<Self>) {
         self.joins_seen += 1;
+        // Leaves before this join reach the others before it (and the
+        // joiner, not yet a member, does not get them).
+        self.announce_leaves();
         let id = msg.handle.id;
         let user = msg.principal.user.clone();
         if let std::collections::btree_map::Entry::Vacant(entry) = self.members.entry(id) {
@@ -70,12 +73,25 @@ impl Handler<Join> for RoomActor {
             return;
         };
         // Delivered by this room: after every broadcast delivered before it.
+        // A large room lists its first `users_list_max` users; the joiner
+        // pages through the rest with `room:members` if it wants them.
+        let max = self.services.settings.rooms.users_list_max;
+        let (mut users, next_after) = self.by_user.borrow_mut().page_json(None, max);
+        if next_after
+            .as_deref()
+            .is_some_and(|last| joiner.user.as_str() > last)
+        {
+            // Cut before the joiner: it is listed too (after the page).
+            users.extend(self.by_user.borrow_mut().json(&joiner.user));
+        }
         joiner.handle.deliver(
             ServerMessage::RoomUsers {
                 r#ref: msg.r#ref,
                 entity_type: self.entity_type(),
                 entity_id: self.entity_id(),
-                users: self.by_user.borrow_mut().all_json(),
+                users,
+                total_users: self.by_user.borrow().user_count(),
+                next_after,
                 editors: self.editors_view(),
                 typing: self.typing_view(),
             }
@@ -138,18 +154,41 @@ impl Handler<LeaveRoom> for RoomActor {
             }
             doc.do_send(self.members_changed());
         }
-        self.publish(
-            &ServerMessage::RoomUserLeft {
-                entity_type: self.entity_type(),
-                entity_id: self.entity_id(),
+        self.queue_leave(
+            LeftView {
                 user_id: member.user.to_string(),
                 connection_id: msg.connection.to_string(),
                 user_left,
             },
-            None,
+            ctx,
         );
         if self.members.is_empty() {
             self.schedule_idle_check(ctx);
         }
+    }
+}
+
+impl Handler<ListMembers> for RoomActor {
+    type Result = ();
+
+    /// Answers `room:members` with a page of the members (every node's).
+    fn handle(&mut self, msg: ListMembers, _: &mut Context<Self>) {
+        let Some(member) = self.members.get(&msg.connection) else {
+            // Left (or was swept) while the request was on the way.
+            return;
+        };
+        let mut by_user = self.by_user.borrow_mut();
+        let (users, next_after) = by_user.page_json(msg.after.as_deref(), msg.limit);
+        member.handle.deliver(
+            ServerMessage::RoomMembers {
+                r#ref: msg.r#ref,
+                entity_type: self.entity_type(),
+                entity_id: self.entity_id(),
+                users,
+                total_users: by_user.user_count(),
+                next_after,
+            }
+            .to_frame(),
+        );
     }
 }

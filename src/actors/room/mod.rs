@@ -53,7 +53,9 @@ use crate::broker::{ConnectionHandle, Frame};
 use crate::ids::{ConnectionId, RoomId, UserId};
 use crate::presence_state::color_for;
 use crate::protocol::server::LockView;
-use crate::protocol::server::{CursorView, DeviceView, EditorView, MemberView, TypingView};
+use crate::protocol::server::{
+    CursorView, DeviceView, EditorView, LeftView, MemberView, TypingView,
+};
 use crate::protocol::{Ref, ServerMessage};
 use actix::prelude::*;
 use std::collections::BTreeMap;
@@ -113,6 +115,20 @@ pub struct Join {
     pub r#ref: Option<Ref>,
     /// Told this room's address.
     pub reply_to: Recipient<RoomJoined>,
+}
+
+/// A member asks for a page of the members (`room:members`).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ListMembers {
+    /// The asking connection (answered through its member handle).
+    pub connection: ConnectionId,
+    /// Echoed in the reply.
+    pub r#ref: Option<Ref>,
+    /// Start after this user id.
+    pub after: Option<String>,
+    /// Members per page.
+    pub limit: usize,
 }
 
 /// A connection leaves (or closed).
@@ -263,6 +279,9 @@ pub struct RoomActor {
     /// after `rooms.join_batch_ms`, or before any other frame for the
     /// members, whichever comes first.
     pending_joins: std::cell::RefCell<Vec<(Option<ConnectionId>, UserId)>>,
+    /// Leaves not yet announced (batched like joins; never pending at the
+    /// same time as joins, so the order of the two is kept).
+    pending_leaves: std::cell::RefCell<Vec<crate::protocol::server::LeftView>>,
     /// In a cluster: the room's subscription to its topic (`relay`).
     relay: Option<ConnectionHandle>,
     /// In a cluster: the members of the other nodes (`cluster_sync`).
@@ -290,6 +309,7 @@ impl RoomActor {
             joins_seen: 0,
             document: None,
             pending_joins: Default::default(),
+            pending_leaves: Default::default(),
             relay: None,
             remote: Default::default(),
             sync: None,

@@ -176,7 +176,8 @@ impl RosterActor {
         let p = &services.settings.presence;
         RosterActor {
             tenant,
-            roster: Roster::new(p.tenant_roster_max, p.max_subscriptions),
+            roster: Roster::new(p.tenant_roster_max, p.max_subscriptions)
+                .with_room_watch_max(p.room_watch_max),
             handles: HashMap::new(),
             services,
             flush_due: false,

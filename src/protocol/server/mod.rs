@@ -170,8 +170,15 @@ pub enum ServerMessage {
         entity_type: String,
         /// Entity id.
         entity_id: String,
-        /// Members (each a `MemberView`, serialized when it last changed).
+        /// Members (each a `MemberView`, serialized when it last changed),
+        /// by user id: at most `rooms.users_list_max` of them.
         users: Vec<std::sync::Arc<serde_json::value::RawValue>>,
+        /// Member users in the room (all of them, listed or not).
+        total_users: usize,
+        /// Set when `users` is the first page of a large room: the last
+        /// listed user id, to pass as `after` in `room:members`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        next_after: Option<String>,
         /// Who is editing which field.
         editors: Vec<EditorView>,
         /// Who is typing.
@@ -186,6 +193,8 @@ pub enum ServerMessage {
         entity_id: String,
         /// The member now (a `MemberView`).
         user: std::sync::Arc<serde_json::value::RawValue>,
+        /// Member users in the room now.
+        total_users: usize,
     },
     /// Several connections joined within one `rooms.join_batch_ms` window
     /// (sent to every member, the joiners included).
@@ -197,6 +206,26 @@ pub enum ServerMessage {
         entity_id: String,
         /// Each joined user as a member now (`MemberView`s), by user id.
         users: Vec<std::sync::Arc<serde_json::value::RawValue>>,
+        /// Member users in the room now.
+        total_users: usize,
+    },
+    /// A page of a room's members (reply to `room:members`).
+    #[serde(rename = "room:members")]
+    RoomMembers {
+        /// The request's `ref`, if any.
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        r#ref: Option<Ref>,
+        /// Entity type.
+        entity_type: String,
+        /// Entity id.
+        entity_id: String,
+        /// Members (`MemberView`s) after the request's `after`, by user id.
+        users: Vec<std::sync::Arc<serde_json::value::RawValue>>,
+        /// Member users in the room.
+        total_users: usize,
+        /// Set when more members follow: the `after` of the next page.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        next_after: Option<String>,
     },
     /// A connection left the room; `user_left` is true when it was the user's last.
     #[serde(rename = "room:user_left")]
@@ -211,6 +240,20 @@ pub enum ServerMessage {
         connection_id: String,
         /// True when the user has no connection left in the room.
         user_left: bool,
+        /// Member users in the room now.
+        total_users: usize,
+    },
+    /// Several connections left within one `rooms.join_batch_ms` window.
+    #[serde(rename = "room:users_left")]
+    RoomUsersLeft {
+        /// Entity type.
+        entity_type: String,
+        /// Entity id.
+        entity_id: String,
+        /// Each leave, in order.
+        left: Vec<LeftView>,
+        /// Member users in the room now.
+        total_users: usize,
     },
     /// Every current cursor, sent to a joiner.
     #[serde(rename = "cursor:sync")]

@@ -148,6 +148,17 @@ pub struct TypingView {
     pub field: Option<String>,
 }
 
+/// One connection that left a room (in `room:users_left`).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LeftView {
+    /// User id.
+    pub user_id: String,
+    /// The connection that left.
+    pub connection_id: String,
+    /// True when the user had no connection left in the room then.
+    pub user_left: bool,
+}
+
 /// Someone editing a field.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct EditorView {

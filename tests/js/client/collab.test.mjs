@@ -127,6 +127,29 @@ test('rooms are rejoined after a restart, with members and locks', async () => {
   assert.equal(res.conflict.your_value, 9)
 })
 
+test('a large room starts with its first members, counts them all and loads the rest', async () => {
+  const big = await TestServer.start({ TANDEM__ROOMS__USERS_LIST_MAX: '2' })
+  try {
+    const cs = ['m1', 'm2', 'm3', 'm4'].map((u) => client(u, 'big', big.wsUrl, { httpUrl: big.url }))
+    const rooms = []
+    for (const c of cs) { await c.connect(); rooms.push(await c.join('board', '1')) }
+    const last = rooms[3]
+    // The first two, and itself.
+    assert.deepEqual([...last.members.keys()].sort(), ['m1', 'm2', 'm4'])
+    assert.equal(last.memberCount, 4)
+    assert.equal(last.hasMoreMembers, true)
+    await last.loadMembers({ limit: 1 })
+    assert.deepEqual([...last.members.keys()].sort(), ['m1', 'm2', 'm3', 'm4'])
+    assert.equal(last.hasMoreMembers, false)
+    // The first member heard every join, with the count.
+    await until(() => rooms[0].memberCount === 4 && rooms[0].members.size === 4, { what: 'joins counted' })
+    await rooms[1].leave()
+    await until(() => last.memberCount === 3 && !last.members.has('m2'), { what: 'leave counted' })
+  } finally {
+    await big.stop()
+  }
+})
+
 test('notifications resume after a reconnect without gap or duplicate', async () => {
   const proxy = await TcpProxy.start(server.port)
   const c = client('nina', 'notes', proxy.wsUrl)
