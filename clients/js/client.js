@@ -13,7 +13,7 @@ import { SseFallback } from './sse.js'
 // `notification`s of a `notification:sync`, come before the final `ack`).
 const FINAL_REPLIES = new Set([
   'ack', 'error', 'heartbeat_ack', 'presence:list', 'presence:viewers',
-  'room:users', 'doc:state', 'doc:conflict',
+  'room:users', 'room:members', 'doc:state', 'doc:conflict',
 ])
 
 const DEFAULTS = {

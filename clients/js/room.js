@@ -48,10 +48,11 @@ export class Room extends Emitter {
   /** Leaves the room (and stops rejoining it). */
   async leave() {
     this._wanted = false
+    // Read before _stop(), which clears it: a joined room must tell the server.
+    const wasJoined = this.joined
     this._stop()
     this.client.rooms.delete(`${this.entityType}\u0000${this.entityId}`)
-    if (this.joined) {
-      this.joined = false
+    if (wasJoined) {
       await this.client.request('room:leave', this._addr).catch((e) => {
         if (e.code !== 'not_in_room' && e.code !== 'connection_lost') throw e
       })
