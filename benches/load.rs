@@ -28,7 +28,11 @@
 //!   connection; then every socket closes and reconnects at once (a reconnect
 //!   storm: time to reconnect, and whether a watcher saw anyone go offline);
 //!   then all leave, and the server's RSS is read again (memory given back).
-//!   `BENCH_ROSTER_MAX` sets `presence.tenant_roster_max` (default 500).
+//!   `BENCH_ROSTER_MAX` sets `presence.tenant_roster_max` (default 500);
+//!   `BENCH_STORM_ROOM=1` makes every user also join one shared room (and
+//!   rejoin it in the reconnect storm); `BENCH_ROOM_WATCH_MAX` and
+//!   `BENCH_USERS_LIST_MAX` set `presence.room_watch_max` and
+//!   `rooms.users_list_max` (default 100 each, as shipped).
 //!
 //! - **rooms** (`rooms`, not in the default list): the actor pool under room
 //!   fan-out, for each of `BENCH_ACTOR_THREADS` (`1,2,0`; passed to the
@@ -161,6 +165,12 @@ struct Params {
     doc_secs: usize,
     storm: usize,
     roster_max: usize,
+    /// Storm users also join one shared room (`BENCH_STORM_ROOM=1`).
+    storm_room: bool,
+    /// `presence.room_watch_max` for the storm (`BENCH_ROOM_WATCH_MAX`).
+    room_watch_max: usize,
+    /// `rooms.users_list_max` for the storm (`BENCH_USERS_LIST_MAX`).
+    users_list_max: usize,
     actor_threads: Vec<usize>,
     big_room: usize,
     big_rate: usize,
@@ -190,6 +200,9 @@ impl Params {
             doc_editors: env_usize("BENCH_DOC_EDITORS", size(5, 2)).max(1),
             doc_secs: env_usize("BENCH_DOC_SECS", size(10, 1)).max(1),
             storm: env_usize("BENCH_STORM", size(2000, 12)),
+            storm_room: env_usize("BENCH_STORM_ROOM", 0) != 0,
+            room_watch_max: env_usize("BENCH_ROOM_WATCH_MAX", 100).max(1),
+            users_list_max: env_usize("BENCH_USERS_LIST_MAX", 100).max(1),
             roster_max: env_usize("BENCH_ROSTER_MAX", if quick { 5 } else { 500 }),
             actor_threads: std::env::var("BENCH_ACTOR_THREADS")
                 .unwrap_or_else(|_| if quick { "2".into() } else { "1,2,0".into() })
@@ -871,13 +884,21 @@ fn spawn_counted(mut ws: Ws, frames: Rc<Cell<usize>>, lefts: Rc<Cell<usize>>) ->
 
 /// Connects `users` users of one tenant, 100 at a time, each waiting for
 /// its `welcome`.
-async fn storm_connect(port: u16, users: usize, frames: &Rc<Cell<usize>>) -> Vec<Counted> {
+async fn storm_connect(
+    port: u16,
+    users: usize,
+    room: bool,
+    frames: &Rc<Cell<usize>>,
+) -> Vec<Counted> {
     let mut out = Vec::with_capacity(users);
     let ids: Vec<usize> = (0..users).collect();
     for batch in ids.chunks(100) {
         let socks = join_all(batch.iter().map(|i| async move {
             let mut ws = connect(port, &format!("s{i}"), "storm").await;
             recv_until(&mut ws, Duration::from_secs(60), |v| v["type"] == "welcome").await;
+            if room {
+                join(&mut ws, "storm-room").await;
+            }
             ws
         }))
         .await;
@@ -904,13 +925,21 @@ async fn presence_storm(p: &Params, db: &BenchDb, report: &mut Report) {
     let name = "presence storm";
     let n = p.storm;
     println!(
-        "\n== {name}: {n} users in one tenant (roster max {})",
-        p.roster_max
+        "\n== {name}: {n} users in one tenant (roster max {}){}",
+        p.roster_max,
+        if p.storm_room {
+            ", all in one room"
+        } else {
+            ""
+        }
     );
     let server = Server::start_with(
         &db.url(),
         "storm",
-        &format!("[presence]\ntenant_roster_max = {}\n", p.roster_max),
+        &format!(
+            "[presence]\ntenant_roster_max = {}\nroom_watch_max = {}\n[rooms]\nusers_list_max = {}\n",
+            p.roster_max, p.room_watch_max, p.users_list_max
+        ),
     );
     let port = server.port;
     // A watcher of the tenant sees any user going offline.
@@ -925,7 +954,7 @@ async fn presence_storm(p: &Params, db: &BenchDb, report: &mut Report) {
     let rss0 = server.rss_kb();
     let frames = Rc::new(Cell::new(0usize));
     let (cpu0, start) = (server.cpu(), Instant::now());
-    let socks = storm_connect(port, n, &frames).await;
+    let socks = storm_connect(port, n, p.storm_room, &frames).await;
     let took = start.elapsed();
     let cpu = server.cpu() - cpu0;
     p.settle(2).await;
@@ -933,8 +962,11 @@ async fn presence_storm(p: &Params, db: &BenchDb, report: &mut Report) {
     let per = |rss: u64| (rss as f64 - rss0 as f64) / n.max(1) as f64;
     report.add(
         name,
-        "users (one tenant), tenant_roster_max",
-        format!("{n}, {}", p.roster_max),
+        "users (one tenant), tenant_roster_max, one room, room_watch_max, users_list_max",
+        format!(
+            "{n}, {}, {}, {}, {}",
+            p.roster_max, p.storm_room, p.room_watch_max, p.users_list_max
+        ),
     );
     report.add(
         name,
@@ -957,7 +989,7 @@ async fn presence_storm(p: &Params, db: &BenchDb, report: &mut Report) {
     lefts.set(0);
     let start = Instant::now();
     close_all(socks).await;
-    let socks = storm_connect(port, n, &frames).await;
+    let socks = storm_connect(port, n, p.storm_room, &frames).await;
     let took = start.elapsed();
     p.settle(6).await;
     report.add(
