@@ -231,9 +231,10 @@ impl ConnectionHandle {
         self.outbound.tick();
     }
 
-    /// Milliseconds since the actor last ran its tick.
-    pub fn stalled_for_ms(&self) -> i64 {
-        self.outbound.stalled_for_ms()
+    /// Milliseconds from the actor's last tick to `now` (a
+    /// [`crate::clock::monotonic_ms`] reading shared by a sweep).
+    pub fn stalled_at(&self, now: i64) -> i64 {
+        self.outbound.stalled_at(now)
     }
 
     /// Asks the actor to close with `code`, and cuts the TCP connection after

@@ -79,9 +79,9 @@ impl Outbound {
             .store(crate::clock::monotonic_ms(), Ordering::Relaxed);
     }
 
-    /// Milliseconds since the actor last ran its tick.
-    pub fn stalled_for_ms(&self) -> i64 {
-        crate::clock::monotonic_ms() - self.last_tick_ms.load(Ordering::Relaxed)
+    /// Milliseconds from the actor's last tick to `now`.
+    pub fn stalled_at(&self, now: i64) -> i64 {
+        now - self.last_tick_ms.load(Ordering::Relaxed)
     }
 
     /// Marks the socket as closing; true only for the first caller, who
