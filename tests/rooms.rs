@@ -12,6 +12,19 @@ fn room(kind: &str) -> Value {
     json!({"type": kind, "entity_type": "doc", "entity_id": "42"})
 }
 
+/// Connects each user (tenant `acme`) and joins the test room; returns
+/// the clients, each past its `room:users`.
+async fn joined(app: &TestApp, users: &[&str]) -> Vec<WsClient> {
+    let mut clients = Vec::new();
+    for u in users {
+        let mut c = app.connect_ready(u, "acme").await;
+        let users = c.request(room("room:join"), "j").await;
+        assert_eq!(users["type"], "room:users", "{users}");
+        clients.push(c);
+    }
+    clients
+}
+
 fn with(mut base: Value, extra: Value) -> Value {
     for (k, v) in extra.as_object().unwrap() {
         base[k] = v.clone();
@@ -30,6 +43,9 @@ async fn join_and_leave_are_announced_with_members_and_devices() {
     assert_eq!(alice.recv_type("cursor:sync").await["cursors"], json!([]));
 
     let users = bob.request(room("room:join"), "j2").await;
+    // A small room lists everyone: the total, and no next page.
+    assert_eq!(users["total_users"], 2, "{users}");
+    assert!(users.get("next_after").is_none(), "{users}");
     let ids: Vec<&str> = users["users"]
         .as_array()
         .unwrap()
@@ -355,12 +371,7 @@ async fn joins_inside_one_window_are_announced_together_and_never_overtaken() {
     let mut watcher = app.connect_ready("watcher", "acme").await;
     watcher.request(room("room:join"), "j").await;
     let users = ["u1", "u2", "u3", "u4"];
-    let mut clients = Vec::new();
-    for u in users {
-        let mut c = app.connect_ready(u, "acme").await;
-        c.request(room("room:join"), "j").await;
-        clients.push(c);
-    }
+    let _open = joined(&app, &users).await;
     let mut announcements = Vec::new();
     while let Some(v) = watcher.try_recv(Duration::from_secs(3)).await {
         if v["type"] == "room:user_joined" || v["type"] == "room:users_joined" {
@@ -398,14 +409,8 @@ async fn joins_inside_one_window_are_announced_together_and_never_overtaken() {
 #[actix_web::test]
 async fn a_large_room_lists_its_first_users_and_pages_through_the_rest() {
     let app = spawn_app_with(|s| s.rooms.users_list_max = 3).await;
-    let mut clients = Vec::new();
-    for u in ["u1", "u2", "u3"] {
-        let mut c = app.connect_ready(u, "acme").await;
-        let users = c.request(room("room:join"), "j").await;
-        assert!(users.get("next_after").is_none(), "{users}");
-        clients.push(c);
-    }
-    // Small enough: everyone listed, no next_after.
+    // Up to 3 members everyone is listed; the fourth gets a cut list.
+    let mut clients = joined(&app, &["u1", "u2", "u3"]).await;
     let mut u4 = app.connect_ready("u4", "acme").await;
     let users = u4.request(room("room:join"), "j4").await;
     let ids: Vec<&str> = users["users"]
@@ -420,7 +425,7 @@ async fn a_large_room_lists_its_first_users_and_pages_through_the_rest() {
     assert_eq!(users["next_after"], "u3");
     // The others hear of the join with the new total.
     // (u2 to u4 may have joined in one window: whichever frame names u4.)
-    let joined = clients[0]
+    let announced = clients[0]
         .recv_where("u4's join", |v| {
             v["type"]
                 .as_str()
@@ -428,7 +433,7 @@ async fn a_large_room_lists_its_first_users_and_pages_through_the_rest() {
                 && v.to_string().contains(r#""user_id":"u4""#)
         })
         .await;
-    assert_eq!(joined["total_users"], 4, "{joined}");
+    assert_eq!(announced["total_users"], 4, "{announced}");
     // The rest, page by page.
     let page = u4
         .request(
@@ -495,12 +500,7 @@ async fn leaves_in_one_window_are_one_frame_and_keep_their_order_with_joins() {
     let app = spawn_app_with(|s| s.rooms.join_batch_ms = 1000).await;
     let mut watcher = app.connect_ready("w", "acme").await;
     watcher.request(room("room:join"), "j").await;
-    let mut others = Vec::new();
-    for u in ["a", "b", "c"] {
-        let mut c = app.connect_ready(u, "acme").await;
-        c.request(room("room:join"), "j").await;
-        others.push(c);
-    }
+    let others = joined(&app, &["a", "b", "c"]).await;
     watcher
         .recv_where("all three joins", |v| {
             v["type"]
@@ -509,7 +509,7 @@ async fn leaves_in_one_window_are_one_frame_and_keep_their_order_with_joins() {
                 && v["total_users"] == 4
         })
         .await;
-    for c in others.drain(..) {
+    for c in others {
         c.close().await;
     }
     let left = watcher.recv_type("room:users_left").await;
