@@ -214,15 +214,23 @@ async fn a_member_who_syncs_right_after_joining_on_another_node_is_served() {
     }
 }
 
+/// Two nodes; alice (node 0) and bob (node 1) in the document's room, both
+/// nodes subscribed to it, and alice's node the owner (her sync opened the
+/// session first).
+async fn alice_owns_bob_joins(p: &str) -> (Vec<TestApp>, WsClient, WsClient) {
+    let nodes = cluster(2, p).await;
+    let mut alice = joined(&nodes[0], "alice").await;
+    let bob = joined(&nodes[1], "bob").await;
+    wait_room_listeners(p, 2).await;
+    let state = alice.request(doc("doc:sync", json!({})), "s").await;
+    assert_eq!(state["type"], "doc:state", "{state}");
+    (nodes, alice, bob)
+}
+
 #[actix_web::test]
 async fn locks_hold_across_nodes() {
     let p = prefix();
-    let nodes = cluster(2, &p).await;
-    let mut alice = joined(&nodes[0], "alice").await;
-    let mut bob = joined(&nodes[1], "bob").await;
-    wait_room_listeners(&p, 2).await;
-    let state = alice.request(doc("doc:sync", json!({})), "s").await;
-    assert_eq!(state["type"], "doc:state", "{state}");
+    let (nodes, mut alice, mut bob) = alice_owns_bob_joins(&p).await;
 
     // A lock taken on the owner's node is seen, and enforced, on the other.
     let ack = alice
@@ -364,12 +372,7 @@ async fn locks_hold_across_nodes() {
 #[actix_web::test]
 async fn when_the_owner_leaves_another_node_takes_the_document_over() {
     let p = prefix();
-    let nodes = cluster(2, &p).await;
-    let mut alice = joined(&nodes[0], "alice").await;
-    let mut bob = joined(&nodes[1], "bob").await;
-    wait_room_listeners(&p, 2).await;
-    let state = alice.request(doc("doc:sync", json!({})), "s").await;
-    assert_eq!(state["type"], "doc:state", "{state}");
+    let (nodes, mut alice, mut bob) = alice_owns_bob_joins(&p).await;
     let ack = alice
         .request(
             doc(

@@ -361,7 +361,7 @@ impl Roster {
     fn check_room_size(&mut self, room: &RoomId) -> bool {
         let n = self.room_size(room);
         let large = self.large_rooms.contains(room);
-        let low_water = self.room_watch_max - self.room_watch_max / 10;
+        let low_water = super::low_water(self.room_watch_max);
         let switched = if n == 0 {
             self.large_rooms.remove(room);
             false

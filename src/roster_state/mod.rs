@@ -158,6 +158,12 @@ pub struct Roster {
     large_rooms: HashSet<RoomId>,
 }
 
+/// Where a threshold switches back: 10 % below `max`, so a tenant or a
+/// room at the edge does not flap.
+fn low_water(max: usize) -> usize {
+    max - max / 10
+}
+
 /// Equal for watchers: ignores `last_activity_at` (refreshed only with a
 /// change that is sent) so a reload or an undone change sends nothing.
 fn same_for_watchers(a: &PresenceView, b: &PresenceView) -> bool {
@@ -212,7 +218,7 @@ impl Roster {
 
     /// Back to all mode at or below this many users.
     pub fn low_water(&self) -> usize {
-        self.max_users - self.max_users / 10
+        low_water(self.max_users)
     }
 
     /// One user's entry as last sent.

@@ -111,14 +111,15 @@ impl ConnectionActor {
                 "`after` must be 1 to 256 bytes",
             );
         }
-        match self.live_room(room.as_ref()) {
-            Some(addr) => addr.do_send(ListMembers {
+        match (self.live_room(room.as_ref()), self.handle.clone()) {
+            (Some(addr), Some(reply)) => addr.do_send(ListMembers {
                 connection: self.id,
+                reply,
                 r#ref,
                 after,
                 limit: limit as usize,
             }),
-            None => self.not_in_room(ctx, r#ref),
+            _ => self.not_in_room(ctx, r#ref),
         }
     }
 

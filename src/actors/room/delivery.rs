@@ -40,6 +40,11 @@ impl RoomActor {
     /// a big room costs one frame per member per window, not one per
     /// member per leave).
     pub(super) fn announce_leaves(&self) {
+        // Called before every frame the room sends: nothing to do is the
+        // common case.
+        if self.pending_leaves.borrow().is_empty() {
+            return;
+        }
         let mut pending = std::mem::take(&mut *self.pending_leaves.borrow_mut());
         let total_users = self.by_user.borrow().user_count();
         let msg = match pending.len() {

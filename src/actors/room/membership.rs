@@ -173,13 +173,21 @@ impl Handler<ListMembers> for RoomActor {
 
     /// Answers `room:members` with a page of the members (every node's).
     fn handle(&mut self, msg: ListMembers, _: &mut Context<Self>) {
-        let Some(member) = self.members.get(&msg.connection) else {
+        if !self.members.contains_key(&msg.connection) {
             // Left (or was swept) while the request was on the way.
+            msg.reply.deliver(
+                ServerMessage::error(
+                    msg.r#ref,
+                    crate::protocol::ErrorCode::NotInRoom,
+                    "join the room first (room:join)",
+                )
+                .to_frame(),
+            );
             return;
-        };
+        }
         let mut by_user = self.by_user.borrow_mut();
         let (users, next_after) = by_user.page_json(msg.after.as_deref(), msg.limit);
-        member.handle.deliver(
+        msg.reply.deliver(
             ServerMessage::RoomMembers {
                 r#ref: msg.r#ref,
                 entity_type: self.entity_type(),

@@ -121,8 +121,11 @@ pub struct Join {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct ListMembers {
-    /// The asking connection (answered through its member handle).
+    /// The asking connection.
     pub connection: ConnectionId,
+    /// Its handle: the answer (or `not_in_room`, when the room no longer
+    /// has it) goes through it, in order with the room's other frames.
+    pub reply: ConnectionHandle,
     /// Echoed in the reply.
     pub r#ref: Option<Ref>,
     /// Start after this user id.
