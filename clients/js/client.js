@@ -358,5 +358,8 @@ export function roomKey(type, id) { return `${type}\u0000${id}` }
 
 function detach(ws) {
   if (!ws) return
-  ws.onmessage = null; ws.onclose = null; ws.onerror = null
+  // onerror stays a no-op, not null: closing a socket that is still
+  // connecting makes Node's `ws` emit an error, and an error without a
+  // listener is an uncaught exception there (browsers only log it).
+  ws.onmessage = null; ws.onclose = null; ws.onerror = () => {}
 }
