@@ -74,7 +74,9 @@ pub enum Change {
 /// One user's presence.
 #[derive(Debug, Clone)]
 pub struct UserPresence {
-    devices: BTreeMap<ConnectionId, Device>,
+    /// Boxed: a map's first leaf holds eleven values inline, and most
+    /// users have one or two devices.
+    devices: BTreeMap<ConnectionId, Box<Device>>,
     chosen: Option<ChosenStatus>,
     /// The last status chosen (`online` included) and when: the cluster
     /// merge shows the most recent choice made on any node.
@@ -123,7 +125,7 @@ impl UserPresence {
 
     /// The device of a connection.
     pub fn device(&self, id: ConnectionId) -> Option<&Device> {
-        self.devices.get(&id)
+        self.devices.get(&id).map(|d| &**d)
     }
 
     /// The last status the user chose here (`online` included), and when.
@@ -138,7 +140,7 @@ impl UserPresence {
 
     /// A device connected.
     pub fn attach(&mut self, id: ConnectionId, device: Device, now: Instant) -> Change {
-        self.devices.insert(id, device);
+        self.devices.insert(id, Box::new(device));
         self.gone_since = None;
         self.touch(now);
         if self.listed {

@@ -110,8 +110,9 @@ struct Entry {
 /// Every node's entries for one tenant, merged per user.
 #[derive(Debug, Default)]
 pub struct Merged {
-    /// user → node → entry.
-    users: HashMap<String, BTreeMap<String, Entry>>,
+    /// user → node → entry (boxed: a map's first leaf holds eleven values
+    /// inline, and a user is usually on one or two nodes).
+    users: HashMap<String, BTreeMap<String, Box<Entry>>>,
     /// node → its users.
     by_node: HashMap<String, HashSet<String>>,
     /// (node, user) → sequence number of its removal.
@@ -196,7 +197,7 @@ impl Merged {
                 self.users
                     .entry(user.to_owned())
                     .or_default()
-                    .insert(node.to_owned(), entry);
+                    .insert(node.to_owned(), Box::new(entry));
                 self.by_node
                     .entry(node.to_owned())
                     .or_default()

@@ -125,8 +125,9 @@ struct Watcher {
 #[derive(Debug)]
 pub struct Roster {
     /// Who is online, as last sent to watchers (lists show this, so a list
-    /// and the diffs after it never disagree).
-    users: BTreeMap<String, PresenceView>,
+    /// and the diffs after it never disagree). Boxed: a map's first leaf
+    /// holds eleven values inline, and small tenants are the common case.
+    users: BTreeMap<String, Box<PresenceView>>,
     /// Users changed in this window: their entry now (`None`: offline).
     window: HashMap<String, Option<PresenceView>>,
     watchers: HashMap<ConnectionId, Watcher>,
@@ -223,21 +224,21 @@ impl Roster {
 
     /// One user's entry as last sent.
     pub fn get(&self, user: &str) -> Option<&PresenceView> {
-        self.users.get(user)
+        self.users.get(user).map(|v| &**v)
     }
 
     /// Everyone online as last sent, by user id.
     pub fn users(&self) -> impl Iterator<Item = &PresenceView> {
-        self.users.values()
+        self.users.values().map(|v| &**v)
     }
 
     /// Everyone online now, including this window's changes (queries), by user id.
     pub fn current_users(&self) -> Vec<&PresenceView> {
         if self.window.is_empty() {
-            return self.users.values().collect();
+            return self.users().collect();
         }
         let mut now: BTreeMap<&str, &PresenceView> =
-            self.users.iter().map(|(k, v)| (k.as_str(), v)).collect();
+            self.users.iter().map(|(k, v)| (k.as_str(), &**v)).collect();
         for (user, entry) in &self.window {
             match entry {
                 Some(v) => now.insert(user.as_str(), v),
@@ -291,7 +292,7 @@ impl Roster {
     pub fn current(&self, user: &str) -> Option<&PresenceView> {
         match self.window.get(user) {
             Some(pending) => pending.as_ref(),
-            None => self.users.get(user),
+            None => self.get(user),
         }
     }
 
@@ -315,11 +316,11 @@ impl Roster {
                     came_online.insert(id);
                     self.online.insert(id);
                     shared.joined.push(user.clone());
-                    self.users.insert(user.clone(), now);
+                    self.users.insert(user.clone(), Box::new(now));
                 }
                 (Some(_), Some(now)) => {
                     shared.updated.push(user.clone());
-                    self.users.insert(user.clone(), now);
+                    self.users.insert(user.clone(), Box::new(now));
                 }
                 (Some(_), None) => {
                     let id = self.interner.intern(&user);

@@ -39,7 +39,9 @@ impl MemberKey {
 /// One user's connections in the room and their view.
 struct UserEntry {
     name: Arc<str>,
-    devices: BTreeMap<MemberKey, DeviceView>,
+    /// Boxed: a map's first leaf holds eleven values inline, and most
+    /// users are here with one device.
+    devices: BTreeMap<MemberKey, Box<DeviceView>>,
     json: Option<MemberJson>,
 }
 
@@ -49,7 +51,7 @@ impl UserEntry {
             user_id: user.to_string(),
             name: self.name.to_string(),
             color: color_for(user.as_str()),
-            devices: self.devices.values().cloned().collect(),
+            devices: self.devices.values().map(|d| (**d).clone()).collect(),
         }
     }
 }
@@ -57,18 +59,20 @@ impl UserEntry {
 /// Members by user id (in user id order, as `room:users` lists them).
 #[derive(Default)]
 pub struct MemberIndex {
-    users: BTreeMap<UserId, UserEntry>,
+    users: BTreeMap<UserId, Box<UserEntry>>,
 }
 
 impl MemberIndex {
     /// Records a connection of `user`; its view is rebuilt.
     pub fn add(&mut self, conn: MemberKey, user: &UserId, name: &Arc<str>, device: DeviceView) {
-        let entry = self.users.entry(user.clone()).or_insert_with(|| UserEntry {
-            name: name.clone(),
-            devices: BTreeMap::new(),
-            json: None,
+        let entry = self.users.entry(user.clone()).or_insert_with(|| {
+            Box::new(UserEntry {
+                name: name.clone(),
+                devices: BTreeMap::new(),
+                json: None,
+            })
         });
-        entry.devices.insert(conn, device);
+        entry.devices.insert(conn, Box::new(device));
         entry.json = None;
     }
 

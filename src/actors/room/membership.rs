@@ -30,7 +30,7 @@ impl Handler<Join> for RoomActor {
                 &msg.principal.name,
                 device.clone(),
             );
-            entry.insert(Member {
+            entry.insert(Box::new(Member {
                 handle: msg.handle,
                 user: user.clone(),
                 name: msg.principal.name.clone(),
@@ -40,7 +40,7 @@ impl Handler<Join> for RoomActor {
                 typing: None,
                 editing: Vec::new(),
                 device,
-            });
+            }));
             self.sync_member_joined(id);
             self.tell_roster_remote(true);
             // Before the joiner hears of its join (and of the session).
