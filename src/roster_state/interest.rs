@@ -19,7 +19,7 @@ impl Roster {
             .insert(conn);
         self.watchers.insert(
             conn,
-            Watcher {
+            Box::new(Watcher {
                 user: user.to_owned(),
                 uid,
                 wants_all,
@@ -27,7 +27,7 @@ impl Roster {
                 rooms: HashSet::new(),
                 shown: HashSet::new(),
                 touched,
-            },
+            }),
         );
         self.dirty.insert(conn);
     }

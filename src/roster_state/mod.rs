@@ -130,7 +130,8 @@ pub struct Roster {
     users: BTreeMap<String, Box<PresenceView>>,
     /// Users changed in this window: their entry now (`None`: offline).
     window: HashMap<String, Option<PresenceView>>,
-    watchers: HashMap<ConnectionId, Watcher>,
+    /// Boxed, like `users`: a table's first allocation has four slots.
+    watchers: HashMap<ConnectionId, Box<Watcher>>,
     /// Each user's own connections (a connection always watches its user).
     user_conns: HashMap<String, HashSet<ConnectionId>>,
     /// Explicit subscriptions, by watched user.
@@ -301,7 +302,10 @@ impl Roster {
         let mut out = Flush::default();
         // 1. The window's net changes, as every all-mode watcher sees them.
         let mut shared = Diff::default();
-        let mut window: Vec<(String, Option<PresenceView>)> = self.window.drain().collect();
+        // Taken, not drained: a drained table keeps its slots (about 1 KiB
+        // in every idle tenant).
+        let mut window: Vec<(String, Option<PresenceView>)> =
+            std::mem::take(&mut self.window).into_iter().collect();
         window.sort_by(|a, b| a.0.cmp(&b.0));
         let mut changed: Vec<String> = Vec::new();
         let mut came_online: HashSet<Uid> = HashSet::new();
