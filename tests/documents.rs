@@ -596,6 +596,12 @@ async fn a_cursor_moved_right_after_an_edit_is_moved_once() {
     let mut ben = joined(&app, "ben").await;
     let ack = ann.request(doc("doc:edit", json!({"field": "body", "revision": 0, "op": ["hello world"], "client_id": "a", "seq": 1})), "e1").await;
     assert_eq!(ack["type"], "ack", "{ack}");
+    // Ben has the text before he places his cursor (the op may reach him
+    // after Ann's ack; left unread, it would be taken for the second op).
+    let first = ben
+        .recv_where("doc:op revision 1", |v| v["type"] == "doc:op")
+        .await;
+    assert_eq!(first["revision"], 1, "{first}");
     // Ben's cursor is on the first "l" (index 2).
     ben.request(
         json!({"type": "cursor:move", "entity_type": "invoice", "entity_id": "7", "position": 2, "field": "body"}),
