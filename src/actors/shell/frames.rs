@@ -207,14 +207,6 @@ pub fn expiry_wait(expires_at: i64, leeway_secs: u64, now_secs: i64) -> Option<D
     Some(Duration::from_secs(left.unsigned_abs()).min(MAX_EXPIRY_WAIT))
 }
 
-/// The slot liveness timers are aligned to (see `clock::align_up`): a
-/// sixteenth of the ping interval, between 10 ms and 1 s. A ping or a
-/// timeout close comes at most this much late; in exchange 10,000 idle
-/// sockets wake the runtime about once a second, not 667 times.
-pub fn liveness_slot(interval: Duration) -> Duration {
-    (interval / 16).clamp(Duration::from_millis(10), Duration::from_secs(1))
-}
-
 /// When a socket's liveness timer must next fire: at its next ping, or just
 /// after its silence (since `last_heard`) passes `timeout`, whichever is first.
 pub fn liveness_deadline(
@@ -230,22 +222,6 @@ pub fn liveness_deadline(
 mod tests {
     use super::*;
     use proptest::prelude::*;
-
-    #[test]
-    fn liveness_slots_are_a_sixteenth_of_the_interval_within_bounds() {
-        assert_eq!(
-            liveness_slot(Duration::from_secs(15)),
-            Duration::from_millis(937) + Duration::from_micros(500)
-        );
-        assert_eq!(
-            liveness_slot(Duration::from_secs(60)),
-            Duration::from_secs(1)
-        );
-        assert_eq!(
-            liveness_slot(Duration::from_millis(100)),
-            Duration::from_millis(10)
-        );
-    }
 
     #[test]
     fn liveness_fires_at_the_next_ping_or_just_after_the_timeout() {

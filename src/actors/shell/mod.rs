@@ -217,8 +217,7 @@ pub fn handle_frame<A: SocketActor>(
 /// runtime's shared timer wheel. An idle socket whose client answers pings
 /// wakes once per `interval`, not once a second. When the timer fires it
 /// re-reads `last_heard` (moved by every inbound frame since) and sets the
-/// next deadline, rounded up to a shared slot (`frames::liveness_slot`) so
-/// that the sockets due in the same slot wake the runtime once together.
+/// next deadline.
 pub fn start_liveness<A: SocketActor>(
     act: &mut A,
     ctx: &mut ws::WebsocketContext<A>,
@@ -237,10 +236,7 @@ fn arm_liveness<A: SocketActor>(
     interval: Duration,
     timeout: Duration,
 ) {
-    let deadline = crate::clock::align_up(
-        frames::liveness_deadline(act.shell().last_heard, next_ping, timeout),
-        frames::liveness_slot(interval),
-    );
+    let deadline = frames::liveness_deadline(act.shell().last_heard, next_ping, timeout);
     let wait = deadline.saturating_duration_since(Instant::now());
     ctx.run_later(wait, move |act, ctx| {
         act.on_tick();
