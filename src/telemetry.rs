@@ -326,6 +326,7 @@ pub async fn count_requests(
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
 
     /// The upkeep thread folds samples into the buckets while nobody
