@@ -311,9 +311,11 @@ impl ShutdownHandle {
 }
 
 /// Pings the systemd watchdog every `every` from a task on the System
-/// arbiter, each time only after the registry actor has answered within
-/// `every`: a wedged System arbiter or registry stops the pings, and systemd
-/// kills and restarts the service once `WatchdogSec=` passes.
+/// arbiter, each time only after the registry actor and every thread of the
+/// actor pool (rooms, documents, presence, rosters, the broker's shards) have
+/// answered within `every`: a wedged System arbiter, registry or actor
+/// thread stops the pings, and systemd kills and restarts the service once
+/// `WatchdogSec=` passes.
 fn start_watchdog(notifier: Notifier, services: Arc<Services>, every: Duration) {
     actix_rt::System::current().arbiter().spawn(async move {
         let mut tick = tokio::time::interval(every);
@@ -321,9 +323,21 @@ fn start_watchdog(notifier: Notifier, services: Arc<Services>, every: Duration) 
         loop {
             tick.tick().await;
             match tokio::time::timeout(every, services.registry.send(GetStats)).await {
-                Ok(Ok(_)) => notifier.send("WATCHDOG=1"),
-                Ok(Err(e)) => log::error!("watchdog: registry unreachable: {e}"),
-                Err(_) => log::error!("watchdog: registry did not answer within {every:?}"),
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    log::error!("watchdog: registry unreachable: {e}");
+                    continue;
+                }
+                Err(_) => {
+                    log::error!("watchdog: registry did not answer within {every:?}");
+                    continue;
+                }
+            }
+            match services.pool.heartbeat(every).await {
+                Ok(()) => notifier.send("WATCHDOG=1"),
+                Err(thread) => {
+                    log::error!("watchdog: actor thread {thread} did not answer within {every:?}")
+                }
             }
         }
     });

@@ -94,6 +94,29 @@ impl ActorPool {
         A::start_in_arbiter(self.pick(key), build)
     }
 
+    /// Runs a no-op on every arbiter and waits for each within `within`:
+    /// `Err(index)` names the first thread that did not answer (blocked by a
+    /// runaway actor, or stopped). The systemd watchdog pings only when
+    /// every thread answers.
+    pub async fn heartbeat(&self, within: std::time::Duration) -> Result<(), usize> {
+        let mut answers = Vec::with_capacity(self.arbiters.len());
+        for arbiter in &self.arbiters {
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            arbiter.spawn(async move {
+                let _ = tx.send(());
+            });
+            answers.push(rx);
+        }
+        let deadline = tokio::time::Instant::now() + within;
+        for (index, answer) in answers.into_iter().enumerate() {
+            match tokio::time::timeout_at(deadline, answer).await {
+                Ok(Ok(())) => {}
+                _ => return Err(index),
+            }
+        }
+        Ok(())
+    }
+
     /// Stops every arbiter once its queued work is done (after shutdown
     /// flushed the actors' final writes).
     pub fn stop(&self) {
@@ -111,7 +134,30 @@ pub fn current_thread() -> String {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+
+    #[actix_rt::test]
+    async fn the_heartbeat_names_a_thread_that_does_not_answer() {
+        let pool = ActorPool::new(2).expect("pool");
+        let within = std::time::Duration::from_millis(200);
+        assert_eq!(pool.heartbeat(within).await, Ok(()));
+        // A runaway actor: thread 1 is blocked for 800 ms.
+        pool.arbiters()[1].spawn(async {
+            std::thread::sleep(std::time::Duration::from_millis(800));
+        });
+        assert_eq!(pool.heartbeat(within).await, Err(1));
+        // Once it is free again, every thread answers.
+        assert_eq!(
+            pool.heartbeat(std::time::Duration::from_secs(5)).await,
+            Ok(())
+        );
+        pool.stop();
+        assert!(
+            pool.heartbeat(within).await.is_err(),
+            "stopped threads do not answer"
+        );
+    }
 
     #[test]
     fn a_key_always_maps_to_the_same_shard() {
