@@ -322,25 +322,33 @@ fn start_watchdog(notifier: Notifier, services: Arc<Services>, every: Duration) 
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            match tokio::time::timeout(every, services.registry.send(GetStats)).await {
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => {
-                    log::error!("watchdog: registry unreachable: {e}");
-                    continue;
-                }
-                Err(_) => {
-                    log::error!("watchdog: registry did not answer within {every:?}");
-                    continue;
-                }
-            }
-            match services.pool.heartbeat(every).await {
+            match actors_answer(&services, every).await {
                 Ok(()) => notifier.send("WATCHDOG=1"),
-                Err(thread) => {
-                    log::error!("watchdog: actor thread {thread} did not answer within {every:?}")
-                }
+                Err(why) => log::error!("watchdog: {why} within {every:?}"),
             }
         }
     });
+}
+
+/// The registry and every actor-pool thread answer, all within one
+/// `within` (asked together, so a check never takes longer than the tick).
+async fn actors_answer(services: &Services, within: Duration) -> Result<(), String> {
+    let registry = async {
+        match tokio::time::timeout(within, services.registry.send(GetStats)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(format!("registry unreachable ({e})")),
+            Err(_) => Err("registry did not answer".to_owned()),
+        }
+    };
+    let pool = async {
+        services
+            .pool
+            .heartbeat(within)
+            .await
+            .map_err(|thread| format!("actor thread {thread} did not answer"))
+    };
+    let (registry, pool) = tokio::join!(registry, pool);
+    registry.and(pool)
 }
 
 /// Resolves on SIGTERM or SIGINT.

@@ -140,18 +140,17 @@ mod tests {
     #[actix_rt::test]
     async fn the_heartbeat_names_a_thread_that_does_not_answer() {
         let pool = ActorPool::new(2).expect("pool");
-        let within = std::time::Duration::from_millis(200);
+        let within = std::time::Duration::from_secs(1);
         assert_eq!(pool.heartbeat(within).await, Ok(()));
-        // A runaway actor: thread 1 is blocked for 800 ms.
-        pool.arbiters()[1].spawn(async {
-            std::thread::sleep(std::time::Duration::from_millis(800));
+        // A runaway actor: thread 1 is blocked until the test lets it go.
+        let (release, blocked) = std::sync::mpsc::channel::<()>();
+        pool.arbiters()[1].spawn(async move {
+            let _ = blocked.recv();
         });
         assert_eq!(pool.heartbeat(within).await, Err(1));
         // Once it is free again, every thread answers.
-        assert_eq!(
-            pool.heartbeat(std::time::Duration::from_secs(5)).await,
-            Ok(())
-        );
+        release.send(()).unwrap();
+        assert_eq!(pool.heartbeat(within).await, Ok(()));
         pool.stop();
         assert!(
             pool.heartbeat(within).await.is_err(),
