@@ -150,7 +150,10 @@ pub fn init(reserve: usize, workers: usize) -> usize {
 }
 
 /// One open client connection; counted until dropped. The server keeps it
-/// in the connection's data, which is dropped when the connection closes.
+/// in the connection's data, which is dropped when the connection closes,
+/// or, for an upgraded socket, when the upgrade hands the connection over;
+/// the transport then holds another for the socket's life
+/// (`transport::upgrade`).
 pub struct Counted(());
 
 impl Counted {

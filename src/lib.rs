@@ -73,6 +73,11 @@
 //!   stream positions. Returns `NotifyError`, never HTTP errors.
 //! - [`clock`]: monotonic milliseconds and wire timestamps.
 //! - [`telemetry`]: Prometheus metrics (`GET /metrics`, token-guarded) and their hooks.
+//! - [`transport`]: the WebSocket transport. actix-http hands each upgraded
+//!   connection over (`transport::upgrade`, after the `/ws` or `/yjs` handler
+//!   accepted it); the socket actor then runs in a [`transport::SocketContext`]
+//!   that writes its frames to the socket itself, a turn's frames in one
+//!   write, and a reader that decodes the client's frames.
 //! - [`systemd`]: the sd_notify protocol (`READY`, `WATCHDOG`, `STOPPING`) for `Type=notify`.
 
 pub mod actors;
@@ -96,3 +101,4 @@ pub mod roster_state;
 pub mod startup;
 pub mod systemd;
 pub mod telemetry;
+pub mod transport;

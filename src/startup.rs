@@ -11,8 +11,9 @@ use crate::config::Settings;
 use crate::db::Db;
 use crate::systemd::Notifier;
 use actix::Actor;
+use actix_web::dev::AppConfig;
 use actix_web::dev::{Server, ServerHandle};
-use actix_web::{middleware, web, App, HttpServer};
+use actix_web::{middleware, web, App};
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
@@ -165,7 +166,10 @@ impl Application {
         let push_data = web::Data::new(push);
         let web_settings = settings.web.clone();
         let accept_cap = crate::fds::init(settings.server.fd_reserve, settings.server.workers);
-        let mut server = HttpServer::new(move || {
+        // One function makes the application, for the HTTP service and for
+        // the upgrade service that hands WebSocket connections to the
+        // transport (`transport::upgrade`).
+        let make_app = move || {
             App::new()
                 .wrap(
                     // The query string may hold a token: log the path only.
@@ -193,25 +197,51 @@ impl Application {
                 )
                 .configure(crate::http::routes)
                 .configure(|cfg| crate::http::webapp::routes(cfg, &web_settings))
-        })
-        .on_connect(|conn, ext| {
-            if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
-                // Real-time latency matters more than packet count.
-                let _ = tcp.set_nodelay(true);
-                // Its number only: one descriptor per connection (`broker::socket`).
-                use std::os::fd::AsRawFd;
-                ext.insert(crate::broker::socket::AcceptedFd(tcp.as_raw_fd()));
-                ext.insert(crate::fds::Counted::accepted());
-            }
-        })
-        .disable_signals()
-        .shutdown_timeout(settings.server.shutdown_grace_secs)
-        .max_connections(accept_cap);
+        };
+        let local_addr = listener.local_addr().map_err(|source| StartupError::Bind {
+            addr: format!("port {port}"),
+            source,
+        })?;
+        // What actix-web's `HttpServer` builds, plus the upgrade service.
+        let builder = actix_server::Server::build();
+        // Keep-alive connections close as soon as a graceful stop begins.
+        let stopping = builder.graceful_shutdown_signal();
+        let mut server = builder
+            .disable_signals()
+            .shutdown_timeout(settings.server.shutdown_grace_secs)
+            .max_concurrent_connections(accept_cap);
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);
         }
         let server = server
-            .listen(listener)
+            .listen("tandem", listener, move || {
+                let app = actix_service::ServiceFactoryExt::map_err(
+                    actix_service::IntoServiceFactory::into_factory(make_app()),
+                    |e: actix_web::Error| e.error_response(),
+                );
+                let stopping = stopping.clone();
+                actix_http::HttpService::build()
+                    .graceful_shutdown_signal(move || {
+                        let stopping = stopping.clone();
+                        async move { stopping.notified().await }
+                    })
+                    .keep_alive(actix_http::KeepAlive::default())
+                    .client_request_timeout(Duration::from_secs(5))
+                    .client_disconnect_timeout(Duration::from_secs(1))
+                    .h1_allow_half_closed(true)
+                    .local_addr(local_addr)
+                    .on_connect_ext(|tcp: &tokio::net::TcpStream, ext| {
+                        // Real-time latency matters more than packet count.
+                        let _ = tcp.set_nodelay(true);
+                        // Its number only: one descriptor per connection (`broker::socket`).
+                        use std::os::fd::AsRawFd;
+                        ext.insert(crate::broker::socket::AcceptedFd(tcp.as_raw_fd()));
+                        ext.insert(crate::fds::Counted::accepted());
+                    })
+                    .upgrade(crate::transport::upgrade::factory(make_app.clone()))
+                    .finish(actix_service::map_config(app, |_| AppConfig::default()))
+                    .tcp()
+            })
             .map_err(|source| StartupError::Bind {
                 addr: format!("port {port}"),
                 source,

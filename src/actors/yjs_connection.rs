@@ -19,8 +19,9 @@ use super::Services;
 use crate::auth::Principal;
 use crate::broker::Outbound;
 use crate::protocol::close_code;
+use crate::transport::SocketContext;
 use actix::prelude::*;
-use actix_web_actors::ws;
+use actix_http::ws;
 use std::sync::Arc;
 use std::time::Duration;
 use yrs::encoding::read::{Cursor, Read};
@@ -158,7 +159,7 @@ impl YjsConnectionActor {
     }
 
     /// Closes with `code` and stops.
-    fn close(&self, ctx: &mut ws::WebsocketContext<Self>, code: u16, reason: &str) {
+    fn close(&self, ctx: &mut SocketContext<Self>, code: u16, reason: &str) {
         shell::close(ctx, code, reason);
     }
 
@@ -166,7 +167,7 @@ impl YjsConnectionActor {
     /// dropped without desynchronising the client, so a frame over the limit
     /// is still processed; sustained flooding closes the socket (4029) and the
     /// client resynchronises when it reconnects. False when closed.
-    fn admit(&mut self, ctx: &mut ws::WebsocketContext<Self>) -> bool {
+    fn admit(&mut self, ctx: &mut SocketContext<Self>) -> bool {
         if self.shell.rate() == Rate::Flooding {
             self.close(ctx, close_code::RATE_LIMIT_ABUSE, "rate limit abuse");
             return false;
@@ -175,7 +176,7 @@ impl YjsConnectionActor {
     }
 
     /// Handles one complete binary message.
-    fn on_binary(&mut self, data: &[u8], ctx: &mut ws::WebsocketContext<Self>) {
+    fn on_binary(&mut self, data: &[u8], ctx: &mut SocketContext<Self>) {
         if !self.admit(ctx) {
             return;
         }
@@ -205,7 +206,7 @@ impl YjsConnectionActor {
 }
 
 impl Actor for YjsConnectionActor {
-    type Context = ws::WebsocketContext<Self>;
+    type Context = SocketContext<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
         crate::telemetry::connection_opened("yjs");
@@ -267,7 +268,7 @@ impl SocketActor for YjsConnectionActor {
         &mut self.shell
     }
 
-    fn on_message(&mut self, msg: SocketInbound<'_>, ctx: &mut ws::WebsocketContext<Self>) {
+    fn on_message(&mut self, msg: SocketInbound<'_>, ctx: &mut SocketContext<Self>) {
         match msg {
             SocketInbound::Binary(data) => {
                 if let Some(peer) = &self.peer {

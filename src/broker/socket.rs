@@ -7,10 +7,9 @@
 //! socket or file the process opens. Two rules make a cut on a reused
 //! number impossible:
 //!
-//! 1. The [`OpenGuard`] lives in the upgraded response's body, which the
-//!    HTTP dispatcher owns together with the socket. The dispatcher drops
-//!    the body no later than it closes the socket, and the guard's drop
-//!    marks the reference closed.
+//! 1. The [`OpenGuard`] lives with the socket in the transport
+//!    (`transport::context::serve`), which drops the guard just before it
+//!    closes the socket, and the guard's drop marks the reference closed.
 //! 2. The cut itself runs on the worker thread that owns the connection
 //!    (its arbiter), the only thread that can close that socket. There it
 //!    checks the mark and calls `shutdown(2)` with no await in between, so
@@ -38,10 +37,9 @@ pub struct SocketRef {
     open: Arc<AtomicBool>,
 }
 
-/// Marks the socket open while it lives; keep it next to the socket (in the
-/// upgraded response's body). Not `Send`: it is dropped on the owner thread.
+/// Marks the socket open while it lives; keep it next to the socket (the
+/// transport does). Not `Send`: it is dropped on the owner thread.
 pub struct OpenGuard {
-    fd: RawFd,
     open: Arc<AtomicBool>,
     _not_send: std::marker::PhantomData<Rc<()>>,
 }
@@ -59,7 +57,6 @@ impl SocketRef {
                 open: open.clone(),
             },
             OpenGuard {
-                fd: fd.0,
                 open,
                 _not_send: std::marker::PhantomData,
             },
@@ -93,18 +90,6 @@ impl SocketRef {
     /// True while the socket is open.
     pub fn is_open(&self) -> bool {
         self.open.load(Ordering::Acquire)
-    }
-}
-
-impl OpenGuard {
-    /// Shuts the read half (see `http::ws::close_promptly`); the guard is
-    /// alive, so the socket is.
-    pub fn shutdown_read(&self) {
-        // SAFETY: as in `SocketRef::cut_now`; the guard's owner is the
-        // dispatcher that holds the socket open. Fails only when the peer is gone.
-        unsafe {
-            libc::shutdown(self.fd, libc::SHUT_RD);
-        }
     }
 }
 

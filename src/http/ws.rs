@@ -8,67 +8,25 @@ use crate::actors::registry::{AdmitConnection, ConnectionClosed};
 use crate::actors::Services;
 use crate::auth::{extract_token, AuthError, Principal, TokenSource};
 use crate::broker::socket::{AcceptedFd, OpenGuard, SocketRef};
+use crate::transport::PendingSocket;
 use actix_web::{http::header, web, HttpRequest, HttpResponse};
-use actix_web_actors::ws;
 use serde::Deserialize;
 use std::sync::Arc;
 
-/// The body of an upgraded socket's response (the frames its actor writes),
-/// closing the TCP connection as soon as the actor's last frame (the close
-/// frame) has been handed to the server.
-///
-/// Without it actix-http, seeing the response end while the request side
-/// (the client's frames) is still open, "lingers": it reads and discards
-/// until the client sends FIN or `client_disconnect_timeout` (1 s) passes.
-/// A WebSocket client waits for the server to close TCP first (RFC 6455
-/// §7.1.1), so every close took about a second. Shutting the read half when
-/// the body ends makes the lingering read see end-of-file at once; actix-http
-/// then flushes what it has (the close frame) and sends FIN. Nothing is read
-/// after the close frame anyway: the actor has stopped.
-///
-/// It also holds the socket's [`OpenGuard`]: the dispatcher owns this body
-/// together with the socket, so the guard is dropped no later than the
-/// socket is closed (`broker::socket` says why that matters).
-struct CloseWhenDone {
-    body: actix_web::body::BoxBody,
-    guard: Option<OpenGuard>,
-    done: bool,
-}
-
-impl actix_web::body::MessageBody for CloseWhenDone {
-    type Error = Box<dyn std::error::Error>;
-
-    fn size(&self) -> actix_web::body::BodySize {
-        self.body.size()
+/// Checks the WebSocket handshake of `req` (method, `Upgrade`,
+/// `Connection`, version, key) and that it came through the server's
+/// upgrade service, which alone can take the connection over (a request
+/// that also sends a chunked body does not).
+pub fn check_handshake(req: &HttpRequest) -> Result<(), ApiError> {
+    actix_http::ws::verify_handshake(req.head())
+        .map_err(|e| ApiError::BadRequest(ErrorCode::NotAWebsocket, e.to_string()))?;
+    if !crate::transport::is_upgrading(req) {
+        return Err(ApiError::BadRequest(
+            ErrorCode::NotAWebsocket,
+            "this request cannot be upgraded (a WebSocket handshake has no body)".into(),
+        ));
     }
-
-    fn poll_next(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<actix_web::web::Bytes, Self::Error>>> {
-        let next = std::pin::Pin::new(&mut self.body).poll_next(cx);
-        if let std::task::Poll::Ready(None) = next {
-            if !self.done {
-                self.done = true;
-                if let Some(guard) = &self.guard {
-                    guard.shutdown_read();
-                }
-            }
-        }
-        next
-    }
-}
-
-/// Wraps an upgrade response so the TCP connection closes as soon as the
-/// socket actor's close frame is sent (see `CloseWhenDone`).
-pub fn close_promptly(response: HttpResponse, guard: Option<OpenGuard>) -> HttpResponse {
-    response.map_body(|_, body| {
-        actix_web::body::BoxBody::new(CloseWhenDone {
-            body,
-            guard,
-            done: false,
-        })
-    })
+    Ok(())
 }
 
 /// The accepted socket of `req`, as a reference that can cut it and the
@@ -178,7 +136,6 @@ pub fn authorize_upgrade(
 )]
 pub async fn upgrade(
     req: HttpRequest,
-    stream: web::Payload,
     services: web::Data<Arc<Services>>,
 ) -> Result<HttpResponse, ApiError> {
     let settings = &services.settings;
@@ -186,12 +143,7 @@ pub async fn upgrade(
         return Ok(refused);
     }
     let (principal, source) = authorize_upgrade(&req, &services)?;
-    if let Err(e) = ws::handshake(&req) {
-        return Err(ApiError::BadRequest(
-            ErrorCode::NotAWebsocket,
-            e.to_string(),
-        ));
-    }
+    check_handshake(&req)?;
     let query = web::Query::<DeviceQuery>::from_query(req.query_string())
         .map(|q| q.into_inner())
         .unwrap_or(DeviceQuery {
@@ -239,18 +191,13 @@ pub async fn upgrade(
     let (tenant, user) = (principal.tenant.clone(), principal.user.clone());
     let actor = ConnectionActor::new(id, principal, device, services.get_ref().clone(), socket)
         .with_cluster_slot(slot);
-    let mut builder = ws::WsResponseBuilder::new(actor, &req, stream)
-        .frame_size(settings.websocket.max_frame_bytes);
-    if source == TokenSource::Subprotocol {
-        builder = builder.protocols(&["bearer"]);
-    }
-    builder
-        .start()
-        .map(|response| close_promptly(response, guard))
-        .map_err(|e| {
-            services
-                .registry
-                .do_send(ConnectionClosed { id, tenant, user });
-            ApiError::BadRequest(ErrorCode::NotAWebsocket, e.to_string())
-        })
+    let registry = services.registry.clone();
+    let socket = PendingSocket::new(
+        actor,
+        settings.websocket.max_frame_bytes,
+        guard,
+        move || registry.do_send(ConnectionClosed { id, tenant, user }),
+    );
+    let protocol = (source == TokenSource::Subprotocol).then_some("bearer");
+    Ok(crate::transport::accept(&req, protocol, socket))
 }

@@ -11,8 +11,8 @@ use crate::actors::yjs_doc::YjsDocId;
 use crate::actors::yjs_registry::{Admit, ConnClosed};
 use crate::actors::Services;
 use crate::auth::TokenSource;
+use crate::transport::PendingSocket;
 use actix_web::{web, HttpRequest, HttpResponse};
-use actix_web_actors::ws;
 use std::sync::Arc;
 
 /// Longest document name, in bytes.
@@ -31,7 +31,6 @@ pub const MAX_DOCUMENT_NAME_BYTES: usize = 256;
 pub async fn upgrade(
     req: HttpRequest,
     document: web::Path<String>,
-    stream: web::Payload,
     services: web::Data<Arc<Services>>,
 ) -> Result<HttpResponse, ApiError> {
     let settings = &services.settings;
@@ -46,12 +45,7 @@ pub async fn upgrade(
             format!("the document name must be 1 to {MAX_DOCUMENT_NAME_BYTES} bytes"),
         ));
     }
-    if let Err(e) = ws::handshake(&req) {
-        return Err(ApiError::BadRequest(
-            ErrorCode::NotAWebsocket,
-            e.to_string(),
-        ));
-    }
+    super::ws::check_handshake(&req)?;
     let id = super::admission::admit(
         &services.yjs,
         Admit {
@@ -68,16 +62,13 @@ pub async fn upgrade(
     let (socket, guard) = super::ws::socket_of(&req);
     let (tenant, user) = (principal.tenant.clone(), principal.user.clone());
     let actor = YjsConnectionActor::new(id, principal, doc, services.get_ref().clone(), socket);
-    let mut builder = ws::WsResponseBuilder::new(actor, &req, stream)
-        .frame_size(settings.websocket.max_frame_bytes);
-    if source == TokenSource::Subprotocol {
-        builder = builder.protocols(&["bearer"]);
-    }
-    builder
-        .start()
-        .map(|response| super::ws::close_promptly(response, guard))
-        .map_err(|e| {
-            services.yjs.do_send(ConnClosed { id, tenant, user });
-            ApiError::BadRequest(ErrorCode::NotAWebsocket, e.to_string())
-        })
+    let yjs = services.yjs.clone();
+    let socket = PendingSocket::new(
+        actor,
+        settings.websocket.max_frame_bytes,
+        guard,
+        move || yjs.do_send(ConnClosed { id, tenant, user }),
+    );
+    let protocol = (source == TokenSource::Subprotocol).then_some("bearer");
+    Ok(crate::transport::accept(&req, protocol, socket))
 }

@@ -8,7 +8,7 @@ pub const MAX_IDS_PER_SUBSCRIPTION: usize = 100;
 
 impl ConnectionActor {
     /// Handles one complete text message.
-    pub(super) fn on_text(&mut self, text: &str, ctx: &mut ws::WebsocketContext<Self>) {
+    pub(super) fn on_text(&mut self, text: &str, ctx: &mut SocketContext<Self>) {
         let max = self.services.settings.websocket.max_message_bytes;
         if text.len() > max {
             let r#ref = crate::protocol::peek_ref(text);
@@ -58,7 +58,7 @@ impl ConnectionActor {
     }
 
     /// Tells presence this user did something (at most once a second).
-    pub(super) fn report_activity(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
+    pub(super) fn report_activity(&mut self, ctx: &mut SocketContext<Self>) {
         if self.last_activity_report.elapsed() >= ACTIVITY_REPORT_EVERY {
             self.last_activity_report = Instant::now();
             self.route_presence(
@@ -86,7 +86,7 @@ impl ConnectionActor {
         &mut self,
         r#ref: Option<Ref>,
         msg: ClientMessage,
-        ctx: &mut ws::WebsocketContext<Self>,
+        ctx: &mut SocketContext<Self>,
     ) {
         // Room-addressed messages: validate the address, find the room.
         let room = match msg.room() {
@@ -329,17 +329,12 @@ impl ConnectionActor {
     pub(super) fn forward_presence(
         &mut self,
         msg: crate::actors::registry::PresenceMsg,
-        ctx: &mut ws::WebsocketContext<Self>,
+        ctx: &mut SocketContext<Self>,
     ) {
         self.route_presence(msg, ctx);
     }
 
-    pub(super) fn join(
-        &mut self,
-        r#ref: Option<Ref>,
-        room: RoomId,
-        ctx: &mut ws::WebsocketContext<Self>,
-    ) {
+    pub(super) fn join(&mut self, r#ref: Option<Ref>, room: RoomId, ctx: &mut SocketContext<Self>) {
         if self.live_room(Some(&room)).is_some() {
             // Already a member: answer with the current state again.
         } else if self.rooms.len() + self.joining
@@ -373,7 +368,7 @@ impl ConnectionActor {
         &mut self,
         r#ref: Option<Ref>,
         token: &str,
-        ctx: &mut ws::WebsocketContext<Self>,
+        ctx: &mut SocketContext<Self>,
     ) {
         match self.services.auth.verify(token) {
             Ok(p) if p.user == self.principal.user && p.tenant == self.principal.tenant => {
@@ -418,7 +413,7 @@ impl ConnectionActor {
         r#ref: Option<Ref>,
         user_ids: Vec<String>,
         subscribe: bool,
-        ctx: &mut ws::WebsocketContext<Self>,
+        ctx: &mut SocketContext<Self>,
     ) {
         if user_ids.is_empty() || user_ids.len() > MAX_IDS_PER_SUBSCRIPTION {
             return self.send_error(
@@ -451,7 +446,7 @@ impl ConnectionActor {
         r#ref: Option<Ref>,
         entity_type: String,
         entity_id: String,
-        ctx: &mut ws::WebsocketContext<Self>,
+        ctx: &mut SocketContext<Self>,
     ) {
         let fut = self.services.registry.send(ListViewers {
             tenant: self.principal.tenant.clone(),

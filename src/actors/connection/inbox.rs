@@ -14,7 +14,7 @@ impl ConnectionActor {
     /// with `?presence=none`) the roster sends `presence:list`. When the
     /// count's query takes longer than [`INITIAL_COUNT_WAIT`], the list is
     /// asked for first and the count follows.
-    pub(super) fn initial_lists(&self, ctx: &mut ws::WebsocketContext<Self>) {
+    pub(super) fn initial_lists(&self, ctx: &mut SocketContext<Self>) {
         let services = self.services.clone();
         let (tenant, user) = (self.principal.tenant.clone(), self.principal.user.clone());
         let mut count: std::pin::Pin<Box<dyn std::future::Future<Output = _>>> =
@@ -46,7 +46,7 @@ impl ConnectionActor {
     /// Sends the connect-time count (a failure is logged, not sent).
     pub(super) fn send_count(
         &self,
-        ctx: &mut ws::WebsocketContext<Self>,
+        ctx: &mut SocketContext<Self>,
         unread: Result<i64, crate::notify::NotifyError>,
     ) {
         match unread {
@@ -68,7 +68,7 @@ impl ConnectionActor {
         r#ref: Option<Ref>,
         id: Option<i64>,
         all: Option<bool>,
-        ctx: &mut ws::WebsocketContext<Self>,
+        ctx: &mut SocketContext<Self>,
     ) {
         use crate::notify::{notifications, NotifyError};
         let target = match (id, all) {
@@ -120,7 +120,7 @@ impl ConnectionActor {
         &self,
         r#ref: Option<Ref>,
         after_id: i64,
-        ctx: &mut ws::WebsocketContext<Self>,
+        ctx: &mut SocketContext<Self>,
     ) {
         use crate::notify::notifications;
         if after_id < 0 {

@@ -1,5 +1,5 @@
-//! One actor per WebSocket. It owns the socket (the only file that knows
-//! actix-web-actors), enforces the per-connection limits, parses wire
+//! One actor per WebSocket. It owns the socket (through its
+//! `transport::SocketContext`), enforces the per-connection limits, parses wire
 //! messages and turns them into typed messages for the registry, presence
 //! and room actors. Frames from others arrive as [`Deliver`] through its
 //! [`ConnectionHandle`].
@@ -25,8 +25,9 @@ use crate::broker::{CloseSocket, ConnectionHandle, Deliver, Topic};
 use crate::ids::{ConnectionId, RoomId};
 use crate::protocol::close_code;
 use crate::protocol::{parse_client_message_typed, ClientMessage, ErrorCode, Ref, ServerMessage};
+use crate::transport::SocketContext;
 use actix::prelude::*;
-use actix_web_actors::ws;
+use actix_http::ws;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -117,7 +118,7 @@ impl ConnectionActor {
         self
     }
 
-    fn send(&self, ctx: &mut ws::WebsocketContext<Self>, msg: &ServerMessage) {
+    fn send(&self, ctx: &mut SocketContext<Self>, msg: &ServerMessage) {
         let text = msg.to_frame().into_text();
         crate::telemetry::message_out(&text);
         if let Some(h) = &self.handle {
@@ -135,7 +136,7 @@ impl ConnectionActor {
 
     fn send_error(
         &self,
-        ctx: &mut ws::WebsocketContext<Self>,
+        ctx: &mut SocketContext<Self>,
         r#ref: Option<Ref>,
         code: ErrorCode,
         message: impl Into<String>,
@@ -143,14 +144,14 @@ impl ConnectionActor {
         self.send(ctx, &ServerMessage::error(r#ref, code, message));
     }
 
-    fn ack(&self, ctx: &mut ws::WebsocketContext<Self>, r#ref: Option<Ref>) {
+    fn ack(&self, ctx: &mut SocketContext<Self>, r#ref: Option<Ref>) {
         if let Some(r#ref) = r#ref {
             self.send(ctx, &ServerMessage::Ack { r#ref, data: None });
         }
     }
 
     /// Closes with `code` and stops.
-    fn close(&self, ctx: &mut ws::WebsocketContext<Self>, code: u16, reason: &str) {
+    fn close(&self, ctx: &mut SocketContext<Self>, code: u16, reason: &str) {
         shell::close(ctx, code, reason);
     }
 
@@ -178,7 +179,7 @@ impl ConnectionActor {
     }
 
     /// Applies the rate limit; false (after replying) when the message must be dropped.
-    fn admit(&mut self, ctx: &mut ws::WebsocketContext<Self>, r#ref: Option<Ref>) -> bool {
+    fn admit(&mut self, ctx: &mut SocketContext<Self>, r#ref: Option<Ref>) -> bool {
         match self.shell.rate() {
             Rate::Allowed => true,
             Rate::Flooding => {
@@ -203,7 +204,7 @@ impl ConnectionActor {
 }
 
 impl Actor for ConnectionActor {
-    type Context = ws::WebsocketContext<Self>;
+    type Context = SocketContext<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
         crate::telemetry::connection_opened("ws");
@@ -279,7 +280,7 @@ impl SocketActor for ConnectionActor {
         &mut self.shell
     }
 
-    fn on_message(&mut self, msg: Inbound<'_>, ctx: &mut ws::WebsocketContext<Self>) {
+    fn on_message(&mut self, msg: Inbound<'_>, ctx: &mut SocketContext<Self>) {
         match msg {
             Inbound::Text(text) => self.on_text(text, ctx),
             Inbound::Binary(_) | Inbound::WrongKind => {

@@ -7,8 +7,8 @@
 use super::ConnectionActor;
 use crate::actors::presence::PresenceActor;
 use crate::actors::registry::{ForwardPresence, PresenceMsg, PresenceReady};
+use crate::transport::SocketContext;
 use actix::prelude::*;
-use actix_web_actors::ws;
 
 /// Where a connection's presence changes go.
 #[derive(Default)]
@@ -32,11 +32,7 @@ impl PresenceRoute {
 
 impl ConnectionActor {
     /// Sends a presence change, directly when the route allows it.
-    pub(super) fn route_presence(
-        &mut self,
-        msg: PresenceMsg,
-        ctx: &mut ws::WebsocketContext<Self>,
-    ) {
+    pub(super) fn route_presence(&mut self, msg: PresenceMsg, ctx: &mut SocketContext<Self>) {
         let route = &mut self.presence;
         match &route.addr {
             Some(addr) if route.via_registry == 0 && addr.connected() => match msg {

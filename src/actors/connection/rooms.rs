@@ -17,7 +17,7 @@ impl ConnectionActor {
     /// reply.
     pub(super) fn doc(
         &mut self,
-        ctx: &mut ws::WebsocketContext<Self>,
+        ctx: &mut SocketContext<Self>,
         r#ref: Option<Ref>,
         room: Option<RoomId>,
         command: DocCommand,
@@ -85,7 +85,7 @@ impl ConnectionActor {
     /// (in order with its other frames).
     pub(super) fn list_members(
         &mut self,
-        ctx: &mut ws::WebsocketContext<Self>,
+        ctx: &mut SocketContext<Self>,
         r#ref: Option<Ref>,
         room: Option<RoomId>,
         after: Option<String>,
@@ -125,7 +125,7 @@ impl ConnectionActor {
 
     pub(super) fn send_to_room<M>(
         &mut self,
-        ctx: &mut ws::WebsocketContext<Self>,
+        ctx: &mut SocketContext<Self>,
         r#ref: Option<Ref>,
         room: Option<RoomId>,
         msg: M,
@@ -161,7 +161,7 @@ impl ConnectionActor {
         }
     }
 
-    pub(super) fn not_in_room(&self, ctx: &mut ws::WebsocketContext<Self>, r#ref: Option<Ref>) {
+    pub(super) fn not_in_room(&self, ctx: &mut SocketContext<Self>, r#ref: Option<Ref>) {
         self.send_error(
             ctx,
             r#ref,

@@ -14,8 +14,9 @@ pub mod frames;
 pub use crate::limits::Rate;
 use crate::limits::RateLimiter;
 use crate::protocol::close_code;
+use crate::transport::SocketContext;
 use actix::prelude::*;
-use actix_web_actors::ws;
+use actix_http::ws;
 use frames::{Assembled, Fragment, MessageKind, Reassembler};
 use std::time::{Duration, Instant};
 
@@ -129,11 +130,11 @@ pub enum Inbound<'a> {
 }
 
 /// An actor that owns one WebSocket through a [`Shell`].
-pub trait SocketActor: Actor<Context = ws::WebsocketContext<Self>> {
+pub trait SocketActor: Actor<Context = SocketContext<Self>> {
     /// The actor's shell.
     fn shell(&mut self) -> &mut Shell;
     /// One complete message.
-    fn on_message(&mut self, msg: Inbound<'_>, ctx: &mut ws::WebsocketContext<Self>);
+    fn on_message(&mut self, msg: Inbound<'_>, ctx: &mut SocketContext<Self>);
     /// Called on every liveness tick (before the timeout check).
     fn on_tick(&mut self) {}
     /// A short name for logs.
@@ -141,9 +142,9 @@ pub trait SocketActor: Actor<Context = ws::WebsocketContext<Self>> {
 }
 
 /// Closes the socket with `code` and stops the actor.
-pub fn close<A>(ctx: &mut ws::WebsocketContext<A>, code: u16, reason: &str)
+pub fn close<A>(ctx: &mut SocketContext<A>, code: u16, reason: &str)
 where
-    A: Actor<Context = ws::WebsocketContext<A>>,
+    A: Actor<Context = SocketContext<A>>,
 {
     ctx.close(Some(ws::CloseReason {
         code: ws::CloseCode::from(code),
@@ -152,10 +153,10 @@ where
     ctx.stop();
 }
 
-/// Whether a codec error is a text frame that is not UTF-8. actix-web-actors
-/// turns that into an `Io` error carrying the `Utf8Error`'s text ("invalid
-/// utf-8 sequence ...", "incomplete utf-8 byte sequence ..."); nothing else
-/// it reports mentions UTF-8.
+/// Whether a codec error is a text frame that is not UTF-8. The transport's
+/// reader (`transport::reader`) turns that into an `Io` error carrying the
+/// `Utf8Error`'s text ("invalid utf-8 sequence ...", "incomplete utf-8 byte
+/// sequence ..."); nothing else it reports mentions UTF-8.
 fn is_invalid_utf8(e: &ws::ProtocolError) -> bool {
     matches!(e, ws::ProtocolError::Io(io) if io.to_string().contains("utf-8"))
 }
@@ -165,7 +166,7 @@ fn is_invalid_utf8(e: &ws::ProtocolError) -> bool {
 pub fn handle_frame<A: SocketActor>(
     act: &mut A,
     item: Result<ws::Message, ws::ProtocolError>,
-    ctx: &mut ws::WebsocketContext<A>,
+    ctx: &mut SocketContext<A>,
 ) {
     act.shell().last_heard = Instant::now();
     let fragment = match &item {
@@ -220,7 +221,7 @@ pub fn handle_frame<A: SocketActor>(
 /// next deadline.
 pub fn start_liveness<A: SocketActor>(
     act: &mut A,
-    ctx: &mut ws::WebsocketContext<A>,
+    ctx: &mut SocketContext<A>,
     interval: Duration,
     timeout: Duration,
 ) {
@@ -231,7 +232,7 @@ pub fn start_liveness<A: SocketActor>(
 /// Sets the socket's one liveness timer for its next deadline.
 fn arm_liveness<A: SocketActor>(
     act: &mut A,
-    ctx: &mut ws::WebsocketContext<A>,
+    ctx: &mut SocketContext<A>,
     next_ping: Instant,
     interval: Duration,
     timeout: Duration,
@@ -256,7 +257,7 @@ fn arm_liveness<A: SocketActor>(
 
 /// (Re)schedules the close with 4001 for when the token expires (checked
 /// again when the timer fires, and at least daily for far expiries).
-pub fn schedule_expiry<A: SocketActor>(act: &mut A, ctx: &mut ws::WebsocketContext<A>) {
+pub fn schedule_expiry<A: SocketActor>(act: &mut A, ctx: &mut SocketContext<A>) {
     if let Some(timer) = act.shell().expiry_timer.take() {
         ctx.cancel_future(timer);
     }

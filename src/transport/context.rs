@@ -1,0 +1,323 @@
+//! [`SocketContext`], the actor context of a socket actor, and [`serve`],
+//! which runs one upgraded socket: the actor, its frame reader and its
+//! writes, on the worker thread that accepted the connection.
+//!
+//! The context is actix's `ContextParts` (mailbox, spawned futures,
+//! timers) plus one output buffer. `text()`, `binary()`, `ping()`, `pong()`
+//! and `close()` encode the frame into that buffer at once; after each turn
+//! of the actor (every message it handled in one poll) the buffer goes to
+//! the socket in one `write(2)`, however many frames it holds. When the
+//! buffer is empty again its memory is freed, so an idle socket keeps no
+//! write buffer. The reader likewise holds a read buffer only while a frame
+//! is incomplete.
+//!
+//! Backpressure is the same as before this transport: once more than
+//! [`HIGH_WATER`] bytes wait because the peer stopped reading, the actor is
+//! not run until they drain. Its mailbox then fills, which is what the
+//! outbound bound (`broker::outbound`) counts and the stall sweep notices.
+
+use super::reader::Reader;
+use crate::broker::socket::OpenGuard;
+use actix::dev::{AsyncContextParts, ContextFut, ContextParts, Envelope, Mailbox, ToEnvelope};
+use actix::prelude::*;
+use actix_codec::Encoder;
+use actix_http::ws::{CloseReason, Codec, Message, ProtocolError};
+use bytes::{Buf, Bytes, BytesMut};
+use bytestring::ByteString;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Bytes waiting for a slow peer above which the actor stops running.
+pub const HIGH_WATER: usize = 64 * 1024;
+
+/// How long a closed socket waits for the peer's end-of-file after its
+/// own, before the descriptor is closed anyway.
+const LINGER: Duration = Duration::from_secs(1);
+
+/// The context of an actor that owns one WebSocket.
+pub struct SocketContext<A>
+where
+    A: Actor<Context = SocketContext<A>>,
+{
+    inner: ContextParts<A>,
+    codec: Codec,
+    out: BytesMut,
+    /// The socket failed: frames are dropped instead of queued.
+    broken: bool,
+}
+
+impl<A> ActorContext for SocketContext<A>
+where
+    A: Actor<Context = Self>,
+{
+    fn stop(&mut self) {
+        self.inner.stop();
+    }
+
+    fn terminate(&mut self) {
+        self.inner.terminate()
+    }
+
+    fn state(&self) -> ActorState {
+        self.inner.state()
+    }
+}
+
+impl<A> AsyncContext<A> for SocketContext<A>
+where
+    A: Actor<Context = Self>,
+{
+    fn spawn<F>(&mut self, fut: F) -> SpawnHandle
+    where
+        F: ActorFuture<A, Output = ()> + 'static,
+    {
+        self.inner.spawn(fut)
+    }
+
+    fn wait<F>(&mut self, fut: F)
+    where
+        F: ActorFuture<A, Output = ()> + 'static,
+    {
+        self.inner.wait(fut)
+    }
+
+    fn waiting(&self) -> bool {
+        self.inner.waiting()
+            || self.inner.state() == ActorState::Stopping
+            || self.inner.state() == ActorState::Stopped
+    }
+
+    fn cancel_future(&mut self, handle: SpawnHandle) -> bool {
+        self.inner.cancel_future(handle)
+    }
+
+    fn address(&self) -> Addr<A> {
+        self.inner.address()
+    }
+}
+
+impl<A> AsyncContextParts<A> for SocketContext<A>
+where
+    A: Actor<Context = Self>,
+{
+    fn parts(&mut self) -> &mut ContextParts<A> {
+        &mut self.inner
+    }
+}
+
+impl<A, M> ToEnvelope<A, M> for SocketContext<A>
+where
+    A: Actor<Context = SocketContext<A>> + Handler<M>,
+    M: actix::Message + Send + 'static,
+    M::Result: Send,
+{
+    fn pack(msg: M, tx: Option<actix::dev::OneshotSender<M::Result>>) -> Envelope<A> {
+        Envelope::new(msg, tx)
+    }
+}
+
+impl<A> SocketContext<A>
+where
+    A: Actor<Context = Self>,
+{
+    /// Queues a text frame.
+    pub fn text(&mut self, text: impl Into<ByteString>) {
+        self.write(Message::Text(text.into()));
+    }
+
+    /// Queues a binary frame.
+    pub fn binary(&mut self, data: impl Into<Bytes>) {
+        self.write(Message::Binary(data.into()));
+    }
+
+    /// Queues a ping.
+    pub fn ping(&mut self, payload: &[u8]) {
+        self.write(Message::Ping(Bytes::copy_from_slice(payload)));
+    }
+
+    /// Queues a pong.
+    pub fn pong(&mut self, payload: &[u8]) {
+        self.write(Message::Pong(Bytes::copy_from_slice(payload)));
+    }
+
+    /// Queues a close frame (stop the actor to close the socket).
+    pub fn close(&mut self, reason: Option<CloseReason>) {
+        self.write(Message::Close(reason));
+    }
+
+    /// Bytes queued and not yet written.
+    pub fn queued_bytes(&self) -> usize {
+        self.out.len()
+    }
+
+    fn write(&mut self, msg: Message) {
+        if self.broken {
+            return;
+        }
+        // Encoding a server frame cannot fail: nothing is masked or limited.
+        if let Err(e) = self.codec.encode(msg, &mut self.out) {
+            log::warn!("cannot encode a frame: {e}");
+        }
+    }
+}
+
+/// Runs `actor` on the upgraded socket `io` until the actor stops and its
+/// last frame is written, then closes the socket: end-of-file first, then
+/// up to a second for the peer's, as RFC 6455 §7.1.1 has the server close
+/// TCP first. `read_buf` holds what the client sent right after its
+/// handshake. `guard` marks the descriptor open (`broker::socket`) and is
+/// dropped just before the socket is closed.
+pub async fn serve<A>(
+    actor: A,
+    io: TcpStream,
+    read_buf: BytesMut,
+    max_frame_bytes: usize,
+    guard: Option<OpenGuard>,
+) where
+    A: Actor<Context = SocketContext<A>> + StreamHandler<Result<Message, ProtocolError>>,
+{
+    let io = Rc::new(io);
+    let mailbox = Mailbox::default();
+    let mut ctx = SocketContext {
+        inner: ContextParts::new(mailbox.sender_producer()),
+        codec: Codec::new(),
+        out: BytesMut::new(),
+        broken: false,
+    };
+    ctx.add_stream(Reader::new(
+        io.clone(),
+        read_buf,
+        Codec::new().max_size(max_frame_bytes),
+    ));
+    let clean = Running {
+        fut: ContextFut::new(ctx, actor, mailbox),
+        io: io.clone(),
+    }
+    .await;
+    // The reader went with the actor's context: this is the last handle.
+    match Rc::try_unwrap(io) {
+        Ok(mut io) => {
+            if clean && io.shutdown().await.is_ok() {
+                let mut sink = [0u8; 256];
+                let _ = tokio::time::timeout(LINGER, async {
+                    while let Ok(n) = io.read(&mut sink).await {
+                        if n == 0 {
+                            break;
+                        }
+                    }
+                })
+                .await;
+            }
+            // The guard first: it must not outlive the open socket.
+            drop(guard);
+            drop(io);
+        }
+        Err(io) => {
+            drop(guard);
+            drop(io);
+        }
+    }
+}
+
+/// The actor and its writes, until both are done.
+struct Running<A>
+where
+    A: Actor<Context = SocketContext<A>>,
+{
+    fut: ContextFut<A, SocketContext<A>>,
+    io: Rc<TcpStream>,
+}
+
+/// What a flush did.
+enum Flush {
+    /// Everything queued was written.
+    Done,
+    /// The socket cannot take more now (a wake-up is registered).
+    Blocked,
+    /// The socket failed.
+    Failed,
+}
+
+impl<A> Running<A>
+where
+    A: Actor<Context = SocketContext<A>>,
+{
+    fn flush(&mut self, cx: &mut Context<'_>) -> Flush {
+        let ctx = self.fut.ctx();
+        let result = loop {
+            if ctx.out.is_empty() {
+                break Flush::Done;
+            }
+            match self.io.try_write(&ctx.out) {
+                Ok(0) => break Flush::Failed,
+                Ok(n) => ctx.out.advance(n),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    match self.io.poll_write_ready(cx) {
+                        Poll::Ready(Ok(())) => {}
+                        Poll::Ready(Err(_)) => break Flush::Failed,
+                        Poll::Pending => break Flush::Blocked,
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => break Flush::Failed,
+            }
+        };
+        if ctx.out.is_empty() && ctx.out.capacity() > 0 {
+            // An idle socket keeps no write buffer.
+            ctx.out = BytesMut::new();
+        }
+        result
+    }
+}
+
+impl<A> Future for Running<A>
+where
+    A: Actor<Context = SocketContext<A>>,
+{
+    /// True when the actor stopped with everything written.
+    type Output = bool;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<bool> {
+        let this = self.get_mut();
+        loop {
+            let run = this.fut.alive() && this.fut.ctx().out.len() < HIGH_WATER;
+            if run {
+                let _ = Pin::new(&mut this.fut).poll(cx);
+            }
+            match this.flush(cx) {
+                Flush::Failed => {
+                    let ctx = this.fut.ctx();
+                    ctx.broken = true;
+                    ctx.out = BytesMut::new();
+                    if !this.fut.alive() {
+                        return Poll::Ready(false);
+                    }
+                    // Let the actor run its stopping and stopped hooks.
+                    this.fut.ctx().stop();
+                    continue;
+                }
+                Flush::Blocked => {
+                    if !run && this.fut.ctx().out.len() < HIGH_WATER && this.fut.alive() {
+                        continue;
+                    }
+                    return Poll::Pending;
+                }
+                Flush::Done => {
+                    if !this.fut.alive() {
+                        return Poll::Ready(!this.fut.ctx().broken);
+                    }
+                    if !run {
+                        // The backlog drained: run the actor now.
+                        continue;
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
+    }
+}

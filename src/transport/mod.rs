@@ -1,0 +1,20 @@
+//! The WebSocket transport: the one place sockets are read and written.
+//!
+//! actix-http parses the upgrade request and hands the connection over
+//! (`upgrade`); from then on a socket is its actor, a [`SocketContext`]
+//! (actix's mailbox and timers plus one output buffer) and a frame
+//! [`reader`], all in one future on the worker thread that accepted it
+//! (`context::serve`). No HTTP dispatcher stays behind the socket.
+//!
+//! Why Tandem has its own transport instead of `actix-web-actors` (now
+//! deprecated) or `actix-ws`: both keep actix-http's HTTP/1 dispatcher
+//! running under the socket, with an 8 KiB read buffer, a write buffer that
+//! keeps the size of the largest frame it wrote (up to 128 KiB), and one
+//! more task hop per frame. Measured in BENCHMARKS.md ("The transport").
+
+pub mod context;
+pub mod reader;
+pub mod upgrade;
+
+pub use context::SocketContext;
+pub use upgrade::{accept, is_upgrading, PendingSocket};

@@ -1,0 +1,222 @@
+//! How a WebSocket upgrade reaches the transport.
+//!
+//! actix-http hands every request that asks for `Upgrade: websocket` to the
+//! server's upgrade service together with the connection itself, instead of
+//! to the application. The upgrade service ([`factory`]) marks the request
+//! as [`Upgrading`] and runs it through an instance of the same application,
+//! so routing, middleware and the upgrade handlers (`http::ws`, `http::yjs`)
+//! with all their checks stay as they are. A handler that accepts answers
+//! `101` with a [`PendingSocket`] in the response's extensions; the upgrade
+//! service writes the `101`, takes the TCP stream out of the HTTP codec and
+//! runs the socket actor on it (`transport::serve`). Any other answer (an
+//! error, a `404`) is written with its body and the connection is closed.
+
+use super::context::{serve, SocketContext};
+use crate::broker::socket::OpenGuard;
+use actix::prelude::*;
+use actix_codec::{Encoder, Framed};
+use actix_http::body::{BodySize, BoxBody, MessageBody};
+use actix_http::ws::{Message as WsMessage, ProtocolError};
+use actix_http::{h1, ConnectionType, Request, Response};
+use actix_service::{fn_factory, fn_service, Service, ServiceFactory};
+use actix_web::dev::{AppConfig, ServiceRequest, ServiceResponse};
+use actix_web::http::{header, StatusCode};
+use actix_web::web::BytesMut;
+use actix_web::{App, HttpMessage, HttpRequest, HttpResponse};
+use futures_util::future::LocalBoxFuture;
+use std::rc::Rc;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+/// Request extension: this request came through the upgrade service, so
+/// its connection can be taken over.
+#[derive(Debug, Clone, Copy)]
+pub struct Upgrading;
+
+/// True when `req` came through the upgrade service.
+pub fn is_upgrading(req: &HttpRequest) -> bool {
+    req.extensions().get::<Upgrading>().is_some()
+}
+
+type Start = Box<dyn FnOnce(TcpStream, BytesMut) -> LocalBoxFuture<'static, ()>>;
+
+/// Response extension: the socket actor to run once the `101` is written.
+/// If it is never started (the connection failed first), `abandon` runs, so
+/// a slot taken for it is given back.
+pub struct PendingSocket {
+    start: Option<Start>,
+    abandon: Option<Box<dyn FnOnce()>>,
+}
+
+impl PendingSocket {
+    /// `actor` will own the socket; frames above `max_frame_bytes` are refused.
+    pub fn new<A>(
+        actor: A,
+        max_frame_bytes: usize,
+        guard: Option<OpenGuard>,
+        abandon: impl FnOnce() + 'static,
+    ) -> Self
+    where
+        A: Actor<Context = SocketContext<A>>
+            + StreamHandler<Result<WsMessage, ProtocolError>>
+            + 'static,
+    {
+        PendingSocket {
+            start: Some(Box::new(move |io, read_buf| {
+                Box::pin(serve(actor, io, read_buf, max_frame_bytes, guard))
+            })),
+            abandon: Some(Box::new(abandon)),
+        }
+    }
+
+    fn take(mut self) -> Option<Start> {
+        self.abandon = None;
+        self.start.take()
+    }
+}
+
+impl Drop for PendingSocket {
+    fn drop(&mut self) {
+        if self.start.is_some() {
+            if let Some(abandon) = self.abandon.take() {
+                abandon();
+            }
+        }
+    }
+}
+
+/// The `101 Switching Protocols` answer to `req` (a checked handshake),
+/// naming `protocol` when the client offered one we took, and carrying the
+/// socket to run.
+pub fn accept(
+    req: &HttpRequest,
+    protocol: Option<&'static str>,
+    socket: PendingSocket,
+) -> HttpResponse {
+    let mut res = HttpResponse::from(actix_http::ws::handshake_response(req.head()).finish())
+        .map_into_boxed_body();
+    if let Some(protocol) = protocol {
+        res.headers_mut().insert(
+            header::SEC_WEBSOCKET_PROTOCOL,
+            header::HeaderValue::from_static(protocol),
+        );
+    }
+    res.extensions_mut().insert(socket);
+    res
+}
+
+/// Why an upgraded connection ended early (logged by actix-http).
+#[derive(Debug, thiserror::Error)]
+#[error("upgrade: {0}")]
+pub struct UpgradeError(#[from] std::io::Error);
+
+impl From<UpgradeError> for Response<BoxBody> {
+    /// Never sent: by the time the upgrade service fails, the connection is
+    /// no longer speaking HTTP. actix-http asks for the conversion anyway.
+    fn from(_: UpgradeError) -> Self {
+        Response::internal_server_error()
+    }
+}
+
+/// The upgrade service: one application instance per worker thread, made
+/// by `make_app` (the same function the HTTP service uses).
+pub fn factory<F, T, B>(
+    make_app: F,
+) -> impl ServiceFactory<
+    (Request, Framed<TcpStream, h1::Codec>),
+    Config = (),
+    Response = (),
+    Error = UpgradeError,
+    InitError = (),
+>
+where
+    F: Fn() -> App<T> + Clone + 'static,
+    T: ServiceFactory<
+            ServiceRequest,
+            Config = (),
+            Response = ServiceResponse<B>,
+            Error = actix_web::Error,
+            InitError = (),
+        > + 'static,
+    B: MessageBody + 'static,
+{
+    fn_factory(move || {
+        let make_app = make_app.clone();
+        async move {
+            let app = actix_service::IntoServiceFactory::into_factory(make_app())
+                .new_service(AppConfig::default())
+                .await?;
+            let app = Rc::new(app);
+            Ok(fn_service(
+                move |(req, framed): (Request, Framed<TcpStream, h1::Codec>)| {
+                    let app = app.clone();
+                    async move { take_over(app.as_ref(), req, framed).await }
+                },
+            ))
+        }
+    })
+}
+
+/// Runs one upgrade request through the application and serves its answer.
+async fn take_over<S, B>(
+    app: &S,
+    req: Request,
+    framed: Framed<TcpStream, h1::Codec>,
+) -> Result<(), UpgradeError>
+where
+    S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody + 'static,
+{
+    req.extensions_mut().insert(Upgrading);
+    let res = app.call(req).await;
+    // The connection's data (`on_connect`) goes with the request and the
+    // dispatcher that the upgrade ends, and with it the count of open
+    // connections it holds (`fds::Counted`). Count this one again, before
+    // the request is dropped, for as long as the socket is open.
+    let _counted = crate::fds::Counted::accepted();
+    let res: Response<BoxBody> = match res {
+        Ok(res) => Response::from(res).map_into_boxed_body(),
+        Err(e) => e.error_response().into(),
+    };
+    let (mut head, body) = res.into_parts();
+    let socket = head.extensions_mut().remove::<PendingSocket>();
+    let mut parts = framed.into_parts();
+    let mut out = BytesMut::new();
+    match socket {
+        Some(socket) if head.status() == StatusCode::SWITCHING_PROTOCOLS => {
+            parts
+                .codec
+                .encode(h1::Message::Item((head, BodySize::None)), &mut out)?;
+            parts.io.write_all(&out).await?;
+            // Not the dispatcher's 8 KiB read buffer: only what the client
+            // sent right after its handshake, if anything.
+            let read_buf = if parts.read_buf.is_empty() {
+                BytesMut::new()
+            } else {
+                BytesMut::from(&parts.read_buf[..])
+            };
+            drop(parts.read_buf);
+            drop(parts.write_buf);
+            if let Some(start) = socket.take() {
+                start(parts.io, read_buf).await;
+            }
+        }
+        socket => {
+            drop(socket);
+            head.head_mut().set_connection_type(ConnectionType::Close);
+            let bytes = actix_web::body::to_bytes(body).await.unwrap_or_default();
+            let size = BodySize::Sized(bytes.len() as u64);
+            parts
+                .codec
+                .encode(h1::Message::Item((head, size)), &mut out)?;
+            if !bytes.is_empty() {
+                parts
+                    .codec
+                    .encode(h1::Message::Chunk(Some(bytes)), &mut out)?;
+            }
+            parts.io.write_all(&out).await?;
+            parts.io.shutdown().await?;
+        }
+    }
+    Ok(())
+}
