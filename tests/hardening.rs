@@ -265,6 +265,55 @@ async fn handshakes_follow_rfc_6455() {
     }
 }
 
+/// The transport takes the connection over at the upgrade: a frame the
+/// client sent in the same packet as its handshake is read, and an upgrade
+/// request the server does not take (a path without a socket, a handshake
+/// that also sends a body) gets a JSON error and a closed connection.
+#[actix_web::test]
+async fn the_upgrade_hands_the_connection_to_the_transport() {
+    let app = spawn_app().await;
+    let token = app.token("ann", "acme");
+    let heartbeat = br#"{"type":"heartbeat","ref":"early"}"#;
+    let mut early = vec![0x81, 0x80 | heartbeat.len() as u8, 0, 0, 0, 0];
+    early.extend_from_slice(heartbeat);
+    let mut ws = RawSocket::open_sending(&app, &format!("/ws?token={token}"), &early).await;
+    let mut answered = None;
+    for _ in 0..10 {
+        let (opcode, payload) = ws.next_frame().await.expect("frames after the upgrade");
+        assert_eq!(opcode, 0x1);
+        let msg: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+        if msg["ref"] == "early" {
+            answered = Some(msg);
+            break;
+        }
+    }
+    let answer = answered.expect("the early heartbeat is answered");
+    assert_eq!(answer["type"], "heartbeat_ack", "{answer}");
+
+    const HANDSHAKE: &str =
+        "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
+    let (status, head) = raw_upgrade(&app, "/no/socket/here", "HTTP/1.1", HANDSHAKE).await;
+    assert_eq!(status, 404, "{head}");
+    assert!(
+        head.to_ascii_lowercase().contains("connection: close"),
+        "{head}"
+    );
+    let (status, head) = raw_upgrade(
+        &app,
+        &format!("/ws?token={token}"),
+        "HTTP/1.1",
+        &format!("{HANDSHAKE}Transfer-Encoding: chunked\r\n"),
+    )
+    .await;
+    assert_eq!(status, 400, "{head}");
+    assert!(head.contains("not_a_websocket"), "{head}");
+    assert_eq!(
+        app.stats().await.connections,
+        1,
+        "only the first socket is open"
+    );
+}
+
 /// A raw WebSocket over TCP (no client library between the test and the
 /// bytes, so the test sees exactly when the server sends FIN).
 struct RawSocket {
@@ -275,15 +324,23 @@ struct RawSocket {
 impl RawSocket {
     /// Opens `path` with a good handshake and reads the 101 head.
     async fn open(app: &TestApp, path: &str) -> RawSocket {
+        Self::open_sending(app, path, &[]).await
+    }
+
+    /// Opens `path`, sending `early` (frames) in the same write as the
+    /// handshake, and reads the 101 head.
+    async fn open_sending(app: &TestApp, path: &str, early: &[u8]) -> RawSocket {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
             .await
             .unwrap();
-        let req = format!(
+        let mut req = format!(
             "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
              Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
-        );
-        stream.write_all(req.as_bytes()).await.unwrap();
+        )
+        .into_bytes();
+        req.extend_from_slice(early);
+        stream.write_all(&req).await.unwrap();
         let mut buf = Vec::new();
         let mut chunk = [0u8; 4096];
         let end = loop {
