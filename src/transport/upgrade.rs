@@ -158,11 +158,38 @@ where
 }
 
 /// Runs one upgrade request through the application and serves its answer.
+///
+/// The handshake runs in its own boxed future, freed once the socket
+/// starts: the application's request future and the response are large and
+/// would otherwise stay in this future (and with it in the connection's
+/// task) for the socket's whole life.
 async fn take_over<S, B>(
     app: &S,
     req: Request,
     framed: Framed<TcpStream, h1::Codec>,
 ) -> Result<(), UpgradeError>
+where
+    S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody + 'static,
+{
+    let accepted = Box::pin(answer(app, req, framed)).await?;
+    if let Some((start, io, read_buf, _counted)) = accepted {
+        start(io, read_buf).await;
+    }
+    Ok(())
+}
+
+/// A socket to start: how, on which stream, with the bytes the client sent
+/// after its handshake, counted as an open connection until it ends.
+type Accepted = (Start, TcpStream, BytesMut, crate::fds::Counted);
+
+/// Writes the application's answer to the upgrade request; the socket to
+/// run when it was a `101` with a [`PendingSocket`].
+async fn answer<S, B>(
+    app: &S,
+    req: Request,
+    framed: Framed<TcpStream, h1::Codec>,
+) -> Result<Option<Accepted>, UpgradeError>
 where
     S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
     B: MessageBody + 'static,
@@ -173,7 +200,7 @@ where
     // dispatcher that the upgrade ends, and with it the count of open
     // connections it holds (`fds::Counted`). Count this one again, before
     // the request is dropped, for as long as the socket is open.
-    let _counted = crate::fds::Counted::accepted();
+    let counted = crate::fds::Counted::accepted();
     let res: Response<BoxBody> = match res {
         Ok(res) => Response::from(res).map_into_boxed_body(),
         Err(e) => e.error_response().into(),
@@ -184,6 +211,8 @@ where
     let mut out = BytesMut::new();
     match socket {
         Some(socket) if head.status() == StatusCode::SWITCHING_PROTOCOLS => {
+            // The (empty) body goes now: the access log is written when it does.
+            drop(body);
             parts
                 .codec
                 .encode(h1::Message::Item((head, BodySize::None)), &mut out)?;
@@ -195,11 +224,9 @@ where
             } else {
                 BytesMut::from(&parts.read_buf[..])
             };
-            drop(parts.read_buf);
-            drop(parts.write_buf);
-            if let Some(start) = socket.take() {
-                start(parts.io, read_buf).await;
-            }
+            Ok(socket
+                .take()
+                .map(|start| (start, parts.io, read_buf, counted)))
         }
         socket => {
             drop(socket);
@@ -216,7 +243,7 @@ where
             }
             parts.io.write_all(&out).await?;
             parts.io.shutdown().await?;
+            Ok(None)
         }
     }
-    Ok(())
 }
