@@ -4,7 +4,8 @@
 //!
 //! Senders reserve a slot before handing a frame to the actor, and the actor
 //! releases it when it writes the frame. Once a peer stops reading, the
-//! actor stops running (actix stops polling a socket whose writes block), so
+//! actor stops running (the transport does not run a socket's actor while
+//! more than `transport::context::HIGH_WATER` bytes wait to be written), so
 //! the count grows; past the limit the socket is closed, and its TCP stream
 //! is cut after a grace period through its descriptor's number (a
 //! [`SocketRef`], no second descriptor), since the stalled actor cannot
