@@ -118,6 +118,9 @@ pub struct ConnectionHandle {
     close: Recipient<CloseSocket>,
     outbound: Arc<Outbound>,
     stats: Arc<ConnectionStats>,
+    /// A WebSocket's shared output: frames are written there directly
+    /// instead of going through the actor's mailbox (`transport::sink`).
+    sink: Option<Arc<crate::transport::sink::Sink>>,
 }
 
 impl std::fmt::Debug for ConnectionHandle {
@@ -167,7 +170,14 @@ impl ConnectionHandle {
             close,
             outbound: Arc::new(Outbound::new(limit, grace, socket)),
             stats: Arc::new(ConnectionStats::new("ws")),
+            sink: None,
         }
+    }
+
+    /// Delivers through the socket's shared output instead of the mailbox.
+    pub fn with_sink(mut self, sink: Arc<crate::transport::sink::Sink>) -> Self {
+        self.sink = Some(sink);
+        self
     }
 
     /// The same handle for another transport (`sse`): shown by the admin API.
@@ -193,6 +203,9 @@ impl ConnectionHandle {
         if self.outbound.is_closing() {
             return false;
         }
+        if let Some(sink) = &self.sink {
+            return self.write_to(sink, frame, published);
+        }
         if !self.outbound.reserve() {
             metrics::counter!("tandem_slow_consumer_closes_total", "transport" => "ws")
                 .increment(1);
@@ -203,6 +216,41 @@ impl ConnectionHandle {
             return false;
         }
         self.deliver.do_send(Deliver(frame, published));
+        true
+    }
+
+    /// [`Self::deliver_published`] straight into the socket's output: what
+    /// the connection actor does with a [`Deliver`], on the sender's thread.
+    fn write_to(
+        &self,
+        sink: &crate::transport::sink::Sink,
+        frame: Frame,
+        published: Option<Instant>,
+    ) -> bool {
+        use crate::transport::sink::Pushed;
+        if frame.kind() == FrameKind::Cluster {
+            // Cluster frames are for the node's relays, never for a socket.
+            return true;
+        }
+        let text = frame.into_text();
+        match sink.push_text(text.as_bytes()) {
+            Pushed::Closed => return false,
+            Pushed::Written => {}
+            Pushed::Queued(frames) if frames > self.outbound.limit() => {
+                metrics::counter!("tandem_slow_consumer_closes_total", "transport" => "ws")
+                    .increment(1);
+                self.cut(
+                    close_code::SLOW_CONSUMER,
+                    "slow consumer: outbound queue full",
+                );
+            }
+            Pushed::Queued(_) => {}
+        }
+        self.stats.sent();
+        crate::telemetry::message_out(&text);
+        if let Some(at) = published {
+            crate::telemetry::fanout_latency(at.elapsed());
+        }
         true
     }
 

@@ -64,6 +64,11 @@ impl Outbound {
         self.queued.fetch_sub(1, Ordering::AcqRel);
     }
 
+    /// The queue bound, in frames.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
     /// Frames waiting.
     pub fn queued(&self) -> usize {
         self.queued.load(Ordering::Relaxed)

@@ -17,16 +17,17 @@
 //! outbound bound (`broker::outbound`) counts and the stall sweep notices.
 
 use super::reader::Reader;
+use super::sink::{Flush, Sink};
 use crate::broker::socket::OpenGuard;
 use actix::dev::{AsyncContextParts, ContextFut, ContextParts, Envelope, Mailbox, ToEnvelope};
 use actix::prelude::*;
 use actix_codec::Encoder;
 use actix_http::ws::{CloseReason, Codec, Message, ProtocolError};
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use bytestring::ByteString;
 use std::future::Future;
 use std::pin::Pin;
-use std::rc::Rc;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -49,6 +50,7 @@ where
     out: BytesMut,
     /// The socket failed: frames are dropped instead of queued.
     broken: bool,
+    sink: Arc<Sink>,
 }
 
 impl<A> ActorContext for SocketContext<A>
@@ -150,9 +152,10 @@ where
         self.write(Message::Close(reason));
     }
 
-    /// Bytes queued and not yet written.
-    pub fn queued_bytes(&self) -> usize {
-        self.out.len()
+    /// The socket's shared output, for other threads to deliver to
+    /// (`transport::sink`).
+    pub fn sink(&self) -> Arc<Sink> {
+        self.sink.clone()
     }
 
     fn write(&mut self, msg: Message) {
@@ -181,27 +184,31 @@ pub async fn serve<A>(
 ) where
     A: Actor<Context = SocketContext<A>> + StreamHandler<Result<Message, ProtocolError>>,
 {
-    let io = Rc::new(io);
+    let io = Arc::new(io);
+    let sink = Sink::new(io.clone());
     let mailbox = Mailbox::default();
     let mut ctx = SocketContext {
         inner: ContextParts::new(mailbox.sender_producer()),
         codec: Codec::new(),
         out: BytesMut::new(),
         broken: false,
+        sink: sink.clone(),
     };
     ctx.add_stream(Reader::new(
-        io.clone(),
+        io,
         read_buf,
         Codec::new().max_size(max_frame_bytes),
     ));
     let clean = Running {
         fut: ContextFut::new(ctx, actor, mailbox),
-        io: io.clone(),
+        sink: sink.clone(),
     }
     .await;
-    // The reader went with the actor's context: this is the last handle.
-    match Rc::try_unwrap(io) {
-        Ok(mut io) => {
+    // Nothing writes to the socket after this; the reader went with the
+    // actor's context, so this is the last handle to the stream (handles
+    // to the sink may live on in rooms, and find it closed).
+    match sink.close().map(Arc::try_unwrap) {
+        Some(Ok(mut io)) => {
             if clean && io.shutdown().await.is_ok() {
                 let mut sink = [0u8; 256];
                 let _ = tokio::time::timeout(LINGER, async {
@@ -217,9 +224,9 @@ pub async fn serve<A>(
             drop(guard);
             drop(io);
         }
-        Err(io) => {
+        other => {
             drop(guard);
-            drop(io);
+            drop(other);
         }
     }
 }
@@ -230,49 +237,7 @@ where
     A: Actor<Context = SocketContext<A>>,
 {
     fut: ContextFut<A, SocketContext<A>>,
-    io: Rc<TcpStream>,
-}
-
-/// What a flush did.
-enum Flush {
-    /// Everything queued was written.
-    Done,
-    /// The socket cannot take more now (a wake-up is registered).
-    Blocked,
-    /// The socket failed.
-    Failed,
-}
-
-impl<A> Running<A>
-where
-    A: Actor<Context = SocketContext<A>>,
-{
-    fn flush(&mut self, cx: &mut Context<'_>) -> Flush {
-        let ctx = self.fut.ctx();
-        let result = loop {
-            if ctx.out.is_empty() {
-                break Flush::Done;
-            }
-            match self.io.try_write(&ctx.out) {
-                Ok(0) => break Flush::Failed,
-                Ok(n) => ctx.out.advance(n),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    match self.io.poll_write_ready(cx) {
-                        Poll::Ready(Ok(())) => {}
-                        Poll::Ready(Err(_)) => break Flush::Failed,
-                        Poll::Pending => break Flush::Blocked,
-                    }
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(_) => break Flush::Failed,
-            }
-        };
-        if ctx.out.is_empty() && ctx.out.capacity() > 0 {
-            // An idle socket keeps no write buffer.
-            ctx.out = BytesMut::new();
-        }
-        result
-    }
+    sink: Arc<Sink>,
 }
 
 impl<A> Future for Running<A>
@@ -285,24 +250,30 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<bool> {
         let this = self.get_mut();
         loop {
-            let run = this.fut.alive() && this.fut.ctx().out.len() < HIGH_WATER;
+            let run = this.fut.alive() && this.sink.waiting() < HIGH_WATER;
             if run {
+                this.sink.begin_turn(cx.waker());
                 let _ = Pin::new(&mut this.fut).poll(cx);
             }
-            match this.flush(cx) {
+            let flushed = this.sink.flush(&mut this.fut.ctx().out, cx);
+            match flushed {
                 Flush::Failed => {
-                    let ctx = this.fut.ctx();
-                    ctx.broken = true;
-                    ctx.out = BytesMut::new();
+                    this.fut.ctx().broken = true;
                     if !this.fut.alive() {
                         return Poll::Ready(false);
                     }
-                    // Let the actor run its stopping and stopped hooks.
-                    this.fut.ctx().stop();
+                    if this.fut.ctx().state() == ActorState::Running {
+                        // Let the actor run its stopping and stopped hooks.
+                        this.fut.ctx().stop();
+                        continue;
+                    }
+                    if run {
+                        return Poll::Pending;
+                    }
                     continue;
                 }
                 Flush::Blocked => {
-                    if !run && this.fut.ctx().out.len() < HIGH_WATER && this.fut.alive() {
+                    if !run && this.sink.waiting() < HIGH_WATER && this.fut.alive() {
                         continue;
                     }
                     return Poll::Pending;

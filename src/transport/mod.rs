@@ -14,6 +14,7 @@
 
 pub mod context;
 pub mod reader;
+pub mod sink;
 pub mod upgrade;
 
 pub use context::SocketContext;

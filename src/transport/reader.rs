@@ -12,7 +12,7 @@ use actix_web::web::BytesMut;
 use bytestring::ByteString;
 use futures_util::Stream;
 use std::pin::Pin;
-use std::rc::Rc;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use tokio::net::TcpStream;
 
@@ -21,7 +21,7 @@ const READ_CHUNK: usize = 4096;
 
 /// Frames from one socket.
 pub struct Reader {
-    io: Rc<TcpStream>,
+    io: Arc<TcpStream>,
     buf: BytesMut,
     codec: Codec,
     /// The peer closed its side (or the socket failed).
@@ -32,7 +32,7 @@ pub struct Reader {
 
 impl Reader {
     /// A reader of `io`, starting with the bytes already in `buf`.
-    pub fn new(io: Rc<TcpStream>, buf: BytesMut, codec: Codec) -> Self {
+    pub fn new(io: Arc<TcpStream>, buf: BytesMut, codec: Codec) -> Self {
         Reader {
             io,
             buf,

@@ -216,7 +216,8 @@ impl Actor for ConnectionActor {
             ws.outbound_queue_limit,
             Duration::from_millis(ws.slow_consumer_grace_ms),
             self.socket.take(),
-        );
+        )
+        .with_sink(ctx.sink());
         let broker = &self.services.broker;
         broker.subscribe(Topic::Tenant(self.principal.tenant.clone()), handle.clone());
         broker.subscribe(

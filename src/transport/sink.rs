@@ -1,0 +1,274 @@
+//! A socket's output, shared with the threads that deliver to it.
+//!
+//! A room (on an actor thread) delivering a frame to one of its members
+//! writes it into the member's [`Sink`] itself, and when nothing is waiting
+//! before it, straight to the socket with one `send(2)`: no actor message,
+//! no wake-up of the connection's task, no hop to its thread.
+//!
+//! Order is what the connection's mailbox gave before:
+//! - frames pushed here go out in the order they were pushed;
+//! - while the connection's actor runs a turn, pushed frames wait in
+//!   `later` and go out after everything that turn wrote (so a frame a room
+//!   sends in answer to a request never overtakes the connection's own
+//!   answer to it);
+//! - the connection's own frames of a turn go out after what was waiting
+//!   before the turn.
+//!
+//! The socket is written under the sink's lock, and the stream is taken out
+//! of the sink (under the same lock) before it is closed, so no thread can
+//! write to a closed descriptor, or to another socket that reused its number.
+
+use bytes::{Buf, BytesMut};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+use tokio::net::TcpStream;
+
+/// What became of a pushed frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pushed {
+    /// Handed to the kernel.
+    Written,
+    /// Waiting, behind this many frames (itself included).
+    Queued(usize),
+    /// The socket is closed or failed: dropped.
+    Closed,
+}
+
+/// What a flush did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flush {
+    /// Everything waiting was written.
+    Done,
+    /// The socket cannot take more now (a wake-up is registered).
+    Blocked,
+    /// The socket failed or is closed.
+    Failed,
+}
+
+/// The shared output of one socket.
+#[derive(Debug)]
+pub struct Sink {
+    state: Mutex<State>,
+}
+
+#[derive(Debug)]
+struct State {
+    /// The stream; `None` once closed.
+    io: Option<Arc<TcpStream>>,
+    /// Bytes waiting for the socket, in order.
+    pending: BytesMut,
+    /// Frames pushed during the actor's turn.
+    later: BytesMut,
+    /// Frames in `pending` and `later` since `pending` was last empty.
+    frames: usize,
+    /// The actor is running a turn.
+    in_turn: bool,
+    /// Writing failed: nothing more is taken.
+    failed: bool,
+    /// The connection's task, woken when pushed bytes could not be written.
+    waker: Option<Waker>,
+}
+
+/// Appends one unmasked text frame (RFC 6455 §5.2) to `buf`.
+fn encode_text(buf: &mut BytesMut, payload: &[u8]) {
+    let len = payload.len();
+    buf.reserve(len + 10);
+    buf.extend_from_slice(&[0x81]);
+    if len < 126 {
+        buf.extend_from_slice(&[len as u8]);
+    } else if let Ok(len) = u16::try_from(len) {
+        buf.extend_from_slice(&[126]);
+        buf.extend_from_slice(&len.to_be_bytes());
+    } else {
+        buf.extend_from_slice(&[127]);
+        buf.extend_from_slice(&(len as u64).to_be_bytes());
+    }
+    buf.extend_from_slice(payload);
+}
+
+impl State {
+    /// Writes `pending` until it is empty or the socket would block; a
+    /// caller with a task context registers for writability.
+    fn write(&mut self, cx: Option<&mut Context<'_>>) -> Flush {
+        if self.failed {
+            return Flush::Failed;
+        }
+        let Some(io) = self.io.clone() else {
+            return Flush::Failed;
+        };
+        let mut cx = cx;
+        let result = loop {
+            if self.pending.is_empty() {
+                break Flush::Done;
+            }
+            match io.try_write(&self.pending) {
+                Ok(0) => break Flush::Failed,
+                Ok(n) => self.pending.advance(n),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => match cx.as_deref_mut() {
+                    Some(cx) => match io.poll_write_ready(cx) {
+                        Poll::Ready(Ok(())) => {}
+                        Poll::Ready(Err(_)) => break Flush::Failed,
+                        Poll::Pending => break Flush::Blocked,
+                    },
+                    None => break Flush::Blocked,
+                },
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => break Flush::Failed,
+            }
+        };
+        match result {
+            Flush::Done => {
+                self.frames = 0;
+                if self.pending.capacity() > 0 {
+                    // An idle socket keeps no write buffer.
+                    self.pending = BytesMut::new();
+                }
+            }
+            Flush::Failed => {
+                self.failed = true;
+                self.pending = BytesMut::new();
+                self.later = BytesMut::new();
+            }
+            Flush::Blocked => {}
+        }
+        result
+    }
+}
+
+impl Sink {
+    /// The output of `io`.
+    pub fn new(io: Arc<TcpStream>) -> Arc<Sink> {
+        Arc::new(Sink {
+            state: Mutex::new(State {
+                io: Some(io),
+                pending: BytesMut::new(),
+                later: BytesMut::new(),
+                frames: 0,
+                in_turn: false,
+                failed: false,
+                waker: None,
+            }),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Nothing panics under the lock; should it, the bytes are still whole.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sends one text frame from another thread (see the module doc).
+    pub fn push_text(&self, text: &[u8]) -> Pushed {
+        let mut st = self.lock();
+        if st.io.is_none() || st.failed {
+            return Pushed::Closed;
+        }
+        st.frames += 1;
+        if st.in_turn {
+            encode_text(&mut st.later, text);
+            return Pushed::Queued(st.frames);
+        }
+        let waiting = !st.pending.is_empty();
+        encode_text(&mut st.pending, text);
+        if waiting {
+            // The connection's task writes it when the socket takes more.
+            return Pushed::Queued(st.frames);
+        }
+        match st.write(None) {
+            Flush::Done => Pushed::Written,
+            Flush::Failed => {
+                if let Some(waker) = st.waker.take() {
+                    waker.wake();
+                }
+                Pushed::Closed
+            }
+            Flush::Blocked => {
+                if let Some(waker) = st.waker.take() {
+                    waker.wake();
+                }
+                Pushed::Queued(st.frames)
+            }
+        }
+    }
+
+    /// The actor starts a turn; pushed frames wait until it ends.
+    pub(super) fn begin_turn(&self, waker: &Waker) {
+        let mut st = self.lock();
+        st.in_turn = true;
+        if !st.waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            st.waker = Some(waker.clone());
+        }
+    }
+
+    /// Ends a turn (if one ran): what was waiting, then `turn` (the actor's
+    /// own frames), then what was pushed meanwhile; writes as much as the
+    /// socket takes.
+    pub(super) fn flush(&self, turn: &mut BytesMut, cx: &mut Context<'_>) -> Flush {
+        let mut st = self.lock();
+        st.in_turn = false;
+        if !turn.is_empty() {
+            if st.pending.is_empty() {
+                std::mem::swap(&mut st.pending, turn);
+            } else {
+                st.pending.extend_from_slice(turn);
+                turn.clear();
+            }
+            st.frames += 1;
+        }
+        if turn.capacity() > 0 {
+            *turn = BytesMut::new();
+        }
+        if !st.later.is_empty() {
+            let later = std::mem::take(&mut st.later);
+            st.pending.extend_from_slice(&later);
+        }
+        if !st.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            st.waker = Some(cx.waker().clone());
+        }
+        st.write(Some(cx))
+    }
+
+    /// Bytes waiting for the socket.
+    pub fn waiting(&self) -> usize {
+        self.lock().pending.len()
+    }
+
+    /// Closes the sink; returns the stream so its owner can close it.
+    pub(super) fn close(&self) -> Option<Arc<TcpStream>> {
+        let mut st = self.lock();
+        st.failed = true;
+        st.pending = BytesMut::new();
+        st.later = BytesMut::new();
+        st.waker = None;
+        st.io.take()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn frames_are_encoded_with_the_shortest_length() {
+        for (len, head) in [
+            (5usize, 2usize),
+            (125, 2),
+            (126, 4),
+            (65_535, 4),
+            (65_536, 10),
+        ] {
+            let mut buf = BytesMut::new();
+            encode_text(&mut buf, &vec![b'a'; len]);
+            assert_eq!(buf.len(), head + len, "{len}");
+            assert_eq!(buf[0], 0x81);
+            let mut codec = actix_http::ws::Codec::new().client_mode().max_size(1 << 20);
+            let frame = actix_codec::Decoder::decode(&mut codec, &mut buf)
+                .unwrap()
+                .unwrap();
+            match frame {
+                actix_http::ws::Frame::Text(t) => assert_eq!(t.len(), len),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+}
