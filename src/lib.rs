@@ -77,7 +77,9 @@
 //!   connection over (`transport::upgrade`, after the `/ws` or `/yjs` handler
 //!   accepted it); the socket actor then runs in a [`transport::SocketContext`]
 //!   that writes its frames to the socket itself, a turn's frames in one
-//!   write, and a reader that decodes the client's frames.
+//!   write, and a reader that decodes the client's frames. Rooms write
+//!   their frames into a member socket's shared output (`transport::sink`)
+//!   from their own thread, without a message to the connection's actor.
 //! - [`systemd`]: the sd_notify protocol (`READY`, `WATCHDOG`, `STOPPING`) for `Type=notify`.
 
 pub mod actors;

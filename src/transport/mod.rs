@@ -4,7 +4,10 @@
 //! (`upgrade`); from then on a socket is its actor, a [`SocketContext`]
 //! (actix's mailbox and timers plus one output buffer) and a frame
 //! [`reader`], all in one future on the worker thread that accepted it
-//! (`context::serve`). No HTTP dispatcher stays behind the socket.
+//! (`context::serve`). No HTTP dispatcher stays behind the socket. The
+//! socket's output is a [`sink::Sink`] shared with the rooms it is in: a
+//! room writes its frames to the socket from its own thread, in order with
+//! the connection's own frames.
 //!
 //! Why Tandem has its own transport instead of `actix-web-actors` (now
 //! deprecated) or `actix-ws`: both keep actix-http's HTTP/1 dispatcher

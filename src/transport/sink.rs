@@ -248,6 +248,123 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
 
+    /// A connected pair: the server's end in a sink, the client's end.
+    async fn pair() -> (Arc<Sink>, tokio::net::TcpStream) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        (Sink::new(Arc::new(server)), client)
+    }
+
+    /// The payloads of the text frames `client` received, until `n` came.
+    async fn received(client: &mut tokio::net::TcpStream, n: usize) -> Vec<String> {
+        use tokio::io::AsyncReadExt;
+        let mut codec = actix_http::ws::Codec::new().client_mode();
+        let mut buf = BytesMut::new();
+        let mut out = Vec::new();
+        while out.len() < n {
+            while let Some(frame) = actix_codec::Decoder::decode(&mut codec, &mut buf).unwrap() {
+                match frame {
+                    actix_http::ws::Frame::Text(t) => {
+                        out.push(String::from_utf8(t.to_vec()).unwrap())
+                    }
+                    other => panic!("{other:?}"),
+                }
+            }
+            if out.len() < n {
+                let mut chunk = [0u8; 1024];
+                let read = tokio::time::timeout(
+                    std::time::Duration::from_secs(5),
+                    client.read(&mut chunk),
+                )
+                .await
+                .unwrap()
+                .unwrap();
+                assert!(read > 0, "EOF after {out:?}");
+                buf.extend_from_slice(&chunk[..read]);
+            }
+        }
+        out
+    }
+
+    /// The turn's own frames, as the socket context encodes them.
+    fn turn_frames(texts: &[&str]) -> BytesMut {
+        let mut turn = BytesMut::new();
+        for t in texts {
+            encode_text(&mut turn, t.as_bytes());
+        }
+        turn
+    }
+
+    #[tokio::test]
+    async fn a_push_outside_a_turn_is_written_at_once() {
+        let (sink, mut client) = pair().await;
+        assert_eq!(sink.push_text(b"one"), Pushed::Written);
+        assert_eq!(sink.push_text(b"two"), Pushed::Written);
+        assert_eq!(sink.waiting(), 0);
+        assert_eq!(received(&mut client, 2).await, ["one", "two"]);
+    }
+
+    #[tokio::test]
+    async fn pushes_during_a_turn_go_out_after_the_turns_own_frames() {
+        let (sink, mut client) = pair().await;
+        let waker = futures_util::task::noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        sink.begin_turn(&waker);
+        assert_eq!(sink.push_text(b"from the room"), Pushed::Queued(1));
+        let mut turn = turn_frames(&["ack", "reply"]);
+        assert_eq!(sink.flush(&mut turn, &mut cx), Flush::Done);
+        assert!(turn.is_empty());
+        assert_eq!(
+            received(&mut client, 3).await,
+            ["ack", "reply", "from the room"]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_closed_sink_takes_nothing_and_gives_its_stream_back_once() {
+        let (sink, mut client) = pair().await;
+        let io = sink.close().expect("the stream");
+        assert!(sink.close().is_none());
+        assert_eq!(sink.push_text(b"late"), Pushed::Closed);
+        drop(io);
+        use tokio::io::AsyncReadExt;
+        let mut byte = [0u8; 1];
+        assert_eq!(
+            client.read(&mut byte).await.unwrap(),
+            0,
+            "nothing was written"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_peer_that_stops_reading_makes_frames_wait_in_order() {
+        let (sink, mut client) = pair().await;
+        let payload = vec![b'x'; 60_000];
+        let text = std::str::from_utf8(&payload).unwrap();
+        let mut pushed = 0;
+        // Fill the kernel's buffers until frames have to wait.
+        while sink.waiting() == 0 {
+            sink.push_text(text.as_bytes());
+            pushed += 1;
+            assert!(pushed < 10_000, "the socket never filled");
+        }
+        assert!(matches!(sink.push_text(b"last"), Pushed::Queued(n) if n >= 2));
+        // The connection's task writes the rest as the peer reads.
+        let reader = tokio::spawn(async move { received(&mut client, pushed + 1).await });
+        let waker = futures_util::task::noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        while sink.flush(&mut BytesMut::new(), &mut cx) != Flush::Done {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        let got = reader.await.unwrap();
+        assert_eq!(got.len(), pushed + 1);
+        assert!(got[..pushed].iter().all(|t| t.len() == 60_000));
+        assert_eq!(got[pushed], "last");
+    }
+
     #[test]
     fn frames_are_encoded_with_the_shortest_length() {
         for (len, head) in [
