@@ -33,8 +33,7 @@
 //!   document sessions, presence actors, rosters, Yjs documents and the
 //!   broker's shards run on, each chosen by a hash of the actor's key.
 //! - [`broker`]: delivery types (`Deliver`, `CloseSocket`, the connection handle with
-//!   its outbound bound, the socket reference that cuts a stalled peer through its one
-//!   descriptor (`broker::socket`), the per-connection stats the admin API lists in
+//!   its outbound bound, the per-connection stats the admin API lists in
 //!   `broker::stats`) and tenant/user topics (notifications, activity); the
 //!   in-process broker, sharded by tenant over the actor threads.
 //! - [`cluster`]: several nodes over Redis: `cluster::bridge`, the broker that
@@ -80,6 +79,8 @@
 //!   write, and a reader that decodes the client's frames. Rooms write
 //!   their frames into a member socket's shared output (`transport::sink`)
 //!   from their own thread, without a message to the connection's actor.
+//!   `transport::socket` is the reference that cuts a stalled peer through its
+//!   one descriptor.
 //! - [`systemd`]: the sd_notify protocol (`READY`, `WATCHDOG`, `STOPPING`) for `Type=notify`.
 
 pub mod actors;

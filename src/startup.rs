@@ -233,9 +233,9 @@ impl Application {
                     .on_connect_ext(|tcp: &tokio::net::TcpStream, ext| {
                         // Real-time latency matters more than packet count.
                         let _ = tcp.set_nodelay(true);
-                        // Its number only: one descriptor per connection (`broker::socket`).
+                        // Its number only: one descriptor per connection (`transport::socket`).
                         use std::os::fd::AsRawFd;
-                        ext.insert(crate::broker::socket::AcceptedFd(tcp.as_raw_fd()));
+                        ext.insert(crate::transport::socket::AcceptedFd(tcp.as_raw_fd()));
                         ext.insert(crate::fds::Counted::accepted());
                     })
                     .upgrade(crate::transport::upgrade::factory(make_app.clone()))

@@ -122,7 +122,7 @@ pub struct YjsConnectionActor {
     principal: Principal,
     doc_id: YjsDocId,
     services: Arc<Services>,
-    socket: Option<crate::broker::socket::SocketRef>,
+    socket: Option<crate::transport::socket::SocketRef>,
     /// Built in `started`.
     peer: Option<YjsPeer>,
     /// The document actor, once the registry answered.
@@ -139,7 +139,7 @@ impl YjsConnectionActor {
         principal: Principal,
         doc_id: YjsDocId,
         services: Arc<Services>,
-        socket: Option<crate::broker::socket::SocketRef>,
+        socket: Option<crate::transport::socket::SocketRef>,
     ) -> Self {
         let limits = ShellLimits::from_settings(
             &services.settings,

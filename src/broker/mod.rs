@@ -15,7 +15,6 @@
 
 pub mod local;
 pub mod outbound;
-pub mod socket;
 pub mod stats;
 
 pub use outbound::Outbound;
@@ -162,7 +161,7 @@ impl ConnectionHandle {
         close: Recipient<CloseSocket>,
         limit: usize,
         grace: Duration,
-        socket: Option<crate::broker::socket::SocketRef>,
+        socket: Option<crate::transport::socket::SocketRef>,
     ) -> Self {
         ConnectionHandle {
             id,
@@ -246,12 +245,19 @@ impl ConnectionHandle {
             }
             Pushed::Queued(_) => {}
         }
+        self.sent(&text, published);
+        true
+    }
+
+    /// Counts a frame written to the connection's socket (the admin
+    /// counters, the outbound metrics, the fan-out latency of a frame
+    /// published at `published`).
+    pub fn sent(&self, text: &str, published: Option<Instant>) {
         self.stats.sent();
-        crate::telemetry::message_out(&text);
+        crate::telemetry::message_out(text);
         if let Some(at) = published {
             crate::telemetry::fanout_latency(at.elapsed());
         }
-        true
     }
 
     /// False once the connection actor has stopped.

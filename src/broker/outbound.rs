@@ -3,7 +3,9 @@
 //! streams and Yjs sockets alike.
 //!
 //! Senders reserve a slot before handing a frame to the actor, and the actor
-//! releases it when it writes the frame. Once a peer stops reading, the
+//! releases it when it writes the frame. (A WebSocket's handle writes into
+//! the socket's shared output instead, which counts the frames waiting
+//! there against the same limit: `transport::sink`.) Once a peer stops reading, the
 //! actor stops running (the transport does not run a socket's actor while
 //! more than `transport::context::HIGH_WATER` bytes wait to be written), so
 //! the count grows; past the limit the socket is closed, and its TCP stream
@@ -11,7 +13,7 @@
 //! [`SocketRef`], no second descriptor), since the stalled actor cannot
 //! close it itself.
 
-use super::socket::SocketRef;
+use crate::transport::socket::SocketRef;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::time::Duration;
 

@@ -7,8 +7,7 @@ use crate::actors::connection::{ConnectionActor, DeviceInfo};
 use crate::actors::registry::{AdmitConnection, ConnectionClosed};
 use crate::actors::Services;
 use crate::auth::{extract_token, AuthError, Principal, TokenSource};
-use crate::broker::socket::{AcceptedFd, OpenGuard, SocketRef};
-use crate::transport::PendingSocket;
+use crate::transport::socket::{AcceptedFd, OpenGuard, SocketRef};
 use actix_web::{http::header, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -192,12 +191,12 @@ pub async fn upgrade(
     let actor = ConnectionActor::new(id, principal, device, services.get_ref().clone(), socket)
         .with_cluster_slot(slot);
     let registry = services.registry.clone();
-    let socket = PendingSocket::new(
+    Ok(crate::transport::accept(
+        &req,
+        source == TokenSource::Subprotocol,
         actor,
         settings.websocket.max_frame_bytes,
         guard,
         move || registry.do_send(ConnectionClosed { id, tenant, user }),
-    );
-    let protocol = (source == TokenSource::Subprotocol).then_some("bearer");
-    Ok(crate::transport::accept(&req, protocol, socket))
+    ))
 }

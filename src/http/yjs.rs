@@ -11,7 +11,6 @@ use crate::actors::yjs_doc::YjsDocId;
 use crate::actors::yjs_registry::{Admit, ConnClosed};
 use crate::actors::Services;
 use crate::auth::TokenSource;
-use crate::transport::PendingSocket;
 use actix_web::{web, HttpRequest, HttpResponse};
 use std::sync::Arc;
 
@@ -63,12 +62,12 @@ pub async fn upgrade(
     let (tenant, user) = (principal.tenant.clone(), principal.user.clone());
     let actor = YjsConnectionActor::new(id, principal, doc, services.get_ref().clone(), socket);
     let yjs = services.yjs.clone();
-    let socket = PendingSocket::new(
+    Ok(crate::transport::accept(
+        &req,
+        source == TokenSource::Subprotocol,
         actor,
         settings.websocket.max_frame_bytes,
         guard,
         move || yjs.do_send(ConnClosed { id, tenant, user }),
-    );
-    let protocol = (source == TokenSource::Subprotocol).then_some("bearer");
-    Ok(crate::transport::accept(&req, protocol, socket))
+    ))
 }

@@ -18,7 +18,7 @@
 
 use super::reader::Reader;
 use super::sink::{Flush, Sink};
-use crate::broker::socket::OpenGuard;
+use crate::transport::socket::OpenGuard;
 use actix::dev::{AsyncContextParts, ContextFut, ContextParts, Envelope, Mailbox, ToEnvelope};
 use actix::prelude::*;
 use actix_codec::Encoder;
@@ -48,8 +48,6 @@ where
     inner: ContextParts<A>,
     codec: Codec,
     out: BytesMut,
-    /// The socket failed: frames are dropped instead of queued.
-    broken: bool,
     sink: Arc<Sink>,
 }
 
@@ -159,9 +157,6 @@ where
     }
 
     fn write(&mut self, msg: Message) {
-        if self.broken {
-            return;
-        }
         // Encoding a server frame cannot fail: nothing is masked or limited.
         if let Err(e) = self.codec.encode(msg, &mut self.out) {
             log::warn!("cannot encode a frame: {e}");
@@ -173,7 +168,7 @@ where
 /// last frame is written, then closes the socket: end-of-file first, then
 /// up to a second for the peer's, as RFC 6455 §7.1.1 has the server close
 /// TCP first. `read_buf` holds what the client sent right after its
-/// handshake. `guard` marks the descriptor open (`broker::socket`) and is
+/// handshake. `guard` marks the descriptor open (`transport::socket`) and is
 /// dropped just before the socket is closed.
 pub async fn serve<A>(
     actor: A,
@@ -191,7 +186,6 @@ pub async fn serve<A>(
         inner: ContextParts::new(mailbox.sender_producer()),
         codec: Codec::new(),
         out: BytesMut::new(),
-        broken: false,
         sink: sink.clone(),
     };
     ctx.add_stream(Reader::new(
@@ -202,6 +196,7 @@ pub async fn serve<A>(
     let clean = Running {
         fut: ContextFut::new(ctx, actor, mailbox),
         sink: sink.clone(),
+        failed: false,
     }
     .await;
     // Nothing writes to the socket after this; the reader went with the
@@ -238,6 +233,8 @@ where
 {
     fut: ContextFut<A, SocketContext<A>>,
     sink: Arc<Sink>,
+    /// Writing failed; the actor is being stopped.
+    failed: bool,
 }
 
 impl<A> Future for Running<A>
@@ -258,16 +255,14 @@ where
             let flushed = this.sink.flush(&mut this.fut.ctx().out, cx);
             match flushed {
                 Flush::Failed => {
-                    this.fut.ctx().broken = true;
+                    this.failed = true;
                     if !this.fut.alive() {
                         return Poll::Ready(false);
                     }
                     if this.fut.ctx().state() == ActorState::Running {
                         // Let the actor run its stopping and stopped hooks.
                         this.fut.ctx().stop();
-                        continue;
-                    }
-                    if run {
+                    } else if run {
                         return Poll::Pending;
                     }
                     continue;
@@ -280,7 +275,7 @@ where
                 }
                 Flush::Done => {
                     if !this.fut.alive() {
-                        return Poll::Ready(!this.fut.ctx().broken);
+                        return Poll::Ready(!this.failed);
                     }
                     if !run {
                         // The backlog drained: run the actor now.

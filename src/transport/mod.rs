@@ -18,6 +18,7 @@
 pub mod context;
 pub mod reader;
 pub mod sink;
+pub mod socket;
 pub mod upgrade;
 
 pub use context::SocketContext;

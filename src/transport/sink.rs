@@ -205,6 +205,11 @@ impl Sink {
     pub(super) fn flush(&self, turn: &mut BytesMut, cx: &mut Context<'_>) -> Flush {
         let mut st = self.lock();
         st.in_turn = false;
+        if st.failed || st.io.is_none() {
+            // Nothing more reaches the socket: the turn's frames go too.
+            *turn = BytesMut::new();
+            return Flush::Failed;
+        }
         if !turn.is_empty() {
             if st.pending.is_empty() {
                 std::mem::swap(&mut st.pending, turn);

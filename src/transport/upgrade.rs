@@ -12,7 +12,7 @@
 //! error, a `404`) is written with its body and the connection is closed.
 
 use super::context::{serve, SocketContext};
-use crate::broker::socket::OpenGuard;
+use crate::transport::socket::OpenGuard;
 use actix::prelude::*;
 use actix_codec::{Encoder, Framed};
 use actix_http::body::{BodySize, BoxBody, MessageBody};
@@ -85,23 +85,33 @@ impl Drop for PendingSocket {
     }
 }
 
-/// The `101 Switching Protocols` answer to `req` (a checked handshake),
-/// naming `protocol` when the client offered one we took, and carrying the
-/// socket to run.
-pub fn accept(
+/// The `101 Switching Protocols` answer to `req` (a checked handshake):
+/// once it is written, `actor` owns the socket ([`PendingSocket`]; frames
+/// above `max_frame_bytes` are refused, `abandon` runs if it never starts).
+/// `bearer`: the token came as the `bearer` subprotocol, which is named back.
+pub fn accept<A>(
     req: &HttpRequest,
-    protocol: Option<&'static str>,
-    socket: PendingSocket,
-) -> HttpResponse {
+    bearer: bool,
+    actor: A,
+    max_frame_bytes: usize,
+    guard: Option<OpenGuard>,
+    abandon: impl FnOnce() + 'static,
+) -> HttpResponse
+where
+    A: Actor<Context = SocketContext<A>>
+        + StreamHandler<Result<WsMessage, ProtocolError>>
+        + 'static,
+{
     let mut res = HttpResponse::from(actix_http::ws::handshake_response(req.head()).finish())
         .map_into_boxed_body();
-    if let Some(protocol) = protocol {
+    if bearer {
         res.headers_mut().insert(
             header::SEC_WEBSOCKET_PROTOCOL,
-            header::HeaderValue::from_static(protocol),
+            header::HeaderValue::from_static("bearer"),
         );
     }
-    res.extensions_mut().insert(socket);
+    res.extensions_mut()
+        .insert(PendingSocket::new(actor, max_frame_bytes, guard, abandon));
     res
 }
 

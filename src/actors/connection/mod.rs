@@ -1,8 +1,9 @@
 //! One actor per WebSocket. It owns the socket (through its
 //! `transport::SocketContext`), enforces the per-connection limits, parses wire
 //! messages and turns them into typed messages for the registry, presence
-//! and room actors. Frames from others arrive as [`Deliver`] through its
-//! [`ConnectionHandle`].
+//! and room actors. Frames from others reach the socket through its
+//! [`ConnectionHandle`], written into the socket's shared output
+//! (`transport::sink`) by the sender; a handle without one sends [`Deliver`].
 
 mod dispatch;
 mod inbox;
@@ -60,7 +61,7 @@ pub struct ConnectionActor {
     handle: Option<ConnectionHandle>,
     /// The TCP socket, to cut it if the actor stalls (moved into the
     /// connection handle at start).
-    socket: Option<crate::broker::socket::SocketRef>,
+    socket: Option<crate::transport::socket::SocketRef>,
     /// Limits, liveness, expiry and reassembly.
     shell: Shell,
     /// Last activity report to presence.
@@ -86,7 +87,7 @@ impl ConnectionActor {
         principal: Principal,
         device: DeviceInfo,
         services: Arc<Services>,
-        socket: Option<crate::broker::socket::SocketRef>,
+        socket: Option<crate::transport::socket::SocketRef>,
     ) -> Self {
         let now = Instant::now();
         let limits = ShellLimits::from_settings(
@@ -324,18 +325,15 @@ impl Handler<Deliver> for ConnectionActor {
 
     /// Writes a frame from another actor, unless the socket is being cut.
     fn handle(&mut self, Deliver(frame, published): Deliver, ctx: &mut Self::Context) {
-        if let Some(h) = &self.handle {
-            h.dequeued();
-            if h.is_closing() || frame.kind() == crate::protocol::FrameKind::Cluster {
-                return;
-            }
-            h.stats().sent();
+        let Some(h) = &self.handle else {
+            return;
+        };
+        h.dequeued();
+        if h.is_closing() || frame.kind() == crate::protocol::FrameKind::Cluster {
+            return;
         }
         let text = frame.into_text();
-        crate::telemetry::message_out(&text);
-        if let Some(at) = published {
-            crate::telemetry::fanout_latency(at.elapsed());
-        }
+        h.sent(&text, published);
         ctx.text(text);
     }
 }
