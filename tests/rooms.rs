@@ -405,82 +405,115 @@ async fn joins_inside_one_window_are_announced_together_and_never_overtaken() {
 
 /// A room above `rooms.users_list_max` lists its first users in
 /// `room:users` with the total and `next_after`; `room:members` pages
-/// through the rest; joins and leaves carry the total; bad pages are refused.
+/// through the rest; bad pages are refused. Its joins and leaves are
+/// counted (`room:count`), not listed, until it is down to half the limit:
+/// then every member gets the whole list again, and joins are listed.
 #[actix_web::test]
-async fn a_large_room_lists_its_first_users_and_pages_through_the_rest() {
-    let app = spawn_app_with(|s| s.rooms.users_list_max = 3).await;
-    // Up to 3 members everyone is listed; the fourth gets a cut list.
-    let mut clients = joined(&app, &["u1", "u2", "u3"]).await;
-    let mut u4 = app.connect_ready("u4", "acme").await;
-    let users = u4.request(room("room:join"), "j4").await;
+async fn a_large_room_lists_its_first_users_counts_changes_and_lists_again_when_small() {
+    let app = spawn_app_with(|s| {
+        s.rooms.users_list_max = 4;
+        s.rooms.count_interval_ms = 50;
+    })
+    .await;
+    // Up to 4 members everyone is listed; the fifth gets a cut list.
+    let mut clients = joined(&app, &["u1", "u2", "u3", "u4"]).await;
+    let mut u5 = app.connect_ready("u5", "acme").await;
+    let users = u5.request(room("room:join"), "j5").await;
     let ids: Vec<&str> = users["users"]
         .as_array()
         .unwrap()
         .iter()
         .map(|u| u["user_id"].as_str().unwrap())
         .collect();
-    // The first three, and the joiner itself.
-    assert_eq!(ids, vec!["u1", "u2", "u3", "u4"], "{users}");
-    assert_eq!(users["total_users"], 4);
-    assert_eq!(users["next_after"], "u3");
-    // The others hear of the join with the new total.
-    // (u2 to u4 may have joined in one window: whichever frame names u4.)
-    let announced = clients[0]
-        .recv_where("u4's join", |v| {
-            v["type"]
-                .as_str()
-                .is_some_and(|t| t.starts_with("room:user"))
-                && v.to_string().contains(r#""user_id":"u4""#)
+    // The first four, and the joiner itself.
+    assert_eq!(ids, vec!["u1", "u2", "u3", "u4", "u5"], "{users}");
+    assert_eq!(users["total_users"], 5);
+    assert_eq!(users["next_after"], "u4");
+    // The others hear of the join as a count: no room frame names u5.
+    let counted = clients[0]
+        .recv_where("the count after u5's join", |v| {
+            v["type"] == "room:count"
+                || (v["type"].as_str().is_some_and(|t| t.starts_with("room:"))
+                    && v.to_string().contains(r#""user_id":"u5""#))
         })
         .await;
-    assert_eq!(announced["total_users"], 4, "{announced}");
+    assert_eq!(
+        (counted["type"].as_str(), counted["total_users"].as_u64()),
+        (Some("room:count"), Some(5)),
+        "{counted}"
+    );
+    let own = u5.recv_type("room:count").await;
+    assert_eq!(own["total_users"], 5, "{own}");
     // The rest, page by page.
-    let page = u4
+    let page = u5
         .request(
-            with(room("room:members"), json!({"after": "u3", "limit": 1})),
+            with(room("room:members"), json!({"after": "u4", "limit": 1})),
             "m1",
         )
         .await;
     assert_eq!(page["type"], "room:members");
-    assert_eq!(page["users"][0]["user_id"], "u4");
+    assert_eq!(page["users"][0]["user_id"], "u5");
     assert_eq!(page["users"].as_array().unwrap().len(), 1);
-    assert_eq!(page["total_users"], 4);
+    assert_eq!(page["total_users"], 5);
     assert!(page.get("next_after").is_none(), "last page: {page}");
-    let first = u4
+    let first = u5
         .request(with(room("room:members"), json!({"limit": 2})), "m2")
         .await;
     assert_eq!(first["users"][1]["user_id"], "u2");
     assert_eq!(first["next_after"], "u2");
-    // A second device of a listed user is not another user.
+    // A second device of a listed user is not another user: the count does
+    // not change, so nothing is sent for its join or its leave.
     let mut u1b = app.connect_ready("u1", "acme").await;
-    let users = u1b.request(room("room:join"), "j5").await;
-    assert_eq!(users["total_users"], 4);
-    // A leave carries the total after it.
+    let users = u1b.request(room("room:join"), "j6").await;
+    assert_eq!(users["total_users"], 5);
     u1b.close().await;
-    let left = u4
-        .recv_where("u1's second device leaves", |v| {
-            v["type"] == "room:user_left"
-        })
-        .await;
-    assert_eq!(
-        (left["user_left"].as_bool(), left["total_users"].as_u64()),
-        (Some(false), Some(4))
-    );
     let ack = clients[2].request(room("room:leave"), "l").await;
     assert_eq!(ack["type"], "ack");
-    let left = u4
-        .recv_where("u3 leaves", |v| {
-            v["type"] == "room:user_left" && v["user_id"] == "u3"
-        })
-        .await;
-    assert_eq!(left["total_users"], 3);
+    let after_leave = u5.recv_type("room:count").await;
+    assert_eq!(after_leave["total_users"], 4, "{after_leave}");
+    // Still above half the limit: counted.
+    clients[1].request(room("room:leave"), "l").await;
+    let after_leave = u5.recv_type("room:count").await;
+    assert_eq!(after_leave["total_users"], 3, "{after_leave}");
+    // Down to half: every member gets the whole list (no ref), to replace theirs.
+    clients[3].request(room("room:leave"), "l").await;
+    for c in [&mut clients[0], &mut u5] {
+        // (Counts of 3 or more may still be waiting to be read.)
+        let listed = c
+            .recv_where("the list again", |v| {
+                v["type"] == "room:users" || (v["type"] == "room:count" && v["total_users"] == 2)
+            })
+            .await;
+        assert_eq!(listed["type"], "room:users", "{listed}");
+        assert!(listed.get("ref").is_none(), "{listed}");
+        let ids: Vec<&str> = listed["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["user_id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, vec!["u1", "u5"], "{listed}");
+        assert_eq!(listed["total_users"], 2);
+        assert!(listed.get("next_after").is_none(), "{listed}");
+    }
+    // Listed again: a join names the joiner.
+    let mut u6 = app.connect_ready("u6", "acme").await;
+    u6.request(room("room:join"), "j7").await;
+    let joined = u5.recv_type("room:user_joined").await;
+    assert_eq!(
+        (
+            joined["user"]["user_id"].as_str(),
+            joined["total_users"].as_u64()
+        ),
+        (Some("u6"), Some(3))
+    );
     // Refused: a bad limit, an empty after, and a room the connection is not in.
     for (bad, code) in [
         (json!({"limit": 0}), "invalid_field"),
         (json!({"limit": 501}), "invalid_field"),
         (json!({"after": ""}), "invalid_field"),
     ] {
-        let e = u4.request(with(room("room:members"), bad), "bad").await;
+        let e = u5.request(with(room("room:members"), bad), "bad").await;
         assert_eq!(
             (e["type"].as_str(), e["code"].as_str()),
             (Some("error"), Some(code)),
@@ -489,6 +522,54 @@ async fn a_large_room_lists_its_first_users_and_pages_through_the_rest() {
     }
     let e = clients[2].request(room("room:members"), "out").await;
     assert_eq!(e["code"], "not_in_room");
+}
+
+/// A connect storm into a counted room: an observer gets counts only (no
+/// member views), far fewer frames than joins, and the last count is exact.
+#[actix_web::test]
+async fn a_connect_storm_into_a_large_room_reaches_members_as_counts() {
+    let app = spawn_app_with(|s| {
+        s.rooms.users_list_max = 2;
+        s.rooms.count_interval_ms = 500;
+    })
+    .await;
+    let mut watcher = joined(&app, &["w"]).await.remove(0);
+    let names: Vec<String> = (0..30).map(|i| format!("s{i:02}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let _storm = joined(&app, &names).await;
+    let mut frames = Vec::new();
+    while let Some(v) = watcher.try_recv(Duration::from_secs(3)).await {
+        let done = v["type"] == "room:count" && v["total_users"] == 31;
+        frames.push(v);
+        if done {
+            break;
+        }
+    }
+    let last = frames.last().unwrap();
+    assert_eq!(
+        (last["type"].as_str(), last["total_users"].as_u64()),
+        (Some("room:count"), Some(31)),
+        "{frames:?}"
+    );
+    // The first joiner (the room still listed) may be named; after that,
+    // nobody: only counts, one per interval at most.
+    let room_frames: Vec<_> = frames
+        .iter()
+        .filter(|v| v["type"].as_str().is_some_and(|t| t.starts_with("room:")))
+        .collect();
+    let named: Vec<_> = room_frames
+        .iter()
+        .filter(|v| v["type"] != "room:count")
+        .collect();
+    assert!(
+        named.len() <= 1
+            && named
+                .iter()
+                .all(|v| v["type"] == "room:user_joined" && v["user"]["user_id"] == "s00"),
+        "{named:?}"
+    );
+    let counts = room_frames.len() - named.len();
+    assert!(counts < 30, "{counts} counts for 30 joins");
 }
 
 /// Leaves in one window reach the others as one `room:users_left`, in

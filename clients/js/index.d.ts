@@ -58,6 +58,7 @@ export type ServerMessage =
   | ({ type: 'room:users_joined'; users: MemberView[]; total_users: number } & Addressed)
   | ({ type: 'room:user_left'; user_id: string; connection_id: string; user_left: boolean; total_users: number } & Addressed)
   | ({ type: 'room:users_left'; left: { user_id: string; connection_id: string; user_left: boolean }[]; total_users: number } & Addressed)
+  | ({ type: 'room:count'; total_users: number } & Addressed)
   | ({ type: 'cursor:sync'; cursors: CursorView[] } & Addressed)
   | ({ type: 'cursor:update'; cursor: CursorView } & Addressed)
   | ({ type: 'cursor:remove'; user_id: string; connection_id: string } & Addressed)
@@ -188,13 +189,13 @@ export class Room extends Emitter<{ change: [Room]; cursor: [CursorView]; broadc
   readonly entityType: string
   readonly entityId: string
   readonly joined: boolean
-  /** In a large room: the first page, plus later joiners, until `loadMembers()`. */
+  /** In a large room: the first page read at the join (joins and leaves are then only counted), until `loadMembers()`. */
   readonly members: Map<string, MemberView>
   /** Member users in the room, listed or not. */
   readonly memberCount: number
-  /** True while `members` is a partial list of a large room. */
+  /** True while `members` is a partial list of a large room, or a snapshot the server no longer keeps current. */
   readonly hasMoreMembers: boolean
-  /** Reads the rest of a large room's members (`room:members`), page by page. */
+  /** Reads the rest of a large room's members (`room:members`), page by page; all of them again after a `room:count`. */
   loadMembers(options?: { limit?: number }): Promise<Map<string, MemberView>>
   readonly cursors: Map<string, CursorView>
   readonly typing: TypingEntry[]

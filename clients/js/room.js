@@ -17,8 +17,9 @@ export class Room extends Emitter {
     this._wanted = true
     /**
      * user_id → MemberView. In a large room (more than the server's
-     * `rooms.users_list_max` members) this starts as the first page, plus
-     * everyone who joins later; `loadMembers()` reads the rest.
+     * `rooms.users_list_max` members) this is the first page read at the
+     * join; the server then only counts joins and leaves (`room:count`),
+     * and `loadMembers()` reads the whole list again.
      * @type {Map<string, object>}
      */
     this.members = new Map()
@@ -26,6 +27,8 @@ export class Room extends Emitter {
     this.memberCount = 0
     /** The `after` of the next `room:members` page, while the list is partial. */
     this._membersAfter = null
+    /** True once a `room:count` said the list is no longer kept current. */
+    this._membersStale = false
     /** @type {Map<string, object>} connection_id → CursorView */
     this.cursors = new Map()
     this.typing = []
@@ -60,15 +63,34 @@ export class Room extends Emitter {
     this.emit('left')
   }
 
-  /** True while `members` is a partial list of a large room. */
-  get hasMoreMembers() { return this._membersAfter !== null }
+  /**
+   * True while `members` is a partial list of a large room, or a snapshot
+   * the server no longer keeps current (its joins and leaves are counted).
+   */
+  get hasMoreMembers() { return this._membersAfter !== null || this._membersStale }
 
   /**
    * Reads the rest of a large room's members (`room:members`, page by page)
-   * into `members`; resolves with the map. Costs one request per `limit`
-   * members: call it only when the app shows the whole list.
+   * into `members`, or all of them again when the list is a stale snapshot;
+   * resolves with the map. Costs one request per `limit` members: call it
+   * only when the app shows the whole list.
    */
   async loadMembers({ limit = 100 } = {}) {
+    if (this._membersStale) {
+      this._membersStale = false
+      const fresh = new Map()
+      let after = null
+      do {
+        const page = await this.client.request('room:members', after === null ? { ...this._addr, limit } : { ...this._addr, after, limit })
+        for (const u of page.users) fresh.set(u.user_id, u)
+        this.memberCount = page.total_users ?? this.memberCount
+        after = page.next_after ?? null
+      } while (after !== null)
+      this.members = fresh
+      this._membersAfter = null
+      this.emit('change', this)
+      return this.members
+    }
     while (this._membersAfter !== null) {
       const page = await this.client.request('room:members', { ...this._addr, after: this._membersAfter, limit })
       for (const u of page.users) this.members.set(u.user_id, u)
@@ -276,6 +298,8 @@ export class Room extends Emitter {
         this.members = new Map(msg.users.map((u) => [u.user_id, u]))
         this.memberCount = msg.total_users ?? msg.users.length
         this._membersAfter = msg.next_after ?? null
+        // Also sent without a ref when a counted room is small again.
+        this._membersStale = false
         this.typing = msg.typing ?? []
         this.editors = msg.editors ?? []
         break
@@ -294,6 +318,11 @@ export class Room extends Emitter {
       case 'room:user_left':
         this.memberCount = msg.total_users ?? this.memberCount
         this._left(msg)
+        break
+      case 'room:count':
+        // A large room: joins and leaves are counted, not listed.
+        this.memberCount = msg.total_users
+        this._membersStale = true
         break
       case 'room:users_left':
         // Several leaves in one window, in order.

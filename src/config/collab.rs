@@ -59,6 +59,10 @@ pub struct RoomSettings {
     /// the first ones (by user id) with `next_after`, and the client pages
     /// through the rest with `room:members` (1 to 10000).
     pub users_list_max: usize,
+    /// In a room of more than `users_list_max` member users, joins and
+    /// leaves are not listed but counted: one `room:count` per member at
+    /// most this often, in milliseconds (1 to 60000).
+    pub count_interval_ms: u64,
 }
 
 impl Default for RoomSettings {
@@ -70,6 +74,7 @@ impl Default for RoomSettings {
             max_rooms_per_connection: 32,
             join_batch_ms: 50,
             users_list_max: 100,
+            count_interval_ms: 1000,
         }
     }
 }

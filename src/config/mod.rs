@@ -236,6 +236,12 @@ impl Settings {
                 "must be 1 to 5000",
             ));
         }
+        if !(1..=60_000).contains(&self.rooms.count_interval_ms) {
+            return Err(ConfigError::invalid(
+                "rooms.count_interval_ms",
+                "must be 1 to 60000",
+            ));
+        }
         if !(1..=DOCUMENT_BATCH_MAX_ROWS).contains(&self.documents.batch_max_rows) {
             return Err(ConfigError::invalid(
                 "documents.batch_max_rows",

@@ -189,6 +189,7 @@ impl ServerMessage {
             | ServerMessage::RoomUsersJoined { .. }
             | ServerMessage::RoomUserLeft { .. }
             | ServerMessage::RoomUsersLeft { .. }
+            | ServerMessage::RoomCount { .. }
             | ServerMessage::CursorSync { .. }
             | ServerMessage::CursorUpdate { .. }
             | ServerMessage::CursorRemove { .. }

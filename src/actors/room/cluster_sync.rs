@@ -269,15 +269,7 @@ impl RoomActor {
         if self.members.is_empty() {
             return;
         }
-        let first = {
-            let mut pending = self.pending_joins.borrow_mut();
-            pending.push((None, member.user.clone()));
-            pending.len() == 1
-        };
-        if first {
-            let wait = Duration::from_millis(self.services.settings.rooms.join_batch_ms);
-            ctx.run_later(wait, |act, _| act.announce_joins());
-        }
+        self.queue_join(None, member.user.clone(), ctx);
     }
 
     /// Another node's member left: the same frames, in the same order, as

@@ -1,7 +1,9 @@
 //! How the room reaches its members: delivery through each member's
 //! bounded handle, join and leave announcements batched per
-//! `rooms.join_batch_ms` (flushed before any other frame, in order), and the member, typing and editor
-//! views it publishes (in a cluster, with the other nodes' members).
+//! `rooms.join_batch_ms` (flushed before any other frame, in order) or, in
+//! a room of more than `rooms.users_list_max` users, counted in
+//! `room:count` per `rooms.count_interval_ms`, and the member, typing and
+//! editor views it publishes (in a cluster, with the other nodes' members).
 
 use super::*;
 
@@ -20,19 +22,50 @@ impl RoomActor {
         self.deliver_now(frame, except);
     }
 
+    /// Queues a join for the next announcement (after any pending leaves,
+    /// which go out first), opening a window when nothing was pending.
+    /// `conn` is the local joiner (it is not told of its own single join),
+    /// `None` for another node's.
+    pub(super) fn queue_join(
+        &self,
+        conn: Option<ConnectionId>,
+        user: UserId,
+        ctx: &mut Context<Self>,
+    ) {
+        self.announce_leaves();
+        self.pending_joins.borrow_mut().push((conn, user));
+        self.open_window(ctx);
+    }
+
     /// Queues a leave for the next announcement (after any pending joins,
-    /// which go out first), opening a window when it is the first.
+    /// which go out first), opening a window when nothing was pending.
     pub(super) fn queue_leave(&self, left: LeftView, ctx: &mut Context<Self>) {
         self.announce_joins();
-        let first = {
-            let mut pending = self.pending_leaves.borrow_mut();
-            pending.push(left);
-            pending.len() == 1
-        };
-        if first {
-            let wait = Duration::from_millis(self.services.settings.rooms.join_batch_ms);
-            ctx.run_later(wait, |act, _| act.announce_leaves());
+        self.pending_leaves.borrow_mut().push(left);
+        self.open_window(ctx);
+    }
+
+    /// After the first change queued since the last announcement: announces
+    /// after `rooms.join_batch_ms`, or in a counted room after
+    /// `rooms.count_interval_ms`.
+    fn open_window(&self, ctx: &mut Context<Self>) {
+        if self.pending_joins.borrow().len() + self.pending_leaves.borrow().len() != 1 {
+            return;
         }
+        let rooms = &self.services.settings.rooms;
+        let wait = if self.counting.get() {
+            rooms.count_interval_ms
+        } else {
+            rooms.join_batch_ms
+        };
+        ctx.run_later(Duration::from_millis(wait), |act, _| {
+            if act.counting.get() {
+                act.announce_count();
+            } else {
+                act.announce_joins();
+                act.announce_leaves();
+            }
+        });
     }
 
     /// Announces the pending leaves: one `room:user_left` for a single
@@ -41,8 +74,12 @@ impl RoomActor {
     /// member per leave).
     pub(super) fn announce_leaves(&self) {
         // Called before every frame the room sends: nothing to do is the
-        // common case.
-        if self.pending_leaves.borrow().is_empty() {
+        // common case. A counted room's changes wait for their interval:
+        // a count has no order to keep with other frames.
+        if self.pending_leaves.borrow().is_empty() || self.counting.get() {
+            return;
+        }
+        if self.grew_large() {
             return;
         }
         let mut pending = std::mem::take(&mut *self.pending_leaves.borrow_mut());
@@ -77,7 +114,10 @@ impl RoomActor {
     /// member) for several. A connect storm into a big room then costs one
     /// frame per member per window, not one per member per join.
     pub(super) fn announce_joins(&self) {
-        if self.pending_joins.borrow().is_empty() {
+        if self.pending_joins.borrow().is_empty() || self.counting.get() {
+            return;
+        }
+        if self.grew_large() {
             return;
         }
         let pending = std::mem::take(&mut *self.pending_joins.borrow_mut());
@@ -117,6 +157,63 @@ impl RoomActor {
         };
         drop(by_user);
         self.deliver_now(msg.to_frame(), except);
+    }
+
+    /// A listed room whose changes would leave it with more than
+    /// `rooms.users_list_max` member users becomes a counted room: the
+    /// pending changes go out as its first `room:count`. Listing each joiner
+    /// to every member costs N² member views over a storm of N joins into
+    /// one room; a count costs one small frame per member per interval.
+    fn grew_large(&self) -> bool {
+        let max = self.services.settings.rooms.users_list_max;
+        if self.by_user.borrow().user_count() <= max {
+            return false;
+        }
+        self.counting.set(true);
+        self.count_told.set(0);
+        self.announce_count();
+        true
+    }
+
+    /// A counted room's announcement (at most one per
+    /// `rooms.count_interval_ms` while its count changes): `room:count` with
+    /// the new total, or nothing when the changes cancelled out (a reload).
+    /// Once the room is down to half of `rooms.users_list_max` users, it is
+    /// listed again: every member gets `room:users` (no `ref`) with the
+    /// whole list, to replace theirs, and later changes are listed.
+    pub(super) fn announce_count(&self) {
+        let joins = std::mem::take(&mut *self.pending_joins.borrow_mut());
+        let leaves = std::mem::take(&mut *self.pending_leaves.borrow_mut());
+        if joins.is_empty() && leaves.is_empty() {
+            return;
+        }
+        let max = self.services.settings.rooms.users_list_max;
+        let total_users = self.by_user.borrow().user_count();
+        if total_users <= max / 2 {
+            self.counting.set(false);
+            let (users, next_after) = self.by_user.borrow_mut().page_json(None, max);
+            let msg = ServerMessage::RoomUsers {
+                r#ref: None,
+                entity_type: self.entity_type(),
+                entity_id: self.entity_id(),
+                users,
+                total_users,
+                next_after,
+                editors: self.editors_view(),
+                typing: self.typing_view(),
+            };
+            self.deliver_now(msg.to_frame(), None);
+            return;
+        }
+        if self.count_told.replace(total_users) == total_users {
+            return;
+        }
+        let msg = ServerMessage::RoomCount {
+            entity_type: self.entity_type(),
+            entity_id: self.entity_id(),
+            total_users,
+        };
+        self.deliver_now(msg.to_frame(), None);
     }
 
     /// Delivers without announcing pending joins first.

@@ -48,15 +48,8 @@ impl Handler<Join> for RoomActor {
                 doc.do_send(self.members_changed());
             }
             // Alone in the room: there is nobody to tell.
-            let alone = self.members.len() == 1;
-            let first = !alone && {
-                let mut pending = self.pending_joins.borrow_mut();
-                pending.push((Some(id), user.clone()));
-                pending.len() == 1
-            };
-            if first {
-                let wait = Duration::from_millis(self.services.settings.rooms.join_batch_ms);
-                ctx.run_later(wait, |act, _| act.announce_joins());
+            if self.members.len() > 1 {
+                self.queue_join(Some(id), user.clone(), ctx);
             }
         }
         if !msg.reply_to.connected() {

@@ -287,6 +287,13 @@ pub struct RoomActor {
     /// Leaves not yet announced (batched like joins; never pending at the
     /// same time as joins, so the order of the two is kept).
     pending_leaves: std::cell::RefCell<Vec<crate::protocol::server::LeftView>>,
+    /// A large room (more than `rooms.users_list_max` member users, until
+    /// it shrinks to half of that): joins and leaves are counted in
+    /// `room:count`, not listed (`delivery`).
+    counting: std::cell::Cell<bool>,
+    /// The `total_users` of the last `room:count` (an unchanged count is
+    /// not sent again).
+    count_told: std::cell::Cell<usize>,
     /// In a cluster: the room's subscription to its topic (`relay`).
     relay: Option<ConnectionHandle>,
     /// In a cluster: the members of the other nodes (`cluster_sync`).
@@ -315,6 +322,8 @@ impl RoomActor {
             document: None,
             pending_joins: Default::default(),
             pending_leaves: Default::default(),
+            counting: Default::default(),
+            count_told: Default::default(),
             relay: None,
             remote: Default::default(),
             sync: None,

@@ -160,7 +160,9 @@ pub enum ServerMessage {
         /// Users whose location is that entity.
         users: Vec<PresenceView>,
     },
-    /// Sent to a joiner: everyone in the room, the joiner included.
+    /// Sent to a joiner: everyone in the room, the joiner included (up to
+    /// `rooms.users_list_max`). Also sent, with no `ref`, to every member of
+    /// a large room that has become small again: it replaces their list.
     #[serde(rename = "room:users")]
     RoomUsers {
         /// The `room:join`'s `ref`, if any.
@@ -206,6 +208,18 @@ pub enum ServerMessage {
         entity_id: String,
         /// Each joined user as a member now (`MemberView`s), by user id.
         users: Vec<std::sync::Arc<serde_json::value::RawValue>>,
+        /// Member users in the room now.
+        total_users: usize,
+    },
+    /// The member count of a large room changed: in a room of more than
+    /// `rooms.users_list_max` member users, joins and leaves are counted,
+    /// at most once per `rooms.count_interval_ms`, not listed.
+    #[serde(rename = "room:count")]
+    RoomCount {
+        /// Entity type.
+        entity_type: String,
+        /// Entity id.
+        entity_id: String,
         /// Member users in the room now.
         total_users: usize,
     },

@@ -127,8 +127,8 @@ test('rooms are rejoined after a restart, with members and locks', async () => {
   assert.equal(res.conflict.your_value, 9)
 })
 
-test('a large room starts with its first members, counts them all and loads the rest', async () => {
-  const big = await TestServer.start({ TANDEM__ROOMS__USERS_LIST_MAX: '2' })
+test('a large room starts with its first members, counts joins and leaves, and reloads the list', async () => {
+  const big = await TestServer.start({ TANDEM__ROOMS__USERS_LIST_MAX: '2', TANDEM__ROOMS__COUNT_INTERVAL_MS: '50' })
   try {
     const cs = ['m1', 'm2', 'm3', 'm4'].map((u) => client(u, 'big', big.wsUrl, { httpUrl: big.url }))
     const rooms = []
@@ -140,11 +140,20 @@ test('a large room starts with its first members, counts them all and loads the 
     assert.equal(last.hasMoreMembers, true)
     await last.loadMembers({ limit: 1 })
     assert.deepEqual([...last.members.keys()].sort(), ['m1', 'm2', 'm3', 'm4'])
-    assert.equal(last.hasMoreMembers, false)
-    // The first member heard every join, with the count.
-    await until(() => rooms[0].memberCount === 4 && rooms[0].members.size === 4, { what: 'joins counted' })
+    // The first member: m2 listed (the room was small), m3 and m4 counted.
+    await until(() => rooms[0].memberCount === 4, { what: 'joins counted' })
+    assert.equal(rooms[0].members.has('m4'), false)
+    assert.equal(rooms[0].hasMoreMembers, true)
+    await rooms[0].loadMembers({ limit: 1 })
+    assert.deepEqual([...rooms[0].members.keys()].sort(), ['m1', 'm2', 'm3', 'm4'])
+    assert.equal(rooms[0].hasMoreMembers, false)
     await rooms[1].leave()
-    await until(() => last.memberCount === 3 && !last.members.has('m2'), { what: 'leave counted' })
+    await until(() => last.memberCount === 3 && last.hasMoreMembers, { what: 'leave counted' })
+    // Down to half of the limit (one user): listed again, with the whole list.
+    await rooms[2].leave()
+    await rooms[0].leave()
+    await until(() => last.memberCount === 1 && !last.hasMoreMembers, { what: 'listed again' })
+    assert.deepEqual([...last.members.keys()], ['m4'])
   } finally {
     await big.stop()
   }
