@@ -235,9 +235,9 @@ impl RoomActor {
     /// the other nodes').
     pub(super) fn typing_view(&self) -> Vec<TypingView> {
         let mut seen = std::collections::HashSet::new();
-        let local = self
-            .members
-            .values()
+        let active = self.active_members();
+        let local = active
+            .iter()
             .filter_map(|m| Some((&m.user, &m.name, &m.typing.as_ref()?.0)));
         let remote = self
             .remote
@@ -254,13 +254,26 @@ impl RoomActor {
             .collect()
     }
 
+    /// The local members typing or editing, by connection id (the set of
+    /// those who started is pruned of the rest first).
+    fn active_members(&self) -> Vec<&Member> {
+        let mut active = self.active.borrow_mut();
+        active.retain(|id| {
+            self.members
+                .get(id)
+                .is_some_and(|m| m.typing.is_some() || !m.editing.is_empty())
+        });
+        active
+            .iter()
+            .filter_map(|id| self.members.get(id).map(|m| &**m))
+            .collect()
+    }
+
     /// Who edits which field, one entry per (user, field), on every node.
     pub(super) fn editors_view(&self) -> Vec<EditorView> {
         let mut out: Vec<EditorView> = Vec::new();
-        let local = self
-            .members
-            .values()
-            .map(|m| (&m.user, &m.name, &m.editing));
+        let active = self.active_members();
+        let local = active.iter().map(|m| (&m.user, &m.name, &m.editing));
         let remote = self
             .remote
             .members()
@@ -335,10 +348,12 @@ impl RoomActor {
     /// any expired.
     pub(super) fn expire_typing(&mut self, now: Instant) -> bool {
         let mut expired = Vec::new();
-        for (id, m) in self.members.iter_mut() {
-            if m.typing.as_ref().is_some_and(|(_, until)| *until <= now) {
-                m.typing = None;
-                expired.push(*id);
+        for id in self.active.borrow().iter() {
+            if let Some(m) = self.members.get_mut(id) {
+                if m.typing.as_ref().is_some_and(|(_, until)| *until <= now) {
+                    m.typing = None;
+                    expired.push(*id);
+                }
             }
         }
         for conn in &expired {

@@ -60,6 +60,7 @@ impl Handler<TypingChanged> for RoomActor {
             let field =
                 (self.sync.is_some() && (!was_typing || field_changed)).then(|| msg.field.clone());
             m.typing = Some((msg.field, Instant::now() + timeout));
+            self.active.borrow_mut().insert(msg.connection);
             ctx.run_later(timeout, |act, _| {
                 if act.expire_typing(Instant::now()) {
                     act.publish_typing();
@@ -98,6 +99,7 @@ impl Handler<EditingChanged> for RoomActor {
                 false
             } else {
                 m.editing.push(msg.field);
+                self.active.borrow_mut().insert(msg.connection);
                 true
             }
         } else {

@@ -287,6 +287,10 @@ pub struct RoomActor {
     /// Leaves not yet announced (batched like joins; never pending at the
     /// same time as joins, so the order of the two is kept).
     pending_leaves: std::cell::RefCell<Vec<crate::protocol::server::LeftView>>,
+    /// Local members that started typing or editing: a superset, pruned
+    /// when the typing and editing views are built, so that building them
+    /// (for every joiner) does not walk every member of a big room.
+    active: std::cell::RefCell<std::collections::BTreeSet<ConnectionId>>,
     /// A large room (more than `rooms.users_list_max` member users, until
     /// it shrinks to half of that): joins and leaves are counted in
     /// `room:count`, not listed (`delivery`).
@@ -322,6 +326,7 @@ impl RoomActor {
             document: None,
             pending_joins: Default::default(),
             pending_leaves: Default::default(),
+            active: Default::default(),
             counting: Default::default(),
             count_told: Default::default(),
             relay: None,
