@@ -98,13 +98,12 @@ impl Application {
             crate::push::dispatcher::start(&settings, db.clone()).map_err(StartupError::Config)?;
         // Yjs documents are shared with the other nodes (a cluster only).
         let yjs_cluster = broker.cluster().is_some().then(|| broker.clone());
+        let socket_slots = Arc::new(crate::actors::registry::slots::SocketSlots::new(
+            settings.websocket.max_connections_per_user,
+        ));
         let services = Arc::new_cyclic(|weak| {
-            let registry = RegistryActor::new(
-                weak.clone(),
-                settings.websocket.max_connections_per_user,
-                stall_limit,
-            )
-            .start();
+            let registry =
+                RegistryActor::new(weak.clone(), socket_slots.clone(), stall_limit).start();
             let push: actix::Recipient<crate::push::PushJob> = push.addr.clone().recipient();
             Services {
                 settings: settings.clone(),
@@ -117,6 +116,7 @@ impl Application {
                 },
                 broker,
                 registry,
+                socket_slots,
                 auth: auth.clone(),
                 log_writer,
                 yjs: crate::actors::yjs_registry::YjsRegistryActor::new(

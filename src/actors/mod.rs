@@ -113,6 +113,9 @@ pub struct Services {
     pub broker: Arc<dyn Broker>,
     /// The node's registry.
     pub registry: Addr<registry::RegistryActor>,
+    /// Per-user socket slots and connection ids (`/ws` and SSE), taken in
+    /// the upgrade handler itself.
+    pub socket_slots: Arc<registry::slots::SocketSlots>,
     /// Token verification (for `auth:refresh`).
     pub auth: actix_web::web::Data<Authenticator>,
     /// Presence log writer.

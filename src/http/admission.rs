@@ -1,16 +1,34 @@
-//! Connection-slot admission, one function for every socket entry point
-//! (`/ws`, `/yjs/{document}`, `/api/v1/stream`): asks the actor that keeps
-//! the per-user slot table and maps a refusal to the REST error. Before that
-//! it refuses every socket once the node's open-files budget is spent
-//! (`503 server_at_capacity`, see `fds`).
+//! Connection-slot admission for every socket entry point: `/ws` and
+//! `/api/v1/stream` take a slot from the node's shared table in place
+//! ([`admit_socket`]), `/yjs/{document}` asks the Yjs registry ([`admit`]).
+//! A refusal maps to the REST error. Before that, every socket is refused
+//! once the node's open-files budget is spent (`503 server_at_capacity`,
+//! see `fds`).
 
 use super::error::{ApiError, ErrorCode};
+use crate::actors::registry::slots::SocketSlots;
 use crate::actors::registry::AdmitError;
 use actix::dev::ToEnvelope;
 use actix::{Actor, Addr, Handler, Message};
 
-/// Reserves a slot with `admit` at `table` (the node registry for `/ws` and
-/// SSE, the Yjs registry for `/yjs`); returns the new socket's id.
+/// Takes one of the user's slots for a `/ws` socket or an SSE stream (the
+/// registry gives it back when the socket ends); returns the new socket's id.
+pub fn admit_socket(
+    slots: &SocketSlots,
+    tenant: &crate::ids::TenantId,
+    user: &crate::ids::UserId,
+    max_per_user: usize,
+) -> Result<crate::ids::ConnectionId, ApiError> {
+    if !crate::fds::has_room() {
+        return Err(at_capacity());
+    }
+    slots
+        .admit(tenant, user)
+        .map_err(|e| refused(e, max_per_user))
+}
+
+/// Reserves a slot with `admit` at `table` (the Yjs registry for `/yjs`);
+/// returns the new socket's id.
 pub async fn admit<A, M, T>(table: &Addr<A>, admit: M, max_per_user: usize) -> Result<T, ApiError>
 where
     A: Actor + Handler<M>,

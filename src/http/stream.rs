@@ -8,7 +8,6 @@
 
 use super::error::{ApiError, ErrorCode};
 use super::principal::authenticate;
-use crate::actors::registry::AdmitConnection;
 use crate::actors::sse::SseConnectionActor;
 use crate::actors::Services;
 use crate::notify::position::StreamPosition;
@@ -63,15 +62,12 @@ pub async fn stream(
         settings.websocket.max_connections_per_user,
     )
     .await?;
-    let id = super::admission::admit(
-        &services.registry,
-        AdmitConnection {
-            tenant: principal.tenant.clone(),
-            user: principal.user.clone(),
-        },
+    let id = super::admission::admit_socket(
+        &services.socket_slots,
+        &principal.tenant,
+        &principal.user,
         settings.websocket.max_connections_per_user,
-    )
-    .await?;
+    )?;
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(settings.sse.queue_limit.max(1));
     SseConnectionActor::new(id, principal, start, tx, services.get_ref().clone())
         .with_cluster_slot(slot)

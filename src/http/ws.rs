@@ -4,7 +4,7 @@
 
 use super::error::{ApiError, ErrorCode};
 use crate::actors::connection::{ConnectionActor, DeviceInfo};
-use crate::actors::registry::{AdmitConnection, ConnectionClosed};
+use crate::actors::registry::ConnectionClosed;
 use crate::actors::Services;
 use crate::auth::{extract_token, AuthError, Principal, TokenSource};
 use crate::transport::socket::{AcceptedFd, OpenGuard, SocketRef};
@@ -177,15 +177,12 @@ pub async fn upgrade(
         settings.websocket.max_connections_per_user,
     )
     .await?;
-    let id = super::admission::admit(
-        &services.registry,
-        AdmitConnection {
-            tenant: principal.tenant.clone(),
-            user: principal.user.clone(),
-        },
+    let id = super::admission::admit_socket(
+        &services.socket_slots,
+        &principal.tenant,
+        &principal.user,
         settings.websocket.max_connections_per_user,
-    )
-    .await?;
+    )?;
     let (socket, guard) = socket_of(&req);
     let (tenant, user) = (principal.tenant.clone(), principal.user.clone());
     let actor = ConnectionActor::new(id, principal, device, services.get_ref().clone(), socket)

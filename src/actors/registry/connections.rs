@@ -1,27 +1,8 @@
-//! Admission and the connection lifecycle: the per-user slot, a socket or
-//! SSE stream opening (attached to its presence actor and roster) and
-//! closing.
+//! The connection lifecycle: a socket or SSE stream opening (attached to
+//! its presence actor and roster) and closing (its per-user slot, taken at
+//! admission in `slots`, given back).
 
 use super::*;
-
-impl Handler<AdmitConnection> for RegistryActor {
-    type Result = Result<ConnectionId, AdmitError>;
-
-    /// Checks the per-user cap and hands out a connection id.
-    fn handle(&mut self, msg: AdmitConnection, _: &mut Context<Self>) -> Self::Result {
-        if self.shutting_down {
-            return Err(AdmitError::ShuttingDown);
-        }
-        let count = self.per_user.entry((msg.tenant, msg.user)).or_insert(0);
-        if *count >= self.max_per_user {
-            return Err(AdmitError::TooManyConnections);
-        }
-        *count += 1;
-        let id = ConnectionId(self.next_id);
-        self.next_id += 1;
-        Ok(id)
-    }
-}
 
 impl Handler<ConnectionOpened> for RegistryActor {
     type Result = ();
@@ -86,13 +67,8 @@ impl Handler<ConnectionClosed> for RegistryActor {
     /// Frees the slot and detaches the socket from presence.
     fn handle(&mut self, msg: ConnectionClosed, _: &mut Context<Self>) {
         self.streams.remove(&msg.id);
+        self.slots.release(&msg.tenant, &msg.user);
         let key = (msg.tenant, msg.user);
-        if let Some(count) = self.per_user.get_mut(&key) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                self.per_user.remove(&key);
-            }
-        }
         if self.connections.remove(&msg.id).is_some() {
             if let Some((roster, _)) = self.rosters.get(&key.0) {
                 roster.do_send(Unwatch(msg.id));

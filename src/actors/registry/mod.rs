@@ -34,6 +34,7 @@ pub mod admin;
 mod connections;
 mod queries;
 mod reaping;
+pub mod slots;
 mod supervision;
 
 pub use super::presence::PresenceIdle;
@@ -56,16 +57,6 @@ use actix::prelude::*;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
-
-/// Reserve a connection slot for a user before the upgrade.
-#[derive(Message)]
-#[rtype(result = "Result<ConnectionId, AdmitError>")]
-pub struct AdmitConnection {
-    /// Tenant.
-    pub tenant: TenantId,
-    /// User.
-    pub user: UserId,
-}
 
 /// A socket's actor started.
 #[derive(Message)]
@@ -324,16 +315,15 @@ struct PresenceEntry {
 pub struct RegistryActor {
     /// Shared services; weak because `Services` holds this actor's address.
     services: Weak<Services>,
-    next_id: u64,
     shutting_down: bool,
-    /// Admitted sockets per user (counted from admission, before the actor starts).
-    per_user: HashMap<(TenantId, UserId), usize>,
+    /// Admitted sockets per user, shared with the upgrade handlers; closed
+    /// at shutdown.
+    slots: Arc<slots::SocketSlots>,
     connections: HashMap<ConnectionId, ConnectionEntry>,
     streams: HashMap<ConnectionId, (ConnectionHandle, Principal)>,
     presence: HashMap<(TenantId, UserId), PresenceEntry>,
     rosters: HashMap<TenantId, (Addr<RosterActor>, usize)>,
     rooms: HashMap<RoomId, RoomEntry>,
-    max_per_user: usize,
     stall_limit_ms: i64,
     /// The 1 s tick reaps stalled connections every this many ticks (a
     /// tenth of the stall limit, 1 to 10): the sweep visits every socket,
@@ -348,18 +338,20 @@ pub struct RegistryActor {
 
 impl RegistryActor {
     /// A registry; `services` is filled in once the services exist.
-    pub fn new(services: Weak<Services>, max_per_user: usize, stall_limit: Duration) -> Self {
+    pub fn new(
+        services: Weak<Services>,
+        slots: Arc<slots::SocketSlots>,
+        stall_limit: Duration,
+    ) -> Self {
         RegistryActor {
             services,
-            next_id: 1,
             shutting_down: false,
-            per_user: HashMap::new(),
+            slots,
             connections: HashMap::new(),
             streams: HashMap::new(),
             presence: HashMap::new(),
             rosters: HashMap::new(),
             rooms: HashMap::new(),
-            max_per_user,
             stall_limit_ms: i64::try_from(stall_limit.as_millis()).unwrap_or(i64::MAX),
             reap_every_ticks: u32::try_from(stall_limit.as_secs() / 10)
                 .unwrap_or(10)
@@ -459,6 +451,7 @@ impl Handler<Shutdown> for RegistryActor {
     /// Closes every socket with 1012 (service restart).
     fn handle(&mut self, _: Shutdown, _: &mut Context<Self>) -> usize {
         self.shutting_down = true;
+        self.slots.close();
         for entry in self.connections.values() {
             entry
                 .handle
