@@ -254,6 +254,18 @@ impl RoomActor {
             .collect()
     }
 
+    /// Every local member's cursor but `except`'s, by connection id (the
+    /// set of members with a cursor is pruned of those who left first).
+    pub(super) fn local_cursors(&self, except: ConnectionId) -> Vec<CursorView> {
+        let mut with_cursor = self.with_cursor.borrow_mut();
+        with_cursor.retain(|id| self.members.get(id).is_some_and(|m| m.cursor.is_some()));
+        with_cursor
+            .iter()
+            .filter(|id| **id != except)
+            .filter_map(|id| Some(self.members.get(id)?.cursor.as_ref()?.view.clone()))
+            .collect()
+    }
+
     /// The local members typing or editing, by connection id (the set of
     /// those who started is pruned of the rest first).
     fn active_members(&self) -> Vec<&Member> {

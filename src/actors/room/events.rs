@@ -27,6 +27,7 @@ impl Handler<MoveCursor> for RoomActor {
             },
             sent_edits: msg.sent_edits,
         });
+        self.with_cursor.borrow_mut().insert(msg.connection);
         if m.cursor_flush_pending {
             return;
         }

@@ -95,10 +95,8 @@ impl Handler<Join> for RoomActor {
                 entity_type: self.entity_type(),
                 entity_id: self.entity_id(),
                 cursors: self
-                    .members
-                    .iter()
-                    .filter(|(cid, _)| **cid != id)
-                    .filter_map(|(_, m)| m.cursor.as_ref().map(|c| c.view.clone()))
+                    .local_cursors(id)
+                    .into_iter()
                     .chain(self.remote_cursors())
                     .collect(),
             }

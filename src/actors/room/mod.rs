@@ -291,6 +291,10 @@ pub struct RoomActor {
     /// when the typing and editing views are built, so that building them
     /// (for every joiner) does not walk every member of a big room.
     active: std::cell::RefCell<std::collections::BTreeSet<ConnectionId>>,
+    /// Local members that have a cursor (pruned of those who left when a
+    /// joiner's `cursor:sync` is built, so that it does not walk every
+    /// member of a big room).
+    with_cursor: std::cell::RefCell<std::collections::BTreeSet<ConnectionId>>,
     /// A large room (more than `rooms.users_list_max` member users, until
     /// it shrinks to half of that): joins and leaves are counted in
     /// `room:count`, not listed (`delivery`).
@@ -327,6 +331,7 @@ impl RoomActor {
             pending_joins: Default::default(),
             pending_leaves: Default::default(),
             active: Default::default(),
+            with_cursor: Default::default(),
             counting: Default::default(),
             count_told: Default::default(),
             relay: None,
