@@ -49,7 +49,7 @@
 //!
 //! Other knobs: `BENCH_SCENARIOS` (`fanout,idle,docs,manydocs,presence,cluster`;
 //! add `rooms` to run it),
-//! `BENCH_PING_SECS` (15: `websocket.ping_interval_secs`; the client
+//! `BENCH_PING_SECS` (30, the default `websocket.ping_interval_secs`; the client
 //! timeout is three times that, at least the default 45 s),
 //! `BENCH_TANDEM` (the server binary to start; default the one cargo built,
 //! so an older build can be measured with the same bench),
@@ -332,7 +332,7 @@ impl Server {
     fn start_env(db_url: &str, tag: &str, extra: &str, env: &[(&str, String)]) -> Server {
         let config =
             std::env::temp_dir().join(format!("tandem-bench-{}-{tag}.toml", std::process::id()));
-        let ping_secs = env_usize("BENCH_PING_SECS", 15).max(1);
+        let ping_secs = env_usize("BENCH_PING_SECS", 30).max(1);
         let timeout_secs = (ping_secs * 3).max(45);
         let text = format!(
             r#"[server]

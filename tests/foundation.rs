@@ -395,6 +395,33 @@ async fn connection_cap_per_user_refuses_with_429() {
     let _c = app.connect_ready("u", "t").await;
 }
 
+/// A client that sends frames of its own is known alive and not pinged; a
+/// quiet one (that only answers pings) is pinged every interval.
+#[actix_web::test]
+async fn only_quiet_sockets_are_pinged() {
+    let app = spawn_app_with(|s| {
+        s.websocket.ping_interval_secs = 1;
+        s.websocket.client_timeout_secs = 3;
+    })
+    .await;
+    let mut talker = app.connect_ready("t", "acme").await;
+    let mut quiet = app.connect_ready("q", "acme").await;
+    let talk = async {
+        let mut pings = 0;
+        for _ in 0..10 {
+            talker.send(json!({"type": "heartbeat"})).await;
+            pings += talker.pings_within(Duration::from_millis(250)).await;
+        }
+        pings
+    };
+    let (talked, waited) = tokio::join!(talk, quiet.pings_within(Duration::from_millis(2500)));
+    assert_eq!(talked, 0, "a socket that spoke was pinged");
+    assert!(waited >= 2, "a quiet socket got {waited} pings in 2.5 s");
+    // Both are still open.
+    talker.request(json!({"type": "heartbeat"}), "h").await;
+    quiet.request(json!({"type": "heartbeat"}), "h").await;
+}
+
 #[actix_web::test]
 async fn silent_client_is_closed_with_4000_and_a_live_one_stays() {
     let app = spawn_app_with(|s| {

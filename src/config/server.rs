@@ -103,7 +103,7 @@ impl Default for WebSocketSettings {
         WebSocketSettings {
             max_message_bytes: 64 * 1024,
             max_frame_bytes: 1024 * 1024,
-            ping_interval_secs: 15,
+            ping_interval_secs: 30,
             client_timeout_secs: 45,
             max_connections_per_user: 16,
             outbound_queue_limit: 1024,

@@ -636,6 +636,25 @@ impl WsClient {
         }
     }
 
+    /// Reads for `wait` (answering pings, skipping messages); the number of
+    /// pings the server sent in that time.
+    pub async fn pings_within(&mut self, wait: Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut pings = 0;
+        while let Ok(Some(frame)) = tokio::time::timeout_at(deadline, self.framed.next()).await {
+            match frame {
+                Ok(Frame::Ping(p)) => {
+                    pings += 1;
+                    let _ = self.framed.send(Message::Pong(p)).await;
+                }
+                Ok(Frame::Close(reason)) => panic!("socket closed: {reason:?}"),
+                Ok(_) => {}
+                Err(e) => panic!("socket error: {e}"),
+            }
+        }
+        pings
+    }
+
     /// Next JSON message within `wait`, or None.
     pub async fn try_recv(&mut self, wait: Duration) -> Option<Value> {
         let deadline = tokio::time::Instant::now() + wait;

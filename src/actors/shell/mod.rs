@@ -40,7 +40,11 @@ const FLOOD_WINDOW: Duration = Duration::from_secs(10);
 /// What a socket actor needs to hold for the shell.
 #[derive(Debug)]
 pub struct Shell {
+    /// The last frame of any kind (the timeout counts from it).
     last_heard: Instant,
+    /// The last frame the client sent on its own (not a pong): a socket
+    /// that spoke within the ping interval is known alive and not pinged.
+    last_spoke: Instant,
     limiter: RateLimiter,
     fragments: Reassembler,
     expires_at: i64,
@@ -83,6 +87,7 @@ impl Shell {
         let now = Instant::now();
         Shell {
             last_heard: now,
+            last_spoke: now,
             limiter: RateLimiter::new(
                 limits.burst,
                 limits.per_second,
@@ -168,7 +173,11 @@ pub fn handle_frame<A: SocketActor>(
     item: Result<ws::Message, ws::ProtocolError>,
     ctx: &mut SocketContext<A>,
 ) {
-    act.shell().last_heard = Instant::now();
+    let now = Instant::now();
+    act.shell().last_heard = now;
+    if !matches!(item, Ok(ws::Message::Pong(_))) {
+        act.shell().last_spoke = now;
+    }
     let fragment = match &item {
         Ok(ws::Message::Continuation(it)) => Some(match it {
             actix_http::ws::Item::FirstText(b) => Fragment::FirstText(b),
@@ -210,8 +219,9 @@ pub fn handle_frame<A: SocketActor>(
     }
 }
 
-/// Pings every `interval`, and closes with 4000 when the client has been
-/// silent longer than `timeout`.
+/// Pings a client that has sent nothing of its own (pongs aside) for
+/// `interval`, every `interval`, and closes with 4000 when the client has
+/// been silent (pongs included) longer than `timeout`.
 ///
 /// No periodic tick: one timer per socket, set for its next deadline (the
 /// next ping, or the moment the silence would reach `timeout`), in the
@@ -248,8 +258,17 @@ fn arm_liveness<A: SocketActor>(
         }
         let mut next_ping = next_ping;
         if now >= next_ping {
-            ctx.ping(b"");
-            next_ping = now + interval;
+            // A client that sent frames of its own within the interval (a
+            // heartbeat, a cursor) is alive: no ping until it has been
+            // quiet for a whole interval. Pings are most of what an idle
+            // socket costs.
+            let spoke = act.shell().last_spoke;
+            if now.saturating_duration_since(spoke) >= interval {
+                ctx.ping(b"");
+                next_ping = now + interval;
+            } else {
+                next_ping = spoke + interval;
+            }
         }
         arm_liveness(act, ctx, next_ping, interval, timeout);
     });
