@@ -109,10 +109,20 @@ pub struct ClusterStatus {
 }
 
 /// A cheap, cloneable way to send frames to one connection.
+///
+/// The broker's topics, the registry, the roster, the presence actor and
+/// every room the connection is in each keep a clone: a clone is the id and
+/// one reference count, not two more mailbox senders (each a heap box).
 #[derive(Clone)]
 pub struct ConnectionHandle {
     /// The connection.
     pub id: ConnectionId,
+    inner: Arc<HandleInner>,
+}
+
+/// What every clone of a [`ConnectionHandle`] shares.
+#[derive(Clone)]
+struct HandleInner {
     deliver: Recipient<Deliver>,
     close: Recipient<CloseSocket>,
     outbound: Arc<Outbound>,
@@ -165,29 +175,33 @@ impl ConnectionHandle {
     ) -> Self {
         ConnectionHandle {
             id,
-            deliver,
-            close,
-            outbound: Arc::new(Outbound::new(limit, grace, socket)),
-            stats: Arc::new(ConnectionStats::new("ws")),
-            sink: None,
+            inner: Arc::new(HandleInner {
+                deliver,
+                close,
+                outbound: Arc::new(Outbound::new(limit, grace, socket)),
+                stats: Arc::new(ConnectionStats::new("ws")),
+                sink: None,
+            }),
         }
     }
 
-    /// Delivers through the socket's shared output instead of the mailbox.
+    /// Delivers through the socket's shared output instead of the mailbox
+    /// (set before the handle is handed out; clones made earlier keep the
+    /// mailbox).
     pub fn with_sink(mut self, sink: Arc<crate::transport::sink::Sink>) -> Self {
-        self.sink = Some(sink);
+        Arc::make_mut(&mut self.inner).sink = Some(sink);
         self
     }
 
     /// The same handle for another transport (`sse`): shown by the admin API.
     pub fn with_transport(mut self, transport: &'static str) -> Self {
-        self.stats = Arc::new(ConnectionStats::new(transport));
+        Arc::make_mut(&mut self.inner).stats = Arc::new(ConnectionStats::new(transport));
         self
     }
 
     /// The connection's admin-visible facts (transport, rooms, counters).
     pub fn stats(&self) -> &ConnectionStats {
-        &self.stats
+        &self.inner.stats
     }
 
     /// Queues a frame; false when the connection is gone or too far behind
@@ -199,13 +213,13 @@ impl ConnectionHandle {
     /// [`Self::deliver`] for a frame published at `published`: the connection
     /// actor records the time from then to its write as fan-out latency.
     pub fn deliver_published(&self, frame: Frame, published: Option<Instant>) -> bool {
-        if self.outbound.is_closing() {
+        if self.inner.outbound.is_closing() {
             return false;
         }
-        if let Some(sink) = &self.sink {
+        if let Some(sink) = &self.inner.sink {
             return self.write_to(sink, frame, published);
         }
-        if !self.outbound.reserve() {
+        if !self.inner.outbound.reserve() {
             metrics::counter!("tandem_slow_consumer_closes_total", "transport" => "ws")
                 .increment(1);
             self.cut(
@@ -214,7 +228,7 @@ impl ConnectionHandle {
             );
             return false;
         }
-        self.deliver.do_send(Deliver(frame, published));
+        self.inner.deliver.do_send(Deliver(frame, published));
         true
     }
 
@@ -235,7 +249,7 @@ impl ConnectionHandle {
         match sink.push_text(text.as_bytes()) {
             Pushed::Closed => return false,
             Pushed::Written => {}
-            Pushed::Queued(frames) if frames > self.outbound.limit() => {
+            Pushed::Queued(frames) if frames > self.inner.outbound.limit() => {
                 metrics::counter!("tandem_slow_consumer_closes_total", "transport" => "ws")
                     .increment(1);
                 self.cut(
@@ -253,7 +267,7 @@ impl ConnectionHandle {
     /// counters, the outbound metrics, the fan-out latency of a frame
     /// published at `published`).
     pub fn sent(&self, text: &str, published: Option<Instant>) {
-        self.stats.sent();
+        self.inner.stats.sent();
         crate::telemetry::message_out(text);
         if let Some(at) = published {
             crate::telemetry::fanout_latency(at.elapsed());
@@ -262,45 +276,47 @@ impl ConnectionHandle {
 
     /// False once the connection actor has stopped.
     pub fn is_alive(&self) -> bool {
-        self.deliver.connected()
+        self.inner.deliver.connected()
     }
 
     /// Called by the connection actor when it took a frame off its queue.
     pub fn dequeued(&self) {
-        self.outbound.release();
+        self.inner.outbound.release();
     }
 
     /// True once the connection is being closed.
     pub fn is_closing(&self) -> bool {
-        self.outbound.is_closing()
+        self.inner.outbound.is_closing()
     }
 
     /// Frames waiting for this connection.
     pub fn queued(&self) -> usize {
-        self.outbound.queued()
+        self.inner.outbound.queued()
     }
 
     /// Records that the actor is running (its periodic tick).
     pub fn tick(&self) {
-        self.outbound.tick();
+        self.inner.outbound.tick();
     }
 
     /// Milliseconds from the actor's last tick to `now` (a
     /// [`crate::clock::monotonic_ms`] reading shared by a sweep).
     pub fn stalled_at(&self, now: i64) -> i64 {
-        self.outbound.stalled_at(now)
+        self.inner.outbound.stalled_at(now)
     }
 
     /// Asks the actor to close with `code`, and cuts the TCP connection after
     /// the grace period in case the actor cannot run (its peer stopped
     /// reading, so its writes never complete).
     pub fn cut(&self, code: u16, reason: &'static str) {
-        if !self.outbound.begin_close() {
+        if !self.inner.outbound.begin_close() {
             return;
         }
         log::info!("closing connection {} with {code}: {reason}", self.id);
-        self.close.do_send(CloseSocket { code, reason });
-        let deliver = self.deliver.clone();
-        self.outbound.cut_after_grace(move || deliver.connected());
+        self.inner.close.do_send(CloseSocket { code, reason });
+        let deliver = self.inner.deliver.clone();
+        self.inner
+            .outbound
+            .cut_after_grace(move || deliver.connected());
     }
 }
