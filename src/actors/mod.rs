@@ -9,8 +9,9 @@
 //! push on an arbiter of its own. Tagged `[pool]` below.
 //!
 //! ```text
-//! RegistryActor (one per node: admits, creates, finds, reaps, restarts)
-//! │   registry/{mod: lifecycle, connections: admission, sockets opening and closing,
+//! RegistryActor (one per node: creates, finds, reaps, restarts)
+//! │   registry/{mod: lifecycle, connections: sockets opening and closing,
+//! │             slots: per-user socket slots and ids, taken in the upgrade handler,
 //! │             reaping: rooms and presence, queries: presence routing,
 //! │             supervision: replaces rooms and presence actors that stopped unexpectedly,
 //! │             admin: connection listing, disconnects, room listing, system messages}
