@@ -164,21 +164,31 @@ where
     }
 }
 
+/// An actor that owns a WebSocket: it runs in a [`SocketContext`] and reads
+/// the client's frames (the connection and Yjs socket actors).
+pub trait SocketOwner:
+    Actor<Context = SocketContext<Self>> + StreamHandler<Result<Message, ProtocolError>>
+{
+}
+
+impl<A> SocketOwner for A where
+    A: Actor<Context = SocketContext<A>> + StreamHandler<Result<Message, ProtocolError>>
+{
+}
+
 /// Runs `actor` on the upgraded socket `io` until the actor stops and its
 /// last frame is written, then closes the socket: end-of-file first, then
 /// up to a second for the peer's, as RFC 6455 §7.1.1 has the server close
 /// TCP first. `read_buf` holds what the client sent right after its
 /// handshake. `guard` marks the descriptor open (`transport::socket`) and is
 /// dropped just before the socket is closed.
-pub async fn serve<A>(
+pub async fn serve<A: SocketOwner>(
     actor: A,
     io: TcpStream,
     read_buf: BytesMut,
     max_frame_bytes: usize,
     guard: Option<OpenGuard>,
-) where
-    A: Actor<Context = SocketContext<A>> + StreamHandler<Result<Message, ProtocolError>>,
-{
+) {
     let io = Arc::new(io);
     let sink = Sink::new(io.clone());
     let mailbox = Mailbox::default();

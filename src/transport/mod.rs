@@ -21,5 +21,5 @@ pub mod sink;
 pub mod socket;
 pub mod upgrade;
 
-pub use context::SocketContext;
+pub use context::{SocketContext, SocketOwner};
 pub use upgrade::{accept, is_upgrading, PendingSocket};

@@ -11,12 +11,10 @@
 //! runs the socket actor on it (`transport::serve`). Any other answer (an
 //! error, a `404`) is written with its body and the connection is closed.
 
-use super::context::{serve, SocketContext};
+use super::context::{serve, SocketOwner};
 use crate::transport::socket::OpenGuard;
-use actix::prelude::*;
 use actix_codec::{Encoder, Framed};
 use actix_http::body::{BodySize, BoxBody, MessageBody};
-use actix_http::ws::{Message as WsMessage, ProtocolError};
 use actix_http::{h1, ConnectionType, Request, Response};
 use actix_service::{fn_factory, fn_service, Service, ServiceFactory};
 use actix_web::dev::{AppConfig, ServiceRequest, ServiceResponse};
@@ -50,17 +48,12 @@ pub struct PendingSocket {
 
 impl PendingSocket {
     /// `actor` will own the socket; frames above `max_frame_bytes` are refused.
-    pub fn new<A>(
+    pub fn new<A: SocketOwner + 'static>(
         actor: A,
         max_frame_bytes: usize,
         guard: Option<OpenGuard>,
         abandon: impl FnOnce() + 'static,
-    ) -> Self
-    where
-        A: Actor<Context = SocketContext<A>>
-            + StreamHandler<Result<WsMessage, ProtocolError>>
-            + 'static,
-    {
+    ) -> Self {
         PendingSocket {
             start: Some(Box::new(move |io, read_buf| {
                 Box::pin(serve(actor, io, read_buf, max_frame_bytes, guard))
@@ -89,19 +82,14 @@ impl Drop for PendingSocket {
 /// once it is written, `actor` owns the socket ([`PendingSocket`]; frames
 /// above `max_frame_bytes` are refused, `abandon` runs if it never starts).
 /// `bearer`: the token came as the `bearer` subprotocol, which is named back.
-pub fn accept<A>(
+pub fn accept<A: SocketOwner + 'static>(
     req: &HttpRequest,
     bearer: bool,
     actor: A,
     max_frame_bytes: usize,
     guard: Option<OpenGuard>,
     abandon: impl FnOnce() + 'static,
-) -> HttpResponse
-where
-    A: Actor<Context = SocketContext<A>>
-        + StreamHandler<Result<WsMessage, ProtocolError>>
-        + 'static,
-{
+) -> HttpResponse {
     let mut res = HttpResponse::from(actix_http::ws::handshake_response(req.head()).finish())
         .map_into_boxed_body();
     if bearer {
@@ -169,12 +157,10 @@ where
 
 /// Runs one upgrade request through the application and serves its answer.
 ///
-/// The handshake runs in its own boxed future, freed once the socket
-/// starts: the application's request future and the response are large and
-/// would otherwise stay in this future for the socket's whole life. The
-/// socket then runs in a task of its own on this worker, and this future
-/// ends: the HTTP connection's task (actix-http's dispatcher, about 2.9 KB
-/// per connection) is freed instead of carrying the socket until it closes.
+/// An accepted socket runs in a task of its own on this worker, and this
+/// future ends: the HTTP connection's task (actix-http's dispatcher, about
+/// 2.9 KB per connection) and the handshake's request future and response
+/// are freed instead of carrying the socket until it closes.
 /// A graceful stop still waits for every socket: it closes them through the
 /// registry and waits for its count, not for the HTTP server's.
 async fn take_over<S, B>(
@@ -186,7 +172,7 @@ where
     S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
     B: MessageBody + 'static,
 {
-    let accepted = Box::pin(answer(app, req, framed)).await?;
+    let accepted = answer(app, req, framed).await?;
     if let Some((start, io, read_buf, counted)) = accepted {
         actix_rt::spawn(async move {
             start(io, read_buf).await;

@@ -10,7 +10,7 @@ impl Handler<ConnectionOpened> for RegistryActor {
     /// Records the socket and attaches it to the user's presence.
     fn handle(&mut self, msg: ConnectionOpened, _: &mut Context<Self>) {
         let id = msg.handle.id;
-        if self.shutting_down {
+        if self.slots.is_closing() {
             msg.handle
                 .cut(close_code::SERVICE_RESTART, "server shutting down");
         }
@@ -54,7 +54,7 @@ impl Handler<StreamOpened> for RegistryActor {
 
     /// Records an SSE stream (closed at shutdown like sockets).
     fn handle(&mut self, StreamOpened(handle, principal): StreamOpened, _: &mut Context<Self>) {
-        if self.shutting_down {
+        if self.slots.is_closing() {
             handle.cut(close_code::SERVICE_RESTART, "server shutting down");
         }
         self.streams.insert(handle.id, (handle, principal));

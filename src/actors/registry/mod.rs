@@ -315,9 +315,8 @@ struct PresenceEntry {
 pub struct RegistryActor {
     /// Shared services; weak because `Services` holds this actor's address.
     services: Weak<Services>,
-    shutting_down: bool,
     /// Admitted sockets per user, shared with the upgrade handlers; closed
-    /// at shutdown.
+    /// at shutdown (which is how the registry knows it is shutting down).
     slots: Arc<slots::SocketSlots>,
     connections: HashMap<ConnectionId, ConnectionEntry>,
     streams: HashMap<ConnectionId, (ConnectionHandle, Principal)>,
@@ -345,7 +344,6 @@ impl RegistryActor {
     ) -> Self {
         RegistryActor {
             services,
-            shutting_down: false,
             slots,
             connections: HashMap::new(),
             streams: HashMap::new(),
@@ -450,7 +448,6 @@ impl Handler<Shutdown> for RegistryActor {
 
     /// Closes every socket with 1012 (service restart).
     fn handle(&mut self, _: Shutdown, _: &mut Context<Self>) -> usize {
-        self.shutting_down = true;
         self.slots.close();
         for entry in self.connections.values() {
             entry

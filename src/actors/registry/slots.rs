@@ -32,7 +32,7 @@ impl SocketSlots {
     /// Takes one of the user's slots and hands out a connection id; the
     /// socket gives the slot back with [`SocketSlots::release`].
     pub fn admit(&self, tenant: &TenantId, user: &UserId) -> Result<ConnectionId, AdmitError> {
-        if self.closing.load(Ordering::Acquire) {
+        if self.is_closing() {
             return Err(AdmitError::ShuttingDown);
         }
         let mut per_user = self.per_user.lock().unwrap_or_else(|e| e.into_inner());
@@ -59,6 +59,11 @@ impl SocketSlots {
     /// From now on every socket is refused (a graceful stop began).
     pub fn close(&self) {
         self.closing.store(true, Ordering::Release);
+    }
+
+    /// True once [`SocketSlots::close`] was called.
+    pub fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire)
     }
 
     /// Users holding at least one slot.
@@ -106,7 +111,9 @@ mod tests {
         let slots = SocketSlots::new(5);
         let (t, ann) = ids("acme", "ann");
         slots.admit(&t, &ann).unwrap();
+        assert!(!slots.is_closing());
         slots.close();
+        assert!(slots.is_closing());
         assert_eq!(slots.admit(&t, &ann), Err(AdmitError::ShuttingDown));
     }
 

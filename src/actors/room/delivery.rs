@@ -191,18 +191,7 @@ impl RoomActor {
         let total_users = self.by_user.borrow().user_count();
         if total_users <= max / 2 {
             self.counting.set(false);
-            let (users, next_after) = self.by_user.borrow_mut().page_json(None, max);
-            let msg = ServerMessage::RoomUsers {
-                r#ref: None,
-                entity_type: self.entity_type(),
-                entity_id: self.entity_id(),
-                users,
-                total_users,
-                next_after,
-                editors: self.editors_view(),
-                typing: self.typing_view(),
-            };
-            self.deliver_now(msg.to_frame(), None);
+            self.deliver_now(self.room_users(None, None).to_frame(), None);
             return;
         }
         if self.count_told.replace(total_users) == total_users {
@@ -214,6 +203,33 @@ impl RoomActor {
             total_users,
         };
         self.deliver_now(msg.to_frame(), None);
+    }
+
+    /// `room:users`: the first `rooms.users_list_max` member users (and
+    /// `joiner`, when the page was cut before it), the total, who edits and
+    /// who types.
+    pub(super) fn room_users(&self, r#ref: Option<Ref>, joiner: Option<&UserId>) -> ServerMessage {
+        let max = self.services.settings.rooms.users_list_max;
+        let (mut users, next_after) = self.by_user.borrow_mut().page_json(None, max);
+        if let Some(joiner) = joiner {
+            if next_after
+                .as_deref()
+                .is_some_and(|last| joiner.as_str() > last)
+            {
+                // Cut before the joiner: it is listed too (after the page).
+                users.extend(self.by_user.borrow_mut().json(joiner));
+            }
+        }
+        ServerMessage::RoomUsers {
+            r#ref,
+            entity_type: self.entity_type(),
+            entity_id: self.entity_id(),
+            users,
+            total_users: self.by_user.borrow().user_count(),
+            next_after,
+            editors: self.editors_view(),
+            typing: self.typing_view(),
+        }
     }
 
     /// Delivers without announcing pending joins first.

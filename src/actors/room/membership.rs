@@ -68,28 +68,9 @@ impl Handler<Join> for RoomActor {
         // Delivered by this room: after every broadcast delivered before it.
         // A large room lists its first `users_list_max` users; the joiner
         // pages through the rest with `room:members` if it wants them.
-        let max = self.services.settings.rooms.users_list_max;
-        let (mut users, next_after) = self.by_user.borrow_mut().page_json(None, max);
-        if next_after
-            .as_deref()
-            .is_some_and(|last| joiner.user.as_str() > last)
-        {
-            // Cut before the joiner: it is listed too (after the page).
-            users.extend(self.by_user.borrow_mut().json(&joiner.user));
-        }
-        joiner.handle.deliver(
-            ServerMessage::RoomUsers {
-                r#ref: msg.r#ref,
-                entity_type: self.entity_type(),
-                entity_id: self.entity_id(),
-                users,
-                total_users: self.by_user.borrow().user_count(),
-                next_after,
-                editors: self.editors_view(),
-                typing: self.typing_view(),
-            }
-            .to_frame(),
-        );
+        joiner
+            .handle
+            .deliver(self.room_users(msg.r#ref, Some(&joiner.user)).to_frame());
         joiner.handle.deliver(
             ServerMessage::CursorSync {
                 entity_type: self.entity_type(),
