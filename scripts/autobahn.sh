@@ -43,7 +43,11 @@ if [ ! -x "$venv/bin/kosoku" ]; then
     fi
     "$venv/bin/pip" install -q --disable-pip-version-check kosoku==0.1.0
 fi
-cargo build -q --bin tandem
+# `--tests` builds the binary with the same dependency features as
+# `cargo test --all-targets` (dev-dependencies turn some on), so after the
+# tests this is a no-op; without it cargo builds a second copy of about a
+# third of the dependencies (a minute, and disk that a CI run once ran out of).
+cargo build -q --bin tandem --tests
 
 tmp=$(mktemp -d)
 server_pid=""
