@@ -101,9 +101,17 @@ impl Application {
         let socket_slots = Arc::new(crate::actors::registry::slots::SocketSlots::new(
             settings.websocket.max_connections_per_user,
         ));
+        // The registry runs on the actor pool's first thread, beside the
+        // rooms, presence actors and rosters it hands connections to: on a
+        // node with one core, a connect's messages between them then stay on
+        // one thread instead of waking the system thread for each (a third
+        // of a connect's CPU was thread switches; see BENCHMARKS.md).
+        let registry_thread = pool.arbiters()[0].clone();
         let services = Arc::new_cyclic(|weak| {
-            let registry =
-                RegistryActor::new(weak.clone(), socket_slots.clone(), stall_limit).start();
+            let (weak, table) = (weak.clone(), socket_slots.clone());
+            let registry = RegistryActor::start_in_arbiter(&registry_thread, move |_| {
+                RegistryActor::new(weak, table, stall_limit)
+            });
             let push: actix::Recipient<crate::push::PushJob> = push.addr.clone().recipient();
             Services {
                 settings: settings.clone(),
@@ -113,6 +121,10 @@ impl Application {
                     presence: registry.clone().recipient(),
                     push: push.clone(),
                     push_settings: settings.push.clone(),
+                    // Only a node alone sees every notification created.
+                    unread: Arc::new(crate::notify::unread::UnreadCache::new(
+                        settings.redis.url.expose().is_empty(),
+                    )),
                 },
                 broker,
                 registry,

@@ -100,6 +100,48 @@ async fn an_online_user_gets_it_and_the_count_on_every_socket() {
     assert!(delivered);
 }
 
+/// The connect-time count in a tenant without unread notifications comes
+/// from the node's memory (no query); a notification created after that
+/// must still be counted on the next connect, and reading it brings the
+/// count back to 0.
+#[actix_web::test]
+async fn a_tenant_known_to_have_nothing_unread_still_counts_a_new_notification() {
+    let app = spawn_app().await;
+    let count_on_connect = |user: &'static str| {
+        let app = &app;
+        async move {
+            let mut c = app.connect(user, "quiet").await;
+            c.recv_type("welcome").await;
+            let n = c.recv_type("notification:count").await["unread"]
+                .as_i64()
+                .unwrap();
+            (c, n)
+        }
+    };
+    let (_a, n) = count_on_connect("ann").await;
+    assert_eq!(n, 0);
+    // The first connect's count (0) starts a probe of the tenant in the
+    // background; once it found nothing, connects skip the query.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (_b, n) = count_on_connect("ben").await;
+    assert_eq!(n, 0);
+
+    app.notify("quiet", "cat", "First one in this tenant").await;
+    let (mut c, n) = count_on_connect("cat").await;
+    assert_eq!(n, 1, "a creation unmarks the tenant");
+    c.send(json!({"type": "notification:read", "all": true, "ref": "r"}))
+        .await;
+    c.recv_where("the read ack", |m| m["type"] == "ack" && m["ref"] == "r")
+        .await;
+    let (_d, n) = count_on_connect("cat").await;
+    assert_eq!(n, 0);
+
+    // Another tenant's notification is its own.
+    app.notify("other", "cat", "Elsewhere").await;
+    let (_e, n) = count_on_connect("dan").await;
+    assert_eq!(n, 0);
+}
+
 #[actix_web::test]
 async fn an_offline_user_gets_it_on_connect_sync_and_rest() {
     let app = spawn_app().await;

@@ -20,6 +20,7 @@ pub mod activity;
 pub mod channels;
 pub mod notifications;
 pub mod position;
+pub mod unread;
 
 use crate::broker::Broker;
 use crate::db::{Db, DbError};
@@ -55,6 +56,8 @@ pub struct Notifier {
     pub push: Recipient<PushJob>,
     /// Push limits (the outbox's claim length follows the job timeout).
     pub push_settings: crate::config::PushSettings,
+    /// Tenants known to have no unread notification (a node alone only).
+    pub unread: Arc<unread::UnreadCache>,
 }
 
 /// Which part of a request was unusable.

@@ -7,6 +7,22 @@ use super::*;
 /// `presence:list` (the count then follows the list).
 const INITIAL_COUNT_WAIT: Duration = Duration::from_millis(500);
 
+/// Asks, at most every `unread::PROBE_EVERY` per tenant and in the
+/// background, whether anyone in `tenant` has an unread notification; if
+/// nobody has, the next connects skip their count query.
+fn probe_tenant(services: Arc<Services>, tenant: crate::ids::TenantId) {
+    let cache = &services.notify.unread;
+    let Some(probe) = cache.probe(tenant.as_str(), Instant::now()) else {
+        return;
+    };
+    actix_rt::spawn(async move {
+        match crate::notify::notifications::tenant_has_unread(&services.db, &tenant).await {
+            Ok(has) => services.notify.unread.settle(probe, has),
+            Err(e) => log::debug!("tenant {tenant}: unread probe failed: {e}"),
+        }
+    });
+}
+
 /// Notifications over the socket. Database work runs in spawned futures,
 /// never in the mailbox turn; replies are sent when they finish.
 impl ConnectionActor {
@@ -15,11 +31,26 @@ impl ConnectionActor {
     /// count's query takes longer than [`INITIAL_COUNT_WAIT`], the list is
     /// asked for first and the count follows.
     pub(super) fn initial_lists(&self, ctx: &mut SocketContext<Self>) {
+        let cache = &self.services.notify.unread;
+        if cache.knows_none(self.principal.tenant.as_str()) {
+            // Nobody in the tenant has an unread notification (a node
+            // alone knows every creation): no query.
+            self.send_count(ctx, Ok(0));
+            if self.device.wants_roster {
+                self.presence_list(None);
+            }
+            return;
+        }
         let services = self.services.clone();
         let (tenant, user) = (self.principal.tenant.clone(), self.principal.user.clone());
         let mut count: std::pin::Pin<Box<dyn std::future::Future<Output = _>>> =
             Box::pin(async move {
-                crate::notify::notifications::unread_count(&services.db, &tenant, &user).await
+                let n =
+                    crate::notify::notifications::unread_count(&services.db, &tenant, &user).await;
+                if matches!(n, Ok(0)) {
+                    probe_tenant(services, tenant);
+                }
+                n
             });
         let first = async move {
             match tokio::time::timeout(INITIAL_COUNT_WAIT, &mut count).await {

@@ -29,6 +29,9 @@ pub async fn create(
                 expires_at: draft.expires_at,
             })
             .collect();
+        // Until the insert committed (or failed), no probe may mark the
+        // tenant as having no unread notification.
+        let _writing = services.unread.writing(tenant.as_str());
         let mut conn = services.db.conn().await?;
         // Recipients locked first: per user, ids are taken in commit order.
         use diesel_async::AsyncConnection;
