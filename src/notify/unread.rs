@@ -136,6 +136,8 @@ impl UnreadCache {
         if s.none.len() >= MAX_TENANTS {
             s.none.clear();
         }
+        // Marked: not probed again until a creation unmarks it.
+        s.probed_at.remove(&probe.tenant);
         s.none.insert(probe.tenant);
     }
 }

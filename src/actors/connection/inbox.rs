@@ -7,20 +7,28 @@ use super::*;
 /// `presence:list` (the count then follows the list).
 const INITIAL_COUNT_WAIT: Duration = Duration::from_millis(500);
 
-/// Asks, at most every `unread::PROBE_EVERY` per tenant and in the
-/// background, whether anyone in `tenant` has an unread notification; if
-/// nobody has, the next connects skip their count query.
-fn probe_tenant(services: Arc<Services>, tenant: crate::ids::TenantId) {
-    let cache = &services.notify.unread;
-    let Some(probe) = cache.probe(tenant.as_str(), Instant::now()) else {
-        return;
-    };
-    actix_rt::spawn(async move {
-        match crate::notify::notifications::tenant_has_unread(&services.db, &tenant).await {
-            Ok(has) => services.notify.unread.settle(probe, has),
-            Err(e) => log::debug!("tenant {tenant}: unread probe failed: {e}"),
+/// The connect-time count. A tenant not probed lately is probed first
+/// (one query: whether anyone in it has an unread notification); if nobody
+/// has, the count is 0 and the next connects skip the query. Otherwise the
+/// user's own count is read, as every connect did before.
+async fn connect_count(
+    services: Arc<Services>,
+    tenant: crate::ids::TenantId,
+    user: crate::ids::UserId,
+) -> Result<i64, crate::notify::NotifyError> {
+    use crate::notify::notifications;
+    if let Some(probe) = services
+        .notify
+        .unread
+        .probe(tenant.as_str(), Instant::now())
+    {
+        let has = notifications::tenant_has_unread(&services.db, &tenant).await?;
+        services.notify.unread.settle(probe, has);
+        if !has {
+            return Ok(0);
         }
-    });
+    }
+    notifications::unread_count(&services.db, &tenant, &user).await
 }
 
 /// Notifications over the socket. Database work runs in spawned futures,
@@ -44,14 +52,7 @@ impl ConnectionActor {
         let services = self.services.clone();
         let (tenant, user) = (self.principal.tenant.clone(), self.principal.user.clone());
         let mut count: std::pin::Pin<Box<dyn std::future::Future<Output = _>>> =
-            Box::pin(async move {
-                let n =
-                    crate::notify::notifications::unread_count(&services.db, &tenant, &user).await;
-                if matches!(n, Ok(0)) {
-                    probe_tenant(services, tenant);
-                }
-                n
-            });
+            Box::pin(connect_count(services, tenant, user));
         let first = async move {
             match tokio::time::timeout(INITIAL_COUNT_WAIT, &mut count).await {
                 Ok(n) => (Some(n), None),
