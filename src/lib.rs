@@ -69,7 +69,8 @@
 //!   subscriptions and notification email addresses (REST in `http::push`).
 //! - [`notify`]: notifications (validate, store, deliver, settings) and the activity
 //!   feed, given a `notify::Notifier` (database, broker, presence query, push); SSE
-//!   stream positions. Returns `NotifyError`, never HTTP errors.
+//!   stream positions; `notify::unread`: tenants known to have nothing unread (no
+//!   count query on connect). Returns `NotifyError`, never HTTP errors.
 //! - [`clock`]: monotonic milliseconds and wire timestamps.
 //! - [`telemetry`]: Prometheus metrics (`GET /metrics`, token-guarded) and their hooks.
 //! - [`transport`]: the WebSocket transport. actix-http hands each upgraded

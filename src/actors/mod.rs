@@ -1,7 +1,7 @@
 //! The actor tree of one node.
 //!
-//! Threads: the registries, the log writer and group commit run on the
-//! System arbiter; sockets (`ConnectionActor`, `SseConnectionActor`,
+//! Threads: the Yjs registry, the log writer and group commit run on the
+//! System arbiter, the registry on the actor pool's first arbiter; sockets (`ConnectionActor`, `SseConnectionActor`,
 //! `YjsConnectionActor`) on the HTTP worker that accepted them; rooms (with
 //! their document session), presence actors, rosters, Yjs documents and the
 //! broker's shards on the actor pool (`pool`: one arbiter per core, chosen by
