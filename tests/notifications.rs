@@ -100,10 +100,11 @@ async fn an_online_user_gets_it_and_the_count_on_every_socket() {
     assert!(delivered);
 }
 
-/// The connect-time count in a tenant without unread notifications comes
-/// from the node's memory (no query); a notification created after that
-/// must still be counted on the next connect, and reading it brings the
-/// count back to 0.
+/// The connect-time count in a tenant (or a node) without unread
+/// notifications comes from the node's memory (no query); a notification
+/// created after that must still be counted on the next connect, in its
+/// tenant whether seen before or not, and reading it brings the count back
+/// to 0.
 #[actix_web::test]
 async fn a_tenant_known_to_have_nothing_unread_still_counts_a_new_notification() {
     let app = spawn_app().await;
@@ -125,6 +126,12 @@ async fn a_tenant_known_to_have_nothing_unread_still_counts_a_new_notification()
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (_b, n) = count_on_connect("ben").await;
     assert_eq!(n, 0);
+    // The database has no notification at all, so the probe marked the
+    // whole node: a tenant never seen before must still count its first.
+    app.notify("fresh", "eve", "New tenant's first").await;
+    let mut e = app.connect("eve", "fresh").await;
+    e.recv_type("welcome").await;
+    assert_eq!(e.recv_type("notification:count").await["unread"], 1);
 
     app.notify("quiet", "cat", "First one in this tenant").await;
     let (mut c, n) = count_on_connect("cat").await;

@@ -8,7 +8,10 @@
 //!
 //! The cache only ever says "none": a tenant is marked after a probe
 //! (`store::tenant_has_unread`) found no unread, live notification in it,
-//! and unmarked when a notification is created in it. Unread notifications
+//! and unmarked when a notification is created in it. The whole node is
+//! marked the same way when a probe (`store::anyone_has_unread`) found no
+//! unread notification in any tenant, which is how a node whose apps do
+//! not use notifications skips the query for every tenant, new ones too. Unread notifications
 //! appear in no other way (reads, expiry and deletion only take them away),
 //! so a mark stays true until the next creation. A probe's answer is thrown
 //! away if a creation in the tenant was running when the probe was handed
@@ -44,6 +47,10 @@ struct State {
     none: HashSet<String>,
     /// When each tenant was last probed.
     probed_at: HashMap<String, Instant>,
+    /// Nobody in any tenant has an unread notification.
+    all_none: bool,
+    /// When the node-wide probe was last handed out.
+    all_probed_at: Option<Instant>,
     /// Creations running, per tenant.
     writers: HashMap<String, usize>,
     /// Bumped when a creation starts and when it ends.
@@ -54,8 +61,17 @@ struct State {
 #[derive(Debug)]
 #[must_use = "give the probe's answer to UnreadCache::settle"]
 pub struct Probe {
-    tenant: String,
+    /// The tenant asked about; `None`: every tenant.
+    tenant: Option<String>,
     generation: u64,
+}
+
+impl Probe {
+    /// Whether this asks about every tenant (`store::anyone_has_unread`)
+    /// rather than one (`store::tenant_has_unread`).
+    pub fn is_node_wide(&self) -> bool {
+        self.tenant.is_none()
+    }
 }
 
 /// Held while a creation in a tenant runs (see [`UnreadCache::writing`]).
@@ -82,7 +98,11 @@ impl UnreadCache {
 
     /// Whether `tenant` is known to have no unread notification.
     pub fn knows_none(&self, tenant: &str) -> bool {
-        self.enabled && self.state().none.contains(tenant)
+        if !self.enabled {
+            return false;
+        }
+        let s = self.state();
+        s.all_none || s.none.contains(tenant)
     }
 
     /// A creation in `tenant` starts: the tenant is unmarked now, and no
@@ -90,6 +110,7 @@ impl UnreadCache {
     pub fn writing(&self, tenant: &str) -> Writing<'_> {
         let mut s = self.state();
         s.none.remove(tenant);
+        s.all_none = false;
         *s.writers.entry(tenant.to_owned()).or_insert(0) += 1;
         s.generation += 1;
         Writing {
@@ -98,17 +119,29 @@ impl UnreadCache {
         }
     }
 
-    /// Leave to ask the database whether `tenant` has unread
-    /// notifications: `None` when the cache is off, the tenant is marked
-    /// already, a creation in it is running, or it was probed within
+    /// Leave to ask the database whether anyone has unread notifications:
+    /// in every tenant when the node-wide probe was not handed out within
+    /// [`PROBE_EVERY`] of `now` and no creation is running anywhere,
+    /// otherwise in `tenant`. `None` when the cache is off, the tenant is
+    /// marked already, a creation in it is running, or it was probed within
     /// [`PROBE_EVERY`] of `now`.
     pub fn probe(&self, tenant: &str, now: Instant) -> Option<Probe> {
         if !self.enabled {
             return None;
         }
         let mut s = self.state();
-        if s.none.contains(tenant) || s.writers.get(tenant).is_some_and(|n| *n > 0) {
+        if s.all_none || s.none.contains(tenant) || s.writers.get(tenant).is_some_and(|n| *n > 0) {
             return None;
+        }
+        let all_due = s
+            .all_probed_at
+            .is_none_or(|at| now.saturating_duration_since(at) >= PROBE_EVERY);
+        if all_due && s.writers.is_empty() {
+            s.all_probed_at = Some(now);
+            return Some(Probe {
+                tenant: None,
+                generation: s.generation,
+            });
         }
         if s.probed_at
             .get(tenant)
@@ -121,24 +154,31 @@ impl UnreadCache {
         }
         s.probed_at.insert(tenant.to_owned(), now);
         Some(Probe {
-            tenant: tenant.to_owned(),
+            tenant: Some(tenant.to_owned()),
             generation: s.generation,
         })
     }
 
-    /// The probe's answer: marks the tenant when it has no unread
-    /// notification and no creation ran since the probe was handed out.
+    /// The probe's answer: marks the tenant (or the node, for a node-wide
+    /// probe) when nobody has an unread notification and no creation ran
+    /// since the probe was handed out.
     pub fn settle(&self, probe: Probe, has_unread: bool) {
         let mut s = self.state();
         if has_unread || s.generation != probe.generation {
             return;
         }
+        let Some(tenant) = probe.tenant else {
+            // Tenant marks stay: a creation later unmarks only its tenant.
+            s.all_none = true;
+            s.probed_at.clear();
+            return;
+        };
         if s.none.len() >= MAX_TENANTS {
             s.none.clear();
         }
         // Marked: not probed again until a creation unmarks it.
-        s.probed_at.remove(&probe.tenant);
-        s.none.insert(probe.tenant);
+        s.probed_at.remove(&tenant);
+        s.none.insert(tenant);
     }
 }
 
@@ -160,12 +200,23 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
 
+    /// A cache whose node-wide probe found unread notifications somewhere,
+    /// so probes after it ask about single tenants.
+    fn someone_has_unread(now: Instant) -> UnreadCache {
+        let cache = UnreadCache::new(true);
+        let p = cache.probe("t", now).unwrap();
+        assert!(p.is_node_wide(), "the first probe asks about every tenant");
+        cache.settle(p, true);
+        cache
+    }
+
     #[test]
     fn a_probe_that_finds_nothing_marks_the_tenant_until_a_creation() {
-        let cache = UnreadCache::new(true);
         let now = Instant::now();
+        let cache = someone_has_unread(now);
         assert!(!cache.knows_none("t"));
         let p = cache.probe("t", now).unwrap();
+        assert!(!p.is_node_wide());
         cache.settle(p, false);
         assert!(cache.knows_none("t"));
         assert!(!cache.knows_none("other"), "one tenant's mark is its own");
@@ -175,46 +226,69 @@ mod tests {
     }
 
     #[test]
-    fn a_probe_that_finds_unread_marks_nothing_and_waits_before_the_next() {
-        let cache = UnreadCache::new(true);
+    fn a_node_wide_probe_that_finds_nothing_marks_every_tenant_until_a_creation() {
         let now = Instant::now();
+        let cache = UnreadCache::new(true);
+        let p = cache.probe("t", now).unwrap();
+        assert!(p.is_node_wide());
+        cache.settle(p, false);
+        assert!(cache.knows_none("t") && cache.knows_none("never-seen"));
+        assert!(cache.probe("new", now).is_none(), "marked: nothing to ask");
+        drop(cache.writing("x"));
+        assert!(!cache.knows_none("x"));
+        assert!(!cache.knows_none("y"), "conservative: y is asked again");
+        // The node-wide probe waits its turn; single tenants are asked.
+        let p = cache.probe("y", now).unwrap();
+        assert!(!p.is_node_wide());
+        let p = cache.probe("z", now + PROBE_EVERY).unwrap();
+        assert!(p.is_node_wide());
+    }
+
+    #[test]
+    fn a_probe_that_finds_unread_marks_nothing_and_waits_before_the_next() {
+        let now = Instant::now();
+        let cache = someone_has_unread(now);
         let p = cache.probe("t", now).unwrap();
         cache.settle(p, true);
         assert!(!cache.knows_none("t"));
         assert!(cache.probe("t", now + PROBE_EVERY / 2).is_none());
-        assert!(cache.probe("t", now + PROBE_EVERY).is_some());
+        // Due again: the node-wide probe comes first.
+        assert!(cache.probe("t", now + PROBE_EVERY).unwrap().is_node_wide());
+        assert!(!cache.probe("t", now + PROBE_EVERY).unwrap().is_node_wide());
     }
 
     #[test]
     fn a_probe_raced_by_a_creation_is_thrown_away() {
-        let cache = UnreadCache::new(true);
         let now = Instant::now();
+        let cache = someone_has_unread(now);
         // Creation starts after the probe was handed out (its insert may
         // commit after the probe's read).
         let p = cache.probe("t", now).unwrap();
         let w = cache.writing("t");
         cache.settle(p, false);
         assert!(!cache.knows_none("t"));
-        // While a creation runs, no probe is handed out.
+        // While a creation runs, no probe of its tenant, and no node-wide
+        // one, is handed out.
         assert!(cache.probe("t", now + PROBE_EVERY).is_none());
+        assert!(!cache.probe("u", now + PROBE_EVERY).unwrap().is_node_wide());
         drop(w);
         // Ended before the probe: the probe reads after the commit.
+        let p = cache.probe("t", now + PROBE_EVERY * 2).unwrap();
+        assert!(p.is_node_wide());
+        cache.settle(p, true);
         let p = cache.probe("t", now + PROBE_EVERY * 2).unwrap();
         cache.settle(p, false);
         assert!(cache.knows_none("t"));
     }
 
     #[test]
-    fn a_creation_anywhere_voids_probes_out_at_the_time() {
-        let cache = UnreadCache::new(true);
+    fn a_node_wide_probe_raced_by_a_creation_is_thrown_away() {
         let now = Instant::now();
+        let cache = UnreadCache::new(true);
         let p = cache.probe("t", now).unwrap();
         drop(cache.writing("other"));
         cache.settle(p, false);
-        assert!(
-            !cache.knows_none("t"),
-            "conservative: any creation voids it"
-        );
+        assert!(!cache.knows_none("t"), "any creation voids it");
     }
 
     #[test]

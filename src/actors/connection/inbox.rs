@@ -7,10 +7,11 @@ use super::*;
 /// `presence:list` (the count then follows the list).
 const INITIAL_COUNT_WAIT: Duration = Duration::from_millis(500);
 
-/// The connect-time count. A tenant not probed lately is probed first
-/// (one query: whether anyone in it has an unread notification); if nobody
-/// has, the count is 0 and the next connects skip the query. Otherwise the
-/// user's own count is read, as every connect did before.
+/// The connect-time count. When the node or the tenant was not probed
+/// lately, it is probed first (one query: whether anyone, in any tenant or
+/// in this one, has an unread notification); if nobody has, the count is 0
+/// and the next connects skip the query. Otherwise the user's own count is
+/// read, as every connect did before.
 async fn connect_count(
     services: Arc<Services>,
     tenant: crate::ids::TenantId,
@@ -22,7 +23,11 @@ async fn connect_count(
         .unread
         .probe(tenant.as_str(), Instant::now())
     {
-        let has = notifications::tenant_has_unread(&services.db, &tenant).await?;
+        let has = if probe.is_node_wide() {
+            notifications::anyone_has_unread(&services.db).await?
+        } else {
+            notifications::tenant_has_unread(&services.db, &tenant).await?
+        };
         services.notify.unread.settle(probe, has);
         if !has {
             return Ok(0);

@@ -29,6 +29,19 @@ pub async fn tenant_has_unread(db: &Db, tenant: &TenantId) -> Result<bool, Notif
     .await?)
 }
 
+/// Whether anyone in any tenant has an unread, live notification (the
+/// node-wide probe behind [`crate::notify::unread::UnreadCache`]).
+pub async fn anyone_has_unread(db: &Db) -> Result<bool, NotifyError> {
+    let mut conn = db.conn().await?;
+    Ok(diesel::select(diesel::dsl::exists(
+        realtime_notifications::table
+            .filter(realtime_notifications::is_read.eq(false))
+            .filter(live!()),
+    ))
+    .get_result(&mut conn)
+    .await?)
+}
+
 /// Unread counts of several users (users with none are listed with 0).
 pub async fn unread_counts(
     db: &Db,
