@@ -42,6 +42,7 @@ impl Handler<Join> for RoomActor {
                 device,
             }));
             self.sync_member_joined(id);
+            self.sweep_after_join(ctx);
             self.tell_roster_remote(true);
             // Before the joiner hears of its join (and of the session).
             if let Some(doc) = &self.document {

@@ -245,7 +245,8 @@ pub struct StopRoomForTest;
 #[rtype(result = "(String, Option<String>)")]
 pub struct ThreadsForTest;
 
-/// How often members whose connection is gone are dropped.
+/// How long after a join the room looks for members whose connection is
+/// gone (see [`RoomActor::sweep_after_join`]).
 const MEMBER_SWEEP: Duration = Duration::from_secs(5);
 
 /// A member connection.
@@ -275,6 +276,8 @@ pub struct RoomActor {
     /// The members by user, with each user's view ready as JSON.
     by_user: std::cell::RefCell<members::MemberIndex>,
     joins_seen: u64,
+    /// A sweep for members whose connection is gone is scheduled.
+    sweep_pending: bool,
     /// The document session, started on the first document request.
     document: Option<Addr<DocumentActor>>,
     cursor_interval: Duration,
@@ -327,6 +330,7 @@ impl RoomActor {
             members: BTreeMap::new(),
             by_user: Default::default(),
             joins_seen: 0,
+            sweep_pending: false,
             document: None,
             pending_joins: Default::default(),
             pending_leaves: Default::default(),
@@ -384,6 +388,32 @@ impl RoomActor {
         self.document.clone().filter(|d| d.connected())
     }
 
+    /// A connection that stops after our reply to its join but before it
+    /// handled the reply never sends `LeaveRoom` (it did not know the room
+    /// yet). So [`MEMBER_SWEEP`] after a join (one sweep for all the joins
+    /// in that time) the room drops members whose connection is gone. Any
+    /// later stop sends `LeaveRoom`, so a room without joins has no timer:
+    /// a per-room interval was most of an idle node's CPU with one room per
+    /// user (BENCHMARKS.md, "Idle CPU").
+    fn sweep_after_join(&mut self, ctx: &mut Context<Self>) {
+        if self.sweep_pending {
+            return;
+        }
+        self.sweep_pending = true;
+        ctx.run_later(MEMBER_SWEEP, |act, ctx| {
+            act.sweep_pending = false;
+            let dead: Vec<ConnectionId> = act
+                .members
+                .iter()
+                .filter(|(_, m)| !m.handle.is_alive())
+                .map(|(id, _)| *id)
+                .collect();
+            for connection in dead {
+                ctx.notify(LeaveRoom { connection });
+            }
+        });
+    }
+
     fn schedule_idle_check(&self, ctx: &mut Context<Self>) {
         let idle = Duration::from_secs(self.services.settings.rooms.idle_stop_secs);
         ctx.run_later(idle, move |act, ctx| {
@@ -407,19 +437,6 @@ impl Actor for RoomActor {
         self.start_relay(ctx);
         // A room opened by REST may never get a member.
         self.schedule_idle_check(ctx);
-        // A connection that stopped between its join and our reply never
-        // sends LeaveRoom: drop members whose connection is gone.
-        ctx.run_interval(MEMBER_SWEEP, |act, ctx| {
-            let dead: Vec<ConnectionId> = act
-                .members
-                .iter()
-                .filter(|(_, m)| !m.handle.is_alive())
-                .map(|(id, _)| *id)
-                .collect();
-            for connection in dead {
-                ctx.notify(LeaveRoom { connection });
-            }
-        });
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {

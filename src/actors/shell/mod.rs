@@ -239,6 +239,31 @@ pub fn start_liveness<A: SocketActor>(
     arm_liveness(act, ctx, next_ping, interval, timeout);
 }
 
+/// The coarsest step of the liveness grid (see [`on_liveness_grid`]).
+const LIVENESS_GRID_MAX: Duration = Duration::from_millis(250);
+
+/// `deadline` moved later to the next point of a grid that every socket of
+/// the process shares (a step of a twentieth of the ping interval, at most
+/// [`LIVENESS_GRID_MAX`]). Sockets whose pings fall due within one step
+/// then fire together: their thread wakes once for all of them, and their
+/// pongs come back together, instead of one wake-up per socket for the
+/// ping and another for its pong (thread switches were about a third of
+/// an idle node's CPU; BENCHMARKS.md, "Idle CPU: pings on a grid"). A ping
+/// or a timeout is at most one step late.
+pub fn on_liveness_grid(deadline: Instant, interval: Duration) -> Instant {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let epoch = *EPOCH.get_or_init(Instant::now);
+    let step = u64::try_from((interval / 20).min(LIVENESS_GRID_MAX).as_micros())
+        .unwrap_or(u64::MAX)
+        .max(1);
+    let since = u64::try_from(deadline.saturating_duration_since(epoch).as_micros())
+        .unwrap_or(u64::MAX);
+    match since.div_ceil(step).checked_mul(step) {
+        Some(at) => epoch + Duration::from_micros(at),
+        None => deadline,
+    }
+}
+
 /// Sets the socket's one liveness timer for its next deadline.
 fn arm_liveness<A: SocketActor>(
     act: &mut A,
@@ -248,6 +273,7 @@ fn arm_liveness<A: SocketActor>(
     timeout: Duration,
 ) {
     let deadline = frames::liveness_deadline(act.shell().last_heard, next_ping, timeout);
+    let deadline = on_liveness_grid(deadline, interval);
     let wait = deadline.saturating_duration_since(Instant::now());
     ctx.run_later(wait, move |act, ctx| {
         act.on_tick();
@@ -289,4 +315,37 @@ pub fn schedule_expiry<A: SocketActor>(act: &mut A, ctx: &mut SocketContext<A>) 
         }
     });
     act.shell().expiry_timer = Some(timer);
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn the_grid_moves_a_deadline_later_by_less_than_one_step(
+            offset_us in 0u64..100_000_000,
+            interval_ms in 1u64..120_000,
+        ) {
+            let interval = Duration::from_millis(interval_ms);
+            let step = (interval / 20).min(LIVENESS_GRID_MAX).max(Duration::from_micros(1));
+            let deadline = Instant::now() + Duration::from_micros(offset_us);
+            let at = on_liveness_grid(deadline, interval);
+            prop_assert!(at >= deadline);
+            prop_assert!(at - deadline < step);
+            prop_assert_eq!(on_liveness_grid(at, interval), at, "a grid point stays");
+        }
+    }
+
+    #[test]
+    fn deadlines_within_one_step_share_a_grid_point() {
+        let interval = Duration::from_secs(30);
+        let base = on_liveness_grid(Instant::now() + Duration::from_secs(1), interval);
+        let a = on_liveness_grid(base + Duration::from_millis(1), interval);
+        let b = on_liveness_grid(base + Duration::from_millis(249), interval);
+        assert_eq!(a, b);
+        assert_eq!(a - base, LIVENESS_GRID_MAX);
+    }
 }
