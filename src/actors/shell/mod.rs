@@ -256,8 +256,8 @@ pub fn on_liveness_grid(deadline: Instant, interval: Duration) -> Instant {
     let step = u64::try_from((interval / 20).min(LIVENESS_GRID_MAX).as_micros())
         .unwrap_or(u64::MAX)
         .max(1);
-    let since = u64::try_from(deadline.saturating_duration_since(epoch).as_micros())
-        .unwrap_or(u64::MAX);
+    let since =
+        u64::try_from(deadline.saturating_duration_since(epoch).as_micros()).unwrap_or(u64::MAX);
     match since.div_ceil(step).checked_mul(step) {
         Some(at) => epoch + Duration::from_micros(at),
         None => deadline,
