@@ -250,7 +250,7 @@ const LIVENESS_GRID_MAX: Duration = Duration::from_millis(250);
 /// ping and another for its pong (thread switches were about a third of
 /// an idle node's CPU; BENCHMARKS.md, "Idle CPU: pings on a grid"). A ping
 /// or a timeout is at most one step late.
-pub fn on_liveness_grid(deadline: Instant, interval: Duration) -> Instant {
+fn on_liveness_grid(deadline: Instant, interval: Duration) -> Instant {
     static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
     let epoch = *EPOCH.get_or_init(Instant::now);
     let step = u64::try_from((interval / 20).min(LIVENESS_GRID_MAX).as_micros())
