@@ -86,6 +86,41 @@ async fn a_closed_socket_leaves_its_rooms() {
     assert_eq!(left["user_id"], "bob");
 }
 
+/// A socket that closes right after asking to join never stays a member:
+/// the room drops it when the join finds it gone, or when it says it left.
+/// (A close between the room's reply and the socket's handling of it is
+/// left to the room's sweep a few seconds after the join; this test does
+/// not force that narrow window, it only checks that no path leaves a
+/// ghost member.)
+#[actix_web::test]
+async fn sockets_closed_right_after_joining_never_stay_members() {
+    let app = spawn_app().await;
+    let mut alice = app.connect_ready("alice", "acme").await;
+    alice.request(room("room:join"), "j").await;
+    for i in 0..20 {
+        let mut c = app.connect_ready(&format!("u{i}"), "acme").await;
+        c.send(with(room("room:join"), json!({"ref": "j"}))).await;
+        if i % 2 == 1 {
+            // Some wait a moment: the reply is on its way or handled.
+            tokio::time::sleep(Duration::from_millis(i)).await;
+        }
+        c.close().await;
+    }
+    let mut total = None;
+    for attempt in 0..40 {
+        let page = alice
+            .request(room("room:members"), &format!("m{attempt}"))
+            .await;
+        assert_eq!(page["type"], "room:members", "{page}");
+        total = page["total_users"].as_u64();
+        if total == Some(1) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(total, Some(1), "members outlived their sockets");
+}
+
 #[actix_web::test]
 async fn requests_for_a_room_not_joined_are_refused() {
     let app = spawn_app().await;
