@@ -62,10 +62,73 @@ pub struct SendTo(pub ConnectionHandle, pub Frame);
 #[rtype(result = "usize")]
 pub struct CountSubscribers(pub Topic);
 
+/// A topic's subscribers. Most topics (a user's, a tenant with one
+/// connection) have one, kept without a map: a map's smallest table costs
+/// about a hundred bytes more per topic, and every socket has two topics.
+enum Subscribers {
+    One(ConnectionId, ConnectionHandle),
+    Many(HashMap<ConnectionId, ConnectionHandle>),
+}
+
+impl Subscribers {
+    /// Adds or replaces `id`'s handle; true when `id` is new here.
+    fn insert(&mut self, id: ConnectionId, handle: ConnectionHandle) -> bool {
+        match self {
+            Subscribers::One(only, h) if *only == id => {
+                *h = handle;
+                false
+            }
+            Subscribers::One(only, h) => {
+                let mut map = HashMap::with_capacity(2);
+                map.insert(*only, h.clone());
+                map.insert(id, handle);
+                *self = Subscribers::Many(map);
+                true
+            }
+            Subscribers::Many(map) => map.insert(id, handle).is_none(),
+        }
+    }
+
+    /// Removes `id`; true when nobody is left.
+    fn remove(&mut self, id: ConnectionId) -> bool {
+        match self {
+            Subscribers::One(only, _) => *only == id,
+            Subscribers::Many(map) => {
+                map.remove(&id);
+                let last = if map.len() == 1 {
+                    map.drain().next()
+                } else {
+                    None
+                };
+                let empty = map.is_empty();
+                if let Some((only, h)) = last {
+                    *self = Subscribers::One(only, h);
+                    return false;
+                }
+                empty
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Subscribers::One(..) => 1,
+            Subscribers::Many(map) => map.len(),
+        }
+    }
+
+    fn for_each(&self, mut f: impl FnMut(ConnectionId, &ConnectionHandle)) {
+        match self {
+            Subscribers::One(id, h) => f(*id, h),
+            Subscribers::Many(map) => map.iter().for_each(|(id, h)| f(*id, h)),
+        }
+    }
+}
+
 /// Holds the subscriptions of one shard.
 #[derive(Default)]
 pub struct BrokerActor {
-    topics: HashMap<Topic, HashMap<ConnectionId, ConnectionHandle>>,
+    topics: HashMap<Topic, Subscribers>,
     by_connection: HashMap<ConnectionId, Vec<Topic>>,
     /// Requests sent through [`LocalBroker`] and not handled yet.
     pending: Arc<AtomicI64>,
@@ -87,8 +150,14 @@ impl Handler<Subscribe> for BrokerActor {
     fn handle(&mut self, Subscribe(topic, handle): Subscribe, _: &mut Context<Self>) {
         self.handled();
         let id = handle.id;
-        let subs = self.topics.entry(topic.clone()).or_default();
-        if subs.insert(id, handle).is_none() {
+        let new = match self.topics.entry(topic.clone()) {
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(Subscribers::One(id, handle));
+                true
+            }
+            std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().insert(id, handle),
+        };
+        if new {
             self.by_connection.entry(id).or_default().push(topic);
         }
     }
@@ -123,11 +192,11 @@ impl Handler<Publish> for BrokerActor {
     fn handle(&mut self, msg: Publish, _: &mut Context<Self>) {
         self.handled();
         if let Some(subs) = self.topics.get(&msg.topic) {
-            for (id, handle) in subs {
-                if Some(*id) != msg.except {
+            subs.for_each(|id, handle| {
+                if Some(id) != msg.except {
                     handle.deliver_published(msg.frame.clone(), Some(msg.at));
                 }
-            }
+            });
         }
     }
 }
@@ -147,15 +216,14 @@ impl Handler<CountSubscribers> for BrokerActor {
         CountSubscribers(topic): CountSubscribers,
         _: &mut Context<Self>,
     ) -> usize {
-        self.topics.get(&topic).map_or(0, HashMap::len)
+        self.topics.get(&topic).map_or(0, Subscribers::len)
     }
 }
 
 impl BrokerActor {
     fn remove(&mut self, topic: &Topic, id: ConnectionId) {
         if let Some(subs) = self.topics.get_mut(topic) {
-            subs.remove(&id);
-            if subs.is_empty() {
+            if subs.remove(id) {
                 self.topics.remove(topic);
             }
         }
@@ -300,5 +368,60 @@ impl Broker for LocalBroker {
     }
     fn mailbox_depth(&self) -> Option<usize> {
         Some(usize::try_from(self.pending.load(Ordering::Relaxed)).unwrap_or(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    /// An actor that takes frames and closes and does nothing with them.
+    struct Sink;
+    impl Actor for Sink {
+        type Context = Context<Self>;
+    }
+    impl Handler<crate::broker::Deliver> for Sink {
+        type Result = ();
+        fn handle(&mut self, _: crate::broker::Deliver, _: &mut Context<Self>) {}
+    }
+    impl Handler<crate::broker::CloseSocket> for Sink {
+        type Result = ();
+        fn handle(&mut self, _: crate::broker::CloseSocket, _: &mut Context<Self>) {}
+    }
+
+    async fn handle(id: u64) -> ConnectionHandle {
+        let sink = Sink.start();
+        ConnectionHandle::new(
+            ConnectionId(id),
+            sink.clone().recipient(),
+            sink.recipient(),
+            16,
+            std::time::Duration::from_secs(1),
+            None,
+        )
+    }
+
+    fn ids(subs: &Subscribers) -> Vec<ConnectionId> {
+        let mut out = Vec::new();
+        subs.for_each(|id, _| out.push(id));
+        out.sort();
+        out
+    }
+
+    #[actix_rt::test]
+    async fn subscribers_grow_from_one_to_a_map_and_shrink_back() {
+        let (a, b) = (ConnectionId(1), ConnectionId(2));
+        let mut subs = Subscribers::One(a, handle(1).await);
+        assert!(!subs.insert(a, handle(1).await), "the same one again");
+        assert_eq!(subs.len(), 1);
+        assert!(subs.insert(b, handle(2).await));
+        assert!(matches!(subs, Subscribers::Many(_)));
+        assert_eq!(ids(&subs), vec![a, b]);
+        assert!(!subs.remove(ConnectionId(9)), "not a subscriber");
+        assert!(!subs.remove(a));
+        assert!(matches!(subs, Subscribers::One(id, _) if id == b));
+        assert!(!subs.remove(a), "already gone");
+        assert!(subs.remove(b), "nobody left");
     }
 }
