@@ -74,17 +74,16 @@ impl Application {
         let local: Arc<dyn crate::broker::Broker> =
             Arc::new(LocalBroker::start_sharded(pool.arbiters()));
         // An empty `redis.url` keeps the node alone, with no Redis at all.
-        let (broker, leases, slots, nodes): (Arc<dyn crate::broker::Broker>, _, _, _) =
-            if settings.redis.url.expose().is_empty() {
-                (local, None, None, None)
-            } else {
-                let redis =
-                    RedisBroker::start(local, &settings.redis).map_err(StartupError::Config)?;
-                let ttl = Duration::from_millis(settings.redis.document_lease_ms);
-                let (leases, slots) = (redis.leases(ttl), redis.slots());
-                let nodes = redis.nodes(Duration::from_millis(settings.redis.node_ttl_ms));
-                (Arc::new(redis), Some(leases), Some(slots), Some(nodes))
-            };
+        let alone = settings.redis.url.expose().is_empty();
+        let (broker, leases, slots, nodes): (Arc<dyn crate::broker::Broker>, _, _, _) = if alone {
+            (local, None, None, None)
+        } else {
+            let redis = RedisBroker::start(local, &settings.redis).map_err(StartupError::Config)?;
+            let ttl = Duration::from_millis(settings.redis.document_lease_ms);
+            let (leases, slots) = (redis.leases(ttl), redis.slots());
+            let nodes = redis.nodes(Duration::from_millis(settings.redis.node_ttl_ms));
+            (Arc::new(redis), Some(leases), Some(slots), Some(nodes))
+        };
         let log_writer = LogWriterActor::new(db.clone()).start();
         let group_commit = crate::actors::group_commit::GroupCommit::start(
             db.clone(),
@@ -122,9 +121,7 @@ impl Application {
                     push: push.clone(),
                     push_settings: settings.push.clone(),
                     // Only a node alone sees every notification created.
-                    unread: Arc::new(crate::notify::unread::UnreadCache::new(
-                        settings.redis.url.expose().is_empty(),
-                    )),
+                    unread: Arc::new(crate::notify::unread::UnreadCache::new(alone)),
                 },
                 broker,
                 registry,

@@ -101,8 +101,11 @@ async fn sockets_closed_right_after_joining_never_stay_members() {
         let mut c = app.connect_ready(&format!("u{i}"), "acme").await;
         c.send(with(room("room:join"), json!({"ref": "j"}))).await;
         if i % 2 == 1 {
-            // Some wait a moment: the reply is on its way or handled.
-            tokio::time::sleep(Duration::from_millis(i)).await;
+            // Half close only once the room's reply has arrived.
+            c.recv_where("the join's reply", |m| {
+                m["type"] == "room:users" && m["ref"] == "j"
+            })
+            .await;
         }
         c.close().await;
     }

@@ -1,8 +1,9 @@
 //! The actor tree of one node.
 //!
 //! Threads: the Yjs registry, the log writer and group commit run on the
-//! System arbiter, the registry on the actor pool's first arbiter; sockets (`ConnectionActor`, `SseConnectionActor`,
-//! `YjsConnectionActor`) on the HTTP worker that accepted them; rooms (with
+//! System arbiter, the registry on the actor pool's first arbiter; sockets
+//! (`ConnectionActor`, `SseConnectionActor`, `YjsConnectionActor`) on the
+//! HTTP worker that accepted them; rooms (with
 //! their document session), presence actors, rosters, Yjs documents and the
 //! broker's shards on the actor pool (`pool`: one arbiter per core, chosen by
 //! a hash of the room, (tenant, user), tenant, document or topic tenant);

@@ -7,9 +7,10 @@
 //! query for tenants without unread notifications").
 //!
 //! The cache only ever says "none": a tenant is marked after a probe
-//! (`store::tenant_has_unread`) found no unread, live notification in it,
+//! (`store::has_unread`) found no unread, live notification in it,
 //! and unmarked when a notification is created in it. The whole node is
-//! marked the same way when a probe (`store::anyone_has_unread`) found no
+//! marked the same way when a node-wide probe (the same query, for every
+//! tenant) found no
 //! unread notification in any tenant, which is how a node whose apps do
 //! not use notifications skips the query for every tenant, new ones too. Unread notifications
 //! appear in no other way (reads, expiry and deletion only take them away),
@@ -67,10 +68,9 @@ pub struct Probe {
 }
 
 impl Probe {
-    /// Whether this asks about every tenant (`store::anyone_has_unread`)
-    /// rather than one (`store::tenant_has_unread`).
-    pub fn is_node_wide(&self) -> bool {
-        self.tenant.is_none()
+    /// The tenant to ask about (`store::has_unread`); `None`: every tenant.
+    pub fn tenant(&self) -> Option<&str> {
+        self.tenant.as_deref()
     }
 }
 
@@ -205,7 +205,10 @@ mod tests {
     fn someone_has_unread(now: Instant) -> UnreadCache {
         let cache = UnreadCache::new(true);
         let p = cache.probe("t", now).unwrap();
-        assert!(p.is_node_wide(), "the first probe asks about every tenant");
+        assert!(
+            p.tenant().is_none(),
+            "the first probe asks about every tenant"
+        );
         cache.settle(p, true);
         cache
     }
@@ -216,7 +219,7 @@ mod tests {
         let cache = someone_has_unread(now);
         assert!(!cache.knows_none("t"));
         let p = cache.probe("t", now).unwrap();
-        assert!(!p.is_node_wide());
+        assert_eq!(p.tenant(), Some("t"));
         cache.settle(p, false);
         assert!(cache.knows_none("t"));
         assert!(!cache.knows_none("other"), "one tenant's mark is its own");
@@ -230,7 +233,7 @@ mod tests {
         let now = Instant::now();
         let cache = UnreadCache::new(true);
         let p = cache.probe("t", now).unwrap();
-        assert!(p.is_node_wide());
+        assert!(p.tenant().is_none());
         cache.settle(p, false);
         assert!(cache.knows_none("t") && cache.knows_none("never-seen"));
         assert!(cache.probe("new", now).is_none(), "marked: nothing to ask");
@@ -239,9 +242,9 @@ mod tests {
         assert!(!cache.knows_none("y"), "conservative: y is asked again");
         // The node-wide probe waits its turn; single tenants are asked.
         let p = cache.probe("y", now).unwrap();
-        assert!(!p.is_node_wide());
+        assert_eq!(p.tenant(), Some("y"));
         let p = cache.probe("z", now + PROBE_EVERY).unwrap();
-        assert!(p.is_node_wide());
+        assert!(p.tenant().is_none());
     }
 
     #[test]
@@ -253,8 +256,15 @@ mod tests {
         assert!(!cache.knows_none("t"));
         assert!(cache.probe("t", now + PROBE_EVERY / 2).is_none());
         // Due again: the node-wide probe comes first.
-        assert!(cache.probe("t", now + PROBE_EVERY).unwrap().is_node_wide());
-        assert!(!cache.probe("t", now + PROBE_EVERY).unwrap().is_node_wide());
+        assert!(cache
+            .probe("t", now + PROBE_EVERY)
+            .unwrap()
+            .tenant()
+            .is_none());
+        assert_eq!(
+            cache.probe("t", now + PROBE_EVERY).unwrap().tenant(),
+            Some("t")
+        );
     }
 
     #[test]
@@ -270,11 +280,14 @@ mod tests {
         // While a creation runs, no probe of its tenant, and no node-wide
         // one, is handed out.
         assert!(cache.probe("t", now + PROBE_EVERY).is_none());
-        assert!(!cache.probe("u", now + PROBE_EVERY).unwrap().is_node_wide());
+        assert_eq!(
+            cache.probe("u", now + PROBE_EVERY).unwrap().tenant(),
+            Some("u")
+        );
         drop(w);
         // Ended before the probe: the probe reads after the commit.
         let p = cache.probe("t", now + PROBE_EVERY * 2).unwrap();
-        assert!(p.is_node_wide());
+        assert!(p.tenant().is_none());
         cache.settle(p, true);
         let p = cache.probe("t", now + PROBE_EVERY * 2).unwrap();
         cache.settle(p, false);

@@ -23,11 +23,7 @@ async fn connect_count(
         .unread
         .probe(tenant.as_str(), Instant::now())
     {
-        let has = if probe.is_node_wide() {
-            notifications::anyone_has_unread(&services.db).await?
-        } else {
-            notifications::tenant_has_unread(&services.db, &tenant).await?
-        };
+        let has = notifications::has_unread(&services.db, probe.tenant()).await?;
         services.notify.unread.settle(probe, has);
         if !has {
             return Ok(0);
@@ -48,10 +44,7 @@ impl ConnectionActor {
         if cache.knows_none(self.principal.tenant.as_str()) {
             // Nobody in the tenant has an unread notification (a node
             // alone knows every creation): no query.
-            self.send_count(ctx, Ok(0));
-            if self.device.wants_roster {
-                self.presence_list(None);
-            }
+            self.count_then_list(ctx, Some(Ok(0)));
             return;
         }
         let services = self.services.clone();
@@ -65,12 +58,7 @@ impl ConnectionActor {
             }
         };
         ctx.spawn(first.into_actor(self).map(|(done, pending), act, ctx| {
-            if let Some(n) = done {
-                act.send_count(ctx, n);
-            }
-            if act.device.wants_roster {
-                act.presence_list(None);
-            }
+            act.count_then_list(ctx, done);
             if let Some(fut) = pending {
                 ctx.spawn(
                     fut.into_actor(act)
@@ -78,6 +66,21 @@ impl ConnectionActor {
                 );
             }
         }));
+    }
+
+    /// The connect-time count (when it is ready), then the roster's
+    /// `presence:list` unless the client opened with `?presence=none`.
+    fn count_then_list(
+        &self,
+        ctx: &mut SocketContext<Self>,
+        count: Option<Result<i64, crate::notify::NotifyError>>,
+    ) {
+        if let Some(n) = count {
+            self.send_count(ctx, n);
+        }
+        if self.device.wants_roster {
+            self.presence_list(None);
+        }
     }
 
     /// Sends the connect-time count (a failure is logged, not sent).

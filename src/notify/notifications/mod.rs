@@ -11,8 +11,8 @@
 pub use deliver::{create, publish_count, refresh_count};
 pub use settings::{put_settings, settings, validate_settings};
 pub use store::{
-    after, anyone_has_unread, delete, list, mark_all_read, mark_read, max_id, tenant_has_unread,
-    unread_count, unread_counts, ListFilter,
+    after, delete, has_unread, list, mark_all_read, mark_read, max_id, unread_count, unread_counts,
+    ListFilter,
 };
 pub use validate::{parse_priority, CreateNotifications, NotificationDraft};
 

@@ -15,31 +15,20 @@ pub async fn unread_count(db: &Db, tenant: &TenantId, user: &UserId) -> Result<i
         .await?)
 }
 
-/// Whether anyone in `tenant` has an unread, live notification (the
-/// probe behind [`crate::notify::unread::UnreadCache`]).
-pub async fn tenant_has_unread(db: &Db, tenant: &TenantId) -> Result<bool, NotifyError> {
+/// Whether anyone in `tenant` (in any tenant for `None`) has an unread,
+/// live notification: the probe behind [`crate::notify::unread::UnreadCache`].
+pub async fn has_unread(db: &Db, tenant: Option<&str>) -> Result<bool, NotifyError> {
     let mut conn = db.conn().await?;
-    Ok(diesel::select(diesel::dsl::exists(
-        realtime_notifications::table
-            .filter(realtime_notifications::tenant_id.eq(tenant.as_str()))
-            .filter(realtime_notifications::is_read.eq(false))
-            .filter(live!()),
-    ))
-    .get_result(&mut conn)
-    .await?)
-}
-
-/// Whether anyone in any tenant has an unread, live notification (the
-/// node-wide probe behind [`crate::notify::unread::UnreadCache`]).
-pub async fn anyone_has_unread(db: &Db) -> Result<bool, NotifyError> {
-    let mut conn = db.conn().await?;
-    Ok(diesel::select(diesel::dsl::exists(
-        realtime_notifications::table
-            .filter(realtime_notifications::is_read.eq(false))
-            .filter(live!()),
-    ))
-    .get_result(&mut conn)
-    .await?)
+    let mut unread = realtime_notifications::table
+        .filter(realtime_notifications::is_read.eq(false))
+        .filter(live!())
+        .into_boxed();
+    if let Some(tenant) = tenant {
+        unread = unread.filter(realtime_notifications::tenant_id.eq(tenant));
+    }
+    Ok(diesel::select(diesel::dsl::exists(unread))
+        .get_result(&mut conn)
+        .await?)
 }
 
 /// Unread counts of several users (users with none are listed with 0).
