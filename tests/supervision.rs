@@ -303,7 +303,8 @@ async fn a_presence_actor_killed_after_its_last_socket_takes_the_user_off_the_ro
         .unwrap();
     assert!(stopped, "ann had a presence actor");
 
-    // Supervision notices within its 1 s period.
+    // The dying actor tells the registry (the backstop walk runs only
+    // every 30 s, longer than this wait).
     let left = watcher
         .recv_where("ann left", |m| {
             in_diff(m, "left") || in_diff(m, "joined") || in_diff(m, "updated")

@@ -73,6 +73,18 @@ pub struct PresenceIdle {
 #[rtype(result = "()")]
 pub struct StopPresence;
 
+/// To the registry: this user's presence actor is gone (sent as the actor
+/// is dropped, whether it was retired or failed). The registry checks its
+/// entry at once instead of finding a dead actor by polling.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct PresenceStopped {
+    /// Tenant.
+    pub tenant: TenantId,
+    /// User.
+    pub user: UserId,
+}
+
 /// A user's presence on this node.
 pub struct PresenceActor {
     tenant: TenantId,
@@ -194,6 +206,17 @@ impl Actor for PresenceActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.watch_idle(ctx);
+    }
+}
+
+impl Drop for PresenceActor {
+    /// Tells the registry, however the actor ended (a panic unwinds through
+    /// here too), so a failed actor is replaced without a periodic walk.
+    fn drop(&mut self) {
+        self.services.registry.do_send(PresenceStopped {
+            tenant: self.tenant.clone(),
+            user: self.user.clone(),
+        });
     }
 }
 

@@ -182,13 +182,19 @@ impl<A> SocketOwner for A where
 /// TCP first. `read_buf` holds what the client sent right after its
 /// handshake. `guard` marks the descriptor open (`transport::socket`) and is
 /// dropped just before the socket is closed.
-pub async fn serve<A: SocketOwner>(
+///
+/// A plain function that returns a hand-written future, not an `async fn`:
+/// an `async fn`'s state kept the actor twice (the argument and the running
+/// copy) and the close's locals beside them, for the socket's whole life.
+/// [`Serve`] holds the running actor only, and the close's future is
+/// allocated when the socket closes (BENCHMARKS.md, "Memory per connection").
+pub fn serve<A: SocketOwner>(
     actor: A,
     io: TcpStream,
     read_buf: BytesMut,
     max_frame_bytes: usize,
     guard: Option<OpenGuard>,
-) {
+) -> Serve<A> {
     let io = Arc::new(io);
     let sink = Sink::new(io.clone());
     let mailbox = Mailbox::default();
@@ -203,12 +209,71 @@ pub async fn serve<A: SocketOwner>(
         read_buf,
         Codec::new().max_size(max_frame_bytes),
     ));
-    let clean = Running {
-        fut: ContextFut::new(ctx, actor, mailbox),
-        sink: sink.clone(),
-        failed: false,
+    Serve::Running {
+        running: Running {
+            fut: ContextFut::new(ctx, actor, mailbox),
+            sink,
+            failed: false,
+        },
+        guard,
     }
-    .await;
+}
+
+/// The future [`serve`] returns: the running actor, then the close.
+// The running variant is the socket's whole life and the future is boxed
+// once already (by the upgrade); boxing it again would add an allocation.
+#[allow(clippy::large_enum_variant)]
+pub enum Serve<A>
+where
+    A: Actor<Context = SocketContext<A>>,
+{
+    /// The actor runs (and the descriptor is marked open by `guard`).
+    Running {
+        /// The actor and its writes.
+        running: Running<A>,
+        /// Dropped just before the socket is closed.
+        guard: Option<OpenGuard>,
+    },
+    /// The actor stopped: the socket is being closed.
+    Closing(Pin<Box<dyn Future<Output = ()>>>),
+    /// Closed.
+    Done,
+}
+
+impl<A> Future for Serve<A>
+where
+    A: Actor<Context = SocketContext<A>>,
+{
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        loop {
+            match this {
+                Serve::Running { running, guard } => {
+                    let Poll::Ready(clean) = Pin::new(&mut *running).poll(cx) else {
+                        return Poll::Pending;
+                    };
+                    let sink = running.sink.clone();
+                    let guard = guard.take();
+                    // The actor and its context go now, before the close.
+                    *this = Serve::Closing(Box::pin(close(sink, clean, guard)));
+                }
+                Serve::Closing(closing) => {
+                    if closing.as_mut().poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    *this = Serve::Done;
+                    return Poll::Ready(());
+                }
+                Serve::Done => return Poll::Ready(()),
+            }
+        }
+    }
+}
+
+/// Closes the socket once its actor has stopped (see [`serve`]).
+async fn close(sink: Arc<Sink>, clean: bool, guard: Option<OpenGuard>) {
     // Nothing writes to the socket after this; the reader went with the
     // actor's context, so this is the last handle to the stream (handles
     // to the sink may live on in rooms, and find it closed).
@@ -237,7 +302,7 @@ pub async fn serve<A: SocketOwner>(
 }
 
 /// The actor and its writes, until both are done.
-struct Running<A>
+pub struct Running<A>
 where
     A: Actor<Context = SocketContext<A>>,
 {

@@ -4,8 +4,10 @@
 //! rosters deliver through the broker.
 //!
 //! Supervision: an actor can stop without the registry asking (a failure,
-//! or a test's `StopRoomForTest`). The registry checks `Addr::connected()`
-//! whenever it routes to a room or presence actor, and every second: a dead
+//! or a test's `StopRoomForTest`). Every room and presence actor tells the
+//! registry as it is dropped, the registry checks `Addr::connected()`
+//! whenever it routes to one, and it walks them all every 30 s as a
+//! backstop: a dead
 //! room is forgotten and a fresh one is started on the next join or lock
 //! (it reloads its document from PostgreSQL as on first load; its former
 //! members get `not_in_room` and rejoin); a dead presence actor is replaced
@@ -331,6 +333,8 @@ pub struct RegistryActor {
     reap_every_ticks: u32,
     /// Ticks since the last reap.
     ticks_since_reap: u32,
+    /// Ticks since the last supervision walk.
+    ticks_since_supervise: u32,
     /// Returns freed memory to the OS after many sockets closed.
     trimmer: crate::memory::Trimmer,
 }
@@ -355,6 +359,7 @@ impl RegistryActor {
                 .unwrap_or(10)
                 .clamp(1, 10),
             ticks_since_reap: 0,
+            ticks_since_supervise: 0,
             trimmer: crate::memory::Trimmer::default(),
         }
     }
@@ -431,7 +436,11 @@ impl Actor for RegistryActor {
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.run_interval(Duration::from_secs(1), |act, _| {
             act.reap_stalled();
-            act.supervise();
+            act.ticks_since_supervise += 1;
+            if act.ticks_since_supervise >= supervision::SUPERVISE_EVERY_TICKS {
+                act.ticks_since_supervise = 0;
+                act.supervise();
+            }
             // Sockets, and what outlives them (presence in its offline
             // grace, rooms lingering empty): their memory is freed later.
             let live =

@@ -101,6 +101,16 @@ pub struct RoomIdle {
     pub joins_seen: u64,
 }
 
+/// To the registry: this room actor is gone (sent as the actor is dropped,
+/// whether it was retired or failed). The registry checks its entry at once
+/// instead of finding a dead room by polling.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RoomStopped {
+    /// Which.
+    pub room: RoomId,
+}
+
 /// A connection joins (forwarded by the registry).
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -451,6 +461,16 @@ impl Actor for RoomActor {
         if let Some(doc) = self.document.take() {
             doc.do_send(CloseDocument);
         }
+    }
+}
+
+impl Drop for RoomActor {
+    /// Tells the registry, however the actor ended (a panic unwinds through
+    /// here too), so a failed room is forgotten without a periodic walk.
+    fn drop(&mut self) {
+        self.services.registry.do_send(RoomStopped {
+            room: self.id.clone(),
+        });
     }
 }
 
