@@ -51,6 +51,8 @@
 //!   per user from every node of a cluster); the roster actor
 //!   (`actors/roster/`) is its shell and the one place presence is sent from.
 //! - [`memory`]: gives freed memory back to the OS after a connection storm.
+//! - [`small_map`]: an ordered map that is a sorted vector while small (rooms'
+//!   members, users' devices, rosters' users) and a `BTreeMap` when large.
 //! - [`fds`]: the open-files budget: `RLIMIT_NOFILE` raised at start, client
 //!   connections counted, sockets refused (503) before descriptors run out.
 //! - [`collab`]: the OT text type, revision log, document state (text and structured
@@ -102,6 +104,7 @@ pub mod presence_state;
 pub mod protocol;
 pub mod push;
 pub mod roster_state;
+pub mod small_map;
 pub mod startup;
 pub mod systemd;
 pub mod telemetry;

@@ -23,7 +23,8 @@
 use crate::presence_state::device_key;
 use crate::protocol::server::PresenceView;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use crate::small_map::SmallMap;
+use std::collections::{HashMap, HashSet};
 
 /// A status the user chose, and when (RFC 3339, UTC, milliseconds).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -110,9 +111,9 @@ struct Entry {
 /// Every node's entries for one tenant, merged per user.
 #[derive(Debug, Default)]
 pub struct Merged {
-    /// user → node → entry (boxed: a map's first leaf holds eleven values
-    /// inline, and a user is usually on one or two nodes).
-    users: HashMap<String, BTreeMap<String, Box<Entry>>>,
+    /// user → node → entry (small-first: a user is usually on one or two
+    /// nodes).
+    users: HashMap<String, SmallMap<String, Entry>>,
     /// node → its users.
     by_node: HashMap<String, HashSet<String>>,
     /// (node, user) → sequence number of its removal.
@@ -197,7 +198,7 @@ impl Merged {
                 self.users
                     .entry(user.to_owned())
                     .or_default()
-                    .insert(node.to_owned(), Box::new(entry));
+                    .insert(node.to_owned(), entry);
                 self.by_node
                     .entry(node.to_owned())
                     .or_default()

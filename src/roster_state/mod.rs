@@ -30,6 +30,7 @@ use ids::{IdDiff, Interner, Uid};
 
 use crate::ids::{ConnectionId, RoomId};
 use crate::protocol::server::PresenceView;
+use crate::small_map::SmallMap;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Which presence a connection is sent.
@@ -125,9 +126,10 @@ struct Watcher {
 #[derive(Debug)]
 pub struct Roster {
     /// Who is online, as last sent to watchers (lists show this, so a list
-    /// and the diffs after it never disagree). Boxed: a map's first leaf
-    /// holds eleven values inline, and small tenants are the common case.
-    users: BTreeMap<String, Box<PresenceView>>,
+    /// and the diffs after it never disagree). Small-first: small tenants
+    /// are the common case. Boxed, so that a large tenant's tree leaves
+    /// hold pointers.
+    users: SmallMap<String, Box<PresenceView>>,
     /// Users changed in this window: their entry now (`None`: offline).
     window: HashMap<String, Option<PresenceView>>,
     /// Boxed, like `users`: a table's first allocation has four slots.
@@ -180,7 +182,7 @@ impl Roster {
     /// An empty roster; above `max_users` online it uses interest mode.
     pub fn new(max_users: usize, max_subscriptions: usize) -> Self {
         Roster {
-            users: BTreeMap::new(),
+            users: SmallMap::new(),
             window: HashMap::new(),
             watchers: HashMap::new(),
             user_conns: HashMap::new(),

@@ -13,7 +13,7 @@ use crate::ids::{ConnectionId, UserId};
 use crate::presence_state::color_for;
 use crate::protocol::server::{DeviceView, MemberView};
 use serde_json::value::RawValue;
-use std::collections::BTreeMap;
+use crate::small_map::SmallMap;
 use std::sync::Arc;
 
 /// A member user's view, as JSON ready to embed in a frame.
@@ -39,9 +39,8 @@ impl MemberKey {
 /// One user's connections in the room and their view.
 struct UserEntry {
     name: Arc<str>,
-    /// Boxed: a map's first leaf holds eleven values inline, and most
-    /// users are here with one device.
-    devices: BTreeMap<MemberKey, Box<DeviceView>>,
+    /// Small-first: most users are here with one device.
+    devices: SmallMap<MemberKey, DeviceView>,
     json: Option<MemberJson>,
 }
 
@@ -51,7 +50,7 @@ impl UserEntry {
             user_id: user.to_string(),
             name: self.name.to_string(),
             color: color_for(user.as_str()),
-            devices: self.devices.values().map(|d| (**d).clone()).collect(),
+            devices: self.devices.values().cloned().collect(),
         }
     }
 }
@@ -59,20 +58,20 @@ impl UserEntry {
 /// Members by user id (in user id order, as `room:users` lists them).
 #[derive(Default)]
 pub struct MemberIndex {
-    users: BTreeMap<UserId, Box<UserEntry>>,
+    users: SmallMap<UserId, Box<UserEntry>>,
 }
 
 impl MemberIndex {
     /// Records a connection of `user`; its view is rebuilt.
     pub fn add(&mut self, conn: MemberKey, user: &UserId, name: &Arc<str>, device: DeviceView) {
-        let entry = self.users.entry(user.clone()).or_insert_with(|| {
+        let entry = self.users.get_or_insert_with(user.clone(), || {
             Box::new(UserEntry {
                 name: name.clone(),
-                devices: BTreeMap::new(),
+                devices: SmallMap::new(),
                 json: None,
             })
         });
-        entry.devices.insert(conn, Box::new(device));
+        entry.devices.insert(conn, device);
         entry.json = None;
     }
 
@@ -119,14 +118,15 @@ impl MemberIndex {
         limit: usize,
     ) -> (Vec<MemberJson>, Option<String>) {
         use std::ops::Bound;
-        let start = match after {
-            Some(a) => Bound::Excluded(UserId::new(a)),
+        let after = after.map(UserId::new);
+        let start = match &after {
+            Some(a) => Bound::Excluded(a),
             None => Bound::Unbounded,
         };
         let mut out = Vec::with_capacity(limit.min(self.users.len()));
         let mut last = None;
         let mut more = false;
-        for (user, entry) in self.users.range_mut((start, Bound::Unbounded)) {
+        for (user, entry) in self.users.range_mut_from(start) {
             if out.len() == limit {
                 more = true;
                 break;
@@ -270,7 +270,7 @@ mod tests {
         #[test]
         fn ready_json_equals_fresh_views(ops in prop::collection::vec((0u8..6, 0u64..12, any::<bool>()), 0..80)) {
             let mut idx = MemberIndex::default();
-            let mut conns: BTreeMap<u64, u8> = BTreeMap::new();
+            let mut conns: std::collections::BTreeMap<u64, u8> = std::collections::BTreeMap::new();
             for (u, c, join) in ops {
                 if join {
                     if conns.contains_key(&c) { continue; }

@@ -17,7 +17,7 @@ impl Handler<Join> for RoomActor {
         self.announce_leaves();
         let id = msg.handle.id;
         let user = msg.principal.user.clone();
-        if let std::collections::btree_map::Entry::Vacant(entry) = self.members.entry(id) {
+        if !self.members.contains_key(&id) {
             let device = DeviceView {
                 connection_id: id.to_string(),
                 device_type: msg.device.device_type.clone(),
@@ -30,7 +30,7 @@ impl Handler<Join> for RoomActor {
                 &msg.principal.name,
                 device.clone(),
             );
-            entry.insert(Box::new(Member {
+            self.members.insert(id, Box::new(Member {
                 handle: msg.handle,
                 user: user.clone(),
                 name: msg.principal.name.clone(),

@@ -58,7 +58,7 @@ use crate::protocol::server::{
 };
 use crate::protocol::{Ref, ServerMessage};
 use actix::prelude::*;
-use std::collections::BTreeMap;
+use crate::small_map::SmallMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -280,9 +280,9 @@ pub struct RoomActor {
     id: RoomId,
     registry: Recipient<RoomIdle>,
     services: Arc<Services>,
-    /// Boxed: a map's first leaf holds eleven values inline (about 5 KiB of
-    /// members), and most rooms have a few.
-    members: BTreeMap<ConnectionId, Box<Member>>,
+    /// Small-first (`small_map`): most rooms have a few members. Boxed, so
+    /// that a large room's tree leaves hold pointers, not 500-byte members.
+    members: SmallMap<ConnectionId, Box<Member>>,
     /// The members by user, with each user's view ready as JSON.
     by_user: std::cell::RefCell<members::MemberIndex>,
     joins_seen: u64,
@@ -337,7 +337,7 @@ impl RoomActor {
             cursor_interval: Duration::from_secs(1) / rooms.cursor_rate_per_second.max(1),
             typing_timeout: Duration::from_secs(rooms.typing_timeout_secs),
             services,
-            members: BTreeMap::new(),
+            members: SmallMap::new(),
             by_user: Default::default(),
             joins_seen: 0,
             sweep_pending: false,
