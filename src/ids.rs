@@ -65,7 +65,7 @@ impl fmt::Debug for ConnectionId {
 
 /// A room: one per (tenant, entity type, entity id). The tenant always comes
 /// from the token, never from a client message.
-#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
 pub struct RoomId {
     /// Owning tenant.
     pub tenant: TenantId,

@@ -5,6 +5,7 @@
 
 use super::{Mode, Roster, SubscribeError, Uid, Watcher};
 use crate::ids::{ConnectionId, RoomId};
+use crate::small_map::SmallMap;
 use std::collections::HashSet;
 
 impl Roster {
@@ -16,7 +17,7 @@ impl Roster {
         self.user_conns
             .entry(user.to_owned())
             .or_default()
-            .insert(conn);
+            .insert(conn, ());
         self.watchers.insert(
             conn,
             Box::new(Watcher {
@@ -24,7 +25,7 @@ impl Roster {
                 uid,
                 wants_all,
                 subs: HashSet::new(),
-                rooms: HashSet::new(),
+                rooms: SmallMap::new(),
                 shown: HashSet::new(),
                 touched,
             }),
@@ -51,7 +52,7 @@ impl Roster {
                 }
             }
         }
-        for room in &w.rooms {
+        for room in w.rooms.keys() {
             self.drop_member(room, conn, &w.user, w.uid);
         }
         self.dirty.remove(&conn);
@@ -76,7 +77,7 @@ impl Roster {
         }
         self.user_rooms.get(user).is_some_and(|rooms| {
             w.rooms
-                .iter()
+                .keys()
                 .any(|r| rooms.contains_key(r) && !self.large_rooms.contains(r))
         })
     }
@@ -137,7 +138,7 @@ impl Roster {
     fn watched_by(&self, w: &Watcher) -> HashSet<String> {
         let mut out: HashSet<String> = w.subs.clone();
         out.insert(w.user.clone());
-        for room in w.rooms.iter().filter(|r| !self.large_rooms.contains(*r)) {
+        for room in w.rooms.keys().filter(|r| !self.large_rooms.contains(*r)) {
             if let Some(members) = self.room_members.get(room) {
                 out.extend(
                     members
@@ -215,7 +216,7 @@ impl Roster {
         let Some(w) = self.watchers.get_mut(&conn) else {
             return;
         };
-        if !w.rooms.insert(room.clone()) {
+        if w.rooms.insert(room.clone(), ()).is_some() {
             return;
         }
         let (user, uid) = (w.user.clone(), w.uid);
@@ -235,8 +236,7 @@ impl Roster {
             .user_rooms
             .entry(user.clone())
             .or_default()
-            .entry(room)
-            .or_insert(0) += 1;
+            .get_or_insert_with(room, || 0) += 1;
         if self.check_room_size(&room_key) || self.large_rooms.contains(&room_key) {
             // Switched (every pair was touched), or too big to watch by.
             return;
@@ -255,7 +255,7 @@ impl Roster {
         let Some(w) = self.watchers.get_mut(&conn) else {
             return;
         };
-        if !w.rooms.remove(room) {
+        if w.rooms.remove(room).is_none() {
             return;
         }
         let (user, uid) = (w.user.clone(), w.uid);
@@ -323,8 +323,7 @@ impl Roster {
                 .user_rooms
                 .entry(user)
                 .or_default()
-                .entry(room.clone())
-                .or_insert(0) += 1;
+                .get_or_insert_with(room.clone(), || 0) += 1;
             if !quiet {
                 self.touch_room(room, *uid);
             }

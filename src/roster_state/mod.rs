@@ -114,8 +114,8 @@ struct Watcher {
     wants_all: bool,
     /// Users it subscribed to.
     subs: HashSet<String>,
-    /// Rooms it is in.
-    rooms: HashSet<RoomId>,
+    /// Rooms it is in (small-first: a few per connection).
+    rooms: SmallMap<RoomId, ()>,
     /// Interest mode: the users this connection was last told are online.
     shown: HashSet<Uid>,
     /// Interest mode: users whose watched state may have changed this window.
@@ -135,15 +135,15 @@ pub struct Roster {
     /// Boxed, like `users`: a table's first allocation has four slots.
     watchers: HashMap<ConnectionId, Box<Watcher>>,
     /// Each user's own connections (a connection always watches its user).
-    user_conns: HashMap<String, HashSet<ConnectionId>>,
+    user_conns: HashMap<String, SmallMap<ConnectionId, ()>>,
     /// Explicit subscriptions, by watched user.
     subscribers: HashMap<String, HashSet<ConnectionId>>,
     /// Connections in each room, with their user.
-    room_members: HashMap<RoomId, HashMap<ConnectionId, Uid>>,
+    room_members: HashMap<RoomId, SmallMap<ConnectionId, Uid>>,
     /// Users in each room through other nodes' connections (a cluster).
     remote_members: HashMap<RoomId, HashSet<Uid>>,
     /// Rooms each user has a connection in (with how many connections).
-    user_rooms: HashMap<String, HashMap<RoomId, usize>>,
+    user_rooms: HashMap<String, SmallMap<RoomId, usize>>,
     /// Interest-mode connections with touched users this window.
     dirty: HashSet<ConnectionId>,
     /// User ids by number.
@@ -356,7 +356,7 @@ impl Roster {
                 }
             }
             if let Some(own) = self.user_conns.get(user) {
-                conns.extend(own.iter().copied());
+                conns.extend(own.keys().copied());
             }
             let id = self.interner.intern(user);
             for c in conns {

@@ -29,7 +29,7 @@ use crate::protocol::{parse_client_message_typed, ClientMessage, ErrorCode, Ref,
 use crate::transport::SocketContext;
 use actix::prelude::*;
 use actix_http::ws;
-use std::collections::HashMap;
+use crate::small_map::SmallMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -69,11 +69,11 @@ pub struct ConnectionActor {
     /// Where presence changes go (the registry, or the actor directly).
     presence: presence_route::PresenceRoute,
     /// Rooms this connection is in.
-    rooms: HashMap<RoomId, Addr<RoomActor>>,
+    rooms: SmallMap<RoomId, Addr<RoomActor>>,
     /// Rooms asked for but not confirmed yet.
     joining: usize,
     /// Where each joined room's `doc:*` requests go.
-    documents: HashMap<RoomId, DocRoute>,
+    documents: SmallMap<RoomId, DocRoute>,
     /// `doc:edit` requests sent so far (cursor moves carry it).
     doc_edits_sent: u64,
     /// The user's slot counted across the cluster (given back on drop).
@@ -105,9 +105,9 @@ impl ConnectionActor {
             shell,
             last_activity_report: now - ACTIVITY_REPORT_EVERY,
             presence: presence_route::PresenceRoute::attaching(),
-            rooms: HashMap::new(),
+            rooms: SmallMap::new(),
             joining: 0,
-            documents: HashMap::new(),
+            documents: SmallMap::new(),
             doc_edits_sent: 0,
             cluster_slot: None,
         }
@@ -253,7 +253,7 @@ impl Actor for ConnectionActor {
 
     fn stopped(&mut self, _: &mut Self::Context) {
         crate::telemetry::connection_closed("ws");
-        for (_, room) in self.rooms.drain() {
+        for room in std::mem::take(&mut self.rooms).into_values() {
             room.do_send(LeaveRoom {
                 connection: self.id,
             });
@@ -361,7 +361,9 @@ impl Handler<RoomJoined> for ConnectionActor {
         if !same_room {
             self.documents.remove(&msg.room);
         }
-        let route = self.documents.entry(msg.room.clone()).or_default();
+        let route = self
+            .documents
+            .get_or_insert_with(msg.room.clone(), DocRoute::default);
         if route.via_room == 0 && msg.document.is_some() {
             route.addr = msg.document;
         }

@@ -66,7 +66,9 @@ impl ConnectionActor {
             command,
             sent_edits: self.doc_edits_sent,
         };
-        let route = self.documents.entry(room.clone()).or_default();
+        let route = self
+            .documents
+            .get_or_insert_with(room.clone(), DocRoute::default);
         match &route.addr {
             Some(doc) if route.via_room == 0 && doc.connected() => doc.do_send(request),
             _ => {
