@@ -12,10 +12,18 @@
 //! vector when it shrinks to half of that.
 //!
 //! Iteration is in key order in both forms, as with `BTreeMap`.
+//!
+//! [`SmallHashMap`] is the same idea for hashed keys, where a map can grow
+//! large (a tenant's users): an unsorted vector up to [`SMALL_HASH_MAX`]
+//! entries (a linear scan), a `HashMap` above. A one-user tenant's roster
+//! keeps several maps by user or room, and a `HashMap`'s first allocation
+//! has four slots of key and value.
 
 use std::borrow::Borrow;
 use std::collections::btree_map::{self, BTreeMap};
+use std::collections::hash_map::{self, HashMap};
 use std::fmt;
+use std::hash::Hash;
 use std::ops::Bound;
 
 /// Above this many entries a map is a `BTreeMap`.
@@ -330,6 +338,225 @@ impl<'a, K: Ord, V> IntoIterator for &'a mut SmallMap<K, V> {
     }
 }
 
+/// Above this many entries a [`SmallHashMap`] is a `HashMap`.
+pub const SMALL_HASH_MAX: usize = 8;
+
+/// A map of hashed keys, small-first (see the module doc). Iteration order
+/// is unspecified, as with `HashMap`.
+pub struct SmallHashMap<K, V> {
+    repr: HashRepr<K, V>,
+}
+
+enum HashRepr<K, V> {
+    /// Unsorted, no duplicates.
+    Few(Vec<(K, V)>),
+    Many(HashMap<K, V>),
+}
+
+impl<K, V> Default for SmallHashMap<K, V> {
+    fn default() -> Self {
+        SmallHashMap {
+            repr: HashRepr::Few(Vec::new()),
+        }
+    }
+}
+
+impl<K: fmt::Debug + Hash + Eq, V: fmt::Debug> fmt::Debug for SmallHashMap<K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl<K: Hash + Eq, V> SmallHashMap<K, V> {
+    /// An empty map (no allocation).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many entries.
+    pub fn len(&self) -> usize {
+        match &self.repr {
+            HashRepr::Few(v) => v.len(),
+            HashRepr::Many(m) => m.len(),
+        }
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The value for `key`.
+    pub fn get<Q>(&self, key: &Q) -> Option<&V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        match &self.repr {
+            HashRepr::Few(v) => v.iter().find(|(k, _)| k.borrow() == key).map(|(_, v)| v),
+            HashRepr::Many(m) => m.get(key),
+        }
+    }
+
+    /// The value for `key`, to change.
+    pub fn get_mut<Q>(&mut self, key: &Q) -> Option<&mut V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        match &mut self.repr {
+            HashRepr::Few(v) => v
+                .iter_mut()
+                .find(|(k, _)| k.borrow() == key)
+                .map(|(_, v)| v),
+            HashRepr::Many(m) => m.get_mut(key),
+        }
+    }
+
+    /// Whether `key` is present.
+    pub fn contains_key<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.get(key).is_some()
+    }
+
+    /// Sets `key` to `value`; the value it had, if any.
+    pub fn insert(&mut self, key: K, value: V) -> Option<V> {
+        if let Some(old) = self.get_mut(&key) {
+            return Some(std::mem::replace(old, value));
+        }
+        self.push_new(key, value);
+        None
+    }
+
+    /// The value for `key`, inserted with `make` first if absent.
+    pub fn get_or_insert_with(&mut self, key: K, make: impl FnOnce() -> V) -> &mut V {
+        if let HashRepr::Few(v) = &mut self.repr {
+            if v.len() >= SMALL_HASH_MAX && !v.iter().any(|(k, _)| *k == key) {
+                let m: HashMap<K, V> = std::mem::take(v).into_iter().collect();
+                self.repr = HashRepr::Many(m);
+            }
+        }
+        match &mut self.repr {
+            HashRepr::Few(v) => {
+                let i = match v.iter().position(|(k, _)| *k == key) {
+                    Some(i) => i,
+                    None => {
+                        grow_one(v);
+                        v.push((key, make()));
+                        v.len() - 1
+                    }
+                };
+                &mut v[i].1
+            }
+            HashRepr::Many(m) => m.entry(key).or_insert_with(make),
+        }
+    }
+
+    /// Adds a key known to be absent.
+    fn push_new(&mut self, key: K, value: V) {
+        match &mut self.repr {
+            HashRepr::Few(v) if v.len() < SMALL_HASH_MAX => {
+                grow_one(v);
+                v.push((key, value));
+            }
+            HashRepr::Few(v) => {
+                let mut m: HashMap<K, V> = std::mem::take(v).into_iter().collect();
+                m.insert(key, value);
+                self.repr = HashRepr::Many(m);
+            }
+            HashRepr::Many(m) => {
+                m.insert(key, value);
+            }
+        }
+    }
+
+    /// Removes `key`; its value, if it had one.
+    pub fn remove<Q>(&mut self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        match &mut self.repr {
+            HashRepr::Few(v) => {
+                let i = v.iter().position(|(k, _)| k.borrow() == key)?;
+                let (_, value) = v.swap_remove(i);
+                if v.is_empty() {
+                    *v = Vec::new();
+                } else if v.capacity() > 2 * v.len() {
+                    v.shrink_to_fit();
+                }
+                Some(value)
+            }
+            HashRepr::Many(m) => {
+                let value = m.remove(key)?;
+                if m.len() <= SMALL_HASH_MAX / 2 {
+                    let few: Vec<(K, V)> = std::mem::take(m).into_iter().collect();
+                    self.repr = HashRepr::Few(few);
+                }
+                Some(value)
+            }
+        }
+    }
+
+    /// Every entry, in no particular order.
+    pub fn iter(&self) -> HashIter<'_, K, V> {
+        match &self.repr {
+            HashRepr::Few(v) => HashIter::Few(v.iter()),
+            HashRepr::Many(m) => HashIter::Many(m.iter()),
+        }
+    }
+
+    /// Every key.
+    pub fn keys(&self) -> impl Iterator<Item = &K> + '_ {
+        self.iter().map(|(k, _)| k)
+    }
+
+    /// Every value.
+    pub fn values(&self) -> impl Iterator<Item = &V> + '_ {
+        self.iter().map(|(_, v)| v)
+    }
+
+    /// Every value, to change.
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut V> + '_ {
+        let (few, many) = match &mut self.repr {
+            HashRepr::Few(v) => (Some(v.iter_mut().map(|(_, v)| v)), None),
+            HashRepr::Many(m) => (None, Some(m.values_mut())),
+        };
+        few.into_iter().flatten().chain(many.into_iter().flatten())
+    }
+}
+
+/// Iterator over a [`SmallHashMap`]'s entries.
+pub enum HashIter<'a, K, V> {
+    /// Over the vector.
+    Few(std::slice::Iter<'a, (K, V)>),
+    /// Over the table.
+    Many(hash_map::Iter<'a, K, V>),
+}
+
+impl<'a, K, V> Iterator for HashIter<'a, K, V> {
+    type Item = (&'a K, &'a V);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            HashIter::Few(it) => it.next().map(|(k, v)| (k, v)),
+            HashIter::Many(it) => it.next(),
+        }
+    }
+}
+
+impl<'a, K: Hash + Eq, V> IntoIterator for &'a SmallHashMap<K, V> {
+    type Item = (&'a K, &'a V);
+    type IntoIter = HashIter<'a, K, V>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -422,5 +649,44 @@ mod tests {
             m.remove(&k);
         }
         assert!(matches!(m.repr, Repr::Few(_)), "back to a vector at half");
+    }
+
+    proptest! {
+        /// [`SmallHashMap`] agrees with `HashMap`, across both switches.
+        #[test]
+        fn small_hash_map_behaves_like_a_hash_map(ops in proptest::collection::vec(op(), 0..300)) {
+            let mut small: SmallHashMap<u8, u32> = SmallHashMap::new();
+            let mut model: HashMap<u8, u32> = HashMap::new();
+            for op in ops {
+                match op {
+                    Op::Insert(k, v) => prop_assert_eq!(small.insert(k, v), model.insert(k, v)),
+                    Op::Remove(k) => prop_assert_eq!(small.remove(&k), model.remove(&k)),
+                    Op::GetOrInsert(k, v) => {
+                        let a = *small.get_or_insert_with(k, || v);
+                        let b = *model.entry(k).or_insert(v);
+                        prop_assert_eq!(a, b);
+                    }
+                    Op::Bump(k) => {
+                        if let Some(v) = small.get_mut(&k) { *v = v.wrapping_add(1); }
+                        if let Some(v) = model.get_mut(&k) { *v = v.wrapping_add(1); }
+                    }
+                }
+                prop_assert_eq!(small.len(), model.len());
+                let mut a: Vec<(u8, u32)> = small.iter().map(|(k, v)| (*k, *v)).collect();
+                a.sort_unstable();
+                let mut b: Vec<(u8, u32)> = model.iter().map(|(k, v)| (*k, *v)).collect();
+                b.sort_unstable();
+                prop_assert_eq!(a, b);
+                if let HashRepr::Few(v) = &small.repr {
+                    prop_assert!(v.len() <= SMALL_HASH_MAX);
+                }
+            }
+            for v in small.values_mut() { *v = v.wrapping_add(1); }
+            for v in model.values_mut() { *v = v.wrapping_add(1); }
+            for k in 0u8..40 {
+                prop_assert_eq!(small.get(&k), model.get(&k));
+                prop_assert_eq!(small.contains_key(&k), model.contains_key(&k));
+            }
+        }
     }
 }

@@ -2,7 +2,7 @@
 //! owed is kept as 4-byte numbers, and diffs by number let connections owed
 //! the same changes share one frame.
 
-use std::collections::HashMap;
+use crate::small_map::SmallHashMap;
 use std::sync::Arc;
 
 /// A user id interned in this roster: what each interest-mode connection
@@ -17,7 +17,7 @@ pub(super) type Uid = u32;
 /// online), so the table holds each such user of the tenant once.
 #[derive(Debug, Default)]
 pub(super) struct Interner {
-    pub(super) ids: HashMap<Arc<str>, Uid>,
+    pub(super) ids: SmallHashMap<Arc<str>, Uid>,
     pub(super) names: Vec<Arc<str>>,
 }
 

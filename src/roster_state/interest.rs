@@ -15,8 +15,7 @@ impl Roster {
         let mut touched = HashSet::new();
         touched.insert(uid);
         self.user_conns
-            .entry(user.to_owned())
-            .or_default()
+            .get_or_insert_with(user.to_owned(), SmallMap::new)
             .insert(conn, ());
         self.watchers.insert(
             conn,
@@ -222,7 +221,9 @@ impl Roster {
         let (user, uid) = (w.user.clone(), w.uid);
         let room_key = room.clone();
         let large = self.large_rooms.contains(&room);
-        let members = self.room_members.entry(room.clone()).or_default();
+        let members = self
+            .room_members
+            .get_or_insert_with(room.clone(), SmallMap::new);
         // In a large room nobody watches by it: no pairs to touch (and no
         // O(members) copy per join, which a storm into one room would pay
         // m times).
@@ -234,8 +235,7 @@ impl Roster {
         members.insert(conn, uid);
         *self
             .user_rooms
-            .entry(user.clone())
-            .or_default()
+            .get_or_insert_with(user.clone(), SmallMap::new)
             .get_or_insert_with(room, || 0) += 1;
         if self.check_room_size(&room_key) || self.large_rooms.contains(&room_key) {
             // Switched (every pair was touched), or too big to watch by.
@@ -321,8 +321,7 @@ impl Roster {
             let user = self.interner.name(*uid).to_owned();
             *self
                 .user_rooms
-                .entry(user)
-                .or_default()
+                .get_or_insert_with(user, SmallMap::new)
                 .get_or_insert_with(room.clone(), || 0) += 1;
             if !quiet {
                 self.touch_room(room, *uid);

@@ -22,8 +22,8 @@
 
 use crate::presence_state::device_key;
 use crate::protocol::server::PresenceView;
+use crate::small_map::{SmallHashMap, SmallMap};
 use serde::{Deserialize, Serialize};
-use crate::small_map::SmallMap;
 use std::collections::{HashMap, HashSet};
 
 /// A status the user chose, and when (RFC 3339, UTC, milliseconds).
@@ -113,9 +113,9 @@ struct Entry {
 pub struct Merged {
     /// user → node → entry (small-first: a user is usually on one or two
     /// nodes).
-    users: HashMap<String, SmallMap<String, Entry>>,
+    users: SmallHashMap<String, SmallMap<String, Entry>>,
     /// node → its users.
-    by_node: HashMap<String, HashSet<String>>,
+    by_node: SmallHashMap<String, SmallHashMap<String, ()>>,
     /// (node, user) → sequence number of its removal.
     tombstones: HashMap<(String, String), u64>,
     /// Counts writes, to tell what changed after a snapshot was asked for.
@@ -165,7 +165,7 @@ impl Merged {
         let mut v: Vec<String> = self
             .by_node
             .get(node)
-            .map(|s| s.iter().cloned().collect())
+            .map(|s| s.keys().cloned().collect())
             .unwrap_or_default();
         v.sort();
         v
@@ -196,13 +196,11 @@ impl Merged {
                     view,
                 };
                 self.users
-                    .entry(user.to_owned())
-                    .or_default()
+                    .get_or_insert_with(user.to_owned(), SmallMap::new)
                     .insert(node.to_owned(), entry);
                 self.by_node
-                    .entry(node.to_owned())
-                    .or_default()
-                    .insert(user.to_owned());
+                    .get_or_insert_with(node.to_owned(), SmallHashMap::new)
+                    .insert(user.to_owned(), ());
             }
             None => {
                 if self.snapshots > 0 {

@@ -30,7 +30,7 @@ use ids::{IdDiff, Interner, Uid};
 
 use crate::ids::{ConnectionId, RoomId};
 use crate::protocol::server::PresenceView;
-use crate::small_map::SmallMap;
+use crate::small_map::{SmallHashMap, SmallMap};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Which presence a connection is sent.
@@ -133,17 +133,17 @@ pub struct Roster {
     /// Users changed in this window: their entry now (`None`: offline).
     window: HashMap<String, Option<PresenceView>>,
     /// Boxed, like `users`: a table's first allocation has four slots.
-    watchers: HashMap<ConnectionId, Box<Watcher>>,
+    watchers: SmallHashMap<ConnectionId, Box<Watcher>>,
     /// Each user's own connections (a connection always watches its user).
-    user_conns: HashMap<String, SmallMap<ConnectionId, ()>>,
+    user_conns: SmallHashMap<String, SmallMap<ConnectionId, ()>>,
     /// Explicit subscriptions, by watched user.
     subscribers: HashMap<String, HashSet<ConnectionId>>,
     /// Connections in each room, with their user.
-    room_members: HashMap<RoomId, SmallMap<ConnectionId, Uid>>,
+    room_members: SmallHashMap<RoomId, SmallMap<ConnectionId, Uid>>,
     /// Users in each room through other nodes' connections (a cluster).
     remote_members: HashMap<RoomId, HashSet<Uid>>,
     /// Rooms each user has a connection in (with how many connections).
-    user_rooms: HashMap<String, SmallMap<RoomId, usize>>,
+    user_rooms: SmallHashMap<String, SmallMap<RoomId, usize>>,
     /// Interest-mode connections with touched users this window.
     dirty: HashSet<ConnectionId>,
     /// User ids by number.
@@ -184,12 +184,12 @@ impl Roster {
         Roster {
             users: SmallMap::new(),
             window: HashMap::new(),
-            watchers: HashMap::new(),
-            user_conns: HashMap::new(),
+            watchers: SmallHashMap::new(),
+            user_conns: SmallHashMap::new(),
             subscribers: HashMap::new(),
-            room_members: HashMap::new(),
+            room_members: SmallHashMap::new(),
             remote_members: HashMap::new(),
-            user_rooms: HashMap::new(),
+            user_rooms: SmallHashMap::new(),
             dirty: HashSet::new(),
             interner: Interner::default(),
             online: HashSet::new(),
@@ -722,7 +722,8 @@ mod tests {
             r.enter_room(conn(i), room(1));
         }
         r.flush();
-        let shown = |r: &Roster, c: ConnectionId| r.watchers[&c].shown.len();
+        let shown =
+            |r: &Roster, c: ConnectionId| r.watchers.get(&c).expect("a watcher").shown.len();
         assert_eq!(shown(&r, conn(0)), 10, "10 members watch each other");
         // The 11th member makes the room large: the others stop watching
         // through it (listed as unwatched), the joiner sees only itself.

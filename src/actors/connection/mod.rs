@@ -26,10 +26,10 @@ use crate::broker::{CloseSocket, ConnectionHandle, Deliver, Topic};
 use crate::ids::{ConnectionId, RoomId};
 use crate::protocol::close_code;
 use crate::protocol::{parse_client_message_typed, ClientMessage, ErrorCode, Ref, ServerMessage};
+use crate::small_map::SmallMap;
 use crate::transport::SocketContext;
 use actix::prelude::*;
 use actix_http::ws;
-use crate::small_map::SmallMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

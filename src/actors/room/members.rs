@@ -12,8 +12,8 @@
 use crate::ids::{ConnectionId, UserId};
 use crate::presence_state::color_for;
 use crate::protocol::server::{DeviceView, MemberView};
-use serde_json::value::RawValue;
 use crate::small_map::SmallMap;
+use serde_json::value::RawValue;
 use std::sync::Arc;
 
 /// A member user's view, as JSON ready to embed in a frame.

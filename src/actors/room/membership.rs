@@ -30,17 +30,20 @@ impl Handler<Join> for RoomActor {
                 &msg.principal.name,
                 device.clone(),
             );
-            self.members.insert(id, Box::new(Member {
-                handle: msg.handle,
-                user: user.clone(),
-                name: msg.principal.name.clone(),
-                cursor: None,
-                cursor_sent: None,
-                cursor_flush_pending: false,
-                typing: None,
-                editing: Vec::new(),
-                device,
-            }));
+            self.members.insert(
+                id,
+                Box::new(Member {
+                    handle: msg.handle,
+                    user: user.clone(),
+                    name: msg.principal.name.clone(),
+                    cursor: None,
+                    cursor_sent: None,
+                    cursor_flush_pending: false,
+                    typing: None,
+                    editing: Vec::new(),
+                    device,
+                }),
+            );
             self.sync_member_joined(id);
             self.sweep_after_join(ctx);
             self.tell_roster_remote(true);

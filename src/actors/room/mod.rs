@@ -57,8 +57,8 @@ use crate::protocol::server::{
     CursorView, DeviceView, EditorView, LeftView, MemberView, TypingView,
 };
 use crate::protocol::{Ref, ServerMessage};
-use actix::prelude::*;
 use crate::small_map::SmallMap;
+use actix::prelude::*;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
