@@ -15,7 +15,7 @@
 use crate::ids::ConnectionId;
 use crate::protocol::client::ChosenStatus;
 use crate::protocol::server::{LocationView, PresenceDeviceView, PresenceView};
-use std::collections::BTreeMap;
+use crate::small_map::SmallMap;
 use std::time::{Duration, Instant};
 
 /// Effective status.
@@ -74,9 +74,8 @@ pub enum Change {
 /// One user's presence.
 #[derive(Debug, Clone)]
 pub struct UserPresence {
-    /// Boxed: a map's first leaf holds eleven values inline, and most
-    /// users have one or two devices.
-    devices: BTreeMap<ConnectionId, Box<Device>>,
+    /// Small-first: most users have one or two devices.
+    devices: SmallMap<ConnectionId, Box<Device>>,
     chosen: Option<ChosenStatus>,
     /// The last status chosen (`online` included) and when: the cluster
     /// merge shows the most recent choice made on any node.
@@ -93,7 +92,7 @@ impl UserPresence {
     /// A user not yet online.
     pub fn new(now: Instant) -> Self {
         UserPresence {
-            devices: BTreeMap::new(),
+            devices: SmallMap::new(),
             chosen: None,
             choice: None,
             idle: false,

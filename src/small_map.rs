@@ -30,10 +30,12 @@ use std::ops::Bound;
 pub const SMALL_MAX: usize = 16;
 
 /// An ordered map, small-first (see the module doc).
+#[derive(Clone)]
 pub struct SmallMap<K, V> {
     repr: Repr<K, V>,
 }
 
+#[derive(Clone)]
 enum Repr<K, V> {
     /// Sorted by key, no duplicates.
     Few(Vec<(K, V)>),
@@ -343,14 +345,19 @@ pub const SMALL_HASH_MAX: usize = 8;
 
 /// A map of hashed keys, small-first (see the module doc). Iteration order
 /// is unspecified, as with `HashMap`.
+#[derive(Clone)]
 pub struct SmallHashMap<K, V> {
     repr: HashRepr<K, V>,
 }
 
+#[derive(Clone)]
 enum HashRepr<K, V> {
     /// Unsorted, no duplicates.
     Few(Vec<(K, V)>),
-    Many(HashMap<K, V>),
+    /// Boxed, so that the map is as small as a vector inline (most are
+    /// small; one more allocation for a large one is nothing).
+    #[allow(clippy::box_collection)]
+    Many(Box<HashMap<K, V>>),
 }
 
 impl<K, V> Default for SmallHashMap<K, V> {
@@ -436,7 +443,7 @@ impl<K: Hash + Eq, V> SmallHashMap<K, V> {
         if let HashRepr::Few(v) = &mut self.repr {
             if v.len() >= SMALL_HASH_MAX && !v.iter().any(|(k, _)| *k == key) {
                 let m: HashMap<K, V> = std::mem::take(v).into_iter().collect();
-                self.repr = HashRepr::Many(m);
+                self.repr = HashRepr::Many(Box::new(m));
             }
         }
         match &mut self.repr {
@@ -465,7 +472,7 @@ impl<K: Hash + Eq, V> SmallHashMap<K, V> {
             HashRepr::Few(v) => {
                 let mut m: HashMap<K, V> = std::mem::take(v).into_iter().collect();
                 m.insert(key, value);
-                self.repr = HashRepr::Many(m);
+                self.repr = HashRepr::Many(Box::new(m));
             }
             HashRepr::Many(m) => {
                 m.insert(key, value);
@@ -493,7 +500,7 @@ impl<K: Hash + Eq, V> SmallHashMap<K, V> {
             HashRepr::Many(m) => {
                 let value = m.remove(key)?;
                 if m.len() <= SMALL_HASH_MAX / 2 {
-                    let few: Vec<(K, V)> = std::mem::take(m).into_iter().collect();
+                    let few: Vec<(K, V)> = std::mem::take(&mut **m).into_iter().collect();
                     self.repr = HashRepr::Few(few);
                 }
                 Some(value)

@@ -97,7 +97,7 @@ pub struct PresenceActor {
     attaches_seen: u64,
     /// Per connection: when it connected and its ip, for the log.
     connected:
-        std::collections::HashMap<ConnectionId, (chrono::DateTime<chrono::Utc>, Option<String>)>,
+        crate::small_map::SmallMap<ConnectionId, (chrono::DateTime<chrono::Utc>, Option<String>)>,
     /// True while the idle timer is set (see [`PresenceActor::watch_idle`]).
     idle_timer: bool,
 }

@@ -18,6 +18,7 @@
 
 use super::reader::Reader;
 use super::sink::{Flush, Sink};
+use crate::fds::Counted;
 use crate::transport::socket::OpenGuard;
 use actix::dev::{AsyncContextParts, ContextFut, ContextParts, Envelope, Mailbox, ToEnvelope};
 use actix::prelude::*;
@@ -181,7 +182,8 @@ impl<A> SocketOwner for A where
 /// up to a second for the peer's, as RFC 6455 §7.1.1 has the server close
 /// TCP first. `read_buf` holds what the client sent right after its
 /// handshake. `guard` marks the descriptor open (`transport::socket`) and is
-/// dropped just before the socket is closed.
+/// dropped just before the socket is closed; `counted` counts the connection
+/// open (`fds`) until it is closed.
 ///
 /// A plain function that returns a hand-written future, not an `async fn`:
 /// an `async fn`'s state kept the actor twice (the argument and the running
@@ -194,6 +196,7 @@ pub fn serve<A: SocketOwner>(
     read_buf: BytesMut,
     max_frame_bytes: usize,
     guard: Option<OpenGuard>,
+    counted: Counted,
 ) -> Serve<A> {
     let io = Arc::new(io);
     let sink = Sink::new(io.clone());
@@ -216,6 +219,7 @@ pub fn serve<A: SocketOwner>(
             failed: false,
         },
         guard,
+        counted: Some(counted),
     }
 }
 
@@ -233,6 +237,8 @@ where
         running: Running<A>,
         /// Dropped just before the socket is closed.
         guard: Option<OpenGuard>,
+        /// Dropped once it is closed.
+        counted: Option<Counted>,
     },
     /// The actor stopped: the socket is being closed.
     Closing(Pin<Box<dyn Future<Output = ()>>>),
@@ -250,14 +256,22 @@ where
         let this = self.get_mut();
         loop {
             match this {
-                Serve::Running { running, guard } => {
+                Serve::Running {
+                    running,
+                    guard,
+                    counted,
+                } => {
                     let Poll::Ready(clean) = Pin::new(&mut *running).poll(cx) else {
                         return Poll::Pending;
                     };
                     let sink = running.sink.clone();
                     let guard = guard.take();
+                    let counted = counted.take();
                     // The actor and its context go now, before the close.
-                    *this = Serve::Closing(Box::pin(close(sink, clean, guard)));
+                    *this = Serve::Closing(Box::pin(async move {
+                        close(sink, clean, guard).await;
+                        drop(counted);
+                    }));
                 }
                 Serve::Closing(closing) => {
                     if closing.as_mut().poll(cx).is_pending() {

@@ -21,7 +21,6 @@ use actix_web::dev::{AppConfig, ServiceRequest, ServiceResponse};
 use actix_web::http::{header, StatusCode};
 use actix_web::web::BytesMut;
 use actix_web::{App, HttpMessage, HttpRequest, HttpResponse};
-use futures_util::future::LocalBoxFuture;
 use std::rc::Rc;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -36,7 +35,9 @@ pub fn is_upgrading(req: &HttpRequest) -> bool {
     req.extensions().get::<Upgrading>().is_some()
 }
 
-type Start = Box<dyn FnOnce(TcpStream, BytesMut) -> LocalBoxFuture<'static, ()>>;
+/// Spawns the socket's task on this worker: on the stream, with the bytes
+/// the client sent after its handshake, counted as open until it ends.
+type Start = Box<dyn FnOnce(TcpStream, BytesMut, crate::fds::Counted)>;
 
 /// Response extension: the socket actor to run once the `101` is written.
 /// If it is never started (the connection failed first), `abandon` runs, so
@@ -55,8 +56,10 @@ impl PendingSocket {
         abandon: impl FnOnce() + 'static,
     ) -> Self {
         PendingSocket {
-            start: Some(Box::new(move |io, read_buf| {
-                Box::pin(serve(actor, io, read_buf, max_frame_bytes, guard))
+            // The task holds the socket's future itself: no box around it
+            // and no wrapper future beside it.
+            start: Some(Box::new(move |io, read_buf, counted| {
+                actix_rt::spawn(serve(actor, io, read_buf, max_frame_bytes, guard, counted));
             })),
             abandon: Some(Box::new(abandon)),
         }
@@ -174,10 +177,7 @@ where
 {
     let accepted = answer(app, req, framed).await?;
     if let Some((start, io, read_buf, counted)) = accepted {
-        actix_rt::spawn(async move {
-            start(io, read_buf).await;
-            drop(counted);
-        });
+        start(io, read_buf, counted);
     }
     Ok(())
 }
