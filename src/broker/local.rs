@@ -67,7 +67,10 @@ pub struct CountSubscribers(pub Topic);
 /// about a hundred bytes more per topic, and every socket has two topics.
 enum Subscribers {
     One(ConnectionId, ConnectionHandle),
-    Many(HashMap<ConnectionId, ConnectionHandle>),
+    /// Boxed: the topic table holds one of these per topic, and a map
+    /// inline would double the size of every one-subscriber entry.
+    #[allow(clippy::box_collection)]
+    Many(Box<HashMap<ConnectionId, ConnectionHandle>>),
 }
 
 impl Subscribers {
@@ -82,7 +85,7 @@ impl Subscribers {
                 let mut map = HashMap::with_capacity(2);
                 map.insert(*only, h.clone());
                 map.insert(id, handle);
-                *self = Subscribers::Many(map);
+                *self = Subscribers::Many(Box::new(map));
                 true
             }
             Subscribers::Many(map) => map.insert(id, handle).is_none(),
@@ -158,7 +161,11 @@ impl Handler<Subscribe> for BrokerActor {
             std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().insert(id, handle),
         };
         if new {
-            self.by_connection.entry(id).or_default().push(topic);
+            // A socket has two or three topics: grown one at a time, not
+            // to a `Vec`'s first four.
+            let topics = self.by_connection.entry(id).or_default();
+            topics.reserve_exact(1);
+            topics.push(topic);
         }
     }
 }

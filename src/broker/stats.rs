@@ -55,6 +55,9 @@ impl ConnectionStats {
     pub fn joined(&self, room: String) {
         if let Ok(mut rooms) = self.rooms.lock() {
             if !rooms.contains(&room) {
+                // Most sockets are in one or two rooms: grown one at a
+                // time, not to a `Vec`'s first four.
+                rooms.reserve_exact(1);
                 rooms.push(room);
             }
         }
