@@ -18,11 +18,11 @@ impl Handler<ConnectionOpened> for RegistryActor {
         let device = msg.device.clone();
         self.connections.insert(
             id,
-            ConnectionEntry {
+            Box::new(ConnectionEntry {
                 handle: msg.handle,
                 principal: msg.principal,
                 device: msg.device,
-            },
+            }),
         );
         let wants_all = device.wants_roster;
         let presence_to = msg.presence_to;

@@ -320,7 +320,9 @@ pub struct RegistryActor {
     /// Admitted sockets per user, shared with the upgrade handlers; closed
     /// at shutdown (which is how the registry knows it is shutting down).
     slots: Arc<slots::SocketSlots>,
-    connections: HashMap<ConnectionId, ConnectionEntry>,
+    /// Boxed: the table keeps about twice as many slots as sockets, and an
+    /// entry is 160 bytes.
+    connections: HashMap<ConnectionId, Box<ConnectionEntry>>,
     streams: HashMap<ConnectionId, (ConnectionHandle, Principal)>,
     presence: HashMap<(TenantId, UserId), PresenceEntry>,
     rosters: HashMap<TenantId, (Addr<RosterActor>, usize)>,
