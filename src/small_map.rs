@@ -587,6 +587,29 @@ mod tests {
         ]
     }
 
+    /// Applies `op` to the small map and to the standard one it must agree with.
+    macro_rules! apply {
+        ($small:ident, $model:ident, $op:expr) => {
+            match $op {
+                Op::Insert(k, v) => prop_assert_eq!($small.insert(k, v), $model.insert(k, v)),
+                Op::Remove(k) => prop_assert_eq!($small.remove(&k), $model.remove(&k)),
+                Op::GetOrInsert(k, v) => {
+                    let a = *$small.get_or_insert_with(k, || v);
+                    let b = *$model.entry(k).or_insert(v);
+                    prop_assert_eq!(a, b);
+                }
+                Op::Bump(k) => {
+                    if let Some(v) = $small.get_mut(&k) {
+                        *v = v.wrapping_add(1);
+                    }
+                    if let Some(v) = $model.get_mut(&k) {
+                        *v = v.wrapping_add(1);
+                    }
+                }
+            }
+        };
+    }
+
     proptest! {
         /// Every operation agrees with `BTreeMap`, in both forms and across
         /// the switches between them; iteration is in key order.
@@ -595,19 +618,7 @@ mod tests {
             let mut small: SmallMap<u8, u32> = SmallMap::new();
             let mut model: BTreeMap<u8, u32> = BTreeMap::new();
             for op in ops {
-                match op {
-                    Op::Insert(k, v) => prop_assert_eq!(small.insert(k, v), model.insert(k, v)),
-                    Op::Remove(k) => prop_assert_eq!(small.remove(&k), model.remove(&k)),
-                    Op::GetOrInsert(k, v) => {
-                        let a = *small.get_or_insert_with(k, || v);
-                        let b = *model.entry(k).or_insert(v);
-                        prop_assert_eq!(a, b);
-                    }
-                    Op::Bump(k) => {
-                        if let Some(v) = small.get_mut(&k) { *v = v.wrapping_add(1); }
-                        if let Some(v) = model.get_mut(&k) { *v = v.wrapping_add(1); }
-                    }
-                }
+                apply!(small, model, op);
                 prop_assert_eq!(small.len(), model.len());
                 prop_assert_eq!(small.is_empty(), model.is_empty());
                 let a: Vec<(u8, u32)> = small.iter().map(|(k, v)| (*k, *v)).collect();
@@ -665,19 +676,7 @@ mod tests {
             let mut small: SmallHashMap<u8, u32> = SmallHashMap::new();
             let mut model: HashMap<u8, u32> = HashMap::new();
             for op in ops {
-                match op {
-                    Op::Insert(k, v) => prop_assert_eq!(small.insert(k, v), model.insert(k, v)),
-                    Op::Remove(k) => prop_assert_eq!(small.remove(&k), model.remove(&k)),
-                    Op::GetOrInsert(k, v) => {
-                        let a = *small.get_or_insert_with(k, || v);
-                        let b = *model.entry(k).or_insert(v);
-                        prop_assert_eq!(a, b);
-                    }
-                    Op::Bump(k) => {
-                        if let Some(v) = small.get_mut(&k) { *v = v.wrapping_add(1); }
-                        if let Some(v) = model.get_mut(&k) { *v = v.wrapping_add(1); }
-                    }
-                }
+                apply!(small, model, op);
                 prop_assert_eq!(small.len(), model.len());
                 let mut a: Vec<(u8, u32)> = small.iter().map(|(k, v)| (*k, *v)).collect();
                 a.sort_unstable();

@@ -142,7 +142,7 @@ impl Handler<RoomStopped> for RegistryActor {
     type Result = ();
 
     /// A room actor is gone: a retired one was forgotten already, a failed
-    /// one is forgotten now (or after [`RECHECK_AFTER`] if its mailbox was
+    /// one is forgotten now (or after `RECHECK_AFTER` if its mailbox was
     /// still closing).
     fn handle(&mut self, msg: RoomStopped, ctx: &mut Context<Self>) {
         if self
@@ -161,7 +161,7 @@ impl Handler<PresenceStopped> for RegistryActor {
     type Result = ();
 
     /// A presence actor is gone: a retired one was forgotten already, a
-    /// failed one is replaced now (or after [`RECHECK_AFTER`]).
+    /// failed one is replaced now (or after `RECHECK_AFTER`).
     fn handle(&mut self, msg: PresenceStopped, ctx: &mut Context<Self>) {
         let key = (msg.tenant, msg.user);
         if self.presence.get(&key).is_some_and(|e| e.addr.connected()) {
