@@ -224,8 +224,8 @@ pub fn serve<A: SocketOwner>(
 }
 
 /// The future [`serve`] returns: the running actor, then the close.
-// The running variant is the socket's whole life and the future is boxed
-// once already (by the upgrade); boxing it again would add an allocation.
+// The running variant is the socket's whole life, and the socket's task
+// holds this future inline; boxing the variant would add an allocation.
 #[allow(clippy::large_enum_variant)]
 pub enum Serve<A>
 where
