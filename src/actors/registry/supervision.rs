@@ -145,6 +145,10 @@ impl Handler<RoomStopped> for RegistryActor {
     /// one is forgotten now (or after `RECHECK_AFTER` if its mailbox was
     /// still closing).
     fn handle(&mut self, msg: RoomStopped, ctx: &mut Context<Self>) {
+        if self.slots.is_closing() {
+            // A graceful stop: every actor goes with the pool.
+            return;
+        }
         if self
             .rooms
             .get(&msg.room)
@@ -163,6 +167,9 @@ impl Handler<PresenceStopped> for RegistryActor {
     /// A presence actor is gone: a retired one was forgotten already, a
     /// failed one is replaced now (or after `RECHECK_AFTER`).
     fn handle(&mut self, msg: PresenceStopped, ctx: &mut Context<Self>) {
+        if self.slots.is_closing() {
+            return;
+        }
         let key = (msg.tenant, msg.user);
         if self.presence.get(&key).is_some_and(|e| e.addr.connected()) {
             ctx.run_later(RECHECK_AFTER, move |act, _| {
