@@ -323,7 +323,6 @@ impl Document {
         seq: u64,
     ) -> Result<TextApplied, DocError> {
         let log = self.text_log(field)?;
-        let before = log.text().to_owned();
         let applied = log.apply_client_op(base_revision, op, author, client_id, seq)?;
         if applied.duplicate {
             return Ok(TextApplied::new(
@@ -336,7 +335,10 @@ impl Document {
                 true,
             ));
         }
-        let inverse = applied.op.invert(&before).map_err(HistoryError::from)?;
+        let inverse = applied
+            .op
+            .invert(&applied.before)
+            .map_err(HistoryError::from)?;
         let stacks = self
             .undo
             .entry((author.to_owned(), field.to_owned()))
@@ -396,10 +398,12 @@ impl Document {
                 TextOperation::transform(&later.op, &op).map_err(HistoryError::from)?;
             op = transformed;
         }
-        let before = log.text().to_owned();
         let client_id = format!("{what}:{author}");
         let applied = log.apply_client_op(log.revision(), op, author, &client_id, seq)?;
-        let inverse = applied.op.invert(&before).map_err(HistoryError::from)?;
+        let inverse = applied
+            .op
+            .invert(&applied.before)
+            .map_err(HistoryError::from)?;
         let stacks = self.undo.entry(key).or_default();
         let other = if undo {
             &mut stacks.redo

@@ -97,6 +97,10 @@ pub struct Applied {
     /// True when this `(client_id, seq)` had already been applied and nothing
     /// changed now.
     pub duplicate: bool,
+    /// The text before the operation (empty for a duplicate): the old text
+    /// itself, moved out, so a caller can invert the operation without
+    /// copying the document on every edit.
+    pub before: String,
 }
 
 /// Last sequence number seen from a client and the revision it produced.
@@ -265,6 +269,7 @@ impl RevisionLog {
                     revision,
                     op: entry.map(|e| e.op.clone()).unwrap_or_default(),
                     duplicate: true,
+                    before: String::new(),
                 });
             }
         }
@@ -280,7 +285,7 @@ impl RevisionLog {
             .checked_add(1)
             .ok_or(HistoryError::RevisionOverflow)?;
 
-        self.text = text;
+        let before = std::mem::replace(&mut self.text, text);
         self.revision = revision;
         self.clients.insert(
             client_id.to_owned(),
@@ -306,6 +311,7 @@ impl RevisionLog {
             revision,
             op,
             duplicate: false,
+            before,
         })
     }
 

@@ -277,7 +277,16 @@ impl TextOperation {
                 actual,
             });
         }
-        let mut out = String::with_capacity(s.len());
+        // Room for the inserts too: no reallocation (and copy) midway.
+        let inserted: usize = self
+            .ops
+            .iter()
+            .map(|c| match c {
+                Component::Insert(t) => t.len(),
+                _ => 0,
+            })
+            .sum();
+        let mut out = String::with_capacity(s.len() + inserted);
         let mut pos = 0usize;
         for c in &self.ops {
             match c {
