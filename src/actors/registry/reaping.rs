@@ -8,8 +8,8 @@ impl Handler<JoinRoom> for RegistryActor {
     type Result = ();
 
     /// Finds or creates the room and forwards the join to it.
-    fn handle(&mut self, msg: JoinRoom, ctx: &mut Context<Self>) {
-        let Some(entry) = self.live_room(&msg.room, ctx) else {
+    fn handle(&mut self, msg: JoinRoom, _: &mut Context<Self>) {
+        let Some(entry) = self.live_room(&msg.room) else {
             return;
         };
         entry.joins_forwarded += 1;
@@ -29,8 +29,8 @@ impl Handler<LockDocument> for RegistryActor {
     >;
 
     /// Finds or creates the room and forwards the lock request to it.
-    fn handle(&mut self, msg: LockDocument, ctx: &mut Context<Self>) -> Self::Result {
-        let Some(entry) = self.live_room(&msg.room, ctx) else {
+    fn handle(&mut self, msg: LockDocument, _: &mut Context<Self>) -> Self::Result {
+        let Some(entry) = self.live_room(&msg.room) else {
             return Box::pin(async {
                 Err(crate::actors::document::LockRefused::Unavailable(
                     "shutting down".into(),

@@ -86,21 +86,16 @@ impl RegistryActor {
     }
 
     /// A live room's entry, started if there is none or it stopped unexpectedly.
-    pub(super) fn live_room(
-        &mut self,
-        room: &RoomId,
-        ctx: &mut Context<Self>,
-    ) -> Option<&mut RoomEntry> {
+    pub(super) fn live_room(&mut self, room: &RoomId) -> Option<&mut RoomEntry> {
         self.forget_dead_room(room);
         let services = self.services()?;
         Some(self.rooms.entry(room.clone()).or_insert_with(|| {
-            let idle = ctx.address().recipient();
             let key = room.clone();
             RoomEntry {
                 addr: services
                     .pool
                     .clone()
-                    .start_actor(room, move |_| RoomActor::new(key, idle, services)),
+                    .start_actor(room, move |_| RoomActor::new(key, services)),
                 joins_forwarded: 0,
             }
         }))
@@ -173,15 +168,11 @@ impl Handler<PresenceStopped> for RegistryActor {
         let key = (msg.tenant, msg.user);
         if self.presence.get(&key).is_some_and(|e| e.addr.connected()) {
             ctx.run_later(RECHECK_AFTER, move |act, _| {
-                if act.presence.get(&key).is_some_and(|e| !e.addr.connected()) {
-                    act.restart_presence(&key);
-                }
+                act.live_presence(&key);
             });
             return;
         }
-        if self.presence.contains_key(&key) {
-            self.restart_presence(&key);
-        }
+        self.live_presence(&key);
     }
 }
 

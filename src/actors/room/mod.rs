@@ -278,7 +278,6 @@ struct Member {
 /// A room.
 pub struct RoomActor {
     id: RoomId,
-    registry: Recipient<RoomIdle>,
     services: Arc<Services>,
     /// Small-first (`small_map`): most rooms have a few members. Boxed, so
     /// that a large room's tree leaves hold pointers, not 500-byte members.
@@ -329,11 +328,10 @@ pub struct RoomActor {
 
 impl RoomActor {
     /// An empty room.
-    pub fn new(id: RoomId, registry: Recipient<RoomIdle>, services: Arc<Services>) -> Self {
+    pub fn new(id: RoomId, services: Arc<Services>) -> Self {
         let rooms = &services.settings.rooms;
         RoomActor {
             id,
-            registry,
             cursor_interval: Duration::from_secs(1) / rooms.cursor_rate_per_second.max(1),
             typing_timeout: Duration::from_secs(rooms.typing_timeout_secs),
             services,
@@ -431,7 +429,7 @@ impl RoomActor {
                 return act.schedule_idle_check(ctx);
             }
             if act.members.is_empty() {
-                act.registry.do_send(RoomIdle {
+                act.services.registry.do_send(RoomIdle {
                     room: act.id.clone(),
                     joins_seen: act.joins_seen,
                 });
