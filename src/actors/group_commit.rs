@@ -34,6 +34,7 @@ use crate::db::documents::{self as q, NewEvent};
 use crate::db::{Db, DbConn, DbError};
 use futures_util::StreamExt;
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -130,7 +131,7 @@ type Answer = (
 
 /// One document's run of consecutive change rows, and where its answer goes.
 struct Job {
-    rows: Vec<NewEvent>,
+    rows: Vec<Arc<NewEvent>>,
     done: oneshot::Sender<Result<(), StoreError>>,
     queued: Instant,
 }
@@ -153,7 +154,7 @@ impl GroupCommit {
     /// resolves once the statement holding them has committed, or failed.
     pub fn store(
         &self,
-        rows: Vec<NewEvent>,
+        rows: Vec<Arc<NewEvent>>,
     ) -> impl std::future::Future<Output = Result<(), StoreError>> + 'static {
         let (done, answer) = oneshot::channel();
         let sent = self.tx.send(Job {

@@ -236,7 +236,7 @@ impl ConnectionHandle {
     /// the connection actor does with a [`Deliver`], on the sender's thread.
     fn write_to(
         &self,
-        sink: &crate::transport::sink::Sink,
+        sink: &Arc<crate::transport::sink::Sink>,
         frame: Frame,
         published: Option<Instant>,
     ) -> bool {

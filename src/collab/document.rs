@@ -12,7 +12,7 @@
 use super::history::{ClientRecord, HistoryError, RevisionLog};
 use super::ot::TextOperation;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 /// A structured (non-text) field.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -171,8 +171,10 @@ struct Inverse {
 
 #[derive(Debug, Clone, Default)]
 struct UndoStacks {
-    undo: Vec<Inverse>,
-    redo: Vec<Inverse>,
+    /// Oldest first; a deque, so dropping the oldest past `MAX_UNDO` on
+    /// every edit does not move the rest.
+    undo: VecDeque<Inverse>,
+    redo: VecDeque<Inverse>,
 }
 
 /// Undo entries kept per user and field.
@@ -335,20 +337,17 @@ impl Document {
                 true,
             ));
         }
-        let inverse = applied
-            .op
-            .invert(&applied.before)
-            .map_err(HistoryError::from)?;
+        let inverse = applied.inverse;
         let stacks = self
             .undo
             .entry((author.to_owned(), field.to_owned()))
             .or_default();
-        stacks.undo.push(Inverse {
+        stacks.undo.push_back(Inverse {
             revision: applied.revision,
             op: inverse,
         });
         if stacks.undo.len() > MAX_UNDO {
-            stacks.undo.remove(0);
+            stacks.undo.pop_front();
         }
         stacks.redo.clear();
         self.version += 1;
@@ -383,7 +382,7 @@ impl Document {
             } else {
                 &mut stacks.redo
             };
-            stack.pop().ok_or(DocError::NothingTo(what))?
+            stack.pop_back().ok_or(DocError::NothingTo(what))?
         };
         self.undo_seq += 1;
         let seq = self.undo_seq;
@@ -400,17 +399,14 @@ impl Document {
         }
         let client_id = format!("{what}:{author}");
         let applied = log.apply_client_op(log.revision(), op, author, &client_id, seq)?;
-        let inverse = applied
-            .op
-            .invert(&applied.before)
-            .map_err(HistoryError::from)?;
+        let inverse = applied.inverse;
         let stacks = self.undo.entry(key).or_default();
         let other = if undo {
             &mut stacks.redo
         } else {
             &mut stacks.undo
         };
-        other.push(Inverse {
+        other.push_back(Inverse {
             revision: applied.revision,
             op: inverse,
         });

@@ -97,10 +97,10 @@ pub struct Applied {
     /// True when this `(client_id, seq)` had already been applied and nothing
     /// changed now.
     pub duplicate: bool,
-    /// The text before the operation (empty for a duplicate): the old text
-    /// itself, moved out, so a caller can invert the operation without
-    /// copying the document on every edit.
-    pub before: String,
+    /// The operation that undoes this one on the text it produced (empty for
+    /// a duplicate). Taken from the text before the operation is applied in
+    /// place, so the document is not copied on every edit.
+    pub inverse: TextOperation,
 }
 
 /// Last sequence number seen from a client and the revision it produced.
@@ -269,7 +269,7 @@ impl RevisionLog {
                     revision,
                     op: entry.map(|e| e.op.clone()).unwrap_or_default(),
                     duplicate: true,
-                    before: String::new(),
+                    inverse: TextOperation::new(),
                 });
             }
         }
@@ -279,13 +279,12 @@ impl RevisionLog {
         for entry in self.history.iter().skip(start) {
             op = TextOperation::transform(&entry.op, &op)?.1;
         }
-        let text = op.apply(&self.text)?;
         let revision = self
             .revision
             .checked_add(1)
             .ok_or(HistoryError::RevisionOverflow)?;
-
-        let before = std::mem::replace(&mut self.text, text);
+        let inverse = op.invert(&self.text)?;
+        op.apply_in_place(&mut self.text)?;
         self.revision = revision;
         self.clients.insert(
             client_id.to_owned(),
@@ -311,7 +310,7 @@ impl RevisionLog {
             revision,
             op,
             duplicate: false,
-            before,
+            inverse,
         })
     }
 

@@ -311,6 +311,73 @@ impl TextOperation {
         Ok(out)
     }
 
+    /// Applies the operation to `s` in place, with the same result and errors
+    /// as [`apply`](Self::apply); `s` is unchanged when it fails.
+    ///
+    /// The usual edit (retain, insert or delete, retain) is spliced into the
+    /// text where it stands, so the document is neither copied nor
+    /// reallocated unless it outgrows its capacity. An operation with more
+    /// than a few inserts and deletes is applied by [`apply`](Self::apply)
+    /// (each splice moves the rest of the text once).
+    ///
+    /// # Errors
+    ///
+    /// As [`apply`](Self::apply).
+    pub fn apply_in_place(&self, s: &mut String) -> Result<(), OtError> {
+        /// Splices above this are one copy of the text instead.
+        const MAX_SPLICES: usize = 4;
+        let splices = self
+            .ops
+            .iter()
+            .filter(|c| !matches!(c, Component::Retain(_)))
+            .count();
+        if splices > MAX_SPLICES {
+            *s = self.apply(s)?;
+            return Ok(());
+        }
+        let actual = char_len(s);
+        if actual != self.base_len {
+            return Err(OtError::BaseLengthMismatch {
+                expected: self.base_len,
+                actual,
+            });
+        }
+        // First every byte range, in the old text, checked before anything
+        // changes; then the splices from the last to the first, so the
+        // ranges still ahead stay where they were.
+        let mut ranges = [(0usize, 0usize, ""); MAX_SPLICES];
+        let mut n = 0;
+        let mut pos = 0usize;
+        for c in &self.ops {
+            match c {
+                Component::Retain(k) => {
+                    pos = advance_chars(s, pos, *k)
+                        .ok_or(OtError::Malformed("retain past end of text"))?;
+                }
+                Component::Insert(t) => {
+                    ranges[n] = (pos, pos, t.as_str());
+                    n += 1;
+                }
+                Component::Delete(k) => {
+                    let end = advance_chars(s, pos, *k)
+                        .ok_or(OtError::Malformed("delete past end of text"))?;
+                    ranges[n] = (pos, end, "");
+                    n += 1;
+                    pos = end;
+                }
+            }
+        }
+        if pos != s.len() {
+            return Err(OtError::Malformed(
+                "operation does not cover the whole text",
+            ));
+        }
+        for &(start, end, text) in ranges[..n].iter().rev() {
+            s.replace_range(start..end, text);
+        }
+        Ok(())
+    }
+
     /// Composes `self` followed by `other` into one operation with the same
     /// effect: `apply(compose(a, b), s) == apply(b, apply(a, s))`.
     ///
@@ -914,6 +981,25 @@ mod tests {
             let json = serde_json::to_string(&op).unwrap();
             let back: TextOperation = serde_json::from_str(&json).unwrap();
             prop_assert_eq!(back, op);
+        }
+
+        #[test]
+        fn prop_apply_in_place_matches_apply(s in arb_string(12), plan in arb_plan(), skew in 0usize..3) {
+            // `skew` != 0 puts the text off the op's base length (an error both ways).
+            let len = s.chars().count();
+            let op = op_from_plan(&plan, len);
+            let text: String = if skew == 0 { s.clone() } else { s.chars().take(len.saturating_sub(skew)).collect::<String>() + if skew == 2 { "éx" } else { "" } };
+            let mut in_place = text.clone();
+            match op.apply(&text) {
+                Ok(out) => {
+                    op.apply_in_place(&mut in_place).unwrap();
+                    prop_assert_eq!(in_place, out);
+                }
+                Err(e) => {
+                    prop_assert_eq!(op.apply_in_place(&mut in_place), Err(e));
+                    prop_assert_eq!(in_place, text);
+                }
+            }
         }
 
         #[test]

@@ -184,12 +184,16 @@ pub async fn load(
 
 /// Stores change rows in one multi-row statement. Rows whose version is
 /// already stored are skipped (a retry after a commit whose answer was lost).
-pub async fn insert_events(conn: &mut DbConn, events: &[NewEvent]) -> Result<(), DbError> {
+pub async fn insert_events(
+    conn: &mut DbConn,
+    events: &[std::sync::Arc<NewEvent>],
+) -> Result<(), DbError> {
     if events.is_empty() {
         return Ok(());
     }
+    let rows: Vec<&NewEvent> = events.iter().map(|e| &**e).collect();
     diesel::insert_into(collaboration_events::table)
-        .values(events)
+        .values(rows)
         .on_conflict_do_nothing()
         .execute(conn)
         .await?;

@@ -4,7 +4,7 @@
 //! socket shell (`actors::shell::handle_frame`) takes.
 //!
 //! The read buffer exists only while bytes wait to be decoded: an idle
-//! socket holds none.
+//! socket holds none, and a read takes only the bytes that arrived.
 
 use actix_codec::Decoder;
 use actix_http::ws::{Codec, Frame, Message, ProtocolError};
@@ -99,13 +99,17 @@ impl Stream for Reader {
                 }
                 Poll::Ready(Ok(())) => {}
             }
-            if this.buf.capacity() - this.buf.len() < READ_CHUNK / 4 {
-                this.buf.reserve(READ_CHUNK);
-            }
-            match this.io.try_read_buf(&mut this.buf) {
+            // Read on the stack, then keep only what arrived: a small frame
+            // costs a small allocation (a fresh 4 KiB buffer per read made
+            // the allocator consolidate on every message). A large frame's
+            // buffer still grows by doubling as its parts arrive.
+            let mut chunk = [0u8; READ_CHUNK];
+            match this.io.try_read(&mut chunk) {
                 // End-of-file, or a reset: either way the peer is gone.
                 Ok(0) => this.eof = true,
-                Ok(_) => {}
+                Ok(n) => this
+                    .buf
+                    .extend_from_slice(chunk.get(..n).unwrap_or_default()),
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(_) => this.eof = true,

@@ -17,8 +17,15 @@
 //! The socket is written under the sink's lock, and the stream is taken out
 //! of the sink (under the same lock) before it is closed, so no thread can
 //! write to a closed descriptor, or to another socket that reused its number.
+//!
+//! A thread that is about to push a burst (a document's stored batch: each
+//! author's ack and everyone else's ops) runs it inside [`corked`]: frames
+//! for a sink with nothing waiting are held until the burst ends, and each
+//! sink then writes all of its frames with one `send(2)`. Order is kept
+//! (held frames are in `pending`, which everything else queues behind).
 
 use bytes::{Buf, BytesMut};
+use std::cell::RefCell;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use tokio::net::TcpStream;
@@ -63,6 +70,9 @@ struct State {
     frames: usize,
     /// The actor is running a turn.
     in_turn: bool,
+    /// `pending` is held by a thread's [`corked`] burst, which writes it
+    /// when the burst ends.
+    corked: bool,
     /// Writing failed: nothing more is taken.
     failed: bool,
     /// The connection's task, woken when pushed bytes could not be written.
@@ -135,6 +145,75 @@ impl State {
     }
 }
 
+impl State {
+    /// Writes `pending` from a thread other than the connection's; wakes
+    /// the connection's task when the socket failed or could not take it
+    /// all (its task then waits for the socket to take more).
+    fn write_now(&mut self) -> Pushed {
+        match self.write(None) {
+            Flush::Done => Pushed::Written,
+            Flush::Failed => {
+                if let Some(waker) = self.waker.take() {
+                    waker.wake();
+                }
+                Pushed::Closed
+            }
+            Flush::Blocked => {
+                if let Some(waker) = self.waker.take() {
+                    waker.wake();
+                }
+                Pushed::Queued(self.frames)
+            }
+        }
+    }
+}
+
+thread_local! {
+    /// The sinks this thread's [`corked`] burst holds, when one runs.
+    static HELD: RefCell<Option<Vec<Arc<Sink>>>> = const { RefCell::new(None) };
+}
+
+/// Holds `sink`'s output for this thread's burst, if one runs.
+fn hold(sink: &Arc<Sink>) -> bool {
+    HELD.with(|held| match held.borrow_mut().as_mut() {
+        Some(sinks) => {
+            sinks.push(Arc::clone(sink));
+            true
+        }
+        None => false,
+    })
+}
+
+/// Ends a burst: writes every held sink (also when the burst panicked).
+struct Uncork;
+
+impl Drop for Uncork {
+    fn drop(&mut self) {
+        let sinks = HELD
+            .with(|held| held.borrow_mut().take())
+            .unwrap_or_default();
+        for sink in sinks {
+            sink.uncork();
+        }
+    }
+}
+
+/// Runs `f` as one burst of pushes: a sink with nothing waiting keeps the
+/// frames `f` pushes to it, and writes them all with one `send(2)` when
+/// `f` returns (see the module doc). Nested bursts are one burst.
+pub fn corked<R>(f: impl FnOnce() -> R) -> R {
+    let outer = HELD.with(|held| {
+        let mut held = held.borrow_mut();
+        if held.is_some() {
+            return false;
+        }
+        *held = Some(Vec::new());
+        true
+    });
+    let _uncork = outer.then(|| Uncork);
+    f()
+}
+
 impl Sink {
     /// The output of `io`.
     pub fn new(io: Arc<TcpStream>) -> Arc<Sink> {
@@ -145,6 +224,7 @@ impl Sink {
                 later: BytesMut::new(),
                 frames: 0,
                 in_turn: false,
+                corked: false,
                 failed: false,
                 waker: None,
             }),
@@ -157,7 +237,7 @@ impl Sink {
     }
 
     /// Sends one text frame from another thread (see the module doc).
-    pub fn push_text(&self, text: &[u8]) -> Pushed {
+    pub fn push_text(self: &Arc<Self>, text: &[u8]) -> Pushed {
         let mut st = self.lock();
         if st.io.is_none() || st.failed {
             return Pushed::Closed;
@@ -169,25 +249,33 @@ impl Sink {
         }
         let waiting = !st.pending.is_empty();
         encode_text(&mut st.pending, text);
+        if st.corked {
+            // Written when the burst holding it ends.
+            return Pushed::Written;
+        }
         if waiting {
             // The connection's task writes it when the socket takes more.
             return Pushed::Queued(st.frames);
         }
-        match st.write(None) {
-            Flush::Done => Pushed::Written,
-            Flush::Failed => {
-                if let Some(waker) = st.waker.take() {
-                    waker.wake();
-                }
-                Pushed::Closed
-            }
-            Flush::Blocked => {
-                if let Some(waker) = st.waker.take() {
-                    waker.wake();
-                }
-                Pushed::Queued(st.frames)
-            }
+        if hold(self) {
+            st.corked = true;
+            return Pushed::Written;
         }
+        st.write_now()
+    }
+
+    /// Writes what a [`corked`] burst held.
+    fn uncork(&self) {
+        let mut st = self.lock();
+        if !st.corked {
+            return;
+        }
+        st.corked = false;
+        if st.in_turn || st.io.is_none() || st.failed || st.pending.is_empty() {
+            // A turn's end writes it, or there is nothing (more) to write.
+            return;
+        }
+        let _ = st.write_now();
     }
 
     /// The actor starts a turn; pushed frames wait until it ends.
@@ -310,6 +398,50 @@ mod tests {
         assert_eq!(sink.push_text(b"two"), Pushed::Written);
         assert_eq!(sink.waiting(), 0);
         assert_eq!(received(&mut client, 2).await, ["one", "two"]);
+    }
+
+    #[tokio::test]
+    async fn a_burst_holds_its_frames_until_it_ends_then_writes_them_in_order() {
+        let (a, mut client_a) = pair().await;
+        let (b, mut client_b) = pair().await;
+        let held = corked(|| {
+            assert_eq!(a.push_text(b"a1"), Pushed::Written);
+            assert_eq!(b.push_text(b"b1"), Pushed::Written);
+            // Nested: still the same burst.
+            corked(|| assert_eq!(a.push_text(b"a2"), Pushed::Written));
+            // Another thread's frame queues behind the held ones.
+            let other = Arc::clone(&a);
+            std::thread::spawn(move || assert_eq!(other.push_text(b"a3"), Pushed::Written))
+                .join()
+                .unwrap();
+            (a.waiting(), b.waiting())
+        });
+        assert!(held.0 > 0 && held.1 > 0, "nothing was held: {held:?}");
+        assert_eq!((a.waiting(), b.waiting()), (0, 0));
+        assert_eq!(received(&mut client_a, 3).await, ["a1", "a2", "a3"]);
+        assert_eq!(received(&mut client_b, 1).await, ["b1"]);
+        // After the burst, pushes are written at once again.
+        assert_eq!(a.push_text(b"a4"), Pushed::Written);
+        assert_eq!(a.waiting(), 0);
+        assert_eq!(received(&mut client_a, 1).await, ["a4"]);
+    }
+
+    #[tokio::test]
+    async fn a_turn_that_ends_inside_a_burst_writes_the_held_frames_first() {
+        let (sink, mut client) = pair().await;
+        let waker = futures_util::task::noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        corked(|| {
+            assert_eq!(sink.push_text(b"held"), Pushed::Written);
+            sink.begin_turn(&waker);
+            assert_eq!(sink.push_text(b"during the turn"), Pushed::Queued(2));
+            let mut turn = turn_frames(&["turn"]);
+            assert_eq!(sink.flush(&mut turn, &mut cx), Flush::Done);
+        });
+        assert_eq!(
+            received(&mut client, 3).await,
+            ["held", "turn", "during the turn"]
+        );
     }
 
     #[tokio::test]

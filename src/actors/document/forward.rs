@@ -266,7 +266,7 @@ impl DocumentActor {
     /// A message for the other nodes, published by the room in order with
     /// everything else it sends.
     pub(super) fn to_nodes(&self, wire: DocWire) {
-        self.room_addr.do_send(FromDocument {
+        self.to_room(DocFrame {
             to: Audience::Nodes,
             frame: wire.to_frame(),
             applied: None,

@@ -233,12 +233,16 @@ pub enum Audience {
     Nodes,
 }
 
-/// A frame for the room to deliver to its members (sent to the room), in
-/// the order this session sent it, after everything the room delivered
-/// before.
+/// Frames for the room to deliver to its members (sent to the room), in
+/// the order this session sent them, after everything the room delivered
+/// before. Several when a stored batch answers several changes at once (the
+/// room writes them to each socket together).
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct FromDocument {
+pub struct FromDocument(pub Vec<DocFrame>);
+
+/// One frame of a [`FromDocument`].
+pub struct DocFrame {
     /// Who gets it.
     pub to: Audience,
     /// The frame.
@@ -254,7 +258,7 @@ struct Pending {
 }
 
 enum Write {
-    Event(Box<NewEvent>),
+    Event(Arc<NewEvent>),
     Snapshot(NewSnapshot),
     Locks(Vec<LockRow>),
     Session(SessionUpdate),
@@ -289,6 +293,9 @@ pub struct DocumentActor {
     room: RoomId,
     key: DocKey,
     room_addr: Recipient<FromDocument>,
+    /// Frames for the room held while a stored batch is answered (`None`
+    /// otherwise): they go as one [`FromDocument`].
+    to_room: std::cell::RefCell<Option<Vec<DocFrame>>>,
     services: Arc<Services>,
     doc: Document,
     locks: LockTable,
@@ -354,6 +361,7 @@ impl DocumentActor {
             },
             room,
             room_addr,
+            to_room: std::cell::RefCell::new(None),
             services,
             doc: Document::new(max_history),
             locks: LockTable::default(),

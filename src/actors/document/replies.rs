@@ -72,7 +72,7 @@ impl DocumentActor {
             to.deliver(frame);
             return;
         }
-        self.room_addr.do_send(FromDocument {
+        self.to_room(DocFrame {
             to: Audience::One(to),
             frame,
             applied: None,
@@ -97,11 +97,32 @@ impl DocumentActor {
             op.author = local.map(|id| (id, sent_edits));
             op
         });
-        self.room_addr.do_send(FromDocument {
+        self.to_room(DocFrame {
             to: Audience::Members { except: local },
             frame,
             applied,
         });
+    }
+
+    /// Sends one frame to the room, or holds it for [`Self::batch_to_room`].
+    pub(super) fn to_room(&self, frame: DocFrame) {
+        match self.to_room.borrow_mut().as_mut() {
+            Some(held) => held.push(frame),
+            None => self.room_addr.do_send(FromDocument(vec![frame])),
+        }
+    }
+
+    /// Runs `f`, sending the frames it has for the room as one message.
+    pub(super) fn batch_to_room(&self, f: impl FnOnce()) {
+        if self.to_room.borrow().is_some() {
+            return f();
+        }
+        *self.to_room.borrow_mut() = Some(Vec::new());
+        f();
+        let held = self.to_room.borrow_mut().take().unwrap_or_default();
+        if !held.is_empty() {
+            self.room_addr.do_send(FromDocument(held));
+        }
     }
 
     pub(super) fn error(

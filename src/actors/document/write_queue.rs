@@ -65,7 +65,7 @@ impl DocumentActor {
         metrics::counter!("tandem_document_edits_total").increment(1);
         self.session_dirty = true;
         self.last_activity = chrono::Utc::now();
-        self.enqueue(Write::Event(Box::new(event)), after, ctx);
+        self.enqueue(Write::Event(Arc::new(event)), after, ctx);
         self.changes_since_snapshot += 1;
         if self.changes_since_snapshot >= self.services.settings.documents.snapshot_every {
             self.queue_snapshot(ctx);
@@ -151,10 +151,10 @@ impl DocumentActor {
         let session_id = self.session_id;
         // Change rows go to the node's group commit (one multi-row insert
         // shared with other documents); the rest keeps this document's path.
-        let events: Vec<NewEvent> = batch
+        let events: Vec<Arc<NewEvent>> = batch
             .iter()
             .filter_map(|p| match &p.write {
-                Write::Event(e) => Some(NewEvent::clone(e)),
+                Write::Event(e) => Some(Arc::clone(e)),
                 _ => None,
             })
             .collect();
@@ -186,9 +186,14 @@ impl DocumentActor {
             act.writing = false;
             match result {
                 Ok(()) => {
-                    for item in batch {
-                        act.run_after(item.after);
-                    }
+                    // One message to the room for the whole batch, which it
+                    // writes as one burst (an author's ack and the other
+                    // changes' ops reach each socket together).
+                    act.batch_to_room(|| {
+                        for item in batch {
+                            act.run_after(item.after);
+                        }
+                    });
                     act.pump(ctx);
                 }
                 Err(e) => {

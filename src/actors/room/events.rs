@@ -166,20 +166,25 @@ impl Handler<ForDocument> for RoomActor {
 impl Handler<FromDocument> for RoomActor {
     type Result = ();
 
-    /// Moves stored cursors through the op it carries (exactly once, see
-    /// `cursors.rs`) and delivers the frame in the same turn.
-    fn handle(&mut self, msg: FromDocument, _: &mut Context<Self>) {
-        if let Some(applied) = &msg.applied {
-            self.move_cursors(applied);
-        }
-        match msg.to {
-            Audience::One(handle) => {
-                handle.deliver(msg.frame);
+    /// Moves stored cursors through the op each frame carries (exactly
+    /// once, see `cursors.rs`) and delivers the frames in the same turn, as
+    /// one burst: each socket gets its frames of the batch in one write.
+    fn handle(&mut self, FromDocument(frames): FromDocument, _: &mut Context<Self>) {
+        crate::transport::sink::corked(|| {
+            for msg in frames {
+                if let Some(applied) = &msg.applied {
+                    self.move_cursors(applied);
+                }
+                match msg.to {
+                    Audience::One(handle) => {
+                        handle.deliver(msg.frame);
+                    }
+                    Audience::Members { except } => self.deliver(msg.frame, except),
+                    // In order with the frames above (`doc_relay.rs`).
+                    Audience::Nodes => self.relay(msg.frame),
+                }
             }
-            Audience::Members { except } => self.deliver(msg.frame, except),
-            // In order with the frames above (`doc_relay.rs`).
-            Audience::Nodes => self.relay(msg.frame),
-        }
+        });
     }
 }
 
