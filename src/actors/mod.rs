@@ -1,9 +1,10 @@
 //! The actor tree of one node.
 //!
 //! Threads: the Yjs registry, the log writer and group commit run on the
-//! System arbiter, the registry on the actor pool's first arbiter; sockets
-//! (`ConnectionActor`, `SseConnectionActor`, `YjsConnectionActor`) on the
-//! HTTP worker that accepted them; rooms (with
+//! System arbiter, the registry on the actor pool's first arbiter; WebSocket
+//! sockets (`ConnectionActor`, `YjsConnectionActor`) on the actor pool too
+//! (by connection id), SSE streams (`SseConnectionActor`) on the HTTP
+//! worker that accepted them; rooms (with
 //! their document session), presence actors, rosters, Yjs documents and the
 //! broker's shards on the actor pool (`pool`: one arbiter per core, chosen by
 //! a hash of the room, (tenant, user), tenant, document or topic tenant);

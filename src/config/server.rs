@@ -14,9 +14,10 @@ pub struct ServerSettings {
     pub host: String,
     /// Port to bind; 0 picks a free one (tests).
     pub port: u16,
-    /// HTTP worker threads; 0 means one per core.
+    /// HTTP worker threads (REST, SSE, WebSocket handshakes); 0 means one
+    /// per core. Upgraded WebSockets run on the actor threads.
     pub workers: usize,
-    /// Threads (actix arbiters) that run rooms, document sessions, presence,
+    /// Threads (actix arbiters) that run WebSockets, rooms, document sessions, presence,
     /// rosters, Yjs documents and the broker's shards; 0 means one per core.
     /// Each actor stays on the thread its key hashes to.
     pub actor_threads: usize,

@@ -31,13 +31,15 @@ pub fn check_handshake(req: &HttpRequest) -> Result<(), ApiError> {
 /// The accepted socket of `req`, as a reference that can cut it and the
 /// guard to keep in the response body (`None` when the server did not
 /// record the descriptor, e.g. in a test harness without `on_connect`).
-pub fn socket_of(req: &HttpRequest) -> (Option<SocketRef>, Option<OpenGuard>) {
-    match req
-        .conn_data::<AcceptedFd>()
-        .copied()
-        .and_then(SocketRef::new)
-    {
-        Some((socket, guard)) => (Some(socket), Some(guard)),
+pub fn socket_of(
+    req: &HttpRequest,
+    owner: &actix_rt::ArbiterHandle,
+) -> (Option<SocketRef>, Option<OpenGuard>) {
+    match req.conn_data::<AcceptedFd>().copied() {
+        Some(fd) => {
+            let (socket, guard) = SocketRef::new(fd, owner.clone());
+            (Some(socket), Some(guard))
+        }
         None => (None, None),
     }
 }
@@ -183,7 +185,10 @@ pub async fn upgrade(
         &principal.user,
         settings.websocket.max_connections_per_user,
     )?;
-    let (socket, guard) = socket_of(&req);
+    // The socket runs on the actor pool, next to the rooms, rosters and
+    // presence actors it talks to (`transport::upgrade`).
+    let home = services.pool.pick(&id).clone();
+    let (socket, guard) = socket_of(&req, &home);
     let (tenant, user) = (principal.tenant.clone(), principal.user.clone());
     let actor = ConnectionActor::new(id, principal, device, services.get_ref().clone(), socket)
         .with_cluster_slot(slot);
@@ -194,6 +199,7 @@ pub async fn upgrade(
         actor,
         settings.websocket.max_frame_bytes,
         guard,
+        home,
         move || registry.do_send(ConnectionClosed { id, tenant, user }),
     ))
 }

@@ -58,7 +58,8 @@ pub async fn upgrade(
         tenant: principal.tenant.clone(),
         name: name.into(),
     };
-    let (socket, guard) = super::ws::socket_of(&req);
+    let home = services.pool.pick(&id).clone();
+    let (socket, guard) = super::ws::socket_of(&req, &home);
     let (tenant, user) = (principal.tenant.clone(), principal.user.clone());
     let actor = YjsConnectionActor::new(id, principal, doc, services.get_ref().clone(), socket);
     let yjs = services.yjs.clone();
@@ -68,6 +69,7 @@ pub async fn upgrade(
         actor,
         settings.websocket.max_frame_bytes,
         guard,
+        home,
         move || yjs.do_send(ConnClosed { id, tenant, user }),
     ))
 }

@@ -1,6 +1,6 @@
 //! [`SocketContext`], the actor context of a socket actor, and [`serve`],
 //! which runs one upgraded socket: the actor, its frame reader and its
-//! writes, on the worker thread that accepted the connection.
+//! writes, on the actor-pool arbiter the upgrade chose for it.
 //!
 //! The context is actix's `ContextParts` (mailbox, spawned futures,
 //! timers) plus one output buffer. `text()`, `binary()`, `ping()`, `pong()`

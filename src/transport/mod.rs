@@ -3,8 +3,12 @@
 //! actix-http parses the upgrade request and hands the connection over
 //! (`upgrade`); from then on a socket is its actor, a [`SocketContext`]
 //! (actix's mailbox and timers plus one output buffer) and a frame
-//! [`reader`], all in one future on the worker thread that accepted it
-//! (`context::serve`). No HTTP dispatcher stays behind the socket. The
+//! [`reader`], all in one future on an arbiter of the actor pool, chosen by
+//! the connection's id (`context::serve`): there it runs next to the rooms,
+//! rosters and presence actors it talks to, and with one actor thread
+//! nothing it sends them crosses a thread (three times fewer context
+//! switches per connect, measured in BENCHMARKS.md). The HTTP worker only
+//! parses the handshake. No HTTP dispatcher stays behind the socket. The
 //! socket's output is a [`sink::Sink`] shared with the rooms it is in: a
 //! room writes its frames to the socket from its own thread, in order with
 //! the connection's own frames.

@@ -10,15 +10,14 @@
 //! 1. The [`OpenGuard`] lives with the socket in the transport
 //!    (`transport::context::serve`), which drops the guard just before it
 //!    closes the socket, and the guard's drop marks the reference closed.
-//! 2. The cut itself runs on the worker thread that owns the connection
-//!    (its arbiter), the only thread that can close that socket. There it
-//!    checks the mark and calls `shutdown(2)` with no await in between, so
-//!    the socket cannot be closed (and its number reused) between the
-//!    check and the call.
+//! 2. The cut itself runs on the arbiter the socket runs on (its owner,
+//!    chosen when the upgrade is accepted), the only thread that can close
+//!    that socket. There it checks the mark and calls `shutdown(2)` with no
+//!    await in between, so the socket cannot be closed (and its number
+//!    reused) between the check and the call.
 
 use actix_rt::ArbiterHandle;
 use std::os::fd::RawFd;
-use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,29 +37,27 @@ pub struct SocketRef {
 }
 
 /// Marks the socket open while it lives; keep it next to the socket (the
-/// transport does). Not `Send`: it is dropped on the owner thread.
+/// transport does, and drops it on the owner thread, just before it closes
+/// the socket). It travels to the owner with the socket when the upgrade
+/// hands the socket over; if the socket never starts, nothing holds a
+/// [`SocketRef`] to it yet (the actor that would is dropped with it).
 pub struct OpenGuard {
     open: Arc<AtomicBool>,
-    _not_send: std::marker::PhantomData<Rc<()>>,
 }
 
 impl SocketRef {
-    /// A reference to the socket `fd`, owned by the current worker thread,
-    /// and its guard. `None` off an arbiter thread (no cut is possible then).
-    pub fn new(fd: AcceptedFd) -> Option<(SocketRef, OpenGuard)> {
-        let owner = actix_rt::Arbiter::try_current()?;
+    /// A reference to the socket `fd`, which will run on `owner`, and its
+    /// guard.
+    pub fn new(fd: AcceptedFd, owner: ArbiterHandle) -> (SocketRef, OpenGuard) {
         let open = Arc::new(AtomicBool::new(true));
-        Some((
+        (
             SocketRef {
                 fd: fd.0,
                 owner,
                 open: open.clone(),
             },
-            OpenGuard {
-                open,
-                _not_send: std::marker::PhantomData,
-            },
-        ))
+            OpenGuard { open },
+        )
     }
 
     /// After `grace`, on the owner thread, shuts the socket down in both
@@ -117,7 +114,8 @@ mod tests {
     async fn cuts_an_open_socket() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let (mut client, server) = pair(&listener);
-        let (socket, _guard) = SocketRef::new(AcceptedFd(server.as_raw_fd())).unwrap();
+        let (socket, _guard) =
+            SocketRef::new(AcceptedFd(server.as_raw_fd()), actix_rt::Arbiter::current());
         assert!(socket.cut_now());
         let mut buf = [0u8; 1];
         assert_eq!(
@@ -132,7 +130,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let (_client, server) = pair(&listener);
         let fd = server.as_raw_fd();
-        let (socket, guard) = SocketRef::new(AcceptedFd(fd)).unwrap();
+        let (socket, guard) = SocketRef::new(AcceptedFd(fd), actix_rt::Arbiter::current());
         // The dispatcher drops the body (the guard), then closes the socket.
         drop(guard);
         drop(server);

@@ -16,6 +16,7 @@ use crate::transport::socket::OpenGuard;
 use actix_codec::{Encoder, Framed};
 use actix_http::body::{BodySize, BoxBody, MessageBody};
 use actix_http::{h1, ConnectionType, Request, Response};
+use actix_rt::ArbiterHandle;
 use actix_service::{fn_factory, fn_service, Service, ServiceFactory};
 use actix_web::dev::{AppConfig, ServiceRequest, ServiceResponse};
 use actix_web::http::{header, StatusCode};
@@ -35,48 +36,81 @@ pub fn is_upgrading(req: &HttpRequest) -> bool {
     req.extensions().get::<Upgrading>().is_some()
 }
 
-/// Spawns the socket's task on this worker: on the stream, with the bytes
+/// Spawns the socket's task on its arbiter: on the stream, with the bytes
 /// the client sent after its handshake, counted as open until it ends.
-type Start = Box<dyn FnOnce(TcpStream, BytesMut, crate::fds::Counted)>;
+/// False when the socket could not be handed over.
+type Start = Box<dyn FnOnce(TcpStream, BytesMut, crate::fds::Counted) -> bool>;
 
 /// Response extension: the socket actor to run once the `101` is written.
-/// If it is never started (the connection failed first), `abandon` runs, so
-/// a slot taken for it is given back.
+/// If it is never started (the connection failed first, or the socket
+/// could not reach its arbiter), `abandon` runs, so a slot taken for it is
+/// given back.
 pub struct PendingSocket {
     start: Option<Start>,
     abandon: Option<Box<dyn FnOnce()>>,
 }
 
 impl PendingSocket {
-    /// `actor` will own the socket; frames above `max_frame_bytes` are refused.
-    pub fn new<A: SocketOwner + 'static>(
+    /// `actor` will own the socket, on the arbiter `home`; frames above
+    /// `max_frame_bytes` are refused.
+    pub fn new<A: SocketOwner + Send + 'static>(
         actor: A,
         max_frame_bytes: usize,
         guard: Option<OpenGuard>,
+        home: ArbiterHandle,
         abandon: impl FnOnce() + 'static,
     ) -> Self {
         PendingSocket {
-            // The task holds the socket's future itself: no box around it
-            // and no wrapper future beside it.
             start: Some(Box::new(move |io, read_buf, counted| {
-                actix_rt::spawn(serve(actor, io, read_buf, max_frame_bytes, guard, counted));
+                // The stream leaves this worker's reactor and joins the
+                // home arbiter's. The task holds the socket's future
+                // itself: no box around it and no wrapper future beside it.
+                let io = match io.into_std() {
+                    Ok(io) => io,
+                    Err(e) => {
+                        log::warn!("upgrade: cannot hand the socket over: {e}");
+                        return false;
+                    }
+                };
+                // Registering with a running reactor does not fail short of
+                // running out of memory; the actor then closes unserved.
+                let started = home.spawn_fn(move || match TcpStream::from_std(io) {
+                    Ok(io) => {
+                        actix_rt::spawn(serve(
+                            actor,
+                            io,
+                            read_buf,
+                            max_frame_bytes,
+                            guard,
+                            counted,
+                        ));
+                    }
+                    Err(e) => log::error!("upgrade: cannot take the socket over: {e}"),
+                });
+                if !started {
+                    // Only while the node stops: the socket closes unserved.
+                    log::info!("upgrade: the socket's arbiter has stopped");
+                }
+                started
             })),
             abandon: Some(Box::new(abandon)),
         }
     }
 
-    fn take(mut self) -> Option<Start> {
-        self.abandon = None;
-        self.start.take()
+    /// Starts the socket (see [`Start`]); abandons it if that fails.
+    fn start(mut self, io: TcpStream, read_buf: BytesMut, counted: crate::fds::Counted) {
+        if let Some(start) = self.start.take() {
+            if start(io, read_buf, counted) {
+                self.abandon = None;
+            }
+        }
     }
 }
 
 impl Drop for PendingSocket {
     fn drop(&mut self) {
-        if self.start.is_some() {
-            if let Some(abandon) = self.abandon.take() {
-                abandon();
-            }
+        if let Some(abandon) = self.abandon.take() {
+            abandon();
         }
     }
 }
@@ -85,12 +119,14 @@ impl Drop for PendingSocket {
 /// once it is written, `actor` owns the socket ([`PendingSocket`]; frames
 /// above `max_frame_bytes` are refused, `abandon` runs if it never starts).
 /// `bearer`: the token came as the `bearer` subprotocol, which is named back.
-pub fn accept<A: SocketOwner + 'static>(
+/// The socket runs on the arbiter `home`.
+pub fn accept<A: SocketOwner + Send + 'static>(
     req: &HttpRequest,
     bearer: bool,
     actor: A,
     max_frame_bytes: usize,
     guard: Option<OpenGuard>,
+    home: ArbiterHandle,
     abandon: impl FnOnce() + 'static,
 ) -> HttpResponse {
     let mut res = HttpResponse::from(actix_http::ws::handshake_response(req.head()).finish())
@@ -101,8 +137,13 @@ pub fn accept<A: SocketOwner + 'static>(
             header::HeaderValue::from_static("bearer"),
         );
     }
-    res.extensions_mut()
-        .insert(PendingSocket::new(actor, max_frame_bytes, guard, abandon));
+    res.extensions_mut().insert(PendingSocket::new(
+        actor,
+        max_frame_bytes,
+        guard,
+        home,
+        abandon,
+    ));
     res
 }
 
@@ -160,8 +201,8 @@ where
 
 /// Runs one upgrade request through the application and serves its answer.
 ///
-/// An accepted socket runs in a task of its own on this worker, and this
-/// future ends: the HTTP connection's task (actix-http's dispatcher, about
+/// An accepted socket runs in a task of its own on its arbiter in the
+/// actor pool, and this future ends: the HTTP connection's task (actix-http's dispatcher, about
 /// 2.9 KB per connection) and the handshake's request future and response
 /// are freed instead of carrying the socket until it closes.
 /// A graceful stop still waits for every socket: it closes them through the
@@ -176,15 +217,15 @@ where
     B: MessageBody + 'static,
 {
     let accepted = answer(app, req, framed).await?;
-    if let Some((start, io, read_buf, counted)) = accepted {
-        start(io, read_buf, counted);
+    if let Some((socket, io, read_buf, counted)) = accepted {
+        socket.start(io, read_buf, counted);
     }
     Ok(())
 }
 
 /// A socket to start: how, on which stream, with the bytes the client sent
 /// after its handshake, counted as an open connection until it ends.
-type Accepted = (Start, TcpStream, BytesMut, crate::fds::Counted);
+type Accepted = (PendingSocket, TcpStream, BytesMut, crate::fds::Counted);
 
 /// Writes the application's answer to the upgrade request; the socket to
 /// run when it was a `101` with a [`PendingSocket`].
@@ -227,9 +268,7 @@ where
             } else {
                 BytesMut::from(&parts.read_buf[..])
             };
-            Ok(socket
-                .take()
-                .map(|start| (start, parts.io, read_buf, counted)))
+            Ok(Some((socket, parts.io, read_buf, counted)))
         }
         socket => {
             drop(socket);
