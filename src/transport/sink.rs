@@ -33,7 +33,8 @@ use tokio::net::TcpStream;
 /// What became of a pushed frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pushed {
-    /// Handed to the kernel.
+    /// Handed to the kernel, or held by a [`corked`] burst, which hands it
+    /// over when it ends.
     Written,
     /// Waiting, behind this many frames (itself included).
     Queued(usize),
