@@ -14,6 +14,7 @@ use futures_util::Stream;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use tokio::io::Interest;
 use tokio::net::TcpStream;
 
 /// Bytes asked of the kernel per read.
@@ -104,12 +105,28 @@ impl Stream for Reader {
             // the allocator consolidate on every message). A large frame's
             // buffer still grows by doubling as its parts arrive.
             let mut chunk = [0u8; READ_CHUNK];
-            match this.io.try_read(&mut chunk) {
+            let mut got = 0;
+            let read = this.io.try_io(Interest::READABLE, || {
+                let n = this.io.try_read(&mut chunk)?;
+                got = n;
+                if n > 0 && n < READ_CHUNK {
+                    // A short read emptied the socket: say so now, and the
+                    // runtime clears its readiness (only if no event came
+                    // in since it was set, so nothing is missed), instead
+                    // of one more `recv(2)` finding nothing. tokio's own
+                    // `poll_read` does the same.
+                    return Err(std::io::ErrorKind::WouldBlock.into());
+                }
+                Ok(n)
+            });
+            if got > 0 {
+                this.buf
+                    .extend_from_slice(chunk.get(..got).unwrap_or_default());
+            }
+            match read {
                 // End-of-file, or a reset: either way the peer is gone.
                 Ok(0) => this.eof = true,
-                Ok(n) => this
-                    .buf
-                    .extend_from_slice(chunk.get(..n).unwrap_or_default()),
+                Ok(_) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(_) => this.eof = true,
