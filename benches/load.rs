@@ -120,6 +120,31 @@ fn cpu_secs(pid: &str) -> f64 {
     ticks as f64 / clk_tck()
 }
 
+/// CPU seconds of every process named `postgres` on this machine (the
+/// database the server writes to shares its cores), skipping any that exit
+/// while being read.
+fn postgres_cpu_secs() -> f64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    let mut ticks = 0u64;
+    for entry in dir.flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        if stat.get(open + 1..close) != Some("postgres") {
+            continue;
+        }
+        let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+        let field = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
+        ticks += field(11).unwrap_or(0) + field(12).unwrap_or(0);
+    }
+    ticks as f64 / clk_tck()
+}
+
 /// VmRSS of a process, in KiB.
 fn rss_kb(pid: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -1299,6 +1324,8 @@ async fn many_docs(p: &Params, db: &BenchDb, report: &mut Report) {
     }
     let secs = p.doc_secs as u64;
     let cpu0 = server.cpu();
+    let self0 = cpu_secs("self");
+    let pg0 = postgres_cpu_secs();
     let start = Instant::now();
     let end = start + Duration::from_secs(secs);
     let editors = join_all(editors.into_iter().map(|mut e| async move {
@@ -1310,6 +1337,8 @@ async fn many_docs(p: &Params, db: &BenchDb, report: &mut Report) {
     .await;
     let wall = start.elapsed();
     let cpu = server.cpu() - cpu0;
+    let self_cpu = cpu_secs("self") - self0;
+    let pg_cpu = postgres_cpu_secs() - pg0;
     let acked: usize = editors.iter().map(|e| e.latencies.len()).sum();
     let mut lat: Vec<u64> = editors
         .iter()
@@ -1345,6 +1374,17 @@ async fn many_docs(p: &Params, db: &BenchDb, report: &mut Report) {
         name,
         "server CPU per edit",
         format!("{:.0} µs", cpu * 1e6 / acked.max(1) as f64),
+    );
+    // The client shares the server's cores: its cost bounds the figure too.
+    report.add(
+        name,
+        "bench client CPU per edit (same machine)",
+        format!("{:.0} µs", self_cpu * 1e6 / acked.max(1) as f64),
+    );
+    report.add(
+        name,
+        "PostgreSQL CPU per edit (same machine)",
+        format!("{:.0} µs", pg_cpu * 1e6 / acked.max(1) as f64),
     );
     report.add(name, "resync_required retries", resyncs.to_string());
     report.add(
