@@ -112,12 +112,17 @@ fn clk_tck() -> f64 {
 /// utime + stime of a process, in seconds.
 fn cpu_secs(pid: &str) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    stat_cpu_ticks(&stat).unwrap() as f64 / clk_tck()
+}
+
+/// utime + stime, in clock ticks, from the text of a `/proc/<pid>/stat`.
+fn stat_cpu_ticks(stat: &str) -> Option<u64> {
     // The command name may contain spaces: fields start after the last ')'.
-    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
     let fields: Vec<&str> = rest.split_whitespace().collect();
     // rest starts at field 3 (state); utime is field 14, stime 15.
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    ticks as f64 / clk_tck()
+    let field = |i: usize| fields.get(i)?.parse::<u64>().ok();
+    Some(field(11)? + field(12)?)
 }
 
 /// CPU seconds of every process named `postgres` on this machine (the
@@ -135,12 +140,9 @@ fn postgres_cpu_secs() -> f64 {
         let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
             continue;
         };
-        if stat.get(open + 1..close) != Some("postgres") {
-            continue;
+        if stat.get(open + 1..close) == Some("postgres") {
+            ticks += stat_cpu_ticks(&stat).unwrap_or(0);
         }
-        let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
-        let field = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
-        ticks += field(11).unwrap_or(0) + field(12).unwrap_or(0);
     }
     ticks as f64 / clk_tck()
 }

@@ -1,8 +1,9 @@
 //! Operational transformation for plain text, wire-compatible with ot.js.
 //!
-//! Longer than 500 lines on purpose: about 638 lines of code (apply,
-//! compose, transform, cursor transform and the ot.js wire form are one
-//! algorithm that is read together) and 342 lines of unit and property tests.
+//! Longer than 500 lines on purpose: about 593 lines of code (apply,
+//! compose, transform and cursor transform are one algorithm that is read
+//! together) and 359 lines of unit and property tests. The ot.js wire form
+//! is in `ot/json.rs`.
 //!
 //! A [`TextOperation`] is a sequence of [`Component`]s that walks over a
 //! document from start to end: `Retain(n)` keeps the next `n` characters,
@@ -49,10 +50,7 @@
 //! when both insert at the same position, `a`'s text ends up first. Server and
 //! clients must both call it with the server's operation as `a`.
 
-use std::fmt;
-
-use serde::de::{self, Deserialize, Deserializer, SeqAccess, Unexpected, Visitor};
-use serde::ser::{self, Serialize, SerializeSeq, Serializer};
+mod json;
 
 /// Errors produced by operational-transform functions.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -260,6 +258,47 @@ impl TextOperation {
         matches!(self.ops.as_slice(), [] | [Component::Retain(_)])
     }
 
+    /// Walks `s` once, checking that the operation fits it, and calls
+    /// `splice(start, end, text)` for each insert (`start == end`) and
+    /// delete (`text` empty), in order, with byte offsets in `s`. The errors
+    /// are [`apply`](Self::apply)'s; on an error some splices may have been
+    /// reported, so callers change nothing until it returns `Ok`.
+    fn splices<'a>(
+        &'a self,
+        s: &str,
+        mut splice: impl FnMut(usize, usize, &'a str),
+    ) -> Result<(), OtError> {
+        let actual = char_len(s);
+        if actual != self.base_len {
+            return Err(OtError::BaseLengthMismatch {
+                expected: self.base_len,
+                actual,
+            });
+        }
+        let mut pos = 0usize;
+        for c in &self.ops {
+            match c {
+                Component::Retain(n) => {
+                    pos = advance_chars(s, pos, *n)
+                        .ok_or(OtError::Malformed("retain past end of text"))?;
+                }
+                Component::Insert(t) => splice(pos, pos, t),
+                Component::Delete(n) => {
+                    let end = advance_chars(s, pos, *n)
+                        .ok_or(OtError::Malformed("delete past end of text"))?;
+                    splice(pos, end, "");
+                    pos = end;
+                }
+            }
+        }
+        if pos != s.len() {
+            return Err(OtError::Malformed(
+                "operation does not cover the whole text",
+            ));
+        }
+        Ok(())
+    }
+
     /// Applies the operation to `s`, returning the new text.
     ///
     /// Fails with [`OtError::BaseLengthMismatch`] when `s` does not have
@@ -270,13 +309,6 @@ impl TextOperation {
     /// [`OtError::BaseLengthMismatch`] on a length mismatch;
     /// [`OtError::Malformed`] if the operation is internally inconsistent.
     pub fn apply(&self, s: &str) -> Result<String, OtError> {
-        let actual = char_len(s);
-        if actual != self.base_len {
-            return Err(OtError::BaseLengthMismatch {
-                expected: self.base_len,
-                actual,
-            });
-        }
         // Room for the inserts too: no reallocation (and copy) midway.
         let inserted: usize = self
             .ops
@@ -287,27 +319,13 @@ impl TextOperation {
             })
             .sum();
         let mut out = String::with_capacity(s.len() + inserted);
-        let mut pos = 0usize;
-        for c in &self.ops {
-            match c {
-                Component::Retain(n) => {
-                    let end = advance_chars(s, pos, *n)
-                        .ok_or(OtError::Malformed("retain past end of text"))?;
-                    out.push_str(s.get(pos..end).unwrap_or_default());
-                    pos = end;
-                }
-                Component::Insert(t) => out.push_str(t),
-                Component::Delete(n) => {
-                    pos = advance_chars(s, pos, *n)
-                        .ok_or(OtError::Malformed("delete past end of text"))?;
-                }
-            }
-        }
-        if pos != s.len() {
-            return Err(OtError::Malformed(
-                "operation does not cover the whole text",
-            ));
-        }
+        let mut copied = 0usize;
+        self.splices(s, |start, end, text| {
+            out.push_str(s.get(copied..start).unwrap_or_default());
+            out.push_str(text);
+            copied = end;
+        })?;
+        out.push_str(s.get(copied..).unwrap_or_default());
         Ok(out)
     }
 
@@ -335,44 +353,18 @@ impl TextOperation {
             *s = self.apply(s)?;
             return Ok(());
         }
-        let actual = char_len(s);
-        if actual != self.base_len {
-            return Err(OtError::BaseLengthMismatch {
-                expected: self.base_len,
-                actual,
-            });
-        }
-        // First every byte range, in the old text, checked before anything
+        // Every byte range, in the old text, checked before anything
         // changes; then the splices from the last to the first, so the
         // ranges still ahead stay where they were.
         let mut ranges = [(0usize, 0usize, ""); MAX_SPLICES];
         let mut n = 0;
-        let mut pos = 0usize;
-        for c in &self.ops {
-            match c {
-                Component::Retain(k) => {
-                    pos = advance_chars(s, pos, *k)
-                        .ok_or(OtError::Malformed("retain past end of text"))?;
-                }
-                Component::Insert(t) => {
-                    ranges[n] = (pos, pos, t.as_str());
-                    n += 1;
-                }
-                Component::Delete(k) => {
-                    let end = advance_chars(s, pos, *k)
-                        .ok_or(OtError::Malformed("delete past end of text"))?;
-                    ranges[n] = (pos, end, "");
-                    n += 1;
-                    pos = end;
-                }
+        self.splices(s, |start, end, text| {
+            if let Some(range) = ranges.get_mut(n) {
+                *range = (start, end, text);
             }
-        }
-        if pos != s.len() {
-            return Err(OtError::Malformed(
-                "operation does not cover the whole text",
-            ));
-        }
-        for &(start, end, text) in ranges[..n].iter().rev() {
+            n += 1;
+        })?;
+        for &(start, end, text) in ranges.iter().take(n).rev() {
             s.replace_range(start..end, text);
         }
         Ok(())
@@ -597,122 +589,6 @@ impl TextOperation {
             }
         }
         new_index.min(self.target_len)
-    }
-}
-
-impl Serialize for TextOperation {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut seq = serializer.serialize_seq(Some(self.ops.len()))?;
-        for c in &self.ops {
-            match c {
-                Component::Retain(n) => {
-                    let v = u64::try_from(*n)
-                        .map_err(|_| ser::Error::custom("retain count too large"))?;
-                    seq.serialize_element(&v)?;
-                }
-                Component::Insert(s) => seq.serialize_element(s.as_str())?,
-                Component::Delete(n) => {
-                    let v = i64::try_from(*n)
-                        .map_err(|_| ser::Error::custom("delete count too large for JSON"))?;
-                    seq.serialize_element(&-v)?;
-                }
-            }
-        }
-        seq.end()
-    }
-}
-
-/// One wire component, as found in the JSON array.
-struct WireComponent(Component);
-
-/// Visitor for a single wire component.
-struct ComponentVisitor;
-
-impl ComponentVisitor {
-    fn retain_from<E: de::Error>(self, v: u64) -> Result<WireComponent, E> {
-        if v == 0 {
-            return Err(E::invalid_value(Unexpected::Unsigned(0), &self));
-        }
-        let n = usize::try_from(v).map_err(|_| E::invalid_value(Unexpected::Unsigned(v), &self))?;
-        Ok(WireComponent(Component::Retain(n)))
-    }
-}
-
-impl Visitor<'_> for ComponentVisitor {
-    type Value = WireComponent;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(
-            "a positive integer (retain), a non-empty string (insert) or a negative integer (delete)",
-        )
-    }
-
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-        self.retain_from(v)
-    }
-
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-        if v >= 0 {
-            return self.retain_from(v.unsigned_abs());
-        }
-        let n = usize::try_from(v.unsigned_abs())
-            .map_err(|_| E::invalid_value(Unexpected::Signed(v), &self))?;
-        Ok(WireComponent(Component::Delete(n)))
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        if v.is_empty() {
-            return Err(E::invalid_value(Unexpected::Str(v), &self));
-        }
-        Ok(WireComponent(Component::Insert(v.to_owned())))
-    }
-
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-        if v.is_empty() {
-            return Err(E::invalid_value(Unexpected::Str(&v), &self));
-        }
-        Ok(WireComponent(Component::Insert(v)))
-    }
-}
-
-impl<'de> Deserialize<'de> for WireComponent {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(ComponentVisitor)
-    }
-}
-
-/// Visitor for a whole operation array.
-struct OperationVisitor;
-
-impl<'de> Visitor<'de> for OperationVisitor {
-    type Value = TextOperation;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an array of text operation components, e.g. [5, \"abc\", -2]")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut op = TextOperation::new();
-        while let Some(WireComponent(c)) = seq.next_element::<WireComponent>()? {
-            let overflow = match &c {
-                Component::Retain(n) => {
-                    op.base_len.checked_add(*n).is_none() || op.target_len.checked_add(*n).is_none()
-                }
-                Component::Insert(s) => op.target_len.checked_add(char_len(s)).is_none(),
-                Component::Delete(n) => op.base_len.checked_add(*n).is_none(),
-            };
-            if overflow {
-                return Err(de::Error::custom("text operation length overflows"));
-            }
-            op.push(c);
-        }
-        Ok(op)
-    }
-}
-
-impl<'de> Deserialize<'de> for TextOperation {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_seq(OperationVisitor)
     }
 }
 

@@ -297,6 +297,11 @@ class Handler(BaseHTTPRequestHandler):
         except Exception as e:  # noqa: BLE001
             errors.append(f"assertion malformed: {e!r}")
         access = "fake-access-" + secrets.token_hex(12)
+        # Known before the answer leaves: the server may send with it at
+        # once, and that request can be handled on another thread before
+        # this one gets past finish_record.
+        with LOCK:
+            ISSUED_TOKENS.add(access)
         answer = self.finish_record(
             record,
             200,
