@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tandem::collab::ot::TextOperation;
+use tandem::db::documents::{insert_events, NewEvent};
 
 fn doc(kind: &str, id: &str, extra: Value) -> Value {
     let mut v = json!({"type": kind, "entity_type": "invoice", "entity_id": id});
@@ -191,6 +192,59 @@ async fn a_refused_write_acks_nothing_and_other_documents_go_on() {
     }
     let by_doc = versions_by_doc(&stored(&mut admin).await);
     assert_eq!(by_doc.get("refused"), Some(&vec![1, 2, 3, 4, 5]));
+}
+
+/// The change rows of one document, versions `versions`, as the writer
+/// stores them.
+fn rows(entity: &str, versions: std::ops::RangeInclusive<i64>) -> Vec<std::sync::Arc<NewEvent>> {
+    versions
+        .map(|v| {
+            std::sync::Arc::new(NewEvent {
+                tenant_id: "acme".into(),
+                entity_type: "doc".into(),
+                entity_id: entity.into(),
+                session_id: None,
+                user_id: "u".into(),
+                client_id: Some("c".into()),
+                client_seq: Some(v),
+                event_type: "edit".into(),
+                field_name: Some("body".into()),
+                event_data: format!(r#"{{"kind":"text","seq":{v}}}"#),
+                version: v,
+                parent_version: Some(v - 1),
+            })
+        })
+        .collect()
+}
+
+/// A retry after a commit whose answer was lost sends rows that are stored
+/// already, mixed with new ones (here of two documents in one batch): the
+/// stored ones are skipped, the new ones stored, nothing twice; the JSON
+/// text arrives as `jsonb`.
+#[actix_web::test]
+async fn rows_stored_already_are_skipped_and_the_rest_stored() {
+    let db = TestDb::create().await;
+    let mut conn = db.conn().await;
+    insert_events(&mut conn, &rows("a", 1..=2)).await.unwrap();
+    let mut batch = rows("a", 1..=4);
+    batch.extend(rows("b", 1..=2));
+    insert_events(&mut conn, &batch).await.unwrap();
+    insert_events(&mut conn, &rows("b", 2..=2)).await.unwrap();
+    let by_doc = versions_by_doc(&stored(&mut conn).await);
+    assert_eq!(by_doc.get("a"), Some(&vec![1, 2, 3, 4]));
+    assert_eq!(by_doc.get("b"), Some(&vec![1, 2]));
+    #[derive(diesel::QueryableByName)]
+    struct Kind {
+        #[diesel(sql_type = Text)]
+        kind: String,
+    }
+    let kinds: Vec<Kind> =
+        diesel::sql_query("SELECT DISTINCT event_data->>'kind' AS kind FROM collaboration_events")
+            .load(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(kinds.len(), 1);
+    assert_eq!(kinds[0].kind, "text");
 }
 
 /// A TCP proxy to PostgreSQL; aborting the task closes its listener (new

@@ -315,6 +315,39 @@ impl ClientMessage {
         "notification:sync",
     ];
 
+    /// This message's `type` (one of [`ClientMessage::TYPES`]).
+    pub fn type_name(&self) -> &'static str {
+        use ClientMessage::*;
+        match self {
+            Heartbeat { .. } => "heartbeat",
+            AuthRefresh { .. } => "auth:refresh",
+            PresenceList { .. } => "presence:list",
+            PresenceStatus { .. } => "presence:status",
+            PresenceLocation { .. } => "presence:location",
+            PresenceSubscribe { .. } => "presence:subscribe",
+            PresenceUnsubscribe { .. } => "presence:unsubscribe",
+            PresenceViewers { .. } => "presence:viewers",
+            RoomJoin { .. } => "room:join",
+            RoomMembers { .. } => "room:members",
+            RoomLeave { .. } => "room:leave",
+            CursorMove { .. } => "cursor:move",
+            TypingStart { .. } => "typing:start",
+            TypingStop { .. } => "typing:stop",
+            EditingStart { .. } => "editing:start",
+            EditingStop { .. } => "editing:stop",
+            RoomBroadcast { .. } => "room:broadcast",
+            DocSync { .. } => "doc:sync",
+            DocEdit { .. } => "doc:edit",
+            DocSet { .. } => "doc:set",
+            DocUndo { .. } => "doc:undo",
+            DocRedo { .. } => "doc:redo",
+            DocLock { .. } => "doc:lock",
+            DocUnlock { .. } => "doc:unlock",
+            NotificationRead { .. } => "notification:read",
+            NotificationSync { .. } => "notification:sync",
+        }
+    }
+
     /// The room this message addresses, if any.
     pub fn room(&self) -> Option<(&str, &str)> {
         use ClientMessage::*;

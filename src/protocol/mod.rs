@@ -148,11 +148,43 @@ pub fn parse_client_message(text: &str) -> Result<(Option<Ref>, ClientMessage), 
     parse_client_message_typed(text).map(|(r#ref, _, msg)| (r#ref, msg))
 }
 
+/// A well-formed message in one pass: the `ref` is read as the envelope's,
+/// the rest (with `type`) goes to the message. Anything this refuses, or a
+/// `ref` out of bounds, takes [`parse_checked`], which finds what is wrong.
+#[derive(Deserialize)]
+struct Incoming {
+    #[serde(rename = "ref", default)]
+    r#ref: Option<Box<serde_json::value::RawValue>>,
+    #[serde(flatten)]
+    msg: ClientMessage,
+}
+
 /// [`parse_client_message`], also returning the message's `type` (one of
 /// [`ClientMessage::TYPES`]) so callers can label it without parsing again.
+///
+/// A valid message is parsed once ([`Incoming`]). Only one that fails that
+/// takes the checked path, which parses it up to three times to answer with
+/// the right code and the request's `ref`. Both accept the same messages
+/// (tested); the checked path alone decides every error.
 pub fn parse_client_message_typed(
     text: &str,
 ) -> Result<(Option<Ref>, &'static str, ClientMessage), ProtocolError> {
+    match one_pass(text) {
+        Some(parsed) => Ok(parsed),
+        None => parse_checked(text),
+    }
+}
+
+/// The one pass: `None` for anything [`parse_checked`] has to look at.
+fn one_pass(text: &str) -> Option<(Option<Ref>, &'static str, ClientMessage)> {
+    let Incoming { r#ref, msg } = serde_json::from_str::<Incoming>(text).ok()?;
+    let r#ref = r#ref.map_or(Ok(None), ref_from_raw).ok()?;
+    Some((r#ref, msg.type_name(), msg))
+}
+
+/// The checked path: a `Value` (is it JSON, an object?), the envelope (a
+/// readable `ref`, one `type`, one `ref`), then the message itself.
+fn parse_checked(text: &str) -> Result<(Option<Ref>, &'static str, ClientMessage), ProtocolError> {
     let value: serde_json::Value = serde_json::from_str(text).map_err(|e| ProtocolError {
         r#ref: None,
         code: ErrorCode::InvalidJson,
@@ -227,6 +259,7 @@ pub fn parse_client_message_typed(
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn every_listed_type_is_parseable_or_reports_fields() {
@@ -263,6 +296,171 @@ mod tests {
         let (r, m) = parse_client_message(r#"{"type":"heartbeat","ref":7}"#).unwrap();
         assert_eq!(r, Some(Ref::Num(7.into())));
         assert!(matches!(m, ClientMessage::Heartbeat {}));
+    }
+
+    /// One message of each type, as the docs show them.
+    const VALID: &[&str] = &[
+        r#"{"type":"heartbeat","ref":1}"#,
+        r#"{"type":"auth:refresh","ref":"r","token":"t"}"#,
+        r#"{"type":"presence:list"}"#,
+        r#"{"ref":2,"type":"presence:status","status":"busy"}"#,
+        r#"{"type":"presence:location","entity_type":"doc","entity_id":"1"}"#,
+        r#"{"type":"presence:subscribe","user_ids":["a","b"]}"#,
+        r#"{"type":"presence:unsubscribe","user_ids":["a"]}"#,
+        r#"{"type":"presence:viewers","entity_type":"doc","entity_id":"1"}"#,
+        r#"{"type":"room:join","ref":null,"entity_type":"doc","entity_id":"1"}"#,
+        r#"{"type":"room:members","entity_type":"doc","entity_id":"1","limit":10}"#,
+        r#"{"type":"room:leave","entity_type":"doc","entity_id":"1"}"#,
+        r#"{"type":"cursor:move","entity_type":"doc","entity_id":"1","position":{"x":1}}"#,
+        r#"{"type":"typing:start","entity_type":"doc","entity_id":"1","field":"body"}"#,
+        r#"{"type":"typing:stop","entity_type":"doc","entity_id":"1"}"#,
+        r#"{"type":"editing:start","entity_type":"doc","entity_id":"1","field":"body"}"#,
+        r#"{"type":"editing:stop","entity_type":"doc","entity_id":"1","field":"body"}"#,
+        r#"{"type":"room:broadcast","entity_type":"doc","entity_id":"1","event":"e","payload":{"a":[1,2]}}"#,
+        r#"{"type":"doc:sync","entity_type":"doc","entity_id":"1"}"#,
+        r#"{"type":"doc:edit","ref":"e1","entity_type":"doc","entity_id":"1","field":"body","revision":3,"op":[2,"h\u00e9",-1],"client_id":"c","seq":4}"#,
+        r#"{"type":"doc:set","entity_type":"doc","entity_id":"1","field":"title","value":"x","version":0}"#,
+        r#"{"type":"doc:undo","entity_type":"doc","entity_id":"1","field":"body"}"#,
+        r#"{"type":"doc:redo","entity_type":"doc","entity_id":"1","field":"body"}"#,
+        r#"{"type":"doc:lock","entity_type":"doc","entity_id":"1","field":"title","ttl_secs":30}"#,
+        r#"{"type":"doc:unlock","entity_type":"doc","entity_id":"1","field":"title"}"#,
+        r#"{"type":"notification:read","id":5}"#,
+        r#"{"type":"notification:sync","after_id":0}"#,
+        r#"{"t\u0079pe":"heartbeat","r\u0065f":"esc"}"#,
+    ];
+
+    #[test]
+    fn valid_messages_take_the_one_pass_and_agree_with_the_checked_path() {
+        let mut types = std::collections::BTreeSet::new();
+        for text in VALID {
+            let fast = one_pass(text);
+            let Some(fast) = fast else {
+                panic!(
+                    "{text}: refused by the one pass ({:?})",
+                    parse_checked(text)
+                );
+            };
+            assert_eq!(Ok(fast.clone()), parse_checked(text), "{text}");
+            assert_eq!(fast.1, fast.2.type_name());
+            types.insert(fast.1);
+        }
+        // Every type is covered, and type_name names each as TYPES does.
+        assert_eq!(types.len(), ClientMessage::TYPES.len());
+        assert!(types.iter().all(|t| ClientMessage::TYPES.contains(t)));
+    }
+
+    #[test]
+    fn what_the_one_pass_would_let_through_is_still_refused() {
+        let cases = [
+            (
+                r#"{"type":"heartbeat","type":"heartbeat"}"#,
+                ErrorCode::InvalidMessage,
+            ),
+            (
+                r#"{"type":"heartbeat","ref":1,"ref":2}"#,
+                ErrorCode::InvalidMessage,
+            ),
+            (
+                r#"{"type":"heartbeat","ref":{"a":1}}"#,
+                ErrorCode::InvalidField,
+            ),
+            (
+                r#"{"type":"heartbeat","ref":true}"#,
+                ErrorCode::InvalidField,
+            ),
+            (r#"{"type":"heartbeat","extra":1}"#, ErrorCode::InvalidField),
+            (r#"{"type":"heartbeat"} x"#, ErrorCode::InvalidJson),
+        ];
+        for (text, code) in cases {
+            assert_eq!(parse_client_message(text).unwrap_err().code, code, "{text}");
+        }
+        let long = format!(r#"{{"type":"heartbeat","ref":"{}"}}"#, "r".repeat(129));
+        assert_eq!(
+            parse_client_message(&long).unwrap_err().code,
+            ErrorCode::InvalidField
+        );
+    }
+
+    /// Keys a message may have, right or wrong.
+    fn key() -> impl Strategy<Value = String> {
+        let names = [
+            "type",
+            "ref",
+            "r\\u0065f",
+            "entity_type",
+            "entity_id",
+            "field",
+            "op",
+            "revision",
+            "client_id",
+            "seq",
+            "status",
+            "token",
+            "user_ids",
+            "value",
+            "version",
+            "id",
+            "after_id",
+            "limit",
+            "event",
+            "payload",
+            "position",
+            "ttl_secs",
+            "x",
+        ];
+        prop::sample::select(names.to_vec()).prop_map(|k| format!("\"{k}\""))
+    }
+
+    /// Values of every JSON kind, including each `type` name.
+    fn value() -> impl Strategy<Value = String> {
+        let types = ClientMessage::TYPES.iter().map(|t| format!("\"{t}\""));
+        let fixed: Vec<String> = types
+            .chain(
+                [
+                    "null",
+                    "true",
+                    "0",
+                    "-1",
+                    "7",
+                    "1.5",
+                    "1e400",
+                    "\"a\"",
+                    "\"busy\"",
+                    "\"\\u00e9\"",
+                    "[]",
+                    "[1,\"a\",-1]",
+                    "[\"u\"]",
+                    "{}",
+                    "{\"a\":1}",
+                ]
+                .map(String::from),
+            )
+            .collect();
+        prop_oneof![
+            prop::sample::select(fixed),
+            "[a-z]{0,140}".prop_map(|s| format!("\"{s}\"")),
+            "[0-9]{1,600}",
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #[test]
+        fn the_one_pass_agrees_with_the_checked_path(
+            entries in prop::collection::vec((key(), value()), 0..7),
+            head in prop::sample::select(ClientMessage::TYPES.to_vec()),
+            with_head in proptest::bool::ANY,
+        ) {
+            let mut parts: Vec<String> = entries.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+            if with_head {
+                parts.insert(0, format!("\"type\":\"{head}\""));
+            }
+            let text = format!("{{{}}}", parts.join(","));
+            if let Some(fast) = one_pass(&text) {
+                proptest::prop_assert_eq!(Ok(fast), parse_checked(&text), "{}", text);
+            }
+            proptest::prop_assert_eq!(parse_client_message_typed(&text), parse_checked(&text));
+        }
     }
 
     #[test]

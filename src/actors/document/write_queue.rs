@@ -115,7 +115,7 @@ impl DocumentActor {
             client_seq: seq,
             event_type: kind.to_owned(),
             field_name: Some(field),
-            event_data: serde_json::to_value(change).unwrap_or(serde_json::Value::Null),
+            event_data: serde_json::to_string(change).unwrap_or_else(|_| "null".into()),
             version: version as i64,
             parent_version: Some(version as i64 - 1),
         }
