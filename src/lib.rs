@@ -83,7 +83,8 @@
 //!   their frames into a member socket's shared output (`transport::sink`)
 //!   from their own thread, without a message to the connection's actor.
 //!   `transport::socket` is the reference that cuts a stalled peer through its
-//!   one descriptor.
+//!   one descriptor. `transport::liveness` pings quiet sockets and times out
+//!   silent ones from one deadline sweep per thread.
 //! - [`systemd`]: the sd_notify protocol (`READY`, `WATCHDOG`, `STOPPING`) for `Type=notify`.
 
 pub mod actors;

@@ -65,7 +65,8 @@
 //!                      close codes)
 //! pool                 not an actor: the actor threads and which key runs where
 //! shell                not an actor: the socket shell ConnectionActor and YjsConnectionActor
-//!                      share (rate limit, flood, liveness, token expiry, reassembly, close)
+//!                      share (rate limit, flood, token expiry, reassembly, close; liveness is
+//!                      the transport's sweep, transport::liveness)
 //! ```
 //!
 //! Connections reach rooms directly once joined (the registry only routes the

@@ -16,9 +16,11 @@
 //! not run until they drain. Its mailbox then fills, which is what the
 //! outbound bound (`broker::outbound`) counts and the stall sweep notices.
 
+use super::liveness::Liveness;
 use super::reader::Reader;
 use super::sink::{Flush, Sink};
 use crate::fds::Counted;
+use crate::protocol::close_code::HEARTBEAT_TIMEOUT;
 use crate::transport::socket::OpenGuard;
 use actix::dev::{AsyncContextParts, ContextFut, ContextParts, Envelope, Mailbox, ToEnvelope};
 use actix::prelude::*;
@@ -28,6 +30,7 @@ use bytes::{Bytes, BytesMut};
 use bytestring::ByteString;
 use std::future::Future;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -50,6 +53,8 @@ where
     codec: Codec,
     out: BytesMut,
     sink: Arc<Sink>,
+    /// Pings and the heartbeat timeout, once started.
+    liveness: Option<Rc<Liveness>>,
 }
 
 impl<A> ActorContext for SocketContext<A>
@@ -157,6 +162,26 @@ where
         self.sink.clone()
     }
 
+    /// Pings the client once it has been quiet for `interval` and closes
+    /// with 4000 after `timeout` of silence, from the thread's liveness
+    /// sweep (`transport::liveness`); `tick` runs at each of its deadlines
+    /// while the socket's writes are not blocked.
+    pub fn start_liveness(
+        &mut self,
+        interval: Duration,
+        timeout: Duration,
+        tick: Option<Box<dyn Fn()>>,
+    ) {
+        self.liveness = Some(Liveness::start(self.sink(), interval, timeout, tick));
+    }
+
+    /// A frame arrived at `now`: a pong unless `spoke`.
+    pub fn heard(&self, now: std::time::Instant, spoke: bool) {
+        if let Some(liveness) = &self.liveness {
+            liveness.heard(now, spoke);
+        }
+    }
+
     fn write(&mut self, msg: Message) {
         // Encoding a server frame cannot fail: nothing is masked or limited.
         if let Err(e) = self.codec.encode(msg, &mut self.out) {
@@ -206,6 +231,7 @@ pub fn serve<A: SocketOwner>(
         codec: Codec::new(),
         out: BytesMut::new(),
         sink: sink.clone(),
+        liveness: None,
     };
     ctx.add_stream(Reader::new(
         io,
@@ -338,6 +364,14 @@ where
         loop {
             let run = this.fut.alive() && this.sink.waiting() < HIGH_WATER;
             if run {
+                let ctx = this.fut.ctx();
+                if ctx.liveness.as_ref().is_some_and(|l| l.take_timed_out()) {
+                    ctx.close(Some(CloseReason {
+                        code: HEARTBEAT_TIMEOUT.into(),
+                        description: Some("heartbeat timeout".into()),
+                    }));
+                    ctx.stop();
+                }
                 this.sink.begin_turn(cx.waker());
                 let _ = Pin::new(&mut this.fut).poll(cx);
             }

@@ -20,6 +20,7 @@
 //! more task hop per frame. Measured in BENCHMARKS.md ("The transport").
 
 pub mod context;
+pub mod liveness;
 pub mod reader;
 pub mod sink;
 pub mod socket;

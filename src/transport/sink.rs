@@ -239,17 +239,27 @@ impl Sink {
 
     /// Sends one text frame from another thread (see the module doc).
     pub fn push_text(self: &Arc<Self>, text: &[u8]) -> Pushed {
+        self.push(|buf| encode_text(buf, text))
+    }
+
+    /// Sends a ping with no payload (the liveness sweep, `transport::liveness`).
+    pub fn push_ping(self: &Arc<Self>) -> Pushed {
+        self.push(|buf| buf.extend_from_slice(&[0x89, 0x00]))
+    }
+
+    /// Sends the frame `encode` writes, in order with every other.
+    fn push(self: &Arc<Self>, encode: impl FnOnce(&mut BytesMut)) -> Pushed {
         let mut st = self.lock();
         if st.io.is_none() || st.failed {
             return Pushed::Closed;
         }
         st.frames += 1;
         if st.in_turn {
-            encode_text(&mut st.later, text);
+            encode(&mut st.later);
             return Pushed::Queued(st.frames);
         }
         let waiting = !st.pending.is_empty();
-        encode_text(&mut st.pending, text);
+        encode(&mut st.pending);
         if st.corked {
             // Written when the burst holding it ends.
             return Pushed::Written;
@@ -319,6 +329,15 @@ impl Sink {
             st.waker = Some(cx.waker().clone());
         }
         st.write(Some(cx))
+    }
+
+    /// Wakes the socket's task (its transport then looks at the socket's
+    /// liveness, `transport::liveness`).
+    pub fn wake(&self) {
+        let waker = self.lock().waker.clone();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
     }
 
     /// Bytes waiting for the socket.

@@ -309,10 +309,9 @@ impl SocketActor for ConnectionActor {
         }
     }
 
-    fn on_tick(&mut self) {
-        if let Some(h) = &self.handle {
-            h.tick();
-        }
+    fn tick_hook(&self) -> Option<Box<dyn Fn()>> {
+        let handle = self.handle.clone()?;
+        Some(Box::new(move || handle.tick()))
     }
 
     fn describe(&self) -> String {

@@ -207,34 +207,10 @@ pub fn expiry_wait(expires_at: i64, leeway_secs: u64, now_secs: i64) -> Option<D
     Some(Duration::from_secs(left.unsigned_abs()).min(MAX_EXPIRY_WAIT))
 }
 
-/// When a socket's liveness timer must next fire: at its next ping, or just
-/// after its silence (since `last_heard`) passes `timeout`, whichever is first.
-pub fn liveness_deadline(
-    last_heard: std::time::Instant,
-    next_ping: std::time::Instant,
-    timeout: Duration,
-) -> std::time::Instant {
-    // One millisecond past: the check is "silent longer than timeout".
-    next_ping.min(last_heard + timeout + Duration::from_millis(1))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
-
-    #[test]
-    fn liveness_fires_at_the_next_ping_or_just_after_the_timeout() {
-        let t0 = std::time::Instant::now();
-        let s = Duration::from_secs(1);
-        // Heard just now: the ping comes first.
-        assert_eq!(liveness_deadline(t0, t0 + 15 * s, 45 * s), t0 + 15 * s);
-        // Silent for a while: the timeout comes first.
-        assert_eq!(
-            liveness_deadline(t0, t0 + 50 * s, 45 * s),
-            t0 + 45 * s + Duration::from_millis(1)
-        );
-    }
 
     fn feed_split(bytes: &[u8], cuts: &[usize]) -> bool {
         let mut s = Utf8Stream::default();

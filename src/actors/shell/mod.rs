@@ -1,6 +1,7 @@
 //! The socket shell every socket actor shares (`/ws` connection, Yjs
-//! socket, SSE stream): inbound rate limit and flood detection, liveness
-//! (pings, heartbeat timeout), token expiry with saturating arithmetic,
+//! socket, SSE stream): inbound rate limit and flood detection, starting
+//! liveness (pings and the heartbeat timeout are the transport's sweep,
+//! `transport::liveness`), token expiry with saturating arithmetic,
 //! fragment reassembly with an incremental UTF-8 check, and closing.
 //! Admission (the per-user slot) is `http::admission`, one function for
 //! all three entry points.
@@ -40,11 +41,6 @@ const FLOOD_WINDOW: Duration = Duration::from_secs(10);
 /// What a socket actor needs to hold for the shell.
 #[derive(Debug)]
 pub struct Shell {
-    /// The last frame of any kind (the timeout counts from it).
-    last_heard: Instant,
-    /// The last frame the client sent on its own (not a pong): a socket
-    /// that spoke within the ping interval is known alive and not pinged.
-    last_spoke: Instant,
     limiter: RateLimiter,
     fragments: Reassembler,
     expires_at: i64,
@@ -86,8 +82,6 @@ impl Shell {
     pub fn new(kind: MessageKind, limits: ShellLimits, expires_at: i64) -> Self {
         let now = Instant::now();
         Shell {
-            last_heard: now,
-            last_spoke: now,
             limiter: RateLimiter::new(
                 limits.burst,
                 limits.per_second,
@@ -140,8 +134,11 @@ pub trait SocketActor: Actor<Context = SocketContext<Self>> {
     fn shell(&mut self) -> &mut Shell;
     /// One complete message.
     fn on_message(&mut self, msg: Inbound<'_>, ctx: &mut SocketContext<Self>);
-    /// Called on every liveness tick (before the timeout check).
-    fn on_tick(&mut self) {}
+    /// What the liveness sweep calls at each of the socket's deadlines
+    /// while its writes are not blocked (`transport::liveness`).
+    fn tick_hook(&self) -> Option<Box<dyn Fn()>> {
+        None
+    }
     /// A short name for logs.
     fn describe(&self) -> String;
 }
@@ -173,11 +170,7 @@ pub fn handle_frame<A: SocketActor>(
     item: Result<ws::Message, ws::ProtocolError>,
     ctx: &mut SocketContext<A>,
 ) {
-    let now = Instant::now();
-    act.shell().last_heard = now;
-    if !matches!(item, Ok(ws::Message::Pong(_))) {
-        act.shell().last_spoke = now;
-    }
+    ctx.heard(Instant::now(), !matches!(item, Ok(ws::Message::Pong(_))));
     let fragment = match &item {
         Ok(ws::Message::Continuation(it)) => Some(match it {
             actix_http::ws::Item::FirstText(b) => Fragment::FirstText(b),
@@ -221,83 +214,16 @@ pub fn handle_frame<A: SocketActor>(
 
 /// Pings a client that has sent nothing of its own (pongs aside) for
 /// `interval`, every `interval`, and closes with 4000 when the client has
-/// been silent (pongs included) longer than `timeout`.
-///
-/// No periodic tick: one timer per socket, set for its next deadline (the
-/// next ping, or the moment the silence would reach `timeout`), in the
-/// runtime's shared timer wheel. An idle socket whose client answers pings
-/// wakes once per `interval`, not once a second. When the timer fires it
-/// re-reads `last_heard` (moved by every inbound frame since) and sets the
-/// next deadline.
+/// been silent (pongs included) longer than `timeout`. No timer of the
+/// socket's own: its thread's deadline sweep does both
+/// (`transport::liveness`).
 pub fn start_liveness<A: SocketActor>(
     act: &mut A,
     ctx: &mut SocketContext<A>,
     interval: Duration,
     timeout: Duration,
 ) {
-    let next_ping = Instant::now() + interval;
-    arm_liveness(act, ctx, next_ping, interval, timeout);
-}
-
-/// The coarsest step of the liveness grid (see [`on_liveness_grid`]).
-const LIVENESS_GRID_MAX: Duration = Duration::from_millis(250);
-
-/// `deadline` moved later to the next point of a grid that every socket of
-/// the process shares (a step of a twentieth of the ping interval, at most
-/// [`LIVENESS_GRID_MAX`]). Sockets whose pings fall due within one step
-/// then fire together: their thread wakes once for all of them, and their
-/// pongs come back together, instead of one wake-up per socket for the
-/// ping and another for its pong (thread switches were about a third of
-/// an idle node's CPU; BENCHMARKS.md, "Idle CPU: pings on a grid"). A ping
-/// or a timeout is at most one step late.
-fn on_liveness_grid(deadline: Instant, interval: Duration) -> Instant {
-    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-    let epoch = *EPOCH.get_or_init(Instant::now);
-    let step = u64::try_from((interval / 20).min(LIVENESS_GRID_MAX).as_micros())
-        .unwrap_or(u64::MAX)
-        .max(1);
-    let since =
-        u64::try_from(deadline.saturating_duration_since(epoch).as_micros()).unwrap_or(u64::MAX);
-    match since.div_ceil(step).checked_mul(step) {
-        Some(at) => epoch + Duration::from_micros(at),
-        None => deadline,
-    }
-}
-
-/// Sets the socket's one liveness timer for its next deadline.
-fn arm_liveness<A: SocketActor>(
-    act: &mut A,
-    ctx: &mut SocketContext<A>,
-    next_ping: Instant,
-    interval: Duration,
-    timeout: Duration,
-) {
-    let deadline = frames::liveness_deadline(act.shell().last_heard, next_ping, timeout);
-    let deadline = on_liveness_grid(deadline, interval);
-    let wait = deadline.saturating_duration_since(Instant::now());
-    ctx.run_later(wait, move |act, ctx| {
-        act.on_tick();
-        let now = Instant::now();
-        if now.saturating_duration_since(act.shell().last_heard) > timeout {
-            close(ctx, close_code::HEARTBEAT_TIMEOUT, "heartbeat timeout");
-            return;
-        }
-        let mut next_ping = next_ping;
-        if now >= next_ping {
-            // A client that sent frames of its own within the interval (a
-            // heartbeat, a cursor) is alive: no ping until it has been
-            // quiet for a whole interval. Pings are most of what an idle
-            // socket costs.
-            let spoke = act.shell().last_spoke;
-            if now.saturating_duration_since(spoke) >= interval {
-                ctx.ping(b"");
-                next_ping = now + interval;
-            } else {
-                next_ping = spoke + interval;
-            }
-        }
-        arm_liveness(act, ctx, next_ping, interval, timeout);
-    });
+    ctx.start_liveness(interval, timeout, act.tick_hook());
 }
 
 /// (Re)schedules the close with 4001 for when the token expires (checked
@@ -315,37 +241,4 @@ pub fn schedule_expiry<A: SocketActor>(act: &mut A, ctx: &mut SocketContext<A>) 
         }
     });
     act.shell().expiry_timer = Some(timer);
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
-    use super::*;
-    use proptest::prelude::*;
-
-    proptest! {
-        #[test]
-        fn the_grid_moves_a_deadline_later_by_less_than_one_step(
-            offset_us in 0u64..100_000_000,
-            interval_ms in 1u64..120_000,
-        ) {
-            let interval = Duration::from_millis(interval_ms);
-            let step = (interval / 20).min(LIVENESS_GRID_MAX).max(Duration::from_micros(1));
-            let deadline = Instant::now() + Duration::from_micros(offset_us);
-            let at = on_liveness_grid(deadline, interval);
-            prop_assert!(at >= deadline);
-            prop_assert!(at - deadline < step);
-            prop_assert_eq!(on_liveness_grid(at, interval), at, "a grid point stays");
-        }
-    }
-
-    #[test]
-    fn deadlines_within_one_step_share_a_grid_point() {
-        let interval = Duration::from_secs(30);
-        let base = on_liveness_grid(Instant::now() + Duration::from_secs(1), interval);
-        let a = on_liveness_grid(base + Duration::from_millis(1), interval);
-        let b = on_liveness_grid(base + Duration::from_millis(249), interval);
-        assert_eq!(a, b);
-        assert_eq!(a - base, LIVENESS_GRID_MAX);
-    }
 }
