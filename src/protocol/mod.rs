@@ -162,7 +162,7 @@ struct Incoming {
 /// [`parse_client_message`], also returning the message's `type` (one of
 /// [`ClientMessage::TYPES`]) so callers can label it without parsing again.
 ///
-/// A valid message is parsed once ([`Incoming`]). Only one that fails that
+/// A valid message is parsed once (`Incoming`). Only one that fails that
 /// takes the checked path, which parses it up to three times to answer with
 /// the right code and the request's `ref`. Both accept the same messages
 /// (tested); the checked path alone decides every error.
