@@ -215,9 +215,26 @@ fn schedule(at: Instant, socket: Weak<Liveness>) {
     }
 }
 
+/// Marks the thread's sweep stopped when its task ends, also when the task
+/// is dropped unfinished (its runtime went away): a socket registered later
+/// on this thread then starts a new one instead of waiting for a dead task.
+struct Stopped;
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = SWEEP.try_with(|sweep| {
+            if let Ok(mut sweep) = sweep.try_borrow_mut() {
+                sweep.running = false;
+                sweep.sleeping_until = None;
+            }
+        });
+    }
+}
+
 /// The thread's sweep: sleeps until the first bucket is due, handles every
 /// due bucket, and ends when no socket is left.
 async fn run() {
+    let _stopped = Stopped;
     loop {
         let next = SWEEP.with(|sweep| {
             let mut sweep = sweep.borrow_mut();
@@ -382,6 +399,37 @@ mod tests {
                 .await
                 .is_err()
         );
+    }
+
+    /// A sweep whose runtime went away while sockets were registered (its
+    /// task dropped mid-sleep) does not stop the next runtime on the same
+    /// thread from pinging.
+    #[test]
+    fn a_sweep_dropped_with_its_runtime_is_started_again() {
+        let ping_once = |keep: bool| {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let local = tokio::task::LocalSet::new();
+            let kept = local.block_on(&rt, async {
+                let (sink, mut client) = pair().await;
+                let liveness = Liveness::start(
+                    sink,
+                    Duration::from_millis(200),
+                    Duration::from_secs(5),
+                    None,
+                );
+                assert_eq!(read_exact(&mut client, 2).await, [0x89, 0x00]);
+                (liveness, client)
+            });
+            // The runtime and its sweep task go; the socket may stay.
+            drop(local);
+            drop(rt);
+            keep.then_some(kept)
+        };
+        let _registered = ping_once(true);
+        ping_once(false);
     }
 
     /// The thread's sweep, for real: a socket registered with a 200 ms
