@@ -342,6 +342,15 @@ mod tests {
         (Sink::new(Arc::new(server)), client)
     }
 
+    /// A socket registered with the thread's sweep: pinged every 200 ms,
+    /// timed out after 5 s.
+    async fn started() -> (Rc<Liveness>, tokio::net::TcpStream) {
+        let (sink, client) = pair().await;
+        let interval = Duration::from_millis(200);
+        let liveness = Liveness::start(sink, interval, Duration::from_secs(5), None);
+        (liveness, client)
+    }
+
     /// Reads exactly `n` bytes, or fails after a second.
     async fn read_exact(client: &mut tokio::net::TcpStream, n: usize) -> Vec<u8> {
         use tokio::io::AsyncReadExt;
@@ -413,13 +422,7 @@ mod tests {
                 .unwrap();
             let local = tokio::task::LocalSet::new();
             let kept = local.block_on(&rt, async {
-                let (sink, mut client) = pair().await;
-                let liveness = Liveness::start(
-                    sink,
-                    Duration::from_millis(200),
-                    Duration::from_secs(5),
-                    None,
-                );
+                let (liveness, mut client) = started().await;
                 assert_eq!(read_exact(&mut client, 2).await, [0x89, 0x00]);
                 (liveness, client)
             });
@@ -439,13 +442,7 @@ mod tests {
         let local = tokio::task::LocalSet::new();
         local
             .run_until(async {
-                let (sink, mut client) = pair().await;
-                let liveness = Liveness::start(
-                    sink,
-                    Duration::from_millis(200),
-                    Duration::from_secs(5),
-                    None,
-                );
+                let (liveness, mut client) = started().await;
                 assert_eq!(registered(), 1);
                 assert_eq!(read_exact(&mut client, 2).await, [0x89, 0x00]);
                 assert_eq!(read_exact(&mut client, 2).await, [0x89, 0x00]);
