@@ -38,16 +38,36 @@ pub fn is_upgrading(req: &HttpRequest) -> bool {
 
 /// Spawns the socket's task on its arbiter: on the stream, with the bytes
 /// the client sent after its handshake, counted as open until it ends.
-/// False when the socket could not be handed over.
-type Start = Box<dyn FnOnce(TcpStream, BytesMut, crate::fds::Counted) -> bool>;
+type Start = Box<dyn FnOnce(TcpStream, BytesMut, crate::fds::Counted)>;
+
+/// Gives back what was taken for a socket (its per-user slot) when the
+/// socket never starts: it runs when dropped unless the socket's task was
+/// spawned. It travels with the socket, so a hand-over that fails anywhere
+/// (before the `101` is written, leaving this worker's reactor, on the way
+/// to the arbiter, or joining the arbiter's reactor) runs it where it fails.
+struct Abandon(Option<Box<dyn FnOnce() + Send>>);
+
+impl Abandon {
+    /// The socket started: its actor gives the slot back when it stops.
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Abandon {
+    fn drop(&mut self) {
+        if let Some(abandon) = self.0.take() {
+            abandon();
+        }
+    }
+}
 
 /// Response extension: the socket actor to run once the `101` is written.
 /// If it is never started (the connection failed first, or the socket
 /// could not reach its arbiter), `abandon` runs, so a slot taken for it is
-/// given back.
+/// given back (`Abandon`).
 pub struct PendingSocket {
-    start: Option<Start>,
-    abandon: Option<Box<dyn FnOnce()>>,
+    start: Start,
 }
 
 impl PendingSocket {
@@ -58,10 +78,11 @@ impl PendingSocket {
         max_frame_bytes: usize,
         guard: Option<OpenGuard>,
         home: ArbiterHandle,
-        abandon: impl FnOnce() + 'static,
+        abandon: impl FnOnce() + Send + 'static,
     ) -> Self {
+        let abandon = Abandon(Some(Box::new(abandon)));
         PendingSocket {
-            start: Some(Box::new(move |io, read_buf, counted| {
+            start: Box::new(move |io, read_buf, counted| {
                 // The stream leaves this worker's reactor and joins the
                 // home arbiter's. The task holds the socket's future
                 // itself: no box around it and no wrapper future beside it.
@@ -69,13 +90,14 @@ impl PendingSocket {
                     Ok(io) => io,
                     Err(e) => {
                         log::warn!("upgrade: cannot hand the socket over: {e}");
-                        return false;
+                        return;
                     }
                 };
-                // Registering with a running reactor does not fail short of
-                // running out of memory; the actor then closes unserved.
-                let started = home.spawn_fn(move || match TcpStream::from_std(io) {
+                // A closure the arbiter never runs is dropped, and with it
+                // `abandon`, which then runs.
+                let sent = home.spawn_fn(move || match TcpStream::from_std(io) {
                     Ok(io) => {
+                        abandon.disarm();
                         actix_rt::spawn(serve(
                             actor,
                             io,
@@ -85,33 +107,22 @@ impl PendingSocket {
                             counted,
                         ));
                     }
+                    // Registering with a running reactor does not fail
+                    // short of running out of memory; the socket closes
+                    // unserved and `abandon` runs here.
                     Err(e) => log::error!("upgrade: cannot take the socket over: {e}"),
                 });
-                if !started {
+                if !sent {
                     // Only while the node stops: the socket closes unserved.
                     log::info!("upgrade: the socket's arbiter has stopped");
                 }
-                started
-            })),
-            abandon: Some(Box::new(abandon)),
+            }),
         }
     }
 
-    /// Starts the socket (see [`Start`]); abandons it if that fails.
-    fn start(mut self, io: TcpStream, read_buf: BytesMut, counted: crate::fds::Counted) {
-        if let Some(start) = self.start.take() {
-            if start(io, read_buf, counted) {
-                self.abandon = None;
-            }
-        }
-    }
-}
-
-impl Drop for PendingSocket {
-    fn drop(&mut self) {
-        if let Some(abandon) = self.abandon.take() {
-            abandon();
-        }
+    /// Starts the socket (see [`Start`]).
+    fn start(self, io: TcpStream, read_buf: BytesMut, counted: crate::fds::Counted) {
+        (self.start)(io, read_buf, counted);
     }
 }
 
@@ -127,7 +138,7 @@ pub fn accept<A: SocketOwner + Send + 'static>(
     max_frame_bytes: usize,
     guard: Option<OpenGuard>,
     home: ArbiterHandle,
-    abandon: impl FnOnce() + 'static,
+    abandon: impl FnOnce() + Send + 'static,
 ) -> HttpResponse {
     let mut res = HttpResponse::from(actix_http::ws::handshake_response(req.head()).finish())
         .map_into_boxed_body();
@@ -287,5 +298,83 @@ where
             parts.io.shutdown().await?;
             Ok(None)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use actix::prelude::*;
+    use actix_http::ws::{Message, ProtocolError};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    /// A socket actor that does nothing but count its starts.
+    struct Idle;
+
+    static STARTED: AtomicUsize = AtomicUsize::new(0);
+
+    impl Actor for Idle {
+        type Context = crate::transport::SocketContext<Self>;
+
+        fn started(&mut self, _: &mut Self::Context) {
+            STARTED.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    impl StreamHandler<Result<Message, ProtocolError>> for Idle {
+        fn handle(&mut self, _: Result<Message, ProtocolError>, _: &mut Self::Context) {}
+    }
+
+    /// A socket for `Idle` on `home` whose abandon counts into `given_back`.
+    fn pending(home: ArbiterHandle, given_back: &Arc<AtomicUsize>) -> PendingSocket {
+        let given_back = given_back.clone();
+        PendingSocket::new(Idle, 1024, None, home, move || {
+            given_back.fetch_add(1, Ordering::SeqCst);
+        })
+    }
+
+    /// The server's end of a connected pair, and the client's.
+    async fn pair() -> (TcpStream, TcpStream) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        (listener.accept().await.unwrap().0, client)
+    }
+
+    /// A socket dropped before it starts, or handed to an arbiter that has
+    /// stopped, gives its slot back once; a started one keeps it (its
+    /// actor gives it back when it stops).
+    #[actix_rt::test]
+    async fn a_socket_that_never_starts_gives_its_slot_back_once() {
+        let given_back = Arc::new(AtomicUsize::new(0));
+        drop(pending(actix_rt::Arbiter::current(), &given_back));
+        assert_eq!(given_back.load(Ordering::SeqCst), 1);
+
+        let stopped = actix_rt::Arbiter::new();
+        let home = stopped.handle();
+        assert!(stopped.stop());
+        stopped.join().unwrap();
+        let (server, _client) = pair().await;
+        pending(home, &given_back).start(server, BytesMut::new(), crate::fds::Counted::accepted());
+        assert_eq!(given_back.load(Ordering::SeqCst), 2);
+
+        let (server, _client) = pair().await;
+        pending(actix_rt::Arbiter::current(), &given_back).start(
+            server,
+            BytesMut::new(),
+            crate::fds::Counted::accepted(),
+        );
+        // The arbiter runs the hand-over on its next turn.
+        for _ in 0..100 {
+            if STARTED.load(Ordering::SeqCst) == 1 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(STARTED.load(Ordering::SeqCst), 1, "the started socket runs");
+        assert_eq!(given_back.load(Ordering::SeqCst), 2);
     }
 }
