@@ -178,6 +178,17 @@ pub fn parse_client_message_typed(
 /// The one pass: `None` for anything [`parse_checked`] has to look at.
 fn one_pass(text: &str) -> Option<(Option<Ref>, &'static str, ClientMessage)> {
     let Incoming { r#ref, msg } = serde_json::from_str::<Incoming>(text).ok()?;
+    // A raw `ref` is not parsed as a number; the checked path's `Value`
+    // refuses one out of range (past 1.8e308) as invalid JSON.
+    if let Some(raw) = &r#ref {
+        if raw
+            .get()
+            .starts_with(['-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9'])
+            && serde_json::from_str::<serde_json::Number>(raw.get()).is_err()
+        {
+            return None;
+        }
+    }
     let r#ref = r#ref.map_or(Ok(None), ref_from_raw).ok()?;
     Some((r#ref, msg.type_name(), msg))
 }
@@ -374,6 +385,11 @@ mod tests {
         for (text, code) in cases {
             assert_eq!(parse_client_message(text).unwrap_err().code, code, "{text}");
         }
+        let huge = format!(r#"{{"type":"heartbeat","ref":2{}}}"#, "0".repeat(320));
+        assert_eq!(
+            parse_client_message(&huge).unwrap_err().code,
+            ErrorCode::InvalidJson
+        );
         let long = format!(r#"{{"type":"heartbeat","ref":"{}"}}"#, "r".repeat(129));
         assert_eq!(
             parse_client_message(&long).unwrap_err().code,
