@@ -159,6 +159,13 @@ struct Incoming {
     msg: ClientMessage,
 }
 
+/// The `type` of a message as written; other fields are skipped unread.
+#[derive(Deserialize)]
+struct TypeTag<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: std::borrow::Cow<'a, str>,
+}
+
 /// [`parse_client_message`], also returning the message's `type` (one of
 /// [`ClientMessage::TYPES`]) so callers can label it without parsing again.
 ///
@@ -178,6 +185,13 @@ pub fn parse_client_message_typed(
 /// The one pass: `None` for anything [`parse_checked`] has to look at.
 fn one_pass(text: &str) -> Option<(Option<Ref>, &'static str, ClientMessage)> {
     let Incoming { r#ref, msg } = serde_json::from_str::<Incoming>(text).ok()?;
+    // serde reads an enum tag that is a small integer as the variant's index
+    // (`{"type":0}` would be the first message). A lexing pass without
+    // allocation confirms the tag is the string the message names.
+    let TypeTag { kind } = serde_json::from_str::<TypeTag>(text).ok()?;
+    if kind != msg.type_name() {
+        return None;
+    }
     // A raw `ref` is not parsed as a number; the checked path's `Value`
     // refuses one out of range (past 1.8e308) as invalid JSON.
     if let Some(raw) = &r#ref {
@@ -381,6 +395,10 @@ mod tests {
             ),
             (r#"{"type":"heartbeat","extra":1}"#, ErrorCode::InvalidField),
             (r#"{"type":"heartbeat"} x"#, ErrorCode::InvalidJson),
+            // serde alone would take a small integer tag as a variant index.
+            (r#"{"type":0}"#, ErrorCode::InvalidField),
+            (r#"{"type":7,"ref":1}"#, ErrorCode::InvalidField),
+            (r#"{"t\u0079pe":0}"#, ErrorCode::InvalidField),
         ];
         for (text, code) in cases {
             assert_eq!(parse_client_message(text).unwrap_err().code, code, "{text}");
@@ -456,6 +474,8 @@ mod tests {
             prop::sample::select(fixed),
             "[a-z]{0,140}".prop_map(|s| format!("\"{s}\"")),
             "[0-9]{1,600}",
+            // Small integers, which serde would take as a variant index.
+            (0u32..40).prop_map(|n| n.to_string()),
         ]
     }
 
