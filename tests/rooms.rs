@@ -87,11 +87,12 @@ async fn a_closed_socket_leaves_its_rooms() {
 }
 
 /// A socket that closes right after asking to join never stays a member:
-/// the room drops it when the join finds it gone, or when it says it left.
-/// (A close between the room's reply and the socket's handling of it is
-/// left to the room's sweep a few seconds after the join; this test does
-/// not force that narrow window, it only checks that no path leaves a
-/// ghost member.)
+/// the room drops it when the join finds it gone, when it says it left, or
+/// when its reply is dropped unhandled (a close between the room's reply
+/// and the socket's handling of it; the unit test
+/// `a_reply_never_handled_leaves_the_room_and_a_handled_one_does_not`
+/// forces that window, this test checks that no path leaves a ghost
+/// member).
 #[actix_web::test]
 async fn sockets_closed_right_after_joining_never_stay_members() {
     let app = spawn_app().await;
@@ -111,8 +112,7 @@ async fn sockets_closed_right_after_joining_never_stay_members() {
     }
     // Every socket is gone on the server first (an event the registry
     // counts); then the room's count is polled until a deadline, because
-    // no frame tells alice about members that were never announced (the
-    // room's sweep runs a few seconds after the joins).
+    // no frame tells alice about members that were never announced.
     app.wait_stats(|s| s.connections == 1).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     let mut attempt = 0;

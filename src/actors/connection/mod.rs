@@ -351,6 +351,8 @@ impl Handler<RoomJoined> for ConnectionActor {
 
     /// Records the room's address (and its session's) for later requests.
     fn handle(&mut self, msg: RoomJoined, _: &mut Self::Context) {
+        // From here the connection leaves the room itself when it stops.
+        msg.leave_unless_handled.disarm();
         self.joining = self.joining.saturating_sub(1);
         self.room_interest(msg.room.clone(), true);
         if let Some(h) = &self.handle {

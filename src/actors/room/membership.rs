@@ -45,7 +45,7 @@ impl Handler<Join> for RoomActor {
                 }),
             );
             self.sync_member_joined(id);
-            self.sweep_after_join(ctx);
+            self.cancel_idle_check(ctx);
             self.tell_roster_remote(true);
             // Before the joiner hears of its join (and of the session).
             if let Some(doc) = &self.document {
@@ -65,6 +65,7 @@ impl Handler<Join> for RoomActor {
             room: self.id.clone(),
             addr: ctx.address(),
             document: self.live_document(),
+            leave_unless_handled: LeaveUnlessHandled::new(ctx.address().recipient(), id),
         });
         let Some(joiner) = self.members.get(&id) else {
             return;

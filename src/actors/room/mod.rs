@@ -76,6 +76,59 @@ pub struct RoomJoined {
     pub addr: Addr<RoomActor>,
     /// Its document session, if one is open: `doc:*` requests go there.
     pub document: Option<Addr<DocumentActor>>,
+    /// Takes the member out again if this reply is never handled; the
+    /// handler disarms it.
+    pub leave_unless_handled: LeaveUnlessHandled,
+}
+
+/// A join's reply that was never handled leaves the room as it is dropped.
+///
+/// A connection that stops after the room queued its reply, but before it
+/// handled it, never learned of the room, so it never sends `LeaveRoom`
+/// itself. Its mailbox drops the reply when it stops (or refuses it when it
+/// has stopped already), and this guard sends the `LeaveRoom` instead. No
+/// member outlives its connection, and no room needs a timer to look for
+/// such members (a sweep 5 s after every join was about a seventh of an
+/// idle node's CPU in the minute after its sockets joined; BENCHMARKS.md,
+/// "Idle CPU: no timer per room").
+pub struct LeaveUnlessHandled {
+    room: Option<Recipient<LeaveRoom>>,
+    connection: ConnectionId,
+}
+
+impl LeaveUnlessHandled {
+    /// Sends `LeaveRoom { connection }` to `room` when dropped armed.
+    pub fn new(room: Recipient<LeaveRoom>, connection: ConnectionId) -> Self {
+        LeaveUnlessHandled {
+            room: Some(room),
+            connection,
+        }
+    }
+
+    /// The reply was handled: the connection knows the room, and leaves it
+    /// itself.
+    pub fn disarm(mut self) {
+        self.room = None;
+    }
+}
+
+impl Drop for LeaveUnlessHandled {
+    fn drop(&mut self) {
+        if let Some(room) = self.room.take() {
+            room.do_send(LeaveRoom {
+                connection: self.connection,
+            });
+        }
+    }
+}
+
+impl std::fmt::Debug for LeaveUnlessHandled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LeaveUnlessHandled")
+            .field("armed", &self.room.is_some())
+            .field("connection", &self.connection)
+            .finish()
+    }
 }
 
 /// The room handed a document request sent through it to its session;
@@ -255,10 +308,6 @@ pub struct StopRoomForTest;
 #[rtype(result = "(String, Option<String>)")]
 pub struct ThreadsForTest;
 
-/// How long after a join the room looks for members whose connection is
-/// gone (see [`RoomActor::sweep_after_join`]).
-const MEMBER_SWEEP: Duration = Duration::from_secs(5);
-
 /// A member connection.
 struct Member {
     handle: ConnectionHandle,
@@ -285,8 +334,9 @@ pub struct RoomActor {
     /// The members by user, with each user's view ready as JSON.
     by_user: std::cell::RefCell<members::MemberIndex>,
     joins_seen: u64,
-    /// A sweep for members whose connection is gone is scheduled.
-    sweep_pending: bool,
+    /// The check that stops the room once it has been empty for
+    /// `rooms.idle_stop_secs`, while one is scheduled (a join cancels it).
+    idle_check: Option<SpawnHandle>,
     /// The document session, started on the first document request.
     document: Option<Addr<DocumentActor>>,
     cursor_interval: Duration,
@@ -338,7 +388,7 @@ impl RoomActor {
             members: SmallMap::new(),
             by_user: Default::default(),
             joins_seen: 0,
-            sweep_pending: false,
+            idle_check: None,
             document: None,
             pending_joins: Default::default(),
             pending_leaves: Default::default(),
@@ -396,35 +446,14 @@ impl RoomActor {
         self.document.clone().filter(|d| d.connected())
     }
 
-    /// A connection that stops after our reply to its join but before it
-    /// handled the reply never sends `LeaveRoom` (it did not know the room
-    /// yet). So [`MEMBER_SWEEP`] after a join (one sweep for all the joins
-    /// in that time) the room drops members whose connection is gone. Any
-    /// later stop sends `LeaveRoom`, so a room without joins has no timer:
-    /// a per-room interval was most of an idle node's CPU with one room per
-    /// user (BENCHMARKS.md, "Idle CPU").
-    fn sweep_after_join(&mut self, ctx: &mut Context<Self>) {
-        if self.sweep_pending {
-            return;
-        }
-        self.sweep_pending = true;
-        ctx.run_later(MEMBER_SWEEP, |act, ctx| {
-            act.sweep_pending = false;
-            let dead: Vec<ConnectionId> = act
-                .members
-                .iter()
-                .filter(|(_, m)| !m.handle.is_alive())
-                .map(|(id, _)| *id)
-                .collect();
-            for connection in dead {
-                ctx.notify(LeaveRoom { connection });
-            }
-        });
-    }
-
-    fn schedule_idle_check(&self, ctx: &mut Context<Self>) {
+    /// Asks the registry to stop the room if it is still empty (and
+    /// serves no other node) after `rooms.idle_stop_secs`. A join cancels
+    /// the check, so a room in use has no timer of its own.
+    fn schedule_idle_check(&mut self, ctx: &mut Context<Self>) {
+        self.cancel_idle_check(ctx);
         let idle = Duration::from_secs(self.services.settings.rooms.idle_stop_secs);
-        ctx.run_later(idle, move |act, ctx| {
+        let check = ctx.run_later(idle, move |act, ctx| {
+            act.idle_check = None;
             if act.members.is_empty() && act.serves_other_nodes(idle) {
                 return act.schedule_idle_check(ctx);
             }
@@ -435,6 +464,13 @@ impl RoomActor {
                 });
             }
         });
+        self.idle_check = Some(check);
+    }
+
+    fn cancel_idle_check(&mut self, ctx: &mut Context<Self>) {
+        if let Some(check) = self.idle_check.take() {
+            ctx.cancel_future(check);
+        }
     }
 }
 
@@ -505,5 +541,106 @@ impl Handler<ThreadsForTest> for RoomActor {
             };
             (here, there)
         })
+    }
+}
+
+#[cfg(test)]
+mod leave_tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use std::sync::Mutex;
+
+    /// Stands in for the room: records the leaves it is sent.
+    struct Leaves(Arc<Mutex<Vec<u64>>>);
+
+    impl Actor for Leaves {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<LeaveRoom> for Leaves {
+        type Result = ();
+        fn handle(&mut self, msg: LeaveRoom, _: &mut Context<Self>) {
+            self.0.lock().unwrap().push(msg.connection.0);
+        }
+    }
+
+    /// Stands in for the joiner's mailbox: a reply it holds, handled or not.
+    #[derive(Message)]
+    #[rtype(result = "()")]
+    struct Reply(LeaveUnlessHandled);
+
+    /// A joiner that stops as soon as it starts, before its mailbox runs.
+    struct StopsAtOnce;
+
+    impl Actor for StopsAtOnce {
+        type Context = Context<Self>;
+        fn started(&mut self, ctx: &mut Context<Self>) {
+            ctx.stop();
+        }
+    }
+
+    impl Handler<Reply> for StopsAtOnce {
+        type Result = ();
+        fn handle(&mut self, Reply(leave): Reply, _: &mut Context<Self>) {
+            leave.disarm();
+        }
+    }
+
+    /// A joiner that handles its replies.
+    struct Handles;
+
+    impl Actor for Handles {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<Reply> for Handles {
+        type Result = ();
+        fn handle(&mut self, Reply(leave): Reply, _: &mut Context<Self>) {
+            leave.disarm();
+        }
+    }
+
+    #[actix_rt::test]
+    async fn a_reply_never_handled_leaves_the_room_and_a_handled_one_does_not() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let room = Leaves(seen.clone()).start().recipient::<LeaveRoom>();
+        // Queued in a mailbox whose actor stops before running it.
+        let stops = StopsAtOnce.start();
+        stops.do_send(Reply(LeaveUnlessHandled::new(
+            room.clone(),
+            ConnectionId(1),
+        )));
+        // Sent once the joiner has stopped (the mailbox refuses it).
+        while stops.connected() {
+            actix_rt::task::yield_now().await;
+        }
+        stops.do_send(Reply(LeaveUnlessHandled::new(
+            room.clone(),
+            ConnectionId(2),
+        )));
+        // Handled: the joiner leaves by itself later.
+        let handles = Handles.start();
+        handles
+            .send(Reply(LeaveUnlessHandled::new(
+                room.clone(),
+                ConnectionId(3),
+            )))
+            .await
+            .unwrap();
+        // Dropped unsent.
+        drop(LeaveUnlessHandled::new(room.clone(), ConnectionId(4)));
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while seen.lock().unwrap().len() < 3 && std::time::Instant::now() < deadline {
+            actix_rt::time::sleep(Duration::from_millis(5)).await;
+        }
+        // One more round trip to the room: a wrong leave would be in by then.
+        room.send(LeaveRoom {
+            connection: ConnectionId(0),
+        })
+        .await
+        .unwrap();
+        let mut got = seen.lock().unwrap().clone();
+        got.sort_unstable();
+        assert_eq!(got, vec![0, 1, 2, 4]);
     }
 }
