@@ -13,6 +13,7 @@ use serde_json::json;
 use std::time::{Duration, Instant};
 use yrs::sync::{Message, SyncMessage};
 use yrs::updates::decoder::Decode;
+use yrs::updates::encoder::Encode;
 use yrs::{GetString, Transact, Update};
 
 /// Longer than the catch-up read a document does 2 s after it loaded.
@@ -148,4 +149,94 @@ async fn a_node_cut_off_from_redis_catches_up_when_it_is_back() {
     let doc = yrs::Doc::new();
     let text = until_text_has(&mut watcher, &doc, "written while B was cut off").await;
     assert_eq!(text, "written while B was cut off");
+}
+
+/// An awareness message that sets `client`'s state to `json` at `clock`.
+fn awareness(client: u64, clock: u32, json: &str) -> Vec<u8> {
+    let mut clients = std::collections::HashMap::new();
+    clients.insert(
+        yrs::ClientID::new(client),
+        yrs::sync::awareness::AwarenessUpdateEntry {
+            clock,
+            json: json.into(),
+        },
+    );
+    Message::Awareness(yrs::sync::AwarenessUpdate { clients }).encode_v1()
+}
+
+/// Reads awareness states from `c` until `client` holds one containing
+/// `want`; returns every state seen on the way, as `(client, json)`.
+async fn awareness_until(c: &mut WsClient, client: u64, want: &str) -> Vec<(u64, String)> {
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Some(frame) = c.try_recv_binary(left).await else {
+            panic!("no state with {want:?} for {client}; saw {seen:?}");
+        };
+        let Ok(Message::Awareness(update)) = Message::decode_v1(&frame) else {
+            continue;
+        };
+        let mut done = false;
+        for (id, entry) in update.clients {
+            let id = id.get();
+            done |= id == client && entry.json.contains(want);
+            seen.push((id, entry.json.to_string()));
+        }
+        if done {
+            return seen;
+        }
+    }
+}
+
+/// An awareness id belongs to the socket that set it, across nodes too: a
+/// socket on another node cannot set it (nobody, on either node, sees the
+/// forged state) while the owner's own states keep going through.
+#[actix_web::test]
+async fn an_awareness_id_set_on_one_node_cannot_be_taken_on_another() {
+    let nodes = yjs_cluster(2, &[]).await;
+    let mut alice = raw_client(&nodes[0], "aware-own", "alice", "acme").await;
+    alice.send_binary(&step1_empty()).await;
+    text_from_step2(&mut alice).await;
+    let mut watch_a = raw_client(&nodes[0], "aware-own", "wendy", "acme").await;
+    watch_a.send_binary(&step1_empty()).await;
+    text_from_step2(&mut watch_a).await;
+    let mut mallory = raw_client(&nodes[1], "aware-own", "mallory", "acme").await;
+    mallory.send_binary(&step1_empty()).await;
+    text_from_step2(&mut mallory).await;
+    let mut watch_b = raw_client(&nodes[1], "aware-own", "walter", "acme").await;
+    watch_b.send_binary(&step1_empty()).await;
+    text_from_step2(&mut watch_b).await;
+    tokio::time::sleep(CATCH_UP_PAST).await;
+
+    alice
+        .send_binary(&awareness(77, 1, r#"{"user":"alice"}"#))
+        .await;
+    // Node 2 has applied alice's state once its socket sees it.
+    awareness_until(&mut watch_b, 77, "alice").await;
+    mallory
+        .send_binary(&awareness(77, 9, r#"{"user":"mallory"}"#))
+        .await;
+    // Mallory's own id goes through, after the forged state would have.
+    mallory
+        .send_binary(&awareness(88, 1, r#"{"user":"mallory-own"}"#))
+        .await;
+    for watcher in [&mut watch_b, &mut watch_a] {
+        let seen = awareness_until(watcher, 88, "mallory-own").await;
+        assert!(
+            !seen.iter().any(|(_, json)| json.contains(r#""mallory""#)),
+            "a forged state was relayed: {seen:?}"
+        );
+    }
+    // The owner's next state reaches the other node.
+    alice
+        .send_binary(&awareness(77, 2, r#"{"user":"alice-2"}"#))
+        .await;
+    let seen = awareness_until(&mut watch_b, 77, "alice-2").await;
+    assert!(!seen.iter().any(|(_, json)| json.contains(r#""mallory""#)));
+    // A socket that joins node 2 now gets alice's state for the id.
+    let mut late = raw_client(&nodes[1], "aware-own", "lena", "acme").await;
+    late.send_binary(&step1_empty()).await;
+    let seen = awareness_until(&mut late, 77, "alice-2").await;
+    assert!(!seen.iter().any(|(_, json)| json.contains(r#""mallory""#)));
 }

@@ -17,7 +17,10 @@
 //!   node reconnecting to Redis, when the
 //!   relay was cut, and when a change from another node depends on one it
 //!   does not have) and sends its sockets whatever that added.
-//! - Awareness states of other nodes' sockets are relayed like local ones.
+//! - Awareness states of other nodes' sockets are relayed like local ones,
+//!   and the ids they set are that node's: no socket here may set one until
+//!   it is removed or has not been renewed for 30 s (its node died), and
+//!   another node may not set an id a socket here owns.
 //!   After its first catch-up a node asks the others for their sockets'
 //!   states (`q`), which it could have missed the same way. A state whose
 //!   node died without removing it ages out on the clients (y-protocols
@@ -35,7 +38,7 @@ use actix::prelude::*;
 use actix_web::web::Bytes;
 use base64::Engine;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use yrs::sync::{Message, SyncMessage};
 use yrs::updates::decoder::Decode;
 use yrs::updates::encoder::Encode;
@@ -268,15 +271,43 @@ impl YjsDocActor {
         }
     }
 
-    /// Awareness changes of another node's sockets: applied and relayed.
+    /// Awareness changes of another node's sockets: applied and relayed,
+    /// and the ids they set remembered as that node's. An id a socket here
+    /// owns stays this node's: another node's socket may not set it (the
+    /// mirror of `on_awareness`, which refuses a socket here an id another
+    /// node's socket set).
     fn on_remote_awareness(&mut self, message: Bytes, ctx: &mut Context<Self>) {
-        let Ok(Message::Awareness(update)) = Message::decode_v1(&message) else {
+        let Ok(Message::Awareness(mut update)) = Message::decode_v1(&message) else {
             return;
         };
-        match self.awareness.apply_update_summary(update) {
-            Ok(Some(_)) => self.broadcast(&message, None, ctx),
-            Ok(None) => {}
-            Err(e) => log::debug!("yjs {}: awareness from another node refused: {e}", self.id),
+        let sent = update.clients.len();
+        update
+            .clients
+            .retain(|client, _| !self.owners.contains_key(client));
+        let kept_all = update.clients.len() == sent;
+        if update.clients.is_empty() {
+            return;
+        }
+        let summary = match self.awareness.apply_update_summary(update) {
+            Ok(Some(summary)) => summary,
+            Ok(None) => return,
+            Err(e) => {
+                log::debug!("yjs {}: awareness from another node refused: {e}", self.id);
+                return;
+            }
+        };
+        let now = Instant::now();
+        for client in summary.added.iter().chain(&summary.updated) {
+            self.remote_owned.insert(*client, now);
+        }
+        for client in &summary.removed {
+            self.remote_owned.remove(client);
+        }
+        if kept_all {
+            self.broadcast(&message, None, ctx);
+        } else if let Ok(relay) = self.awareness.update_with_clients(summary.all_changes()) {
+            let frame = Bytes::from(Message::Awareness(relay).encode_v1());
+            self.broadcast(&frame, None, ctx);
         }
     }
 }

@@ -61,7 +61,7 @@ use persist::{load, run_writer, WriteOp};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use yrs::sync::{Awareness, AwarenessUpdate, Message};
 use yrs::updates::encoder::Encode;
@@ -194,6 +194,14 @@ const MAX_AWARENESS_IDS_PER_SOCKET: usize = 16;
 /// How often sockets whose actor died unnoticed are swept.
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
 
+/// How long an awareness id that a socket on another node set stays that
+/// node's without being set again. y-websocket clients renew their state
+/// every 15 s and drop one not renewed for 30 s; past this the socket that
+/// set it is gone (its node died without removing the state), and a socket
+/// here may take the id, as a client reconnecting here after that node's
+/// death does.
+const REMOTE_OWNER_TTL: Duration = Duration::from_secs(30);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum DocState {
     /// Waiting for the previous actor's writes and the load.
@@ -248,6 +256,9 @@ pub struct YjsDocActor {
     peers: HashMap<YjsConnId, PeerEntry>,
     /// Which socket owns each awareness id.
     owners: HashMap<ClientID, YjsConnId>,
+    /// Awareness ids that sockets on other nodes set, and when each was
+    /// last set: no socket here may set them (see [`REMOTE_OWNER_TTL`]).
+    remote_owned: HashMap<ClientID, Instant>,
     joins_seen: u64,
     /// Rows in the database for this document (estimate: loaded + written).
     rows: usize,
@@ -303,6 +314,7 @@ impl YjsDocActor {
             awareness: Awareness::new(Doc::new()),
             peers: HashMap::new(),
             owners: HashMap::new(),
+            remote_owned: HashMap::new(),
             joins_seen: 0,
             rows: 0,
             idle_after,

@@ -1,10 +1,11 @@
 //! The document's sockets and their awareness states: sending, relaying,
 //! forgetting closed sockets, and which socket owns which awareness id.
 
-use super::{YjsDocActor, MAX_AWARENESS_IDS_PER_SOCKET};
+use super::{YjsDocActor, MAX_AWARENESS_IDS_PER_SOCKET, REMOTE_OWNER_TTL};
 use crate::actors::yjs_peer::YjsConnId;
 use actix::prelude::*;
 use actix_web::web::Bytes;
+use std::time::Instant;
 use yrs::sync::{AwarenessUpdate, Message};
 use yrs::updates::encoder::Encode;
 use yrs::ClientID;
@@ -76,10 +77,13 @@ impl YjsDocActor {
             return;
         };
         let mut owned = entry.clients.len();
+        let now = Instant::now();
         update
             .clients
             .retain(|client, _| match self.owners.get(client) {
                 Some(owner) => *owner == conn,
+                // A socket on another node set it: not this socket's to set.
+                None if self.owned_elsewhere(*client, now) => false,
                 None if owned < MAX_AWARENESS_IDS_PER_SOCKET => {
                     owned += 1;
                     true
@@ -128,6 +132,7 @@ impl YjsDocActor {
             for client in summary.added.iter().chain(&summary.updated) {
                 entry.clients.insert(*client);
                 self.owners.insert(*client, conn);
+                self.remote_owned.remove(client);
             }
             for client in &summary.removed {
                 entry.clients.remove(client);
@@ -141,6 +146,14 @@ impl YjsDocActor {
         }
     }
 
+    /// True while a socket on another node owns the awareness id `client`:
+    /// it set it less than [`REMOTE_OWNER_TTL`] ago and has not removed it.
+    pub(super) fn owned_elsewhere(&self, client: ClientID, now: Instant) -> bool {
+        self.remote_owned
+            .get(&client)
+            .is_some_and(|set| now.saturating_duration_since(*set) < REMOTE_OWNER_TTL)
+    }
+
     /// The current awareness states, or None when nobody has one.
     pub(super) fn awareness_frame(&self) -> Option<Bytes> {
         let update = self.awareness.update().ok()?;
@@ -152,6 +165,9 @@ impl YjsDocActor {
 
     /// Drops sockets whose actor stopped without a `Leave` reaching us.
     pub(super) fn sweep(&mut self, ctx: &mut Context<Self>) {
+        let now = Instant::now();
+        self.remote_owned
+            .retain(|_, set| now.saturating_duration_since(*set) < REMOTE_OWNER_TTL);
         let dead: Vec<YjsConnId> = self
             .peers
             .iter()
