@@ -53,6 +53,9 @@
 //! - [`memory`]: gives freed memory back to the OS after a connection storm.
 //! - [`small_map`]: an ordered map that is a sorted vector while small (rooms'
 //!   members, users' devices, rosters' users) and a `BTreeMap` when large.
+//! - [`watchdog`]: what the systemd watchdog checks before each ping: the
+//!   registry, every actor-pool thread and every HTTP worker thread answer
+//!   (the notify protocol itself is [`systemd`]).
 //! - [`fds`]: the open-files budget: `RLIMIT_NOFILE` raised at start, client
 //!   connections counted, sockets refused (503) before descriptors run out.
 //! - [`collab`]: the OT text type, revision log, document state (text and structured
@@ -110,3 +113,4 @@ pub mod startup;
 pub mod systemd;
 pub mod telemetry;
 pub mod transport;
+pub mod watchdog;

@@ -147,6 +147,7 @@ impl Application {
                 leases,
                 slots,
                 nodes,
+                http_workers: crate::watchdog::HttpWorkers::default(),
             }
         });
 
@@ -222,8 +223,11 @@ impl Application {
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);
         }
+        let http_workers = services.http_workers.clone();
         let server = server
             .listen("tandem", listener, move || {
+                // Runs on each worker thread as it builds its services.
+                http_workers.register_current();
                 let app = actix_service::ServiceFactoryExt::map_err(
                     actix_service::IntoServiceFactory::into_factory(make_app()),
                     |e: actix_web::Error| e.error_response(),
@@ -296,7 +300,12 @@ impl Application {
         if let Some(notifier) = &self.notifier {
             notifier.send(&format!("READY=1\nSTATUS=listening on port {}", self.port));
             if let Some(every) = notifier.watchdog_interval() {
-                start_watchdog(notifier.clone(), self.services.clone(), every);
+                crate::watchdog::start(
+                    notifier.clone(),
+                    self.services.clone(),
+                    self.services.http_workers.clone(),
+                    every,
+                );
             }
         }
         let handle = self.shutdown_handle();
@@ -347,47 +356,6 @@ impl ShutdownHandle {
         // Last: the actor threads, once the actors' final writes are done.
         self.services.pool.stop();
     }
-}
-
-/// Pings the systemd watchdog every `every` from a task on the System
-/// arbiter, each time only after the registry actor and every thread of the
-/// actor pool (rooms, documents, presence, rosters, the broker's shards) have
-/// answered within `every`: a wedged System arbiter, registry or actor
-/// thread stops the pings, and systemd kills and restarts the service once
-/// `WatchdogSec=` passes.
-fn start_watchdog(notifier: Notifier, services: Arc<Services>, every: Duration) {
-    actix_rt::System::current().arbiter().spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            match actors_answer(&services, every).await {
-                Ok(()) => notifier.send("WATCHDOG=1"),
-                Err(why) => log::error!("watchdog: {why} within {every:?}"),
-            }
-        }
-    });
-}
-
-/// The registry and every actor-pool thread answer, all within one
-/// `within` (asked together, so a check never takes longer than the tick).
-async fn actors_answer(services: &Services, within: Duration) -> Result<(), String> {
-    let registry = async {
-        match tokio::time::timeout(within, services.registry.send(GetStats)).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(format!("registry unreachable ({e})")),
-            Err(_) => Err("registry did not answer".to_owned()),
-        }
-    };
-    let pool = async {
-        services
-            .pool
-            .heartbeat(within)
-            .await
-            .map_err(|thread| format!("actor thread {thread} did not answer"))
-    };
-    let (registry, pool) = tokio::join!(registry, pool);
-    registry.and(pool)
 }
 
 /// Resolves on SIGTERM or SIGINT.

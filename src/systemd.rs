@@ -7,9 +7,10 @@
 //!
 //! - `READY=1` once migrations have run and the listener accepts;
 //! - `WATCHDOG=1` every half `WATCHDOG_USEC`, from a timer on the System
-//!   arbiter and only after the registry actor and every actor-pool thread
-//!   have answered, so a wedged actor system (or one runaway room blocking
-//!   its thread) stops the pings and systemd restarts the service;
+//!   arbiter and only after the registry actor, every actor-pool thread and
+//!   every HTTP worker thread have answered (`watchdog`), so a wedged actor
+//!   system (or one runaway room, or a blocked request handler, holding its
+//!   thread) stops the pings and systemd restarts the service;
 //! - `STOPPING=1` when draining starts.
 //!
 //! Without `NOTIFY_SOCKET` (not run by systemd, or in tests) every call is a

@@ -240,3 +240,32 @@ fn shipped_development_secret_is_refused_outside_development() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Every HTTP worker thread registers itself for the watchdog's check as it
+/// builds its services, once per thread, and the check (registry, actor
+/// threads, HTTP workers) passes on a healthy server. The unit tests in
+/// `watchdog` show a blocked worker failing it.
+#[actix_web::test]
+async fn the_watchdog_checks_every_http_worker() {
+    let app = spawn_app_with(|s| s.server.workers = 3).await;
+    let workers = app.services.http_workers.clone();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while workers.len() < 3 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(workers.len(), 3);
+    // Requests on every worker build nothing new.
+    for _ in 0..6 {
+        let status = awc::Client::new()
+            .get(format!("http://127.0.0.1:{}/healthz", app.port))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 200);
+    }
+    assert_eq!(workers.len(), 3);
+    tandem::watchdog::answers(&app.services, &workers, Duration::from_secs(5))
+        .await
+        .unwrap();
+}
