@@ -16,6 +16,7 @@ use actix_rt::ArbiterHandle;
 use std::sync::{Arc, Mutex};
 use std::thread::ThreadId;
 use std::time::Duration;
+use tokio::sync::oneshot;
 
 /// The arbiters of the HTTP worker threads, one per thread.
 #[derive(Clone, Default)]
@@ -51,28 +52,48 @@ impl HttpWorkers {
     /// actix-server starts a new one in its place, which registers itself.
     pub async fn heartbeat(&self, within: Duration) -> Result<(), usize> {
         let mut answers = Vec::new();
-        {
-            let mut workers = self.0.lock().unwrap_or_else(|e| e.into_inner());
-            workers.retain(|(_, arbiter)| {
-                let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-                let alive = arbiter.spawn(async move {
-                    let _ = tx.send(());
-                });
-                if alive {
-                    answers.push(rx);
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|(_, arbiter)| match ask(arbiter) {
+                Some(answer) => {
+                    answers.push(Some(answer));
+                    true
                 }
-                alive
+                None => false,
             });
-        }
-        let deadline = tokio::time::Instant::now() + within;
-        for (index, answer) in answers.into_iter().enumerate() {
-            match tokio::time::timeout_at(deadline, answer).await {
-                Ok(Ok(())) => {}
-                _ => return Err(index),
-            }
-        }
-        Ok(())
+        all_answer(answers, within).await
     }
+}
+
+/// Asks `arbiter` to run a no-op; the answer comes once it has (`None` when
+/// the arbiter has stopped).
+pub fn ask(arbiter: &ArbiterHandle) -> Option<oneshot::Receiver<()>> {
+    let (tx, rx) = oneshot::channel::<()>();
+    arbiter
+        .spawn(async move {
+            let _ = tx.send(());
+        })
+        .then_some(rx)
+}
+
+/// Waits for every answer, all within one `within`: `Err(index)` names the
+/// first that did not come (or was never asked: `None`).
+pub async fn all_answer(
+    answers: Vec<Option<oneshot::Receiver<()>>>,
+    within: Duration,
+) -> Result<(), usize> {
+    let deadline = tokio::time::Instant::now() + within;
+    for (index, answer) in answers.into_iter().enumerate() {
+        let Some(answer) = answer else {
+            return Err(index);
+        };
+        match tokio::time::timeout_at(deadline, answer).await {
+            Ok(Ok(())) => {}
+            _ => return Err(index),
+        }
+    }
+    Ok(())
 }
 
 /// Pings the systemd watchdog every `every` from a task on the System

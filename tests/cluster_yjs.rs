@@ -189,24 +189,24 @@ async fn awareness_until(c: &mut WsClient, client: u64, want: &str) -> Vec<(u64,
     }
 }
 
+/// A raw socket of acme on `app` that has synced the document `aware-own`.
+async fn synced(app: &TestApp, user: &str) -> WsClient {
+    let mut c = raw_client(app, "aware-own", user, "acme").await;
+    c.send_binary(&step1_empty()).await;
+    text_from_step2(&mut c).await;
+    c
+}
+
 /// An awareness id belongs to the socket that set it, across nodes too: a
 /// socket on another node cannot set it (nobody, on either node, sees the
 /// forged state) while the owner's own states keep going through.
 #[actix_web::test]
 async fn an_awareness_id_set_on_one_node_cannot_be_taken_on_another() {
     let nodes = yjs_cluster(2, &[]).await;
-    let mut alice = raw_client(&nodes[0], "aware-own", "alice", "acme").await;
-    alice.send_binary(&step1_empty()).await;
-    text_from_step2(&mut alice).await;
-    let mut watch_a = raw_client(&nodes[0], "aware-own", "wendy", "acme").await;
-    watch_a.send_binary(&step1_empty()).await;
-    text_from_step2(&mut watch_a).await;
-    let mut mallory = raw_client(&nodes[1], "aware-own", "mallory", "acme").await;
-    mallory.send_binary(&step1_empty()).await;
-    text_from_step2(&mut mallory).await;
-    let mut watch_b = raw_client(&nodes[1], "aware-own", "walter", "acme").await;
-    watch_b.send_binary(&step1_empty()).await;
-    text_from_step2(&mut watch_b).await;
+    let mut alice = synced(&nodes[0], "alice").await;
+    let mut watch_a = synced(&nodes[0], "wendy").await;
+    let mut mallory = synced(&nodes[1], "mallory").await;
+    let mut watch_b = synced(&nodes[1], "walter").await;
     tokio::time::sleep(CATCH_UP_PAST).await;
 
     alice
@@ -237,6 +237,7 @@ async fn an_awareness_id_set_on_one_node_cannot_be_taken_on_another() {
     // A socket that joins node 2 now gets alice's state for the id.
     let mut late = raw_client(&nodes[1], "aware-own", "lena", "acme").await;
     late.send_binary(&step1_empty()).await;
+    // A socket that joins is sent every awareness state.
     let seen = awareness_until(&mut late, 77, "alice-2").await;
     assert!(!seen.iter().any(|(_, json)| json.contains(r#""mallory""#)));
 }

@@ -99,22 +99,8 @@ impl ActorPool {
     /// runaway actor, or stopped). The systemd watchdog pings only when
     /// every thread answers.
     pub async fn heartbeat(&self, within: std::time::Duration) -> Result<(), usize> {
-        let mut answers = Vec::with_capacity(self.arbiters.len());
-        for arbiter in &self.arbiters {
-            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-            arbiter.spawn(async move {
-                let _ = tx.send(());
-            });
-            answers.push(rx);
-        }
-        let deadline = tokio::time::Instant::now() + within;
-        for (index, answer) in answers.into_iter().enumerate() {
-            match tokio::time::timeout_at(deadline, answer).await {
-                Ok(Ok(())) => {}
-                _ => return Err(index),
-            }
-        }
-        Ok(())
+        let answers: Vec<_> = self.arbiters.iter().map(crate::watchdog::ask).collect();
+        crate::watchdog::all_answer(answers, within).await
     }
 
     /// Stops every arbiter once its queued work is done (after shutdown
