@@ -10,6 +10,7 @@ use crate::cluster::bridge::RedisBroker;
 use crate::config::Settings;
 use crate::db::Db;
 use crate::systemd::Notifier;
+use crate::watchdog::HttpWorkers;
 use actix::Actor;
 use actix_web::dev::AppConfig;
 use actix_web::dev::{Server, ServerHandle};
@@ -44,6 +45,8 @@ pub struct Application {
     services: Arc<Services>,
     db: Db,
     notifier: Option<Notifier>,
+    /// The HTTP worker threads, which the systemd watchdog checks.
+    http_workers: HttpWorkers,
 }
 
 impl Application {
@@ -147,7 +150,6 @@ impl Application {
                 leases,
                 slots,
                 nodes,
-                http_workers: crate::watchdog::HttpWorkers::default(),
             }
         });
 
@@ -223,11 +225,12 @@ impl Application {
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);
         }
-        let http_workers = services.http_workers.clone();
+        let http_workers = HttpWorkers::default();
+        let registering = http_workers.clone();
         let server = server
             .listen("tandem", listener, move || {
                 // Runs on each worker thread as it builds its services.
-                http_workers.register_current();
+                registering.register_current();
                 let app = actix_service::ServiceFactoryExt::map_err(
                     actix_service::IntoServiceFactory::into_factory(make_app()),
                     |e: actix_web::Error| e.error_response(),
@@ -266,6 +269,7 @@ impl Application {
             services,
             db,
             notifier: Notifier::from_env(),
+            http_workers,
         })
     }
 
@@ -277,6 +281,12 @@ impl Application {
     /// Node services (tests use the registry for statistics).
     pub fn services(&self) -> Arc<Services> {
         self.services.clone()
+    }
+
+    /// The HTTP worker threads registered so far (each registers as it
+    /// starts).
+    pub fn http_workers(&self) -> HttpWorkers {
+        self.http_workers.clone()
     }
 
     /// The database pool.
@@ -303,7 +313,7 @@ impl Application {
                 crate::watchdog::start(
                     notifier.clone(),
                     self.services.clone(),
-                    self.services.http_workers.clone(),
+                    self.http_workers.clone(),
                     every,
                 );
             }

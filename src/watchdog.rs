@@ -9,6 +9,7 @@
 //! builds its services (`startup`), and the check asks each of them to run
 //! a no-op, as it asks the actor pool's.
 
+use crate::actors::pool::{all_answer, ask};
 use crate::actors::registry::GetStats;
 use crate::actors::Services;
 use crate::systemd::Notifier;
@@ -16,7 +17,6 @@ use actix_rt::ArbiterHandle;
 use std::sync::{Arc, Mutex};
 use std::thread::ThreadId;
 use std::time::Duration;
-use tokio::sync::oneshot;
 
 /// The arbiters of the HTTP worker threads, one per thread.
 #[derive(Clone, Default)]
@@ -64,36 +64,6 @@ impl HttpWorkers {
             });
         all_answer(answers, within).await
     }
-}
-
-/// Asks `arbiter` to run a no-op; the answer comes once it has (`None` when
-/// the arbiter has stopped).
-pub fn ask(arbiter: &ArbiterHandle) -> Option<oneshot::Receiver<()>> {
-    let (tx, rx) = oneshot::channel::<()>();
-    arbiter
-        .spawn(async move {
-            let _ = tx.send(());
-        })
-        .then_some(rx)
-}
-
-/// Waits for every answer, all within one `within`: `Err(index)` names the
-/// first that did not come (or was never asked: `None`).
-pub async fn all_answer(
-    answers: Vec<Option<oneshot::Receiver<()>>>,
-    within: Duration,
-) -> Result<(), usize> {
-    let deadline = tokio::time::Instant::now() + within;
-    for (index, answer) in answers.into_iter().enumerate() {
-        let Some(answer) = answer else {
-            return Err(index);
-        };
-        match tokio::time::timeout_at(deadline, answer).await {
-            Ok(Ok(())) => {}
-            _ => return Err(index),
-        }
-    }
-    Ok(())
 }
 
 /// Pings the systemd watchdog every `every` from a task on the System

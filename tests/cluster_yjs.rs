@@ -207,12 +207,12 @@ async fn an_awareness_id_set_on_one_node_cannot_be_taken_on_another() {
     let mut watch_a = synced(&nodes[0], "wendy").await;
     let mut mallory = synced(&nodes[1], "mallory").await;
     let mut watch_b = synced(&nodes[1], "walter").await;
-    tokio::time::sleep(CATCH_UP_PAST).await;
 
     alice
         .send_binary(&awareness(77, 1, r#"{"user":"alice"}"#))
         .await;
-    // Node 2 has applied alice's state once its socket sees it.
+    // Node 2 has applied alice's state once its socket sees it (over the
+    // relay, or from node 1's answer to node 2's query for states).
     awareness_until(&mut watch_b, 77, "alice").await;
     mallory
         .send_binary(&awareness(77, 9, r#"{"user":"mallory"}"#))

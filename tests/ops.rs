@@ -247,8 +247,16 @@ fn shipped_development_secret_is_refused_outside_development() {
 /// `watchdog` show a blocked worker failing it.
 #[actix_web::test]
 async fn the_watchdog_checks_every_http_worker() {
-    let app = spawn_app_with(|s| s.server.workers = 3).await;
-    let workers = app.services.http_workers.clone();
+    let db = TestDb::create().await;
+    let mut settings = test_settings(&db);
+    settings.server.workers = 3;
+    let app = tandem::startup::Application::build(settings)
+        .await
+        .expect("server builds");
+    let (port, services, workers) = (app.port(), app.services(), app.http_workers());
+    actix_rt::spawn(app.run_until_stopped());
+    // Workers start with the server; poll, with a deadline, until all three
+    // have registered (no event tells the test).
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while workers.len() < 3 && std::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -257,7 +265,7 @@ async fn the_watchdog_checks_every_http_worker() {
     // Requests on every worker build nothing new.
     for _ in 0..6 {
         let status = awc::Client::new()
-            .get(format!("http://127.0.0.1:{}/healthz", app.port))
+            .get(format!("http://127.0.0.1:{port}/healthz"))
             .send()
             .await
             .unwrap()
@@ -265,7 +273,8 @@ async fn the_watchdog_checks_every_http_worker() {
         assert_eq!(status, 200);
     }
     assert_eq!(workers.len(), 3);
-    tandem::watchdog::answers(&app.services, &workers, Duration::from_secs(5))
+    tandem::watchdog::answers(&services, &workers, Duration::from_secs(5))
         .await
         .unwrap();
+    services.pool.stop();
 }

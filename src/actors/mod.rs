@@ -143,6 +143,4 @@ pub struct Services {
     pub slots: Option<crate::cluster::slots::Slots>,
     /// This node's id and which other nodes are alive; `None` alone.
     pub nodes: Option<crate::cluster::nodes::Nodes>,
-    /// The HTTP worker threads, which the systemd watchdog checks.
-    pub http_workers: crate::watchdog::HttpWorkers,
 }

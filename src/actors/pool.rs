@@ -99,8 +99,8 @@ impl ActorPool {
     /// runaway actor, or stopped). The systemd watchdog pings only when
     /// every thread answers.
     pub async fn heartbeat(&self, within: std::time::Duration) -> Result<(), usize> {
-        let answers: Vec<_> = self.arbiters.iter().map(crate::watchdog::ask).collect();
-        crate::watchdog::all_answer(answers, within).await
+        let answers: Vec<_> = self.arbiters.iter().map(ask).collect();
+        all_answer(answers, within).await
     }
 
     /// Stops every arbiter once its queued work is done (after shutdown
@@ -110,6 +110,36 @@ impl ActorPool {
             arbiter.stop();
         }
     }
+}
+
+/// Asks `arbiter` to run a no-op; the answer comes once it has (`None` when
+/// the arbiter has stopped).
+pub fn ask(arbiter: &ArbiterHandle) -> Option<tokio::sync::oneshot::Receiver<()>> {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    arbiter
+        .spawn(async move {
+            let _ = tx.send(());
+        })
+        .then_some(rx)
+}
+
+/// Waits for every answer, all within one `within`: `Err(index)` names the
+/// first that did not come (or was never asked: `None`).
+pub async fn all_answer(
+    answers: Vec<Option<tokio::sync::oneshot::Receiver<()>>>,
+    within: std::time::Duration,
+) -> Result<(), usize> {
+    let deadline = tokio::time::Instant::now() + within;
+    for (index, answer) in answers.into_iter().enumerate() {
+        let Some(answer) = answer else {
+            return Err(index);
+        };
+        match tokio::time::timeout_at(deadline, answer).await {
+            Ok(Ok(())) => {}
+            _ => return Err(index),
+        }
+    }
+    Ok(())
 }
 
 /// The current thread's name and id (tests check where actors run).

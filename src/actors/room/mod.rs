@@ -122,15 +122,6 @@ impl Drop for LeaveUnlessHandled {
     }
 }
 
-impl std::fmt::Debug for LeaveUnlessHandled {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LeaveUnlessHandled")
-            .field("armed", &self.room.is_some())
-            .field("connection", &self.connection)
-            .finish()
-    }
-}
-
 /// The room handed a document request sent through it to its session;
 /// `addr` (`None` for a non-member) takes this room's later `doc:*` requests.
 #[derive(Message)]

@@ -148,7 +148,7 @@ impl YjsDocActor {
 
     /// True while a socket on another node owns the awareness id `client`:
     /// it set it less than [`REMOTE_OWNER_TTL`] ago and has not removed it.
-    pub(super) fn owned_elsewhere(&self, client: ClientID, now: Instant) -> bool {
+    fn owned_elsewhere(&self, client: ClientID, now: Instant) -> bool {
         self.remote_owned
             .get(&client)
             .is_some_and(|set| now.saturating_duration_since(*set) < REMOTE_OWNER_TTL)
